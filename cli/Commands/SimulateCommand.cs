@@ -1,0 +1,69 @@
+using ConntrackModel.Cli.Output;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Reporting;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Cli.Commands;
+
+/// <summary><c>ctmodel simulate FILE [--json] [--seed N] [--runs N]</c>.</summary>
+public static class SimulateCommand
+{
+    private static readonly HashSet<string> Flags = ["--json"];
+    private static readonly HashSet<string> Valued = ["--seed", "--runs"];
+
+    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var o = Options.Parse(args, Flags, Valued);
+        var seed = (ulong)o.Number("--seed", 1, 0, long.MaxValue);
+        var runs = (int)o.Number("--runs", WireExploration.DefaultBudget, 1, 100_000);
+        if (o.Error is not null) return Program.UsageError(stderr, "simulate: " + o.Error);
+        if (o.Positionals.Count != 1) return Program.UsageError(stderr, "simulate: expected exactly one scenario FILE");
+        var file = o.Positionals[0];
+        if (!TryLoad(file, stderr, out var scenario)) return ExitCode.BadInput;
+
+        var choices = ChoiceSource.Seeded(seed);
+        var sim = Simulation.Run(scenario, choices);
+        if (sim.Rejected is not null)
+        {
+            stderr.WriteLine($"{file}:{sim.RejectedLine!.Line}: error: {sim.Rejected}");
+            return ExitCode.BadInput;
+        }
+        var wire = WireExploration.Explore(scenario, choices, runs);
+        var obs = Observation.Of(sim, wire.Wire);
+        stdout.Write(o.Has("--json") ? JsonReport.Write(obs) + "\n" : TextReport.Write(sim, obs, wire, seed));
+        return obs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>Reads and parses a scenario file, printing every error as FILE:LINE:COL: message.</summary>
+    public static bool TryLoad(string file, TextWriter stderr, out Scenario scenario)
+    {
+        ArgumentNullException.ThrowIfNull(stderr);
+        scenario = null!;
+        string text;
+        try
+        {
+            text = File.ReadAllText(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"ctmodel: cannot read scenario '{file}': {e.Message}");
+            return false;
+        }
+        var parsed = ScenarioParser.Parse(file, text);
+        if (!parsed.Ok)
+        {
+            foreach (var err in parsed.Errors) stderr.WriteLine(err.ToString());
+            return false;
+        }
+        if (parsed.Scenario!.Lines.IsEmpty)
+        {
+            stderr.WriteLine($"{file}:1:1: the scenario has no commands: expected at least one line such as 'listen 127.0.0.1:8080'");
+            return false;
+        }
+        scenario = parsed.Scenario;
+        return true;
+    }
+}

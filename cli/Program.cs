@@ -1,0 +1,67 @@
+using System.Globalization;
+using ConntrackModel.Cli.Commands;
+
+namespace ConntrackModel.Cli;
+
+/// <summary>Entry point: only wires the commands; each command lives in its own file.</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        return (int)Run(args, Console.Out, Console.Error);
+    }
+
+    public const string Usage = """
+        ctmodel - a formal model of Linux conntrack and NAT
+
+        usage:
+          ctmodel simulate FILE [--json] [--seed N] [--runs N]   run a scenario script in the model
+          ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
+          ctmodel help                                             this text
+
+        simulate prints the packet trace (tcpdump style), the conntrack table, each
+        connection's outcome and the invariants that broke. Exit code: 0 no violation,
+        1 a violation, 2 bad input, 3 internal error. --seed picks the model's
+        nondeterministic choices (default 1); --runs bounds how many alternative NAT
+        outcomes are explored to list every possible wire address (default 64).
+        Add --verbose to any command to see stack traces of internal errors.
+        """;
+
+    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var verbose = args.Contains("--verbose");
+        var rest = args.Where(a => a != "--verbose").ToArray();
+        try
+        {
+            if (rest.Length == 0 || rest[0] is "help" or "--help" or "-h")
+            {
+                (rest.Length == 0 ? stderr : stdout).WriteLine(Usage);
+                return rest.Length == 0 ? ExitCode.BadInput : ExitCode.Ok;
+            }
+            return rest[0] switch
+            {
+                "simulate" => SimulateCommand.Run(rest[1..], stdout, stderr),
+                "bench" => BenchCommand.Run(rest[1..], stdout, stderr),
+                _ => UsageError(stderr, $"unknown command '{rest[0]}'"),
+            };
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            stderr.WriteLine($"ctmodel: internal error: {e.Message}");
+            stderr.WriteLine(verbose ? e.ToString() : "(run again with --verbose for the stack trace, and please report it)");
+            return ExitCode.Internal;
+        }
+    }
+
+    internal static ExitCode UsageError(TextWriter stderr, string message)
+    {
+        stderr.WriteLine($"ctmodel: {message}");
+        stderr.WriteLine("run 'ctmodel help' for usage");
+        return ExitCode.BadInput;
+    }
+}

@@ -1,0 +1,13 @@
+namespace ConntrackModel.Model.Addressing;
+
+/// <summary>
+/// A TCP tuple as conntrack keys it (<c>struct nf_conntrack_tuple</c> with protocol fixed to TCP):
+/// source and destination transport address. Only TCP is modelled, so the protocol is implicit.
+/// </summary>
+public readonly record struct ConnTuple(SockAddr Src, SockAddr Dst)
+{
+    /// <summary>The tuple of a packet travelling the other way (<c>nf_ct_invert_tuple</c>).</summary>
+    public ConnTuple Invert() => new(Dst, Src);
+
+    public override string ToString() => $"{Src}->{Dst}";
+}

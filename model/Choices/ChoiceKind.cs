@@ -1,0 +1,17 @@
+namespace ConntrackModel.Model.Choices;
+
+/// <summary>The nondeterministic decisions the kernel makes that the model leaves open.</summary>
+public enum ChoiceKind
+{
+    /// <summary>Local port picked by <c>__inet_hash_connect</c> for a connect() without bind (its hashed start offset).</summary>
+    EphemeralPort,
+
+    /// <summary>Which of the distinct outcomes of <c>nf_nat_l4proto_unique_tuple</c>'s random start offset happens (ranges up to 128 ports).</summary>
+    NatPortOutcome,
+
+    /// <summary>The random u16 start offset of one search round of <c>nf_nat_l4proto_unique_tuple</c> (ranges over 128 ports).</summary>
+    NatPortOffset,
+
+    /// <summary>The address <c>find_best_ips_proto</c> hashes to within a multi-address range.</summary>
+    NatAddress,
+}

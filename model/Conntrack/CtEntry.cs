@@ -1,0 +1,43 @@
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+
+namespace ConntrackModel.Model.Conntrack;
+
+/// <summary>
+/// A conntrack entry (<c>struct nf_conn</c>): original and reply tuple, status bits, TCP state and the absolute
+/// time (ms) at which it expires (<c>nf_ct_is_expired</c>: expired once now &gt;= <paramref name="ExpiresAt"/>).
+/// </summary>
+public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus Status, TcpCtState State, long ExpiresAt, TcpCtInfo Tcp)
+{
+    public bool Has(CtStatus s) => (Status & s) == s;
+
+    public bool IsExpired(long now) => now >= ExpiresAt;
+
+    public ConnTuple Tuple(CtDirection dir) => dir == CtDirection.Original ? Orig : Reply;
+
+    /// <summary>The entry as <c>conntrack -L</c> prints it.</summary>
+    public string ToConntrackLine(long now)
+    {
+        var remaining = Math.Max(0, (ExpiresAt - now) / 1000);
+        var unreplied = Has(CtStatus.SeenReply) ? "" : " [UNREPLIED]";
+        var assured = Has(CtStatus.Assured) ? " [ASSURED]" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"tcp      6 {remaining} {StateName(State)} src={Orig.Src.Ip} dst={Orig.Dst.Ip} sport={Orig.Src.Port} dport={Orig.Dst.Port}{unreplied} src={Reply.Src.Ip} dst={Reply.Dst.Ip} sport={Reply.Src.Port} dport={Reply.Dst.Port}{assured} mark=0 use=1");
+    }
+
+    /// <summary>The state names of <c>tcp_conntrack_names</c>, as <c>conntrack -L</c> prints them.</summary>
+    public static string StateName(TcpCtState s) => s switch
+    {
+        TcpCtState.None => "NONE",
+        TcpCtState.SynSent => "SYN_SENT",
+        TcpCtState.SynRecv => "SYN_RECV",
+        TcpCtState.Established => "ESTABLISHED",
+        TcpCtState.FinWait => "FIN_WAIT",
+        TcpCtState.CloseWait => "CLOSE_WAIT",
+        TcpCtState.LastAck => "LAST_ACK",
+        TcpCtState.TimeWait => "TIME_WAIT",
+        TcpCtState.Close => "CLOSE",
+        TcpCtState.SynSent2 => "SYN_SENT2",
+        _ => s.ToString().ToUpperInvariant(),
+    };
+}

@@ -1,0 +1,15 @@
+namespace ConntrackModel.Model.Conntrack;
+
+/// <summary>The <c>IPS_*</c> status bits the model uses (include/uapi/linux/netfilter/nf_conntrack_common.h).</summary>
+[Flags]
+public enum CtStatus
+{
+    None = 0,
+    SeenReply = 1 << 1,
+    Assured = 1 << 2,
+    Confirmed = 1 << 3,
+    SrcNat = 1 << 4,
+    DstNat = 1 << 5,
+    SrcNatDone = 1 << 7,
+    DstNatDone = 1 << 8,
+}

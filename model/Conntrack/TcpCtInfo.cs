@@ -1,0 +1,23 @@
+namespace ConntrackModel.Model.Conntrack;
+
+/// <summary>
+/// The TCP tracker's per-entry memory (<c>struct ip_ct_tcp</c>): both directions and the <c>last_*</c> fields that
+/// the IGNORE, retransmission and RST rules of <c>nf_conntrack_tcp_packet</c> consult.
+/// </summary>
+public sealed record TcpCtInfo(
+    TcpDirState Original,
+    TcpDirState Reply,
+    TcpFlagClass LastIndex,
+    CtDirection LastDir,
+    uint LastSeq,
+    uint LastAck,
+    uint LastEnd,
+    int Retrans,
+    bool ExpectChallengeAck)
+{
+    public static TcpCtInfo Empty { get; } = new(TcpDirState.Empty, TcpDirState.Empty, TcpFlagClass.None, CtDirection.Original, 0, 0, 0, 0, false);
+
+    public TcpDirState Seen(CtDirection dir) => dir == CtDirection.Original ? Original : Reply;
+
+    public TcpCtInfo WithSeen(CtDirection dir, TcpDirState s) => dir == CtDirection.Original ? this with { Original = s } : this with { Reply = s };
+}

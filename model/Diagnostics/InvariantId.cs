@@ -1,0 +1,14 @@
+namespace ConntrackModel.Model.Diagnostics;
+
+/// <summary>The invariants the model checks after every step.</summary>
+public enum InvariantId
+{
+    /// <summary>No two connections present the same 4-tuple to the receiving stack.</summary>
+    WireTupleUniqueness,
+
+    /// <summary>No end is reset by a packet that belongs to another connection.</summary>
+    NoForeignReset,
+
+    /// <summary>Sanity (the kernel guarantees it): no two conntrack entries share a tuple.</summary>
+    CtTupleUniqueness,
+}

@@ -1,0 +1,10 @@
+namespace ConntrackModel.Model.Kernel;
+
+/// <summary>How a blocking connect() returned.</summary>
+public enum ConnectResult
+{
+    Established,
+    Timeout,
+    Refused,
+    Reset,
+}

@@ -1,0 +1,29 @@
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Packets;
+
+namespace ConntrackModel.Model.Kernel;
+
+/// <summary>What happened during a step, in order. Times are ms since the scenario started.</summary>
+public abstract record KernelEvent(long Time)
+{
+    /// <summary>A segment left on <c>lo</c> (what <c>tcpdump -i lo</c> shows: after POSTROUTING NAT).</summary>
+    public sealed record Captured(long Time, Segment Segment) : KernelEvent(Time);
+
+    /// <summary>A segment was dropped before it reached <c>lo</c> or a socket.</summary>
+    public sealed record Dropped(long Time, Segment Segment, string Reason) : KernelEvent(Time);
+
+    /// <summary>A segment reached socket end <paramref name="End"/> (after demultiplexing on the receive side).</summary>
+    public sealed record Delivered(long Time, Segment Segment, string End, string Reaction) : KernelEvent(Time);
+
+    /// <summary>End <paramref name="End"/> accepted a RST (or connection refusal) carried by <paramref name="By"/>.</summary>
+    public sealed record Reset(long Time, string End, Segment By) : KernelEvent(Time);
+
+    /// <summary>A conntrack or NAT decision worth showing next to the trace.</summary>
+    public sealed record Conntrack(long Time, string Text) : KernelEvent(Time);
+
+    /// <summary>A nondeterministic decision.</summary>
+    public sealed record Choice(long Time, ChoiceMade Made, string Owner) : KernelEvent(Time);
+
+    /// <summary>A socket-level note (timer fired, connect gave up, data delivered).</summary>
+    public sealed record Socket(long Time, string End, string Text) : KernelEvent(Time);
+}

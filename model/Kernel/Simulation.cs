@@ -1,0 +1,43 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Model.Kernel;
+
+/// <summary>
+/// A scenario run: the steps in order and the final world. <paramref name="Rejected"/> names the first command
+/// whose precondition failed (the run stops there, as a script would stop on error).
+/// </summary>
+public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Steps, World Final, ScenarioLine? RejectedLine, string? Rejected)
+{
+    /// <summary>Runs every command from a fresh namespace with the given choices.</summary>
+    public static Simulation Run(Scenario scenario, ChoiceSource choices) => Run(scenario, choices, World.Initial);
+
+    public static Simulation Run(Scenario scenario, ChoiceSource choices, World start)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var world = start;
+        var steps = ImmutableList.CreateBuilder<StepRecord>();
+        var n = 0;
+        foreach (var line in scenario.Lines)
+        {
+            n++;
+            var t0 = world.Now;
+            var r = Kernel.Step(world, line.Command, choices);
+            if (r.Rejected is not null) return new Simulation(scenario, steps.ToImmutable(), world, line, r.Rejected);
+            world = r.World;
+            steps.Add(new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events).ToImmutableList()));
+        }
+        return new Simulation(scenario, steps.ToImmutable(), world, null, null);
+    }
+
+    public IEnumerable<Violation> Violations => Steps.SelectMany(s => s.Violations);
+
+    public IEnumerable<KernelEvent> Events => Steps.SelectMany(s => s.Events);
+
+    public bool Equals(Simulation? other) =>
+        other is not null && Scenario.Equals(other.Scenario) && Steps.SequenceEqual(other.Steps) && Final.Equals(other.Final) && Rejected == other.Rejected;
+
+    public override int GetHashCode() => HashCode.Combine(Scenario, Steps.Count, Rejected);
+}

@@ -1,0 +1,235 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Conntrack;
+
+namespace ConntrackModel.Model.Nat;
+
+/// <summary>
+/// NAT tuple selection of net/netfilter/nf_nat_core.c: <c>get_unique_tuple</c>, <c>find_appropriate_src</c>,
+/// <c>find_best_ips_proto</c>, <c>nf_nat_l4proto_unique_tuple</c> and the "is it used?" helpers
+/// <c>nf_nat_used_tuple</c>, <c>nf_nat_used_tuple_new</c>, <c>nf_nat_used_tuple_harder</c>.
+/// The only oracle for "in use" is the conntrack table: sockets are never consulted.
+/// </summary>
+public static class NatSelection
+{
+    /// <summary>NF_NAT_MAX_ATTEMPTS.</summary>
+    public const int MaxAttempts = 128;
+
+    /// <summary>NF_NAT_HARDER_THRESH: the last 32 probes may evict closing SNATed entries.</summary>
+    public const int HarderThresh = MaxAttempts / 4;
+
+    /// <summary><c>get_unique_tuple(tuple, orig_tuple, range, ct, maniptype)</c>.</summary>
+    public static NatOutcome GetUniqueTuple(ConnTuple orig, NatRange range, CtEntry ct, Manip manip, CtTable table, long now,
+        ChoiceSource choices, string key)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        ArgumentNullException.ThrowIfNull(ct);
+        ArgumentNullException.ThrowIfNull(table);
+        var made = ImmutableList<ChoiceMade>.Empty;
+
+        // 1. SRC manip without random: keep the tuple if it is in range and free; else reuse the mapping an
+        //    earlier connection from the same source got (bysource hash).
+        if (manip == Manip.Src && !range.RandomAll)
+        {
+            if (InRange(orig, range))
+            {
+                // nf_nat_used_tuple_new: TCP has no allow_clash, so it is nf_nat_used_tuple.
+                if (!Used(orig, ct, table, now)) return new NatOutcome(orig, null, made);
+            }
+            else if (FindAppropriateSrc(orig, range, table, now) is { } cand)
+            {
+                if (!Used(cand, ct, table, now)) return new NatOutcome(cand, null, made);
+            }
+        }
+
+        // 2. Address.
+        var t = FindBestIps(orig, range, manip, choices, key, ref made);
+
+        // 3. Keep the port if it is in range (a single-port range is returned without any uniqueness check).
+        if (!range.RandomAll)
+        {
+            if (range.ProtoSpecified)
+            {
+                if (PortInRange(t, manip, range) && (range.MinPort == range.MaxPort || !Used(t, ct, table, now)))
+                    return new NatOutcome(t, null, made);
+            }
+            else if (!Used(t, ct, table, now))
+            {
+                return new NatOutcome(t, null, made);
+            }
+        }
+
+        // 4. Search the port range.
+        return UniqueL4(t, range, manip, ct, table, now, choices, key, made);
+    }
+
+    /// <summary><c>nf_in_range</c>: tests the source side, address then port.</summary>
+    public static bool InRange(ConnTuple t, NatRange range)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        if (range.MapIps && (t.Src.Ip.CompareTo(range.MinIp) < 0 || t.Src.Ip.CompareTo(range.MaxIp) > 0)) return false;
+        return !range.ProtoSpecified || (t.Src.Port >= range.MinPort && t.Src.Port <= range.MaxPort);
+    }
+
+    /// <summary><c>nf_nat_used_tuple</c>: would the reply tuple of <paramref name="t"/> already be in the table?</summary>
+    public static bool Used(ConnTuple t, CtEntry ct, CtTable table, long now)
+    {
+        ArgumentNullException.ThrowIfNull(ct);
+        ArgumentNullException.ThrowIfNull(table);
+        return table.Taken(t.Invert(), ct.Orig, now);
+    }
+
+    private static bool PortInRange(ConnTuple t, Manip manip, NatRange range)
+    {
+        var port = manip == Manip.Src ? t.Src.Port : t.Dst.Port;
+        return port >= Math.Min(range.MinPort, range.MaxPort) && port <= Math.Max(range.MinPort, range.MaxPort);
+    }
+
+    /// <summary>
+    /// <c>find_appropriate_src</c>: the newest bysource entry with the same original source whose mapping, applied
+    /// to our destination, is in range.
+    /// </summary>
+    private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtTable table, long now)
+    {
+        foreach (var e in table.BySource(orig.Src, now).Reverse())
+        {
+            var cand = new ConnTuple(e.Reply.Dst, orig.Dst);
+            if (InRange(cand, range)) return cand;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// <c>find_best_ips_proto</c>: a jhash of the addresses picks one address of a multi-address range. The hash is
+    /// deterministic in the kernel but its key is not observable, so the model leaves the pick open.
+    /// </summary>
+    private static ConnTuple FindBestIps(ConnTuple t, NatRange range, Manip manip, ChoiceSource choices, string key, ref ImmutableList<ChoiceMade> made)
+    {
+        if (!range.MapIps) return t;
+        var ip = range.MinIp;
+        if (range.MinIp != range.MaxIp)
+        {
+            var count = (long)range.MaxIp.Value - range.MinIp.Value + 1;
+            var point = new ChoicePoint(ChoiceKind.NatAddress, key + ":addr", (int)Math.Min(count, int.MaxValue));
+            var v = choices.Choose(point);
+            ip = new IPv4Address(range.MinIp.Value + (uint)v);
+            var alternatives = count <= 64
+                ? Enumerable.Range(0, (int)count).Select(i => new IPv4Address(range.MinIp.Value + (uint)i).ToString()).ToImmutableArray()
+                : [];
+            made = made.Add(new ChoiceMade(point, v, alternatives));
+        }
+        return manip == Manip.Src ? t with { Src = t.Src with { Ip = ip } } : t with { Dst = t.Dst with { Ip = ip } };
+    }
+
+    /// <summary><c>nf_nat_l4proto_unique_tuple</c> for TCP.</summary>
+    private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtTable table, long now,
+        ChoiceSource choices, string key, ImmutableList<ChoiceMade> made)
+    {
+        int min, size;
+        if (!range.ProtoSpecified)
+        {
+            // DNAT without ports never moves the port.
+            if (manip == Manip.Dst) return new NatOutcome(t, null, made);
+            var port = t.Src.Port;
+            // The kernel keeps the port's class (ip_local_port_range is not used here).
+            (min, size) = port < 512 ? (1, 511) : port < 1024 ? (600, 1023 - 600 + 1) : (1024, 65535 - 1024 + 1);
+        }
+        else
+        {
+            min = Math.Min(range.MinPort, range.MaxPort);
+            size = Math.Max(range.MinPort, range.MaxPort) - min + 1;
+        }
+        var attempts = Math.Min(size, MaxAttempts);
+        var random = range.RandomAll || manip != Manip.Dst;
+
+        if (!random)
+        {
+            // DNAT/REDIRECT without --random: first free port from the start of the range (offset 0, since v6.8).
+            var probe = Round(t, manip, min, size, 0, attempts, ct, table, now);
+            return Apply(t, manip, probe, made);
+        }
+
+        if (size <= MaxAttempts)
+        {
+            // One round covers the range. Which start offset the random u16 gives only matters through the
+            // outcome it leads to, so the choice is among the distinct outcomes. Offsets within `attempts` of
+            // 65536 wrap mid-round (off is a u16) and are evaluated as such.
+            var outcomes = new SortedDictionary<(int Port, long Evicted), ProbeResult>();
+            IEnumerable<int> starts = Enumerable.Range(0, size).Concat(Enumerable.Range(65536 - attempts + 1, attempts - 1));
+            foreach (var off in starts)
+            {
+                var r = Round(t, manip, min, size, off, attempts, ct, table, now);
+                outcomes.TryAdd((r.Port, r.Evicted ?? -1), r);
+            }
+            var list = outcomes.Values.ToList();
+            var point = new ChoicePoint(ChoiceKind.NatPortOutcome, key + ":port", list.Count);
+            var v = list.Count == 1 ? 0 : choices.Choose(point);
+            var labels = list.Select(r => Label(t, manip, r)).ToImmutableArray();
+            if (list.Count > 1) made = made.Add(new ChoiceMade(point, v, labels));
+            return Apply(t, manip, list[v], made);
+        }
+
+        // Large range: rounds of 128, 64, 32, 16 probes from random u16 offsets, as the kernel does.
+        var round = 0;
+        while (true)
+        {
+            var point = new ChoicePoint(ChoiceKind.NatPortOffset, string.Create(CultureInfo.InvariantCulture, $"{key}:off{round}"), 65536);
+            var off = choices.Choose(point);
+            var span = string.Create(CultureInfo.InvariantCulture, $"{(manip == Manip.Src ? t.Src : t.Dst).Ip}:{min}-{min + size - 1}");
+            var r = Round(t, manip, min, size, off, attempts, ct, table, now);
+            made = made.Add(new ChoiceMade(point, off, [], span, (manip == Manip.Src ? t.Src : t.Dst).WithPort(r.Port).ToString()));
+            if (r.Free || attempts >= size || attempts < 16) return Apply(t, manip, r, made);
+            attempts /= 2;
+            round++;
+        }
+    }
+
+    private static string Label(ConnTuple t, Manip manip, ProbeResult r)
+    {
+        var addr = (manip == Manip.Src ? t.Src : t.Dst).WithPort(r.Port).ToString();
+        return r.Evicted is { } id ? string.Create(CultureInfo.InvariantCulture, $"{addr} (evicts entry {id})") : r.Free ? addr : addr + " (in use: clash at confirm)";
+    }
+
+    private static NatOutcome Apply(ConnTuple t, Manip manip, ProbeResult r, ImmutableList<ChoiceMade> made)
+    {
+        var tuple = manip == Manip.Src ? t with { Src = t.Src.WithPort(r.Port) } : t with { Dst = t.Dst.WithPort(r.Port) };
+        return new NatOutcome(tuple, r.Evicted, made);
+    }
+
+    private readonly record struct ProbeResult(int Port, bool Free, long? Evicted);
+
+    /// <summary>One round of the probe loop: <c>key = min + off % range_size</c> with a u16 <c>off</c>.</summary>
+    private static ProbeResult Round(ConnTuple t, Manip manip, int min, int size, int off, int attempts, CtEntry ct, CtTable table, long now)
+    {
+        var port = min;
+        for (var i = 0; i < attempts; i++, off = (off + 1) & 0xFFFF)
+        {
+            port = min + (off % size);
+            var cand = manip == Manip.Src ? t with { Src = t.Src.WithPort(port) } : t with { Dst = t.Dst.WithPort(port) };
+            var (used, evict) = UsedHarder(cand, ct, attempts - i, table, now);
+            if (!used) return new ProbeResult(port, true, evict);
+        }
+        // Give up: the key keeps the last value tried; confirm will find the clash.
+        return new ProbeResult(port, false, null);
+    }
+
+    /// <summary>
+    /// <c>nf_nat_used_tuple_harder</c>: in the last <see cref="HarderThresh"/> probes a new TCP SYN may take over a
+    /// reply tuple held by a closing (TIME_WAIT or later) entry that was itself SNATed, if its ISN is newer.
+    /// Returns whether the tuple is used, and the entry that would be evicted to free it.
+    /// </summary>
+    private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtTable table, long now)
+    {
+        if (attemptsLeft > HarderThresh || ct.State != TcpCtState.SynSent) return (Used(t, ct, table, now), null);
+        var hit = table.Find(t.Invert(), now);
+        if (hit is null) return (false, null);
+        var (e, dir) = hit.Value;
+        if (dir == CtDirection.Original) return (true, null);
+        if (e.State < TcpCtState.TimeWait) return (true, null);
+        if (!e.Has(CtStatus.SrcNat)) return (true, null);
+        if (!TcpTracker.Before(e.Tcp.Original.TdEnd, ct.Tcp.Original.TdEnd)) return (true, null);
+        return (false, e.Id);
+    }
+}

@@ -1,0 +1,44 @@
+namespace ConntrackModel.Model.Nat;
+
+/// <summary>The target (<c>-j</c>) of a nat rule.</summary>
+public abstract record NatTarget
+{
+    private NatTarget()
+    {
+    }
+
+    /// <summary>Whether adding the rule takes a conntrack reference (<c>nf_ct_netns_get</c> in the target's checkentry).</summary>
+    public abstract bool UsesConntrack { get; }
+
+    /// <summary><c>-j SNAT --to-source</c> (xt_nat.c <c>xt_snat_target_v2</c>).</summary>
+    public sealed record Snat(NatRange Range) : NatTarget
+    {
+        public override bool UsesConntrack => true;
+
+        public override string ToString() => $"SNAT to:{Range}";
+    }
+
+    /// <summary><c>-j DNAT --to-destination</c> (xt_nat.c <c>xt_dnat_target_v2</c>).</summary>
+    public sealed record Dnat(NatRange Range) : NatTarget
+    {
+        public override bool UsesConntrack => true;
+
+        public override string ToString() => $"DNAT to:{Range}";
+    }
+
+    /// <summary><c>-j MASQUERADE [--to-ports]</c>; <paramref name="Range"/> carries only ports and flags.</summary>
+    public sealed record Masquerade(NatRange Range) : NatTarget
+    {
+        public override bool UsesConntrack => true;
+
+        public override string ToString() => $"MASQUERADE{(Range.ProtoSpecified || Range.RandomAll ? " " + Range : "")}";
+    }
+
+    /// <summary><c>-j ACCEPT</c> / <c>-j RETURN</c>: stop the nat chain; the entry gets a null binding.</summary>
+    public sealed record Accept : NatTarget
+    {
+        public override bool UsesConntrack => false;
+
+        public override string ToString() => "ACCEPT";
+    }
+}

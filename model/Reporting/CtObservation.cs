@@ -1,0 +1,4 @@
+namespace ConntrackModel.Model.Reporting;
+
+/// <summary>A <c>conntrack -L</c> line: protocol, TCP state, both tuples as <c>SRC->DST</c>, ASSURED.</summary>
+public sealed record CtObservation(string Proto, string State, string Orig, string Reply, bool Assured);

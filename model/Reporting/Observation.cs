@@ -1,0 +1,101 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Conntrack;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Sockets;
+
+namespace ConntrackModel.Model.Reporting;
+
+/// <summary>
+/// What a run shows an observer, in the shape <c>simulate --json</c> prints and the kernel replay fills in:
+/// connections, the conntrack table, the insert_failed and drop counters, violations.
+/// </summary>
+public sealed record Observation(
+    ImmutableArray<ConnectionObservation> Connections,
+    ImmutableArray<CtObservation> Conntrack,
+    long InsertFailed,
+    long Drop,
+    ImmutableArray<ViolationObservation> Violations)
+{
+    /// <summary>Observes a finished run; <paramref name="wire"/> gives each connection's possible peer addresses.</summary>
+    public static Observation Of(Simulation sim, IReadOnlyDictionary<string, ImmutableArray<string>> wire)
+    {
+        ArgumentNullException.ThrowIfNull(sim);
+        ArgumentNullException.ThrowIfNull(wire);
+        var w = sim.Final;
+        var connections = w.Connections.Select(c =>
+        {
+            var client = w.Sockets.End(c.Name)!;
+            var server = w.Sockets.End(c.Name + ".server") is { Accepted: true } s ? s : null;
+            return new ConnectionObservation(
+                c.Name,
+                ConnectName(c.Result),
+                c.Local.ToString(),
+                wire.TryGetValue(c.Name, out var ws) ? ws : server is null ? [] : [server.Remote.ToString()],
+                End(client),
+                server is null ? null : End(server),
+                server is null ? [] : [.. server.Received],
+                [.. client.Received]);
+        }).ToImmutableArray();
+        var table = w.Conntrack.Live(w.Now)
+            .Select(e => new CtObservation("tcp", CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(), e.Has(CtStatus.Assured)))
+            .ToImmutableArray();
+        var violations = sim.Violations.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
+        return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);
+    }
+
+    public static string ConnectName(ConnectResult r) => r switch
+    {
+        ConnectResult.Established => "established",
+        ConnectResult.Timeout => "timeout",
+        ConnectResult.Refused => "refused",
+        ConnectResult.Reset => "reset",
+        _ => throw new ArgumentOutOfRangeException(nameof(r)),
+    };
+
+    /// <summary>CLOSED_BY_APP once the application closed or aborted the socket; else the kernel state and error.</summary>
+    public static EndObservation End(TcpEnd e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (e.AppClosed) return new EndObservation("CLOSED_BY_APP", e.Error?.ToString());
+        return new EndObservation(Tcp.StateName(e.Gone ? TcpState.Close : e.State), e.Error?.ToString());
+    }
+
+    /// <summary>Sorted addresses, with runs of eight or more consecutive ports on one address written IP:LOW-HIGH.</summary>
+    public static ImmutableArray<string> Compress(IEnumerable<string> addresses)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        var singles = new SortedSet<(uint Ip, int Port)>();
+        var spans = new List<string>();
+        foreach (var a in addresses)
+        {
+            var colon = a.LastIndexOf(':');
+            var dash = colon < 0 ? -1 : a.IndexOf('-', colon);
+            if (dash >= 0 || !Addressing.SockAddr.TryParse(a, out var sa))
+            {
+                spans.Add(a);
+                continue;
+            }
+            singles.Add((sa.Ip.Value, sa.Port));
+        }
+        var result = new List<string>();
+        var list = singles.ToList();
+        for (var i = 0; i < list.Count;)
+        {
+            var j = i;
+            while (j + 1 < list.Count && list[j + 1].Ip == list[i].Ip && list[j + 1].Port == list[j].Port + 1) j++;
+            var ip = new Addressing.IPv4Address(list[i].Ip);
+            if (j - i + 1 >= 8) result.Add(string.Create(CultureInfo.InvariantCulture, $"{ip}:{list[i].Port}-{list[j].Port}"));
+            else for (var k = i; k <= j; k++) result.Add(string.Create(CultureInfo.InvariantCulture, $"{ip}:{list[k].Port}"));
+            i = j + 1;
+        }
+        result.AddRange(spans.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+        return [.. result];
+    }
+
+    public bool Equals(Observation? other) =>
+        other is not null && InsertFailed == other.InsertFailed && Drop == other.Drop &&
+        Connections.SequenceEqual(other.Connections) && Conntrack.SequenceEqual(other.Conntrack) && Violations.SequenceEqual(other.Violations);
+
+    public override int GetHashCode() => HashCode.Combine(Connections.Length, Conntrack.Length, InsertFailed, Drop);
+}

@@ -1,0 +1,61 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Model.Reporting;
+
+/// <summary>
+/// Which source addresses each connection's server end may see, over the NAT choices: a depth-first walk of the
+/// enumerated NAT alternatives (ports of ranges up to 128, addresses of small address ranges), re-running the
+/// scenario once per combination, up to <paramref name="Runs"/> runs. Local ports picked by connect() stay as in
+/// the described run. A decision over a larger range adds its whole range.
+/// </summary>
+public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<string>> Wire, int Runs, bool Complete)
+{
+    public const int DefaultBudget = 64;
+
+    public static WireExploration Explore(Scenario scenario, ChoiceSource baseChoices, int budget = DefaultBudget)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var wire = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        var stack = new Stack<(ImmutableDictionary<string, int> Overrides, int After)>();
+        stack.Push((ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal), -1));
+        var runs = 0;
+        while (stack.Count > 0 && runs < budget)
+        {
+            var (overrides, after) = stack.Pop();
+            var sim = Simulation.Run(scenario, overrides.IsEmpty ? baseChoices : new ScriptedChoices(overrides, baseChoices));
+            runs++;
+            foreach (var c in sim.Final.Connections)
+            {
+                if (!wire.TryGetValue(c.Name, out var set)) wire[c.Name] = set = new HashSet<string>(StringComparer.Ordinal);
+                if (sim.Final.Sockets.End(c.Name + ".server") is not { Accepted: true } server) continue;
+                set.Add(server.Remote.ToString());
+                // A decision over a range too large to enumerate that gave the server's peer could have given any port of it.
+                foreach (var ch in sim.Events.OfType<KernelEvent.Choice>().Where(x => x.Owner == c.Name && x.Made.Span is not null && x.Made.Outcome == server.Remote.ToString()))
+                    set.Add(ch.Made.Span!);
+            }
+            var choicesMade = sim.Events.OfType<KernelEvent.Choice>().Select(c => c.Made).ToList();
+            for (var i = choicesMade.Count - 1; i > after; i--)
+            {
+                var m = choicesMade[i];
+                if (m.Alternatives.Length < 2 || overrides.ContainsKey(m.Point.Key)) continue;
+                for (var v = m.Alternatives.Length - 1; v >= 0; v--)
+                {
+                    if (v != m.Value) stack.Push((overrides.SetItem(m.Point.Key, v), i));
+                }
+            }
+        }
+        return new WireExploration(
+            wire.ToImmutableDictionary(kv => kv.Key, kv => Observation.Compress(kv.Value), StringComparer.Ordinal),
+            runs,
+            stack.Count == 0);
+    }
+
+    public bool Equals(WireExploration? other) =>
+        other is not null && Runs == other.Runs && Complete == other.Complete && Wire.Count == other.Wire.Count &&
+        Wire.All(kv => other.Wire.TryGetValue(kv.Key, out var v) && v.SequenceEqual(kv.Value));
+
+    public override int GetHashCode() => HashCode.Combine(Runs, Complete, Wire.Count);
+}

@@ -1,0 +1,474 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Nat;
+
+namespace ConntrackModel.Model.Scenarios;
+
+/// <summary>
+/// Reads scenario scripts: one command a line, <c>#</c> starts a comment, double quotes group words.
+/// Every error names file, line and column and says what was expected there.
+/// </summary>
+public static class ScenarioParser
+{
+    private sealed record Token(string Text, int Column);
+
+    private sealed class ParseException(int column, string message) : Exception(message)
+    {
+        public int Column { get; } = column;
+    }
+
+    public static ParseResult Parse(string file, string text)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(text);
+        var lines = ImmutableList.CreateBuilder<ScenarioLine>();
+        var errors = ImmutableList.CreateBuilder<ParseError>();
+        var rawLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+        for (var i = 0; i < rawLines.Length; i++)
+        {
+            var raw = rawLines[i];
+            try
+            {
+                var tokens = Tokenize(raw);
+                if (tokens.Count == 0) continue;
+                lines.Add(new ScenarioLine(i + 1, raw.Trim(), ParseCommand(tokens, raw)));
+            }
+            catch (ParseException e)
+            {
+                errors.Add(new ParseError(file, i + 1, e.Column, e.Message));
+            }
+        }
+        return errors.Count > 0 ? new ParseResult(null, errors.ToImmutable()) : new ParseResult(new Scenario(file, lines.ToImmutable()), []);
+    }
+
+    /// <summary>Parses one command line (no comment handling beyond the trailing <c>#</c>).</summary>
+    public static Command ParseLine(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        var r = Parse("<line>", line);
+        if (!r.Ok) throw new FormatException(r.Errors[0].ToString());
+        return r.Scenario!.Lines.Single().Command;
+    }
+
+    private static List<Token> Tokenize(string line)
+    {
+        var tokens = new List<Token>();
+        var i = 0;
+        while (i < line.Length)
+        {
+            if (char.IsWhiteSpace(line[i]))
+            {
+                i++;
+                continue;
+            }
+            if (line[i] == '#') break;
+            var start = i;
+            if (line[i] == '"')
+            {
+                var close = line.IndexOf('"', i + 1);
+                if (close < 0) throw new ParseException(start + 1, "unterminated quoted string: expected a closing '\"'");
+                tokens.Add(new Token(line[(i + 1)..close], start + 1));
+                i = close + 1;
+                continue;
+            }
+            var sb = new System.Text.StringBuilder();
+            while (i < line.Length && !char.IsWhiteSpace(line[i]))
+            {
+                if (line[i] == '"')
+                {
+                    // KEY="a b": the quotes group, as in the shell.
+                    var close = line.IndexOf('"', i + 1);
+                    if (close < 0) throw new ParseException(i + 1, "unterminated quoted string: expected a closing '\"'");
+                    sb.Append(line, i + 1, close - i - 1);
+                    i = close + 1;
+                    continue;
+                }
+                sb.Append(line[i]);
+                i++;
+            }
+            tokens.Add(new Token(sb.ToString(), start + 1));
+        }
+        return tokens;
+    }
+
+    private const string Commands = "listen, connect, send, close, abort, iptables, modprobe, conntrack, sysctl, sleep";
+
+    private static Command ParseCommand(List<Token> t, string raw)
+    {
+        var verb = t[0];
+        switch (verb.Text)
+        {
+            case "listen":
+                Arity(t, 2, 2, "listen IP:PORT");
+                return new Command.Listen(Addr(t[1]));
+            case "connect":
+                Arity(t, 3, 4, "connect NAME [LOCAL_IP:PORT] REMOTE_IP:PORT");
+                var name = Name(t[1]);
+                return t.Count == 4 ? new Command.Connect(name, Addr(t[2]), Addr(t[3])) : new Command.Connect(name, null, Addr(t[2]));
+            case "send":
+                Arity(t, 3, 3, "send END LABEL (END is NAME or NAME.server; LABEL one word or quoted)");
+                if (t[2].Text.Length == 0) throw new ParseException(t[2].Column, "expected a non-empty LABEL");
+                return new Command.Send(End(t[1]), t[2].Text);
+            case "close":
+                Arity(t, 2, 2, "close END");
+                return new Command.Close(End(t[1]));
+            case "abort":
+                Arity(t, 2, 2, "abort END");
+                return new Command.Abort(End(t[1]));
+            case "modprobe":
+                Arity(t, 2, 2, "modprobe nf_conntrack");
+                if (t[1].Text != "nf_conntrack") throw new ParseException(t[1].Column, $"unsupported module '{t[1].Text}': expected nf_conntrack");
+                return new Command.Modprobe();
+            case "conntrack":
+                Arity(t, 2, 2, "conntrack -F");
+                if (t[1].Text is not ("-F" or "--flush"))
+                    throw new ParseException(t[1].Column, $"unsupported conntrack option '{t[1].Text}': expected -F (observations are printed at the end)");
+                return new Command.ConntrackFlush();
+            case "sysctl":
+                return Sysctl(t);
+            case "sleep":
+                Arity(t, 2, 2, "sleep SECONDS");
+                if (!decimal.TryParse(t[1].Text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var secs) || secs > 86400m * 365)
+                    throw new ParseException(t[1].Column, $"expected SECONDS as a non-negative number (e.g. 3.5), got '{t[1].Text}'");
+                return new Command.Sleep((long)Math.Round(secs * 1000m));
+            case "iptables":
+                return Iptables(t, raw);
+            default:
+                throw new ParseException(verb.Column, $"unknown command '{verb.Text}': expected one of {Commands}");
+        }
+    }
+
+    private static void Arity(List<Token> t, int min, int max, string usage)
+    {
+        if (t.Count < min) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, $"missing argument: expected {usage}");
+        if (t.Count > max) throw new ParseException(t[max].Column, $"unexpected '{t[max].Text}': expected {usage}");
+    }
+
+    private static SockAddr Addr(Token tok)
+    {
+        if (!SockAddr.TryParse(tok.Text, out var a)) throw new ParseException(tok.Column, $"expected IP:PORT (e.g. 127.0.0.1:8080, port 1-65535), got '{tok.Text}'");
+        return a;
+    }
+
+    private static string Name(Token tok)
+    {
+        var ok = tok.Text.Length > 0 && char.IsAsciiLetter(tok.Text[0]) && tok.Text.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+        if (!ok) throw new ParseException(tok.Column, $"expected a connection NAME (letters, digits, '_' or '-', starting with a letter), got '{tok.Text}'");
+        return tok.Text;
+    }
+
+    private static string End(Token tok)
+    {
+        var text = tok.Text;
+        var baseName = text.EndsWith(".server", StringComparison.Ordinal) ? text[..^".server".Length] : text;
+        _ = Name(tok with { Text = baseName });
+        return text;
+    }
+
+    private static Command.Sysctl Sysctl(List<Token> t)
+    {
+        Arity(t, 3, 3, "sysctl -w KEY=VALUE");
+        if (t[1].Text != "-w") throw new ParseException(t[1].Column, $"expected -w, got '{t[1].Text}'");
+        var kv = t[2].Text;
+        var eq = kv.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0) throw new ParseException(t[2].Column, $"expected KEY=VALUE, got '{kv}'");
+        var key = kv[..eq];
+        var value = kv[(eq + 1)..].Trim();
+        if (SysctlKeys.Validate(key, value) is { } err)
+            throw new ParseException(SysctlKeys.Supported.Contains(key) ? t[2].Column + eq + 1 : t[2].Column, $"{key}: {err}");
+        return new Command.Sysctl(key, value);
+    }
+
+    // ------------------------------------------------------------ iptables
+
+    private static Command Iptables(List<Token> t, string raw)
+    {
+        var i = 1;
+        string? table = null;
+        Token? op = null;
+        NatChain? chain = null;
+        Token? chainTok = null;
+        int? number = null;
+        while (i < t.Count && op is null)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "-t":
+                case "--table":
+                    table = Next(t, ref i, "TABLE").Text;
+                    if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table '{table}': only the nat table is modelled");
+                    break;
+                case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush":
+                    op = tok;
+                    break;
+                default:
+                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -F), got '{tok.Text}'");
+            }
+            i++;
+        }
+        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN or -F [CHAIN]");
+        if (table is null) throw new ParseException(op.Column, "unsupported table 'filter' (the default): add -t nat, the only table modelled");
+        var kind = op.Text switch { "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", _ => op.Text };
+
+        if (i < t.Count)
+        {
+            chainTok = t[i];
+            chain = ParseChain(chainTok);
+            i++;
+        }
+        switch (kind)
+        {
+            case "-F":
+                if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected '{t[i].Text}' after -F [CHAIN]");
+                return new Command.IptablesFlush(chain);
+            case "-A":
+            case "-I":
+            case "-D":
+                if (chain is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after {op.Text} (PREROUTING, INPUT, OUTPUT, POSTROUTING)");
+                if ((kind is "-I" or "-D") && i < t.Count && int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                {
+                    if (n < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
+                    number = n;
+                    i++;
+                    if (kind == "-D")
+                    {
+                        if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected '{t[i].Text}' after -D CHAIN NUMBER");
+                        return new Command.IptablesDelete(chain.Value, null, n);
+                    }
+                }
+                var rule = Rule(t, i, chain.Value, raw);
+                return kind switch
+                {
+                    "-A" => new Command.IptablesAdd(rule, null),
+                    "-I" => new Command.IptablesAdd(rule, number ?? 1),
+                    _ => new Command.IptablesDelete(chain.Value, rule, null),
+                };
+            default:
+                throw new ParseException(op.Column, $"unsupported iptables command '{op.Text}'");
+        }
+    }
+
+    private static NatChain ParseChain(Token tok) => tok.Text switch
+    {
+        "PREROUTING" => NatChain.PreRouting,
+        "INPUT" => NatChain.Input,
+        "OUTPUT" => NatChain.Output,
+        "POSTROUTING" => NatChain.PostRouting,
+        _ => throw new ParseException(tok.Column, $"unknown nat chain '{tok.Text}': expected PREROUTING, INPUT, OUTPUT or POSTROUTING"),
+    };
+
+    private static Token Next(List<Token> t, ref int i, string what)
+    {
+        if (i + 1 >= t.Count) throw new ParseException(t[i].Column + t[i].Text.Length + 1, $"expected {what} after {t[i].Text}");
+        i++;
+        return t[i];
+    }
+
+    private static NatRule Rule(List<Token> t, int start, NatChain chain, string raw)
+    {
+        Cidr? src = null, dst = null;
+        PortRange? sport = null, dport = null;
+        string? outIf = null, inIf = null;
+        var tcp = false;
+        Token? jump = null;
+        Token? toSource = null, toDestination = null, toPorts = null;
+        bool random = false, randomFully = false, persistent = false;
+        Token? portMatch = null;
+        for (var i = start; i < t.Count; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "-p":
+                case "--protocol":
+                    var p = Next(t, ref i, "a protocol");
+                    if (p.Text != "tcp") throw new ParseException(p.Column, $"unsupported protocol '{p.Text}': the model has TCP only (-p tcp)");
+                    tcp = true;
+                    break;
+                case "-m":
+                case "--match":
+                    var m = Next(t, ref i, "a match module");
+                    if (m.Text != "tcp") throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}'");
+                    break;
+                case "-s":
+                case "--source":
+                    src = ParseCidr(Next(t, ref i, "ADDR[/LEN]"));
+                    break;
+                case "-d":
+                case "--destination":
+                    dst = ParseCidr(Next(t, ref i, "ADDR[/LEN]"));
+                    break;
+                case "--sport":
+                case "--source-port":
+                    portMatch ??= tok;
+                    sport = ParsePortMatch(Next(t, ref i, "PORT[:PORT]"));
+                    break;
+                case "--dport":
+                case "--destination-port":
+                    portMatch ??= tok;
+                    dport = ParsePortMatch(Next(t, ref i, "PORT[:PORT]"));
+                    break;
+                case "-o":
+                case "--out-interface":
+                    if (chain is NatChain.PreRouting or NatChain.Input)
+                        throw new ParseException(tok.Column, $"Can't use -o with {Command.ChainName(chain)}");
+                    outIf = Next(t, ref i, "an interface").Text;
+                    break;
+                case "-i":
+                case "--in-interface":
+                    if (chain is NatChain.PostRouting or NatChain.Output)
+                        throw new ParseException(tok.Column, $"Can't use -i with {Command.ChainName(chain)}");
+                    inIf = Next(t, ref i, "an interface").Text;
+                    break;
+                case "-j":
+                case "--jump":
+                    jump = Next(t, ref i, "a target");
+                    break;
+                case "--to-source":
+                    toSource = Next(t, ref i, "IP[-IP][:PORT[-PORT]]");
+                    break;
+                case "--to-destination":
+                    toDestination = Next(t, ref i, "IP[-IP][:PORT[-PORT]]");
+                    break;
+                case "--to-ports":
+                    toPorts = Next(t, ref i, "PORT[-PORT]");
+                    break;
+                case "--random":
+                    random = true;
+                    break;
+                case "--random-fully":
+                    randomFully = true;
+                    break;
+                case "--persistent":
+                    persistent = true;
+                    break;
+                case "!":
+                    throw new ParseException(tok.Column, "unsupported iptables option '!' (negated matches are not modelled)");
+                default:
+                    throw new ParseException(tok.Column, tok.Text.StartsWith('-')
+                        ? $"unsupported iptables option '{tok.Text}'"
+                        : $"unexpected '{tok.Text}': expected an option such as -p, -s, -d, --sport, --dport, -o, -i or -j");
+            }
+        }
+        if (portMatch is not null && !tcp) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp before it");
+        if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT or RETURN)");
+
+        NatTarget target;
+        switch (jump.Text)
+        {
+            case "SNAT":
+                if (chain is not (NatChain.PostRouting or NatChain.Input))
+                    throw new ParseException(jump.Column, $"SNAT is only valid in POSTROUTING and INPUT, not {Command.ChainName(chain)}");
+                if (toSource is null) throw new ParseException(jump.Column, "SNAT needs --to-source IP[-IP][:PORT[-PORT]]");
+                Forbid(toDestination, "SNAT");
+                Forbid(toPorts, "SNAT");
+                target = new NatTarget.Snat(ParseNatRange(toSource, tcp, random, randomFully, persistent));
+                break;
+            case "DNAT":
+                if (chain is not (NatChain.PreRouting or NatChain.Output))
+                    throw new ParseException(jump.Column, $"DNAT is only valid in PREROUTING and OUTPUT, not {Command.ChainName(chain)}");
+                if (toDestination is null) throw new ParseException(jump.Column, "DNAT needs --to-destination IP[-IP][:PORT[-PORT]]");
+                Forbid(toSource, "DNAT");
+                Forbid(toPorts, "DNAT");
+                target = new NatTarget.Dnat(ParseNatRange(toDestination, tcp, random, randomFully, persistent));
+                break;
+            case "MASQUERADE":
+                if (chain != NatChain.PostRouting)
+                    throw new ParseException(jump.Column, $"MASQUERADE is only valid in POSTROUTING, not {Command.ChainName(chain)}");
+                Forbid(toSource, "MASQUERADE");
+                Forbid(toDestination, "MASQUERADE");
+                var (minP, maxP, hasPorts) = (0, 0, false);
+                if (toPorts is not null)
+                {
+                    if (!tcp) throw new ParseException(toPorts.Column, "--to-ports needs -p tcp");
+                    (minP, maxP) = ParsePortSpan(toPorts, toPorts.Text);
+                    hasPorts = true;
+                }
+                target = new NatTarget.Masquerade(new NatRange(false, default, default, hasPorts, minP, maxP, random, randomFully, false));
+                break;
+            case "ACCEPT":
+            case "RETURN":
+                Forbid(toSource, jump.Text);
+                Forbid(toDestination, jump.Text);
+                Forbid(toPorts, jump.Text);
+                target = new NatTarget.Accept();
+                break;
+            default:
+                throw new ParseException(jump.Column, $"unsupported target '{jump.Text}': expected SNAT, DNAT, MASQUERADE, ACCEPT or RETURN");
+        }
+        var spec = raw.Trim();
+        var specStart = spec.IndexOf(Command.ChainName(chain), StringComparison.Ordinal);
+        spec = specStart >= 0 ? spec[(specStart + Command.ChainName(chain).Length)..].Trim() : spec;
+        var hash = spec.IndexOf('#', StringComparison.Ordinal);
+        if (hash >= 0) spec = spec[..hash].Trim();
+        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf), target, spec);
+    }
+
+    private static void Forbid(Token? option, string target)
+    {
+        if (option is not null) throw new ParseException(option.Column, $"this option does not belong to target {target}");
+    }
+
+    private static Cidr ParseCidr(Token tok)
+    {
+        var text = tok.Text;
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        var len = 32;
+        if (slash >= 0)
+        {
+            if (!int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out len) || len > 32)
+                throw new ParseException(tok.Column + slash + 1, $"expected a prefix length 0-32, got '{text[(slash + 1)..]}'");
+            text = text[..slash];
+        }
+        if (!IPv4Address.TryParse(text, out var ip)) throw new ParseException(tok.Column, $"expected an IPv4 address, got '{text}'");
+        return new Cidr(ip, len);
+    }
+
+    private static PortRange ParsePortMatch(Token tok)
+    {
+        var parts = tok.Text.Split(':');
+        if (parts.Length > 2 || !SockAddr.TryParsePort(parts[0], out var lo) || (parts.Length == 2 && !SockAddr.TryParsePort(parts[1], out _)))
+            throw new ParseException(tok.Column, $"expected PORT or PORT:PORT (1-65535), got '{tok.Text}'");
+        var hi = parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : lo;
+        if (hi < lo) throw new ParseException(tok.Column, $"port range '{tok.Text}' is reversed");
+        return new PortRange(lo, hi);
+    }
+
+    private static (int Min, int Max) ParsePortSpan(Token tok, string text)
+    {
+        var parts = text.Split('-');
+        if (parts.Length > 2 || !SockAddr.TryParsePort(parts[0], out var lo) || (parts.Length == 2 && !SockAddr.TryParsePort(parts[1], out _)))
+            throw new ParseException(tok.Column, $"expected PORT or PORT-PORT (1-65535), got '{text}'");
+        var hi = parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : lo;
+        return (lo, hi);
+    }
+
+    /// <summary><c>IP[-IP][:PORT[-PORT]]</c> as <c>--to-source</c>/<c>--to-destination</c> take it (xt_nat's parse_to).</summary>
+    private static NatRange ParseNatRange(Token tok, bool tcp, bool random, bool randomFully, bool persistent)
+    {
+        var text = tok.Text;
+        if (text.Contains('/', StringComparison.Ordinal))
+            throw new ParseException(tok.Column + text.IndexOf('/', StringComparison.Ordinal), "unsupported: port offsets (PORT-PORT/BASE) are not modelled");
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        var ips = colon >= 0 ? text[..colon] : text;
+        bool protoSpecified = false;
+        int minP = 0, maxP = 0;
+        if (colon >= 0)
+        {
+            if (!tcp) throw new ParseException(tok.Column + colon, "Need TCP, UDP, SCTP or DCCP with port specification (add -p tcp)");
+            (minP, maxP) = ParsePortSpan(tok, text[(colon + 1)..]);
+            protoSpecified = true;
+        }
+        if (ips.Length == 0) throw new ParseException(tok.Column, $"expected an address before ':' in '{text}'");
+        var dash = ips.IndexOf('-', StringComparison.Ordinal);
+        var a = dash >= 0 ? ips[..dash] : ips;
+        var b = dash >= 0 ? ips[(dash + 1)..] : ips;
+        if (!IPv4Address.TryParse(a, out var minIp)) throw new ParseException(tok.Column, $"expected an IPv4 address, got '{a}'");
+        if (!IPv4Address.TryParse(b, out var maxIp)) throw new ParseException(tok.Column + dash + 1, $"expected an IPv4 address, got '{b}'");
+        if (maxIp < minIp) throw new ParseException(tok.Column, $"address range '{ips}' is reversed");
+        return new NatRange(true, minIp, maxIp, protoSpecified, minP, maxP, random, randomFully, persistent);
+    }
+}

@@ -1,0 +1,45 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Packets;
+
+namespace ConntrackModel.Model.Sockets;
+
+/// <summary>
+/// One end of a TCP connection: a connecting client socket (<c>A</c>) or the socket <c>accept</c> returns for it
+/// (<c>A.server</c>). Sequence state is the part of <c>struct tcp_sock</c> the modelled decisions need.
+/// <paramref name="Unacked"/> holds sent segments that occupy sequence space and await an ACK (the retransmit
+/// queue). <paramref name="Gone"/>: the kernel has destroyed the socket (it no longer receives anything); the
+/// record stays so the outcome can be reported. <paramref name="Accepted"/>: the application holds the socket
+/// (always for a client; for a server end once the handshake completed and accept() returned it).
+/// </summary>
+public sealed record TcpEnd(
+    string Name,
+    SockAddr Local,
+    SockAddr Remote,
+    TcpState State,
+    uint Iss,
+    uint SndUna,
+    uint SndNxt,
+    uint RcvNxt,
+    Errno? Error,
+    ImmutableList<string> Received,
+    ImmutableList<Segment> Unacked,
+    bool ExplicitBind,
+    bool AppClosed,
+    bool Accepted,
+    bool Gone,
+    long? RetransmitAt,
+    int Retransmits,
+    long? TimeWaitUntil,
+    long LastOowAckAt)
+{
+    public bool IsServer => Name.EndsWith(".server", StringComparison.Ordinal);
+
+    public string Connection => Segment.ConnectionOf(Name);
+
+    /// <summary>The (local, remote) pair the receive path demultiplexes on, written as an incoming tuple.</summary>
+    public ConnTuple IncomingTuple => new(Remote, Local);
+
+    public static TcpEnd Create(string name, SockAddr local, SockAddr remote, TcpState state, uint iss, bool explicitBind) =>
+        new(name, local, remote, state, iss, iss, iss, 0, null, [], [], explicitBind, false, !name.EndsWith(".server", StringComparison.Ordinal), false, null, 0, null, long.MinValue / 2);
+}
