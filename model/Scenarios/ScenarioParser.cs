@@ -399,11 +399,11 @@ public static class ScenarioParser
             default:
                 throw new ParseException(jump.Column, $"unsupported target '{jump.Text}': expected SNAT, DNAT, MASQUERADE, ACCEPT or RETURN");
         }
-        var spec = raw.Trim();
-        var specStart = spec.IndexOf(Command.ChainName(chain), StringComparison.Ordinal);
-        spec = specStart >= 0 ? spec[(specStart + Command.ChainName(chain).Length)..].Trim() : spec;
+        // The rule as written, from its first option to the end of the line (a trailing comment removed).
+        var spec = start < t.Count ? raw[(t[start].Column - 1)..] : "";
         var hash = spec.IndexOf('#', StringComparison.Ordinal);
-        if (hash >= 0) spec = spec[..hash].Trim();
+        if (hash >= 0) spec = spec[..hash];
+        spec = spec.Trim();
         return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf), target, spec);
     }
 

@@ -1,0 +1,36 @@
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Reporting;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Tests;
+
+/// <summary>Helpers: parse a script, run it, observe it.</summary>
+internal static class Run
+{
+    public static Scenario Parse(string script)
+    {
+        var r = ScenarioParser.Parse("test.scenario", script);
+        Assert.True(r.Ok, string.Join("\n", r.Errors));
+        return r.Scenario!;
+    }
+
+    public static Simulation Sim(string script, ulong seed = 1)
+    {
+        var sim = Simulation.Run(Parse(script), ChoiceSource.Seeded(seed));
+        Assert.Null(sim.Rejected);
+        return sim;
+    }
+
+    public static Observation Observe(string script, ulong seed = 1)
+    {
+        var scenario = Parse(script);
+        var sim = Simulation.Run(scenario, ChoiceSource.Seeded(seed));
+        Assert.Null(sim.Rejected);
+        return Observation.Of(sim, WireExploration.Explore(scenario, ChoiceSource.Seeded(seed)).Wire);
+    }
+
+    public static string Example(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name));
+
+    public static ConnectionObservation Conn(this Observation o, string name) => o.Connections.Single(c => c.Name == name);
+}
