@@ -33,8 +33,9 @@ public static class BenchCommand
 
         stdout.WriteLine($"simulate throughput: N connections (connect + send) behind SNAT, {repeat} runs each, median wall time");
         stdout.WriteLine($"{"connections",12} {"commands",9} {"median ms",10} {"min ms",8} {"max ms",8} {"commands/s",11} {"ms per 1k conns",16}");
-        // Warm up the JIT so the first size is not charged for it.
-        _ = Simulation.Run(Generate(200), ChoiceSource.Seeded(1));
+        // Warm up the JIT (tiered compilation needs a few thousand calls) so the first size is not charged for it.
+        var warmup = Generate(1000);
+        for (var i = 0; i < 3; i++) _ = Simulation.Run(warmup, ChoiceSource.Seeded(1));
         var medians = new List<(int N, double Ms)>();
         foreach (var n in sizes)
         {

@@ -38,7 +38,14 @@ public static class Kernel
         ArgumentNullException.ThrowIfNull(choices);
         if (Check(world, command) is { } rejected) return new StepResult(world, [], rejected);
         var ctx = new StepContext(world, choices);
-        ctx.Run(command);
+        try
+        {
+            ctx.Run(command);
+        }
+        catch (RejectedException e)
+        {
+            return new StepResult(world, [], e.Message);
+        }
         return new StepResult(ctx.World, ctx.Events.ToImmutable(), null);
     }
 
@@ -60,10 +67,8 @@ public static class Kernel
                     if (world.Sockets.Established(new ConnTuple(c.Remote, local)) is not null)
                         return $"connect {c.Name}: {local} -> {c.Remote}: Address already in use (EADDRINUSE)";
                 }
-                else if (EphemeralCandidates(world, c.Remote).All(p => !world.Sockets.EphemeralUsable(new SockAddr(SourceFor(c.Remote), p), c.Remote)))
-                {
-                    return $"connect {c.Name}: no free local port in ip_local_port_range (EADDRNOTAVAIL)";
-                }
+                // A connect() without bind that finds no free local port is rejected by Step itself (EADDRNOTAVAIL),
+                // where the port search runs anyway.
                 return null;
             case Command.Send s:
                 return CheckEnd(world, s.End, "send");
@@ -104,11 +109,8 @@ public static class Kernel
     /// <summary>The source address connect() uses for a destination on lo: the destination itself if it is local.</summary>
     private static IPv4Address SourceFor(SockAddr remote) => remote.Ip.IsLoopback ? IPv4Address.Loopback : IPv4Address.Loopback;
 
-    private static IEnumerable<int> EphemeralCandidates(World world, SockAddr remote)
-    {
-        _ = remote;
-        return Enumerable.Range(world.Sysctls.LocalPortLow, world.Sysctls.LocalPortHigh - world.Sysctls.LocalPortLow + 1);
-    }
+    /// <summary>A precondition found only while running (the port search): Step turns it into a rejection.</summary>
+    private sealed class RejectedException(string message) : Exception(message);
 
     /// <summary>The step's scratch state: the world as it evolves and the events so far. Never escapes Step.</summary>
     private sealed class StepContext(World world, ChoiceSource choices)
@@ -215,7 +217,7 @@ public static class Kernel
                 local = PickEphemeral(c.Name, c.Remote);
             }
             var r = Tcp.Connect(c.Name, local, c.Remote, c.Local is not null, Now, NextIsnClock());
-            World = World with { Connections = World.Connections.Add(new Connection(c.Name, ConnectResult.Timeout, local, c.Remote)) };
+            World = World.WithConnection(new Connection(c.Name, ConnectResult.Timeout, local, c.Remote));
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
             RunUntil(deadline, inclusive: false, stop: () => World.Sockets.End(c.Name) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true });
@@ -239,7 +241,7 @@ public static class Kernel
                     _ => ConnectResult.Established,
                 };
             }
-            World = World with { Connections = World.Connections.SetItem(World.Connections.Count - 1, World.Connections[^1] with { Result = result }) };
+            World = World.WithConnection(World.FindConnection(c.Name)! with { Result = result });
         }
 
         /// <summary>
@@ -266,8 +268,12 @@ public static class Kernel
                     if (World.Sockets.EphemeralUsable(cand, remote)) return cand;
                 }
             }
-            // Check() guarantees a usable port exists in the range; an odd-sized range's last port is reached here.
-            return new SockAddr(src, Enumerable.Range(low, high - low + 1).First(p => World.Sockets.EphemeralUsable(new SockAddr(src, p), remote)));
+            // An odd-sized range's last port is not on either parity walk.
+            foreach (var p in Enumerable.Range(low, high - low + 1))
+            {
+                if (World.Sockets.EphemeralUsable(new SockAddr(src, p), remote)) return new SockAddr(src, p);
+            }
+            throw new RejectedException($"connect {name}: no free local port in ip_local_port_range (EADDRNOTAVAIL)");
         }
 
         private void AppCall(string endName, Func<TcpEnd, EndResult?> call, string what)

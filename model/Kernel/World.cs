@@ -19,13 +19,24 @@ public sealed record World(
     ImmutableSortedSet<TimerEntry> Timers,
     long NextCtId,
     long IsnCount,
-    ImmutableDictionary<string, int> Decisions)
+    ImmutableDictionary<string, int> Decisions,
+    ImmutableDictionary<string, int> ConnectionIndex)
 {
     /// <summary>A fresh namespace: nothing tracked, no rules, default sysctls, time 0.</summary>
     public static World Initial { get; } = new(0, Sysctls.Default, NetfilterConfig.Empty, CtTable.Empty, CtCounters.Zero,
-        SocketTable.Empty, [], [], 1, 0, ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal));
+        SocketTable.Empty, [], [], 1, 0, ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal));
 
-    public Connection? FindConnection(string name) => Connections.FirstOrDefault(c => c.Name == name);
+    public Connection? FindConnection(string name) => ConnectionIndex.TryGetValue(name, out var i) ? Connections[i] : null;
+
+    /// <summary>Adds a connection or replaces the one with the same name.</summary>
+    public World WithConnection(Connection c)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        return ConnectionIndex.TryGetValue(c.Name, out var i)
+            ? this with { Connections = Connections.SetItem(i, c) }
+            : this with { Connections = Connections.Add(c), ConnectionIndex = ConnectionIndex.SetItem(c.Name, Connections.Count) };
+    }
 
     public bool Equals(World? other) =>
         other is not null && Now == other.Now && Sysctls.Equals(other.Sysctls) && Netfilter.Equals(other.Netfilter) &&
