@@ -16,6 +16,20 @@ public class CliTests
 
     private static string ExamplePath(string name) => Path.Combine(AppContext.BaseDirectory, "examples", name);
 
+    private static void WithScenario(string text, Action<string> test)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
+        File.WriteAllText(path, text);
+        try
+        {
+            test(path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void Simulate_Reference_PrintsTraceTableOutcomeAndViolations_Exit1()
     {
@@ -61,37 +75,25 @@ public class CliTests
     [Fact]
     public void Simulate_ParseErrors_GoToStderrAsFileLineColumn_Exit2_NoStackTrace()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
-        File.WriteAllText(path, "listen 127.0.0.1:8080\niptables -t nat -A POSTROUTING -m conntrack -j MASQUERADE\n");
-        try
+        WithScenario("listen 127.0.0.1:8080\niptables -t nat -A POSTROUTING -m conntrack -j MASQUERADE\n", path =>
         {
             var (code, stdout, stderr) = Ctmodel("simulate", path);
             Assert.Equal(ExitCode.BadInput, code);
             Assert.Empty(stdout);
             Assert.StartsWith($"{path}:2:35: unsupported iptables match '-m conntrack'", stderr, StringComparison.Ordinal);
             Assert.DoesNotContain(" at ", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        });
     }
 
     [Fact]
     public void Simulate_RejectedCommand_NamesFileAndLine_Exit2()
     {
-        var path = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
-        File.WriteAllText(path, "listen 127.0.0.1:8080\n\nlisten 127.0.0.1:8080\n");
-        try
+        WithScenario("listen 127.0.0.1:8080\n\nlisten 127.0.0.1:8080\n", path =>
         {
             var (code, _, stderr) = Ctmodel("simulate", path);
             Assert.Equal(ExitCode.BadInput, code);
             Assert.StartsWith($"{path}:3: error: listen 127.0.0.1:8080: Address already in use", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        });
     }
 
     [Theory]
