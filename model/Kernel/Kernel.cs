@@ -106,8 +106,15 @@ public static class Kernel
         return null;
     }
 
-    /// <summary>The source address connect() uses for a destination on lo: the destination itself if it is local.</summary>
-    private static IPv4Address SourceFor(SockAddr remote) => remote.Ip.IsLoopback ? IPv4Address.Loopback : IPv4Address.Loopback;
+    /// <summary>
+    /// The source address connect() picks without bind: the namespace has only lo, whose primary address is
+    /// 127.0.0.1, so every route (127.0.0.0/8 local) selects it.
+    /// </summary>
+    private static IPv4Address SourceFor(SockAddr remote)
+    {
+        _ = remote;
+        return IPv4Address.Loopback;
+    }
 
     /// <summary>A precondition found only while running (the port search): Step turns it into a rejection.</summary>
     private sealed class RejectedException(string message) : Exception(message);

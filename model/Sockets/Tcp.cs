@@ -19,16 +19,19 @@ public static class Tcp
     /// <summary>TCP_TIMEOUT_INIT: first SYN / SYN-ACK retransmission timeout.</summary>
     public const long SynRtoMs = 1000;
 
-    /// <summary><c>net.ipv4.tcp_syn_linear_timeouts</c> (default 4): SYN retransmissions at a fixed 1 s before backing off.</summary>
+    /// <summary>
+    /// <c>net.ipv4.tcp_syn_linear_timeouts</c> (default 4): SYN retransmissions at a fixed 1 s before backing off.
+    /// Measured on 6.18: a dropped SYN was re-sent at +1.01, +2.04, +3.06 s.
+    /// </summary>
     public const int SynLinearTimeouts = 4;
 
-    /// <summary><c>net.ipv4.tcp_syn_retries</c>.</summary>
+    /// <summary><c>net.ipv4.tcp_syn_retries</c> default (not reached by the 3 s connect of scenarios).</summary>
     public const int SynRetries = 6;
 
     /// <summary><c>net.ipv4.tcp_synack_retries</c>.</summary>
     public const int SynAckRetries = 5;
 
-    /// <summary>TCP_RTO_MIN: the RTO on loopback, where the measured RTT is ~0.</summary>
+    /// <summary>TCP_RTO_MIN: the RTO on loopback, where the measured RTT is ~0 (measured: data re-sent after 207 ms).</summary>
     public const long RtoMinMs = 200;
 
     /// <summary>TCP_RTO_MAX.</summary>
@@ -37,7 +40,10 @@ public static class Tcp
     /// <summary><c>net.ipv4.tcp_retries2</c>.</summary>
     public const int Retries2 = 15;
 
-    /// <summary>TCP_TIMEOUT_MIN = 2 jiffies (HZ=250): the SYN re-send after a RST for an unacceptable ACK.</summary>
+    /// <summary>
+    /// TCP_TIMEOUT_MIN = 2 jiffies (HZ=250): the SYN re-send after a RST for an unacceptable ACK
+    /// (<c>tcp_rcv_synsent_state_process</c>; measured 8.2-15.6 ms, timer slack included).
+    /// </summary>
     public const long TimeoutMinMs = 8;
 
     /// <summary>TCP_TIMEWAIT_LEN.</summary>
