@@ -31,8 +31,7 @@ public static class TextReport
                     KernelEvent.Conntrack c => $"    conntrack: {c.Text}",
                     KernelEvent.Reset r => $"    {r.End} reset by a RST of {r.By.Connection}",
                     KernelEvent.Socket s => $"    {s.End}: {s.Text}",
-                    KernelEvent.Delivered d when d.Reaction.Length > 0 && !d.End.StartsWith('(') => $"    -> {d.End}: {d.Reaction}",
-                    KernelEvent.Delivered d when d.End.StartsWith('(') => $"    -> {d.End}: {d.Reaction}",
+                    KernelEvent.Delivered d when d.Reaction.Length > 0 => $"    -> {d.End}: {d.Reaction}",
                     KernelEvent.Choice c when c.Made.Alternatives.Length > 1 =>
                         $"    choice {c.Made.Point.Key}: {c.Made.Alternatives[c.Made.Value]} (of {string.Join(", ", c.Made.Alternatives)})",
                     _ => null,

@@ -110,11 +110,7 @@ public static class Kernel
     /// The source address connect() picks without bind: the namespace has only lo, whose primary address is
     /// 127.0.0.1, so every route (127.0.0.0/8 local) selects it.
     /// </summary>
-    private static IPv4Address SourceFor(SockAddr remote)
-    {
-        _ = remote;
-        return IPv4Address.Loopback;
-    }
+    private static IPv4Address SourceAddress => IPv4Address.Loopback;
 
     /// <summary>A precondition found only while running (the port search): Step turns it into a rejection.</summary>
     private sealed class RejectedException(string message) : Exception(message);
@@ -264,7 +260,7 @@ public static class Kernel
             var point = new ChoicePoint(ChoiceKind.EphemeralPort, "ephemeral:" + name, Math.Max(1, remaining));
             var offset = choices.Choose(point) & ~1;
             Events.Add(new KernelEvent.Choice(Now, new ChoiceMade(point, offset, []), name));
-            var src = SourceFor(remote);
+            var src = SourceAddress;
             for (var pass = 0; pass < 2; pass++, offset++)
             {
                 for (var i = 0; i < remaining; i += 2)

@@ -13,7 +13,12 @@ namespace ConntrackModel.Model.Sockets;
 /// </summary>
 public static class Tcp
 {
-    /// <summary>Receive window used for the sequence acceptability test (<c>tcp_sequence</c>).</summary>
+    /// <summary>
+    /// Receive window used for the sequence acceptability test (<c>tcp_sequence</c>): a model constant, not the
+    /// kernel's scaled window. It matters only for segments of another connection, whose sequence numbers are
+    /// unrelated to the receiver's: such a RST is ignored out of window and draws a challenge ACK in window. With
+    /// 65535 of 2^32 sequence numbers in window the model almost always says "out of window", as the kernel would.
+    /// </summary>
     public const uint RcvWnd = 65535;
 
     /// <summary>TCP_TIMEOUT_INIT: first SYN / SYN-ACK retransmission timeout.</summary>
@@ -28,7 +33,7 @@ public static class Tcp
     /// <summary><c>net.ipv4.tcp_syn_retries</c> default (not reached by the 3 s connect of scenarios).</summary>
     public const int SynRetries = 6;
 
-    /// <summary><c>net.ipv4.tcp_synack_retries</c>.</summary>
+    /// <summary><c>net.ipv4.tcp_synack_retries</c> default; not re-read from the source nor measured here.</summary>
     public const int SynAckRetries = 5;
 
     /// <summary>TCP_RTO_MIN: the RTO on loopback, where the measured RTT is ~0 (measured: data re-sent after 207 ms).</summary>
@@ -37,7 +42,7 @@ public static class Tcp
     /// <summary>TCP_RTO_MAX.</summary>
     public const long RtoMaxMs = 120_000;
 
-    /// <summary><c>net.ipv4.tcp_retries2</c>.</summary>
+    /// <summary><c>net.ipv4.tcp_retries2</c> default; not re-read from the source nor measured here (no scenario runs that long).</summary>
     public const int Retries2 = 15;
 
     /// <summary>
@@ -49,7 +54,7 @@ public static class Tcp
     /// <summary>TCP_TIMEWAIT_LEN.</summary>
     public const long TimeWaitMs = 60_000;
 
-    /// <summary><c>net.ipv4.tcp_fin_timeout</c>: lifetime of an orphaned FIN_WAIT2 socket.</summary>
+    /// <summary><c>net.ipv4.tcp_fin_timeout</c> default: lifetime of an orphaned FIN_WAIT2 socket; not re-read from the source.</summary>
     public const long FinTimeoutMs = 60_000;
 
     /// <summary><c>net.ipv4.tcp_invalid_ratelimit</c>: at most one challenge/out-of-window ACK per socket per 500 ms.</summary>
