@@ -18,7 +18,12 @@ public static class Program
 
         usage:
           ctmodel simulate FILE [--json] [--seed N] [--runs N]   run a scenario script in the model
+          ctmodel check [--config C] [--tests N] [--seed S | --replay TOKEN] [--out DIR] [--quiet]
+                                                                   search for violations with FsCheck
+          ctmodel check --list                                     the configurations check knows
           ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
+          ctmodel bench --check [--config C] [--seeds N] [--tests N]
+                                                                   measure check over many seeds
           ctmodel help                                             this text
 
         simulate prints the packet trace (tcpdump style), the conntrack table, each
@@ -26,6 +31,14 @@ public static class Program
         1 a violation, 2 bad input, 3 internal error. --seed picks the model's
         nondeterministic choices (default 1); --runs bounds how many alternative NAT
         outcomes are explored to list every possible wire address (default 64).
+
+        check generates command sequences for a configuration (default late-start),
+        runs them in the model, and shrinks the first that breaks an invariant to a
+        minimal scenario. It writes report.md, report.json and minimal.scenario to
+        --out (default ctmodel-check/CONFIG) and exits 1 when it found a violation,
+        0 when not. --engine fscheck is the default and only engine so far. --seed
+        fixes the randomness (a fresh seed is drawn and printed otherwise); --replay
+        regenerates one failing test from the token a report prints.
         Add --verbose to any command to see stack traces of internal errors.
         """;
 
@@ -46,6 +59,7 @@ public static class Program
             return rest[0] switch
             {
                 "simulate" => SimulateCommand.Run(rest[1..], stdout, stderr),
+                "check" => CheckCommand.Run(rest[1..], stdout, stderr),
                 "bench" => BenchCommand.Run(rest[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown command '{rest[0]}'"),
             };

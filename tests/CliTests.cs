@@ -125,4 +125,92 @@ public class CliTests
         Assert.Equal(ExitCode.Ok, code);
         Assert.Contains("growth 20 -> 40 connections", stdout, StringComparison.Ordinal);
     }
+
+    private static void InTempDir(Action<string> test)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ctm-check-{Guid.NewGuid():N}");
+        try
+        {
+            test(dir);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Check_LateStart_WritesReportsAndARunnableMinimalScenario_Exit1()
+    {
+        InTempDir(dir =>
+        {
+            var (code, stdout, stderr) = Ctmodel("check", "--engine", "fscheck", "--config", "late-start", "--seed", "7", "--out", dir);
+            Assert.Equal(ExitCode.Violation, code);
+            Assert.Contains("check late-start: seed 7,", stdout, StringComparison.Ordinal);
+            Assert.Contains("shrunk in ", stdout, StringComparison.Ordinal);
+            Assert.Contains("to 4 commands (minimal: removing any one command makes it pass)", stdout, StringComparison.Ordinal);
+            Assert.Contains("replay: ctmodel check --engine fscheck --config late-start --replay ", stdout, StringComparison.Ordinal);
+            Assert.Contains("tests", stderr, StringComparison.Ordinal);
+            Assert.Contains("shrink step 1", stderr, StringComparison.Ordinal);
+
+            var md = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("## The invariant: `wire-tuple-uniqueness`", md, StringComparison.Ordinal);
+            Assert.Contains("```mermaid\nsequenceDiagram\n", md, StringComparison.Ordinal);
+            Assert.Contains("participant CT as lo: NAT + conntrack", md, StringComparison.Ordinal);
+            Assert.Contains("## Conntrack table around step 4", md, StringComparison.Ordinal);
+            Assert.Contains("| command | tests | % |", md, StringComparison.Ordinal);
+
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            var root = json.RootElement;
+            Assert.Equal("violation", root.GetProperty("verdict").GetString());
+            Assert.Equal("7", root.GetProperty("seed").GetString());
+            Assert.Equal("wire-tuple-uniqueness", root.GetProperty("invariant").GetProperty("id").GetString());
+            Assert.Equal(4, root.GetProperty("minimalLength").GetInt32());
+            Assert.True(root.GetProperty("originalLength").GetInt32() >= 4);
+            Assert.True(root.GetProperty("minimal").GetBoolean());
+            Assert.True(root.GetProperty("coverage").GetArrayLength() > 10);
+
+            var (simCode, simOut, _) = Ctmodel("simulate", Path.Combine(dir, "minimal.scenario"));
+            Assert.Equal(ExitCode.Violation, simCode);
+            Assert.Contains("step 4 (connect B 127.0.0.1:8080): wire-tuple-uniqueness", simOut, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public void Check_Boot_FindsNothing_Exit0_AndLeavesNoMinimalScenario()
+    {
+        InTempDir(dir =>
+        {
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "minimal.scenario"), "listen 127.0.0.1:8080\n");
+            var (code, stdout, _) = Ctmodel("check", "--config", "boot", "--tests", "100", "--seed", "1", "--out", dir, "--quiet");
+            Assert.Equal(ExitCode.Ok, code);
+            Assert.Contains("no violation found in 100 tests", stdout, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "minimal.scenario")));
+            Assert.Contains("no violation found", File.ReadAllText(Path.Combine(dir, "report.md")), StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public void Check_List_NamesEveryConfiguration()
+    {
+        var (code, stdout, _) = Ctmodel("check", "--list");
+        Assert.Equal(ExitCode.Ok, code);
+        foreach (var name in new[] { "late-start", "flush", "expiry", "loose-off", "dnat", "boot", "all" })
+            Assert.Contains($"\n  {name}", stdout, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ctmodel: check: unknown configuration 'nope': expected one of late-start, flush", "check", "--config", "nope")]
+    [InlineData("ctmodel: check: unknown engine 'z3': expected fscheck", "check", "--engine", "z3")]
+    [InlineData("ctmodel: check: option --tests expects a whole number from 1 to 1000000, got '0'", "check", "--tests", "0")]
+    [InlineData("ctmodel: check: --replay expects SEED,GAMMA,SIZE", "check", "--replay", "12")]
+    [InlineData("ctmodel: check: give either --seed or --replay, not both", "check", "--seed", "1", "--replay", "1,3,5")]
+    public void Check_BadInput_Exit2WithAMessage(string message, params string[] args)
+    {
+        var (code, _, stderr) = Ctmodel(args);
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.StartsWith(message, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
 }

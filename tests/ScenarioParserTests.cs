@@ -59,6 +59,10 @@ public class ScenarioParserTests
 
     [Theory]
     [InlineData("lisen 127.0.0.1:8080", 1, 1, "unknown command 'lisen'")]
+    [InlineData("choose ephemeral:A x", 1, 20, "expected VALUE as a non-negative integer, got 'x'")]
+    [InlineData("choose port:A 1", 1, 8, "unknown choice key 'port:A'")]
+    [InlineData("choose ephemeral:A", 1, 20, "missing argument: expected choose KEY VALUE")]
+    [InlineData("choose ephemeral:A 1\nchoose ephemeral:A 2", 2, 8, "choice 'ephemeral:A' is already pinned")]
     [InlineData("listen 127.0.0.1", 1, 8, "expected IP:PORT")]
     [InlineData("listen 127.0.0.1:70000", 1, 8, "expected IP:PORT")]
     [InlineData("connect", 1, 9, "missing argument: expected connect NAME")]
@@ -104,5 +108,22 @@ public class ScenarioParserTests
         var s = Run.Parse(Run.Example("dnat.scenario") + "\n" + Run.Example("port-range.scenario") + "\nsleep 0.25\niptables -t nat -D POSTROUTING 1\n");
         var again = Run.Parse(s.ToScript());
         Assert.Equal(s.Lines.Select(l => l.Command), again.Lines.Select(l => l.Command));
+    }
+
+    [Fact]
+    public void Parse_Choose_PinsTheChoiceAndOverridesTheSource()
+    {
+        var s = Run.Parse("""
+            choose ephemeral:A 4
+            listen 127.0.0.1:8080
+            connect A 127.0.0.1:8080
+            """);
+        Assert.Equal(2, s.Lines.Count);
+        Assert.Equal(4, s.Choices["ephemeral:A"]);
+        // Offset 4 from 32768 whatever the seed: the scenario's pin wins.
+        foreach (var seed in new ulong[] { 1, 2, 3 })
+            Assert.Equal(32772, Model.Kernel.Simulation.Run(s, Model.Choices.ChoiceSource.Seeded(seed)).Final.FindConnection("A")!.Local.Port);
+        Assert.StartsWith("choose ephemeral:A 4\n", s.ToScript(), StringComparison.Ordinal);
+        Assert.Equal(s.Choices, Run.Parse(s.ToScript()).Choices);
     }
 }

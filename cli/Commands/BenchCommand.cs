@@ -13,13 +13,18 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
-    private static readonly HashSet<string> Flags = [];
-    private static readonly HashSet<string> Valued = ["--sizes", "--repeat"];
+    private static readonly HashSet<string> Flags = ["--check"];
+    private static readonly string[] CheckOnly = ["--config", "--seeds", "--tests", "--first-seed"];
+    private static readonly HashSet<string> Valued = ["--sizes", "--repeat", .. CheckOnly];
 
     public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         var o = Options.Parse(args, Flags, Valued);
+        if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
+        if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
+        if (CheckOnly.FirstOrDefault(o.Has) is { } only)
+            return Program.UsageError(stderr, $"bench: {only} belongs to 'bench --check'");
         var repeat = (int)o.Number("--repeat", 5, 1, 1000);
         var sizes = new List<int>();
         foreach (var part in (o.Value("--sizes") ?? "1000,2000,5000,10000").Split(','))
@@ -29,7 +34,6 @@ public static class BenchCommand
             sizes.Add(n);
         }
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
-        if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
 
         stdout.WriteLine($"simulate throughput: N connections (connect + send) behind SNAT, {repeat} runs each, median wall time");
         stdout.WriteLine($"{"connections",12} {"commands",9} {"median ms",10} {"min ms",8} {"max ms",8} {"commands/s",11} {"ms per 1k conns",16}");

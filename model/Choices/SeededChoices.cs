@@ -11,7 +11,7 @@ public sealed record SeededChoices(ulong Seed) : ChoiceSource
         return (int)(SplitMix64(h) % (ulong)point.Arity);
     }
 
-    internal static ulong Fnv1a(string text)
+    public static ulong Fnv1a(string text)
     {
         var h = 14695981039346656037UL;
         foreach (var c in text)
@@ -22,7 +22,7 @@ public sealed record SeededChoices(ulong Seed) : ChoiceSource
         return h;
     }
 
-    internal static ulong SplitMix64(ulong x)
+    public static ulong SplitMix64(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;
         x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;

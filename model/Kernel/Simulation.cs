@@ -16,20 +16,44 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
 
     public static Simulation Run(Scenario scenario, ChoiceSource choices, World start)
     {
-        ArgumentNullException.ThrowIfNull(scenario);
-        var world = start;
         var steps = ImmutableList.CreateBuilder<StepRecord>();
+        var world = start;
+        foreach (var (step, after, rejected) in Trace(scenario, choices, start))
+        {
+            if (rejected is not null) return new Simulation(scenario, steps.ToImmutable(), world, step.Line, rejected);
+            steps.Add(step);
+            world = after;
+        }
+        return new Simulation(scenario, steps.ToImmutable(), world, null, null);
+    }
+
+    /// <summary>
+    /// The run one step at a time, each with the world after it, for callers that look at intermediate worlds
+    /// (coverage, the table before a fatal step). A rejected command ends the sequence with its reason set; the
+    /// world it carries is the one before it.
+    /// </summary>
+    public static IEnumerable<(StepRecord Step, World After, string? Rejected)> Trace(Scenario scenario, ChoiceSource choices, World start)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(choices);
+        ArgumentNullException.ThrowIfNull(start);
+        // Choices the scenario pins win over the caller's source (see Scenario.Choices).
+        if (!scenario.Choices.IsEmpty) choices = new ScriptedChoices(scenario.Choices.ToImmutableDictionary(StringComparer.Ordinal), choices);
+        var world = start;
         var n = 0;
         foreach (var line in scenario.Lines)
         {
             n++;
             var t0 = world.Now;
             var r = Kernel.Step(world, line.Command, choices);
-            if (r.Rejected is not null) return new Simulation(scenario, steps.ToImmutable(), world, line, r.Rejected);
+            if (r.Rejected is not null)
+            {
+                yield return (new StepRecord(n, line, t0, [], []), world, r.Rejected);
+                yield break;
+            }
             world = r.World;
-            steps.Add(new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events).ToImmutableList()));
+            yield return (new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events).ToImmutableList()), world, null);
         }
-        return new Simulation(scenario, steps.ToImmutable(), world, null, null);
     }
 
     public IEnumerable<Violation> Violations => Steps.SelectMany(s => s.Violations);

@@ -1,17 +1,27 @@
 using System.Collections.Immutable;
+using System.Globalization;
 
 namespace ConntrackModel.Model.Scenarios;
 
-/// <summary>A parsed scenario script: its name (file path) and commands in order.</summary>
+/// <summary>
+/// A parsed scenario script: its name (file path), commands in order, and the choices it pins with
+/// <c>choose KEY VALUE</c> lines (they override whatever choice source runs it, so a counterexample that depends
+/// on a particular NAT offset or ephemeral port replays exactly).
+/// </summary>
 public sealed record Scenario(string Name, ImmutableList<ScenarioLine> Lines)
 {
+    public ImmutableSortedDictionary<string, int> Choices { get; init; } = ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal);
+
     public static Scenario Of(string name, params Command[] commands) =>
         new(name, commands.Select((c, i) => new ScenarioLine(i + 1, c.ToScript(), c)).ToImmutableList());
 
-    /// <summary>The scenario as a script, one command a line.</summary>
-    public string ToScript() => string.Concat(Lines.Select(l => l.Command.ToScript() + "\n"));
+    /// <summary>The scenario as a script: the pinned choices first, then one command a line.</summary>
+    public string ToScript() =>
+        string.Concat(Choices.Select(kv => string.Create(CultureInfo.InvariantCulture, $"choose {kv.Key} {kv.Value}\n"))) +
+        string.Concat(Lines.Select(l => l.Command.ToScript() + "\n"));
 
-    public bool Equals(Scenario? other) => other is not null && Name == other.Name && Lines.SequenceEqual(other.Lines);
+    public bool Equals(Scenario? other) =>
+        other is not null && Name == other.Name && Lines.SequenceEqual(other.Lines) && Choices.Count == other.Choices.Count && Choices.SequenceEqual(other.Choices);
 
-    public override int GetHashCode() => HashCode.Combine(Name, Lines.Count);
+    public override int GetHashCode() => HashCode.Combine(Name, Lines.Count, Choices.Count);
 }

@@ -25,6 +25,7 @@ public static class ScenarioParser
         ArgumentNullException.ThrowIfNull(text);
         var lines = ImmutableList.CreateBuilder<ScenarioLine>();
         var errors = ImmutableList.CreateBuilder<ParseError>();
+        var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
         var rawLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
         for (var i = 0; i < rawLines.Length; i++)
         {
@@ -33,6 +34,12 @@ public static class ScenarioParser
             {
                 var tokens = Tokenize(raw);
                 if (tokens.Count == 0) continue;
+                if (tokens[0].Text == "choose")
+                {
+                    var (key, value) = Choose(tokens);
+                    if (!choices.TryAdd(key, value)) throw new ParseException(tokens[1].Column, $"choice '{key}' is already pinned on an earlier line");
+                    continue;
+                }
                 lines.Add(new ScenarioLine(i + 1, raw.Trim(), ParseCommand(tokens, raw)));
             }
             catch (ParseException e)
@@ -40,7 +47,9 @@ public static class ScenarioParser
                 errors.Add(new ParseError(file, i + 1, e.Column, e.Message));
             }
         }
-        return errors.Count > 0 ? new ParseResult(null, errors.ToImmutable()) : new ParseResult(new Scenario(file, lines.ToImmutable()), []);
+        return errors.Count > 0
+            ? new ParseResult(null, errors.ToImmutable())
+            : new ParseResult(new Scenario(file, lines.ToImmutable()) { Choices = choices.ToImmutable() }, []);
     }
 
     /// <summary>Parses one command line (no comment handling beyond the trailing <c>#</c>).</summary>
@@ -93,7 +102,22 @@ public static class ScenarioParser
         return tokens;
     }
 
-    private const string Commands = "listen, connect, send, close, abort, iptables, modprobe, conntrack, sysctl, sleep";
+    /// <summary>
+    /// <c>choose KEY VALUE</c>: pins the answer to one choice point (as <c>simulate</c> prints it, e.g.
+    /// <c>ephemeral:B</c> or <c>nat:src:B#1:port</c>); values beyond the point's arity are clamped when it is asked.
+    /// </summary>
+    private static (string Key, int Value) Choose(List<Token> t)
+    {
+        Arity(t, 3, 3, "choose KEY VALUE (e.g. choose ephemeral:B 0)");
+        var key = t[1].Text;
+        if (!(key.StartsWith("ephemeral:", StringComparison.Ordinal) || key.StartsWith("nat:", StringComparison.Ordinal)))
+            throw new ParseException(t[1].Column, $"unknown choice key '{key}': expected ephemeral:NAME or nat:src|dst:END#N:port|addr|offR");
+        if (!int.TryParse(t[2].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
+            throw new ParseException(t[2].Column, $"expected VALUE as a non-negative integer, got '{t[2].Text}'");
+        return (key, v);
+    }
+
+    private const string Commands = "listen, connect, send, close, abort, iptables, modprobe, conntrack, sysctl, sleep, choose";
 
     private static Command ParseCommand(List<Token> t, string raw)
     {

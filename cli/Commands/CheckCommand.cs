@@ -1,0 +1,145 @@
+using System.Globalization;
+using ConntrackModel.Cli.Output;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Reporting;
+using ConntrackModel.Properties.Checking;
+using ConntrackModel.Properties.Configs;
+
+namespace ConntrackModel.Cli.Commands;
+
+/// <summary>
+/// <c>ctmodel check --engine fscheck [--config C] [--tests N] [--seed S] [--replay TOKEN] [--out DIR]</c> and
+/// <c>ctmodel check --list</c>: property-based search for invariant violations, with a shrunk, replayable report.
+/// </summary>
+public static class CheckCommand
+{
+    private static readonly HashSet<string> Flags = ["--list", "--quiet"];
+    private static readonly HashSet<string> Valued = ["--engine", "--config", "--tests", "--seed", "--replay", "--out"];
+
+    public const string DefaultConfig = "late-start";
+
+    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var o = Options.Parse(args, Flags, Valued);
+        var tests = (int)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000);
+        ulong? seed = o.Value("--seed") is null ? null : (ulong)o.Number("--seed", 0, 0, long.MaxValue);
+        if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
+        if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"check: unexpected argument '{o.Positionals[0]}'");
+        if (o.Has("--list"))
+        {
+            List(stdout);
+            return ExitCode.Ok;
+        }
+        var engine = o.Value("--engine") ?? "fscheck";
+        if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck");
+        var name = o.Value("--config") ?? DefaultConfig;
+        if (CheckConfigs.Find(name) is not { } config)
+            return Program.UsageError(stderr, $"check: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))} (see 'ctmodel check --list')");
+        ReplayToken? replay = null;
+        if (o.Value("--replay") is { } text)
+        {
+            if (!ReplayToken.TryParse(text, out var token))
+                return Program.UsageError(stderr, $"check: --replay expects SEED,GAMMA,SIZE as a report prints it (GAMMA odd), got '{text}'");
+            if (seed is not null) return Program.UsageError(stderr, "check: give either --seed or --replay, not both");
+            replay = token;
+        }
+        var outDir = o.Value("--out") ?? Path.Combine("ctmodel-check", config.Name);
+
+        var quiet = o.Has("--quiet");
+        var progress = new ProgressPrinter(stderr, quiet);
+        var result = CheckRunner.Run(new CheckOptions(config, tests, seed, replay), progress.Report);
+        progress.Done();
+
+        Counterexample? cx = result.Minimal is null ? null : Counterexample.Of(result.Minimal, Path.Combine(outDir, "minimal.scenario"));
+        string? trace = null;
+        string? minimal = null;
+        if (cx is not null)
+        {
+            var wire = WireExploration.Explore(cx.Scenario, ChoiceSource.First, WireExploration.DefaultBudget);
+            trace = TextReport.Write(cx.Simulation, Observation.Of(cx.Simulation, wire.Wire), wire, 1);
+            minimal = CheckReport.MinimalScenario(result, cx);
+        }
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            File.WriteAllText(Path.Combine(outDir, "report.md"), CheckReport.Markdown(result, cx, trace));
+            File.WriteAllText(Path.Combine(outDir, "report.json"), CheckReport.Json(result, cx, minimal) + "\n");
+            var minimalPath = Path.Combine(outDir, "minimal.scenario");
+            if (minimal is not null) File.WriteAllText(minimalPath, minimal);
+            else if (File.Exists(minimalPath)) File.Delete(minimalPath); // a stale counterexample from an earlier run would mislead
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {e.Message}");
+            return ExitCode.BadInput;
+        }
+
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {config.Name}: seed {result.Seed}, {result.TestsRun} tests, {result.Elapsed.TotalMilliseconds:0} ms, model {result.CommandsPerSecond:0} commands/s"));
+        if (result.Error is not null)
+        {
+            stderr.WriteLine($"ctmodel: check: {result.Error}");
+            stderr.WriteLine($"  reproduce with: {CheckReport.ReplayLine(result)} --verbose");
+            return ExitCode.Internal;
+        }
+        if (cx is null)
+        {
+            stdout.WriteLine($"no violation found in {result.TestsRun} tests");
+        }
+        else
+        {
+            stdout.WriteLine($"VIOLATION of {cx.Violation.Name} at step {cx.Violation.Step}: {cx.Violation.Message}");
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"shrunk in {result.ShrinkSteps} steps from {result.Original!.Length} to {result.Minimal!.Length} commands{(cx.Minimality.Minimal ? " (minimal: removing any one command makes it pass)" : " (not minimal)")}:"));
+            foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
+            stdout.WriteLine($"replay: {CheckReport.ReplayLine(result)}");
+        }
+        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(minimal is null ? "" : ", minimal.scenario")}");
+        return cx is null ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    private static void List(TextWriter stdout)
+    {
+        stdout.WriteLine("configurations for 'ctmodel check --config NAME':");
+        foreach (var c in CheckConfigs.Catalogue)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"  {c.Name}{(c.Name == DefaultConfig ? " (default)" : "")}");
+            stdout.WriteLine($"    {c.Description}");
+            stdout.WriteLine($"    commands: {string.Join(", ", c.Alphabet.Select(OpKinds.Name))}");
+            stdout.WriteLine($"    rules:    {string.Join(", ", c.Rules.Select(RuleKinds.Name))}");
+            if (!c.Setup.IsEmpty) stdout.WriteLine($"    settings: {string.Join("; ", c.Setup.Select(s => s.ToScript()))}");
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    up to {c.MaxLength} commands, sleeps up to {c.MaxSleepMs / 1000.0:0.###} s{(c.TrackingFromStart ? ", tracking from the first step" : "")}"));
+        }
+    }
+
+    /// <summary>Progress on stderr: a line per tenth of the tests, then each shrink step.</summary>
+    private sealed class ProgressPrinter(TextWriter stderr, bool quiet)
+    {
+        private int _lastTenth = -1;
+        private int _lastShrink;
+
+        public void Report(CheckProgress p)
+        {
+            if (quiet) return;
+            if (p.Shrinking)
+            {
+                if (p.ShrinkSteps == _lastShrink) return;
+                if (_lastShrink == 0) stderr.WriteLine($"  test {p.TestsDone} failed; shrinking");
+                _lastShrink = p.ShrinkSteps;
+                stderr.WriteLine($"  shrink step {p.ShrinkSteps}");
+                return;
+            }
+            var tenth = p.TestsDone * 10 / Math.Max(1, p.Tests);
+            if (tenth == _lastTenth) return;
+            _lastTenth = tenth;
+            stderr.WriteLine($"  {p.TestsDone}/{p.Tests} tests");
+        }
+
+        public void Done()
+        {
+            if (!quiet) stderr.Flush();
+        }
+    }
+}

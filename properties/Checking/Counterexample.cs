@@ -1,0 +1,40 @@
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Generation;
+using ConntrackModel.Properties.Shrinking;
+
+namespace ConntrackModel.Properties.Checking;
+
+/// <summary>
+/// A failing trial made ready to read and to rerun: the scenario with every choice the run made pinned (so
+/// <c>ctmodel simulate</c> replays it whatever its seed), the run, the first violation, and the worlds just before
+/// and after the step that broke the invariant.
+/// </summary>
+public sealed record Counterexample(Scenario Scenario, Simulation Simulation, Violation Violation, World Before, World After, Minimality Minimality)
+{
+    public static Counterexample Of(Trial trial, string name)
+    {
+        ArgumentNullException.ThrowIfNull(trial);
+        var scenario = trial.ToScenario(name);
+        scenario = scenario with { Choices = TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.First)) };
+        var sim = Simulation.Run(scenario, ChoiceSource.First);
+        var violation = sim.Violations.FirstOrDefault() ?? throw new ArgumentException("the trial violates no invariant", nameof(trial));
+        var before = World.Initial;
+        var after = World.Initial;
+        foreach (var (step, world, _) in Simulation.Trace(scenario, ChoiceSource.First, World.Initial))
+        {
+            if (step.Step == violation.Step)
+            {
+                after = world;
+                break;
+            }
+            before = world;
+        }
+        return new Counterexample(scenario, sim, violation, before, after, Minimality.Of(trial));
+    }
+
+    /// <summary>The 0-based index of the fatal step's line in the scenario.</summary>
+    public int FatalIndex => Violation.Step - 1;
+}

@@ -1,0 +1,30 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Properties.Configs;
+
+/// <summary>
+/// A named configuration: which commands the generator may use, which rules it writes, and the settings every
+/// sequence starts with. <paramref name="Setup"/> is fixed (never generated or shrunk); when
+/// <paramref name="TrackingFromStart"/> holds, the first generated command is a rule that starts tracking and no
+/// candidate may lose it, so no connection can predate tracking. <paramref name="KnownMinimum"/> is the length of
+/// the shortest generated body that breaks an invariant, where one is known (null for a configuration believed
+/// safe); tests and the benchmark measure shrinking against it.
+/// </summary>
+public sealed record CheckConfig(
+    string Name,
+    string Description,
+    ImmutableArray<Command> Setup,
+    bool TrackingFromStart,
+    ImmutableArray<OpKind> Alphabet,
+    ImmutableArray<RuleKind> Rules,
+    long MaxSleepMs,
+    int MaxLength,
+    int? KnownMinimum)
+{
+    public bool Allows(OpKind k) => Alphabet.Contains(k);
+
+    public bool Equals(CheckConfig? other) => other is not null && Name == other.Name;
+
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Name);
+}

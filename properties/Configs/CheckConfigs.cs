@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Properties.Configs;
+
+/// <summary>The catalogue that <c>ctmodel check --list</c> prints.</summary>
+public static class CheckConfigs
+{
+    private static readonly ImmutableArray<OpKind> Sockets = [OpKind.Listen, OpKind.Connect, OpKind.Send, OpKind.Close, OpKind.Abort, OpKind.Sleep];
+
+    private static readonly ImmutableArray<RuleKind> Snat = [RuleKind.SnatPort, RuleKind.SnatRange, RuleKind.SnatRandom, RuleKind.SnatRandomFully, RuleKind.Masquerade];
+
+    private static readonly ImmutableArray<RuleKind> AllRules = [.. Snat, RuleKind.Dnat, RuleKind.Accept];
+
+    /// <summary>Short sleeps: time passes, retransmissions fire, but no default conntrack timeout (10 s and up) runs out.</summary>
+    private const long ShortSleepMs = 1500;
+
+    private static Command.Sysctl Sysctl(string key, string value) => new Command.Sysctl(key, value);
+
+    /// <summary>The idle ESTABLISHED timeout the expiry configurations use instead of 5 days.</summary>
+    public const int ExpiryTimeoutSeconds = 2;
+
+    public static CheckConfig LateStart { get; } = new(
+        "late-start",
+        "Tracking may begin at any point: a NAT rule or modprobe can come after connections exist.",
+        [], false, [.. Sockets, OpKind.RuleAdd, OpKind.Modprobe], Snat, ShortSleepMs, 16, 4);
+
+    public static CheckConfig Boot { get; } = new(
+        "boot",
+        "Tracking is on from the first step (the first command adds a NAT rule); no conntrack -F, no expiry, rules are only added.",
+        [], true, [.. Sockets, OpKind.RuleAdd], AllRules, ShortSleepMs, 16, null);
+
+    public static CheckConfig Flush { get; } = new(
+        "flush",
+        "Tracking from the first step, and conntrack -F may run at any point.",
+        [], true, [.. Sockets, OpKind.RuleAdd, OpKind.ConntrackFlush], Snat, ShortSleepMs, 16, 5);
+
+    public static CheckConfig Expiry { get; } = new(
+        "expiry",
+        $"Tracking from the first step; the idle ESTABLISHED timeout is {ExpiryTimeoutSeconds} s and sleeps may outlast it.",
+        [Sysctl("net.netfilter.nf_conntrack_tcp_timeout_established", $"{ExpiryTimeoutSeconds}")],
+        true, [.. Sockets, OpKind.RuleAdd], Snat, 3 * ExpiryTimeoutSeconds * 1000L, 16, 4);
+
+    public static CheckConfig LooseOff { get; } = new(
+        "loose-off",
+        "As flush, with nf_conntrack_tcp_loose=0: entries are never picked up mid-stream.",
+        [Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0")],
+        true, [.. Sockets, OpKind.RuleAdd, OpKind.ConntrackFlush], Snat, ShortSleepMs, 16, 5);
+
+    public static CheckConfig Dnat { get; } = new(
+        "dnat",
+        "DNAT of a service address (127.0.0.2:80) to the server; tracking may begin at any point; clients use ephemeral ports.",
+        [], false, [.. Sockets, OpKind.RuleAdd, OpKind.Modprobe], [RuleKind.Dnat], ShortSleepMs, 16, 4);
+
+    public static CheckConfig All { get; } = new(
+        "all",
+        "Every command and rule kind: late start, rules deleted and flushed (tracking stops), conntrack -F, loose and timeout sysctls, long sleeps.",
+        [], false, [.. Enum.GetValues<OpKind>()], AllRules, 4 * ExpiryTimeoutSeconds * 1000L, 18, 4);
+
+    public static ImmutableArray<CheckConfig> Catalogue { get; } = [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All];
+
+    public static CheckConfig? Find(string name) => Catalogue.FirstOrDefault(c => c.Name == name);
+}

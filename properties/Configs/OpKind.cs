@@ -1,0 +1,69 @@
+namespace ConntrackModel.Properties.Configs;
+
+/// <summary>The kinds of command a configuration's generator may produce (its operation alphabet).</summary>
+public enum OpKind
+{
+    Listen,
+    Connect,
+    Send,
+    Close,
+    Abort,
+
+    /// <summary><c>iptables -t nat -A/-I</c>: a conntrack-using rule starts tracking in the namespace.</summary>
+    RuleAdd,
+
+    /// <summary><c>iptables -t nat -D</c>: deleting the last rule stops tracking.</summary>
+    RuleDelete,
+
+    /// <summary><c>iptables -t nat -F</c>.</summary>
+    RuleFlush,
+
+    /// <summary><c>modprobe nf_conntrack</c>.</summary>
+    Modprobe,
+
+    /// <summary><c>conntrack -F</c>.</summary>
+    ConntrackFlush,
+
+    Sleep,
+
+    /// <summary><c>sysctl -w</c> of conntrack settings (loose, established timeout).</summary>
+    Sysctl,
+}
+
+/// <summary>Names and classification of <see cref="OpKind"/>.</summary>
+public static class OpKinds
+{
+    public static string Name(OpKind k) => k switch
+    {
+        OpKind.Listen => "listen",
+        OpKind.Connect => "connect",
+        OpKind.Send => "send",
+        OpKind.Close => "close",
+        OpKind.Abort => "abort",
+        OpKind.RuleAdd => "iptables -A/-I",
+        OpKind.RuleDelete => "iptables -D",
+        OpKind.RuleFlush => "iptables -F",
+        OpKind.Modprobe => "modprobe",
+        OpKind.ConntrackFlush => "conntrack -F",
+        OpKind.Sleep => "sleep",
+        OpKind.Sysctl => "sysctl",
+        _ => throw new ArgumentOutOfRangeException(nameof(k)),
+    };
+
+    public static OpKind Of(Model.Scenarios.Command command) => command switch
+    {
+        Model.Scenarios.Command.Listen => OpKind.Listen,
+        Model.Scenarios.Command.Connect => OpKind.Connect,
+        Model.Scenarios.Command.Send => OpKind.Send,
+        Model.Scenarios.Command.Close => OpKind.Close,
+        Model.Scenarios.Command.Abort => OpKind.Abort,
+        Model.Scenarios.Command.IptablesAdd => OpKind.RuleAdd,
+        Model.Scenarios.Command.IptablesDelete => OpKind.RuleDelete,
+        Model.Scenarios.Command.IptablesFlush => OpKind.RuleFlush,
+        Model.Scenarios.Command.Modprobe => OpKind.Modprobe,
+        Model.Scenarios.Command.ConntrackFlush => OpKind.ConntrackFlush,
+        Model.Scenarios.Command.Sleep => OpKind.Sleep,
+        Model.Scenarios.Command.Sysctl => OpKind.Sysctl,
+        _ => throw new ArgumentOutOfRangeException(nameof(command)),
+    };
+}

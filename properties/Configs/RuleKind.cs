@@ -1,0 +1,61 @@
+using ConntrackModel.Model.Nat;
+
+namespace ConntrackModel.Properties.Configs;
+
+/// <summary>The shapes of nat rule the generator writes; also the coverage category of a rule.</summary>
+public enum RuleKind
+{
+    /// <summary><c>-j SNAT --to-source IP:PORT</c>: one port, the reference's rule.</summary>
+    SnatPort,
+
+    /// <summary><c>-j SNAT --to-source IP:LOW-HIGH</c>.</summary>
+    SnatRange,
+
+    /// <summary>SNAT with <c>--random</c>.</summary>
+    SnatRandom,
+
+    /// <summary>SNAT with <c>--random-fully</c>.</summary>
+    SnatRandomFully,
+
+    /// <summary><c>-j MASQUERADE --to-ports</c> (drops its packet on lo).</summary>
+    Masquerade,
+
+    /// <summary><c>-j DNAT --to-destination IP:PORT</c> in OUTPUT, for a service address.</summary>
+    Dnat,
+
+    /// <summary><c>-j ACCEPT</c> in the nat table: tracking, no translation.</summary>
+    Accept,
+}
+
+/// <summary>Names and classification of <see cref="RuleKind"/>.</summary>
+public static class RuleKinds
+{
+    public static string Name(RuleKind k) => k switch
+    {
+        RuleKind.SnatPort => "snat-port",
+        RuleKind.SnatRange => "snat-range",
+        RuleKind.SnatRandom => "snat-random",
+        RuleKind.SnatRandomFully => "snat-random-fully",
+        RuleKind.Masquerade => "masquerade",
+        RuleKind.Dnat => "dnat",
+        RuleKind.Accept => "accept",
+        _ => throw new ArgumentOutOfRangeException(nameof(k)),
+    };
+
+    /// <summary>The kind a parsed rule falls under, for coverage.</summary>
+    public static RuleKind Of(NatRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        return rule.Target switch
+        {
+            NatTarget.Snat { Range.RandomFully: true } => RuleKind.SnatRandomFully,
+            NatTarget.Snat { Range.Random: true } => RuleKind.SnatRandom,
+            NatTarget.Snat s when s.Range.ProtoSpecified && s.Range.MinPort != s.Range.MaxPort => RuleKind.SnatRange,
+            NatTarget.Snat => RuleKind.SnatPort,
+            NatTarget.Masquerade => RuleKind.Masquerade,
+            NatTarget.Dnat => RuleKind.Dnat,
+            NatTarget.Accept => RuleKind.Accept,
+            _ => throw new ArgumentOutOfRangeException(nameof(rule)),
+        };
+    }
+}

@@ -1,0 +1,196 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Configs;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace ConntrackModel.Properties.Generation;
+
+/// <summary>
+/// Generates trials for a configuration. Generation is state-aware: each command is drawn from what the world
+/// built so far allows (connect from a free local port, send/close/abort only a live end, delete only an existing
+/// rule), and is run through <see cref="Kernel.Step"/> before the next is drawn, so no generated sequence is
+/// rejected. Weights favour the interleavings that matter: a listener early, connects, rules that map onto the
+/// ports clients bind.
+/// </summary>
+public static class TrialGen
+{
+    /// <summary>The generator FsCheck uses for <paramref name="config"/>; size bounds the sequence length.</summary>
+    public static Gen<Trial> For(CheckConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return from seed in Gen.Choose(int.MinValue, int.MaxValue)
+               let choices = new GeneratedChoices((ulong)(uint)seed)
+               from length in Gen.Sized(size => Gen.Choose(4, Math.Clamp(6 + (size / 6), 6, config.MaxLength)))
+               from state in Grow(config, Start(config), length, choices)
+               select Record(config, state.Body, choices);
+    }
+
+    /// <summary>The generation state: the world after the commands so far, and how many connections were named.</summary>
+    private sealed record State(World World, ImmutableList<Command> Body, int Names);
+
+    private static State Start(CheckConfig config)
+    {
+        var world = World.Initial;
+        foreach (var c in config.Setup) world = Kernel.Step(world, c, ChoiceSource.First).World;
+        return new State(world, [], 0);
+    }
+
+    private static Gen<State> Grow(CheckConfig config, State state, int remaining, ChoiceSource choices) =>
+        remaining == 0
+            ? Gen.Constant(state)
+            : from command in Next(config, state)
+              from rest in Grow(config, Apply(state, command, choices), remaining - 1, choices)
+              select rest;
+
+    private static State Apply(State state, Command command, ChoiceSource choices)
+    {
+        var r = Kernel.Step(state.World, command, choices);
+        // A connect whose port search finds nothing is rejected while running; the generator just drops it.
+        if (r.Rejected is not null) return state;
+        return new State(r.World, state.Body.Add(command), state.Names + (command is Command.Connect ? 1 : 0));
+    }
+
+    /// <summary>
+    /// Replays the generated body with the generation's choice source and records every answer it gave, so the
+    /// trial replays identically with <see cref="ChoiceSource.First"/> as fallback and its choices can shrink.
+    /// </summary>
+    public static Trial Record(CheckConfig config, ImmutableList<Command> body, ChoiceSource source)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var trial = new Trial([.. config.Setup], body, Trial.NoChoices);
+        return trial with { Choices = Recorded(Simulation.Run(trial.ToScenario("trial"), source)) };
+    }
+
+    /// <summary>Every choice a run made, by key.</summary>
+    public static ImmutableSortedDictionary<string, int> Recorded(Simulation sim)
+    {
+        ArgumentNullException.ThrowIfNull(sim);
+        var b = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
+        foreach (var ev in sim.Events.OfType<KernelEvent.Choice>()) b[ev.Made.Point.Key] = ev.Made.Value;
+        return b.ToImmutable();
+    }
+
+    // ------------------------------------------------------------------ one command
+
+    private static Gen<Command> Next(CheckConfig config, State s)
+    {
+        var w = s.World;
+        if (config.TrackingFromStart && s.Body.IsEmpty) return RuleAdd(config, startsTracking: true);
+        var options = new List<(int, Gen<Command>)>();
+        var listening = w.Sockets.Listeners.ToList();
+        var free = Pools.ServerPorts.Select(Pools.Server).Where(a => !w.Sockets.PortInUse(a)).ToList();
+        if (config.Allows(OpKind.Listen) && free.Count > 0) options.Add((listening.Count == 0 ? 12 : 1, Gen.Elements(free.ToArray()).Select(a => (Command)new Command.Listen(a))));
+        if (config.Allows(OpKind.Connect) && s.Names < 8) options.Add((8, Connect(config, w, Pools.ConnectionName(s.Names))));
+        var live = w.Sockets.Ends.Where(e => e.Accepted && !e.AppClosed).Select(e => e.Name).Order(StringComparer.Ordinal).ToList();
+        if (live.Count > 0)
+        {
+            if (config.Allows(OpKind.Send)) options.Add((2, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Send(e, "d" + (s.Body.Count + 1).ToString(CultureInfo.InvariantCulture)))));
+            if (config.Allows(OpKind.Close)) options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Close(e))));
+            if (config.Allows(OpKind.Abort)) options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Abort(e))));
+        }
+        // A rule matters most once connections exist that it can land on (or, tracking from the start, for new ones).
+        if (config.Allows(OpKind.RuleAdd)) options.Add((config.TrackingFromStart ? 1 : w.Connections.IsEmpty ? 1 : 5, RuleAdd(config)));
+        var rules = w.Netfilter.Rules;
+        if (config.Allows(OpKind.RuleDelete) && !rules.IsEmpty)
+            options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null))));
+        if (config.Allows(OpKind.RuleFlush) && !rules.IsEmpty) options.Add((1, Gen.Constant((Command)new Command.IptablesFlush(null))));
+        if (config.Allows(OpKind.Modprobe) && !w.Netfilter.Modprobed) options.Add((1, Gen.Constant((Command)new Command.Modprobe())));
+        if (config.Allows(OpKind.ConntrackFlush)) options.Add((2, Gen.Constant((Command)new Command.ConntrackFlush())));
+        if (config.Allows(OpKind.Sleep)) options.Add((2, Sleep(config)));
+        if (config.Allows(OpKind.Sysctl)) options.Add((1, Sysctl()));
+        return Gen.Frequency(options.ToArray());
+    }
+
+    private static Gen<Command> Sleep(CheckConfig config) =>
+        Gen.Frequency(
+            (3, Gen.Choose(1, 200)),
+            (2, Gen.Choose(1, (int)config.MaxSleepMs)))
+        .Select(ms => (Command)new Command.Sleep(ms));
+
+    private static Gen<Command> Sysctl() =>
+        Gen.OneOf(
+            Gen.Elements("0", "1").Select(v => (Command)new Command.Sysctl("net.netfilter.nf_conntrack_tcp_loose", v)),
+            Gen.Choose(CheckConfigs.ExpiryTimeoutSeconds, CheckConfigs.ExpiryTimeoutSeconds + 3)
+                .Select(v => (Command)new Command.Sysctl("net.netfilter.nf_conntrack_tcp_timeout_established", v.ToString(CultureInfo.InvariantCulture))));
+
+    private static Gen<Command> Connect(CheckConfig config, World w, string name)
+    {
+        var remotes = new List<(int, Gen<Model.Addressing.SockAddr>)>
+        {
+            (8, Gen.Constant(Pools.Server(Pools.ServerPorts[0]))),
+            (1, Gen.Constant(Pools.Server(Pools.ServerPorts[1]))),
+        };
+        if (config.Rules.Contains(RuleKind.Dnat)) remotes.Add((config.Rules.Length == 1 ? 8 : 3, Gen.Constant(Pools.Service)));
+        var freeLocal = Pools.ClientPorts.Select(Pools.Client).Where(a => !w.Sockets.PortInUse(a)).ToList();
+        // DNAT collisions need unbound connects (ephemeral ports), SNAT ones bound ports the rules map to.
+        var boundWeight = config.Rules.All(r => r == RuleKind.Dnat) ? 1 : 6;
+        var local = freeLocal.Count == 0
+            ? Gen.Constant<Model.Addressing.SockAddr?>(null)
+            : Gen.Frequency(
+                (3, Gen.Constant<Model.Addressing.SockAddr?>(null)),
+                (boundWeight, Gen.Frequency(freeLocal.Select(a => (PortWeight(a.Port), Gen.Constant((Model.Addressing.SockAddr?)a))).ToArray())));
+        return from remote in Gen.Frequency(remotes.ToArray())
+               from l in local
+               select (Command)new Command.Connect(name, l, remote);
+    }
+
+    /// <summary>Ports early in the pool are the ones rules map to most often; bind them most often too.</summary>
+    private static int PortWeight(int port) => Pools.ClientPorts.ToList().IndexOf(port) switch
+    {
+        0 => 5,
+        1 => 2,
+        _ => 1,
+    };
+
+    /// <summary>The reference's single-port SNAT (and DNAT, when it is the only kind) most often; the rest for breadth.</summary>
+    private static int KindWeight(CheckConfig config, RuleKind k) => k switch
+    {
+        RuleKind.SnatPort => 4,
+        RuleKind.SnatRange => 2,
+        RuleKind.Dnat => config.Rules.Length == 1 ? 1 : 2,
+        _ => 1,
+    };
+
+    /// <summary>A rule of one of the configuration's kinds; <paramref name="startsTracking"/> excludes ACCEPT, which takes no conntrack reference.</summary>
+    private static Gen<Command> RuleAdd(CheckConfig config, bool startsTracking = false)
+    {
+        var kinds = config.Rules.Where(k => !startsTracking || k != RuleKind.Accept).Select(k => (KindWeight(config, k), Gen.Constant(k))).ToArray();
+        return from kind in Gen.Frequency(kinds)
+               from text in RuleText(kind)
+               from insert in Gen.Frequency((4, Gen.Constant(false)), (1, Gen.Constant(true)))
+               select Parse(insert ? text.Replace(" -A ", " -I ", StringComparison.Ordinal) : text);
+    }
+
+    private static Command Parse(string line) => ScenarioParser.ParseLine(line);
+
+    private static string P(int port) => port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The rule as a user would type it; the parser turns it into the command, so syntax has one definition.</summary>
+    private static Gen<string> RuleText(RuleKind kind)
+    {
+        var match = Gen.Frequency(
+            (6, Gen.Constant($"-p tcp -d 127.0.0.1 --dport {P(Pools.ServerPorts[0])}")),
+            (1, Gen.Constant($"-p tcp -d 127.0.0.1 --dport {P(Pools.ServerPorts[1])}")),
+            (1, Gen.Constant("-p tcp")));
+        var single = Gen.Frequency((5, Gen.Constant(Pools.ClientPorts[0])), (2, Gen.Constant(Pools.ClientPorts[1])), (1, Gen.Constant(Pools.ClientPorts[2])))
+            .Select(p => P(p));
+        var range = Gen.Elements(Pools.ClientPorts[1], Pools.ClientPorts[2]).Select(hi => $"{P(Pools.ClientPorts[0])}-{P(hi)}");
+        var portOrRange = Gen.OneOf(single, range);
+        return kind switch
+        {
+            RuleKind.SnatPort => from m in match from p in single select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{p}",
+            RuleKind.SnatRange => from m in match from r in range select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{r}",
+            RuleKind.SnatRandom => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{r} --random",
+            RuleKind.SnatRandomFully => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{r} --random-fully",
+            RuleKind.Masquerade => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j MASQUERADE --to-ports {r}",
+            RuleKind.Dnat => Gen.Frequency((4, Gen.Constant(Pools.ServerPorts[0])), (1, Gen.Constant(Pools.ServerPorts[1])))
+                .Select(sp => $"iptables -t nat -A OUTPUT -p tcp -d {Pools.Service.Ip} --dport {P(Pools.Service.Port)} -j DNAT --to-destination 127.0.0.1:{P(sp)}"),
+            RuleKind.Accept => match.Select(m => $"iptables -t nat -A POSTROUTING {m} -j ACCEPT"),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+        };
+    }
+}

@@ -1,0 +1,350 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ConntrackModel.Model.Packets;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Generation;
+
+namespace ConntrackModel.Properties.Shrinking;
+
+/// <summary>
+/// Shrink candidates for a failing trial, most aggressive first: cut everything after the first violation,
+/// remove blocks, single commands and pairs (with the commands that name a removed connection), merge adjacent
+/// sleeps and repeated sends, turn a send, close or abort into a fresh connect, drop binds, rename connections toward A, B, ..., move ports toward the front of their pool, simplify
+/// rules (ranges to single ports, no --random, no matches), shorten sleeps, and shrink choices toward the first
+/// alternative. Every candidate is re-validated by replay (<see cref="IsValid"/>): FsCheck keeps the first one that
+/// still fails and starts over from it, so the result is a local minimum: no single removal still fails.
+/// </summary>
+public static partial class TrialShrinker
+{
+    /// <summary>Pairs of commands are removed together only in trials at most this long.</summary>
+    public const int PairLimit = 8;
+
+    /// <summary>Ranges shorter than this shrink to each of their ports, longer ones to their ends.</summary>
+    public const int ShortRange = 16;
+
+    public static IEnumerable<Trial> Shrink(CheckConfig config, Trial trial)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(trial);
+        var seen = new HashSet<string>(StringComparer.Ordinal) { Key(trial) };
+        foreach (var c in Candidates(trial))
+        {
+            if (seen.Add(Key(c)) && IsValid(config, c)) yield return c;
+        }
+    }
+
+    private static string Key(Trial t) => t.ToString();
+
+    /// <summary>A candidate the configuration admits and the model runs without rejecting any command.</summary>
+    public static bool IsValid(CheckConfig config, Trial t)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(t);
+        if (t.Body.IsEmpty) return false;
+        if (config.TrackingFromStart && !StartsTracking(t.Body[0])) return false;
+        return t.Replay().Rejected is null;
+    }
+
+    /// <summary>Does the command take a conntrack reference (a rule whose target uses conntrack, or modprobe)?</summary>
+    public static bool StartsTracking(Command c) => c switch
+    {
+        Command.IptablesAdd a => a.Rule.Target.UsesConntrack,
+        Command.Modprobe => true,
+        _ => false,
+    };
+
+    /// <summary>The body without command <paramref name="i"/> and every command that names the connection it opened.</summary>
+    public static ImmutableList<Command> RemoveAt(ImmutableList<Command> body, int i) => RemoveRange(body, i, 1);
+
+    private static ImmutableList<Command> RemoveRange(ImmutableList<Command> body, int start, int count)
+    {
+        var removed = body.GetRange(start, count);
+        var names = removed.OfType<Command.Connect>().Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var kept = body.RemoveRange(start, count);
+        return names.Count == 0 ? kept : kept.RemoveAll(c => ConnectionOf(c) is { } n && names.Contains(n));
+    }
+
+    private static string? ConnectionOf(Command c) => c switch
+    {
+        Command.Connect x => x.Name,
+        Command.Send x => Segment.ConnectionOf(x.End),
+        Command.Close x => Segment.ConnectionOf(x.End),
+        Command.Abort x => Segment.ConnectionOf(x.End),
+        _ => null,
+    };
+
+    private static IEnumerable<Trial> Candidates(Trial t)
+    {
+        var body = t.Body;
+        var n = body.Count;
+
+        // Everything after the first violating step is noise.
+        var first = t.Replay().Violations.Select(v => v.Step).DefaultIfEmpty(int.MaxValue).Min() - t.Setup.Count;
+        if (first >= 1 && first < n) yield return t.WithBody(body.GetRange(0, first));
+
+        for (var size = n / 2; size >= 2; size /= 2)
+        {
+            for (var start = 0; start + size <= n; start += size) yield return t.WithBody(RemoveRange(body, start, size));
+        }
+        for (var i = n - 1; i >= 0; i--) yield return t.WithBody(RemoveAt(body, i));
+
+        // Pairs: a command that only matters together with another (a bound port that steers NAT elsewhere and the
+        // connect that needed it) goes in one step. Quadratic, so only once the trial is short.
+        if (n <= PairLimit)
+        {
+            for (var i = n - 1; i >= 1; i--)
+            {
+                for (var j = i - 1; j >= 0; j--) yield return t.WithBody(RemoveAt(RemoveAt(body, i), j));
+            }
+        }
+
+        foreach (var c in SendsToConnects(t)) yield return c;
+        foreach (var c in Merges(t)) yield return c;
+        foreach (var c in RenameConnections(t)) yield return c;
+        // A connect without bind is the simpler command: the kernel picks the port.
+        for (var i = 0; i < n; i++)
+        {
+            if (body[i] is Command.Connect { Local: not null } bound) yield return t.WithBody(body.SetItem(i, bound with { Local = null }));
+        }
+        foreach (var c in MovePorts(t)) yield return c;
+        foreach (var c in SimplifyRules(t)) yield return c;
+        foreach (var c in ShortenSleeps(t)) yield return c;
+        foreach (var c in ShrinkChoices(t)) yield return c;
+    }
+
+    /// <summary>
+    /// A send, close or abort after tracking started can collide only because its connection's packet gets an
+    /// entry (and a NAT mapping) there; a fresh connect to the same server does the same with one connection less
+    /// involved earlier. These only ever become connects, never the reverse, so this cannot cycle.
+    /// </summary>
+    private static IEnumerable<Trial> SendsToConnects(Trial t)
+    {
+        var body = t.Body;
+        var names = body.OfType<Command.Connect>().Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var fresh = Enumerable.Range(0, names.Count + 1).Select(Pools.ConnectionName).First(n => !names.Contains(n));
+        for (var i = 0; i < body.Count; i++)
+        {
+            var end = body[i] switch
+            {
+                Command.Send x => x.End,
+                Command.Close x => x.End,
+                Command.Abort x => x.End,
+                _ => null,
+            };
+            if (end is null) continue;
+            var conn = Segment.ConnectionOf(end);
+            if (body.Take(i).OfType<Command.Connect>().FirstOrDefault(c => c.Name == conn) is { } opened)
+                yield return t.WithBody(body.SetItem(i, new Command.Connect(fresh, null, opened.Remote)));
+        }
+    }
+
+    private static IEnumerable<Trial> Merges(Trial t)
+    {
+        var body = t.Body;
+        for (var i = 0; i + 1 < body.Count; i++)
+        {
+            switch (body[i], body[i + 1])
+            {
+                case (Command.Sleep a, Command.Sleep b):
+                    yield return t.WithBody(body.RemoveAt(i + 1).SetItem(i, new Command.Sleep(a.Milliseconds + b.Milliseconds)));
+                    break;
+                case (Command.Send a, Command.Send b) when a.End == b.End:
+                    yield return t.WithBody(body.RemoveAt(i + 1));
+                    break;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ renaming connections
+
+    private static IEnumerable<Trial> RenameConnections(Trial t)
+    {
+        var names = t.Body.OfType<Command.Connect>().Select(c => c.Name).ToList();
+        var used = names.ToHashSet(StringComparer.Ordinal);
+        foreach (var from in names)
+        {
+            for (var k = 0; k < names.Count; k++)
+            {
+                var to = Pools.ConnectionName(k);
+                if (string.CompareOrdinal(to, from) >= 0 || used.Contains(to)) continue;
+                yield return Rename(t, from, to);
+                break;
+            }
+        }
+    }
+
+    private static Trial Rename(Trial t, string from, string to)
+    {
+        string End(string e) => Segment.ConnectionOf(e) == from ? to + e[from.Length..] : e;
+        var body = t.Body.Select(c => c switch
+        {
+            Command.Connect x when x.Name == from => x with { Name = to },
+            Command.Send x => x with { End = End(x.End) },
+            Command.Close x => x with { End = End(x.End) },
+            Command.Abort x => x with { End = End(x.End) },
+            _ => c,
+        }).ToImmutableList();
+        // Answers left over from a removed connection that had the new name go first.
+        var choices = t.Choices.Where(kv => !NamesConnection(kv.Key, to))
+            .ToImmutableSortedDictionary(kv => NamesConnection(kv.Key, from) ? ConnectionKey(from).Replace(kv.Key, to) : kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        return new Trial(t.Setup, body, choices);
+    }
+
+    private static Regex ConnectionKey(string name) =>
+        new("(?<=:)" + Regex.Escape(name) + @"(?=(\.server)?(#|$))", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
+    /// <summary>Does choice key <paramref name="key"/> belong to connection <paramref name="name"/> (e.g. ephemeral:B, nat:dst:B.server#1:port)?</summary>
+    private static bool NamesConnection(string key, string name) => ConnectionKey(name).IsMatch(key);
+
+    // ------------------------------------------------------------------ text-level simplifications
+
+    /// <summary>
+    /// Ports move toward the front of their pool: onto a smaller unused port, or, where a larger port is used before
+    /// a smaller one, by swapping the two (each swap sorts the order of first use, so shrinking terminates).
+    /// </summary>
+    private static IEnumerable<Trial> MovePorts(Trial t)
+    {
+        var lines = t.Body.Select(c => c.ToScript()).ToList();
+        var firstUse = new List<int>();
+        foreach (var line in lines.Where(l => !l.StartsWith("sleep", StringComparison.Ordinal)))
+        {
+            foreach (var m in PortNumber().Matches(line).Cast<Match>())
+            {
+                var p = int.Parse(m.Value, CultureInfo.InvariantCulture);
+                if (Pools.PoolOf(p) is not null && !firstUse.Contains(p)) firstUse.Add(p);
+            }
+        }
+        var used = firstUse.ToHashSet();
+        foreach (var p in firstUse.Order())
+        {
+            var q = Pools.PoolOf(p)!.FirstOrDefault(q => q < p && !used.Contains(q));
+            if (q != 0 && Reparse(t, lines.Select(l => MapPorts(l, new Dictionary<int, int> { [p] = q }))) is { } c) yield return c;
+        }
+        for (var i = 0; i < firstUse.Count; i++)
+        {
+            for (var j = i + 1; j < firstUse.Count; j++)
+            {
+                var (big, small) = (firstUse[i], firstUse[j]);
+                if (small < big && Pools.PoolOf(small) == Pools.PoolOf(big) &&
+                    Reparse(t, lines.Select(l => MapPorts(l, new Dictionary<int, int> { [big] = small, [small] = big }))) is { } c)
+                    yield return c;
+            }
+        }
+    }
+
+    private static string MapPorts(string line, Dictionary<int, int> map) =>
+        line.StartsWith("sleep", StringComparison.Ordinal)
+            ? line
+            : PortNumber().Replace(line, m => map.TryGetValue(int.Parse(m.Value, CultureInfo.InvariantCulture), out var to) ? to.ToString(CultureInfo.InvariantCulture) : m.Value);
+
+    private static IEnumerable<Trial> SimplifyRules(Trial t)
+    {
+        var lines = t.Body.Select(c => c.ToScript()).ToList();
+        var specs = t.Body.OfType<Command.IptablesAdd>().Select(a => a.Rule.Spec).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var spec in specs)
+        {
+            foreach (var simpler in Simpler(spec))
+            {
+                if (Reparse(t, lines.Select(l => l.Replace(spec, simpler, StringComparison.Ordinal))) is { } c) yield return c;
+            }
+        }
+        // -I CHAIN N becomes -A CHAIN.
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var m = InsertAt().Match(lines[i]);
+            if (m.Success && Reparse(t, lines.Select((l, k) => k == i ? InsertAt().Replace(l, "-A $1") : l)) is { } c) yield return c;
+        }
+    }
+
+    private static IEnumerable<string> Simpler(string spec)
+    {
+        foreach (var flag in new[] { " --random-fully", " --random", " --persistent" })
+        {
+            if (spec.Contains(flag, StringComparison.Ordinal)) yield return spec.Replace(flag, "", StringComparison.Ordinal);
+        }
+        var range = PortRange().Match(spec);
+        if (range.Success)
+        {
+            // A range becomes one of its ports: the ends, and for short ranges every port (the collision may have
+            // used one in the middle).
+            var lo = int.Parse(range.Groups[1].Value, CultureInfo.InvariantCulture);
+            var hi = int.Parse(range.Groups[2].Value, CultureInfo.InvariantCulture);
+            var ports = hi - lo < ShortRange ? Enumerable.Range(lo, hi - lo + 1) : [lo, hi];
+            foreach (var p in ports) yield return spec.Remove(range.Index, range.Length).Insert(range.Index, p.ToString(CultureInfo.InvariantCulture));
+        }
+        foreach (Match m in MatchOption().Matches(spec)) yield return spec.Remove(m.Index, m.Length);
+    }
+
+    private static Trial? Reparse(Trial t, IEnumerable<string> lines)
+    {
+        try
+        {
+            return t.WithBody(lines.Select(ScenarioParser.ParseLine).ToImmutableList());
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static IEnumerable<Trial> ShortenSleeps(Trial t)
+    {
+        for (var i = 0; i < t.Body.Count; i++)
+        {
+            if (t.Body[i] is not Command.Sleep s || s.Milliseconds <= 1) continue;
+            foreach (var ms in Toward(s.Milliseconds, 1)) yield return t.WithBody(t.Body.SetItem(i, new Command.Sleep(ms)));
+        }
+    }
+
+    private static IEnumerable<Trial> ShrinkChoices(Trial t)
+    {
+        // Answers no point asks for any more go first; then each answer toward the first alternative.
+        var asked = TrialGen.Recorded(t.Replay()).Keys.ToHashSet(StringComparer.Ordinal);
+        var unused = t.Choices.Keys.Where(k => !asked.Contains(k)).ToList();
+        if (unused.Count > 0) yield return t with { Choices = t.Choices.RemoveRange(unused) };
+        // Answers of 0 say what the fallback says anyway.
+        var zeros = t.Choices.Where(kv => kv.Value == 0).Select(kv => kv.Key).ToList();
+        if (zeros.Count > 0) yield return t with { Choices = t.Choices.RemoveRange(zeros) };
+        // Answers that agree (two connects that drew the same ephemeral port) move together.
+        foreach (var group in t.Choices.Where(kv => kv.Value > 0).GroupBy(kv => kv.Value).Where(g => g.Count() > 1))
+        {
+            foreach (var v in Toward(group.Key, 0))
+                yield return t with { Choices = t.Choices.SetItems(group.Select(kv => KeyValuePair.Create(kv.Key, (int)v))) };
+        }
+        foreach (var (key, value) in t.Choices)
+        {
+            if (value == 0) continue;
+            yield return t with { Choices = t.Choices.Remove(key) };
+            foreach (var v in Toward(value, 0)) yield return t with { Choices = t.Choices.SetItem(key, (int)v) };
+        }
+    }
+
+    /// <summary>Values from <paramref name="floor"/> up to just below <paramref name="x"/>: the floor, halfway, then ever closer to x.</summary>
+    private static IEnumerable<long> Toward(long x, long floor)
+    {
+        if (floor < x) yield return floor;
+        var d = (x - floor) / 2;
+        var last = floor;
+        while (d > 0)
+        {
+            var v = x - d;
+            if (v != last && v >= floor && v < x) yield return last = v;
+            d /= 2;
+        }
+        if (x - 1 >= floor && x - 1 != last) yield return x - 1;
+    }
+
+    [GeneratedRegex(@"(?<=[: ])\d{2,5}(?=[\s:-]|$)", RegexOptions.CultureInvariant)]
+    private static partial Regex PortNumber();
+
+    [GeneratedRegex(@"(\d+)-(\d+)", RegexOptions.CultureInvariant)]
+    private static partial Regex PortRange();
+
+    [GeneratedRegex(@" (?:-d \S+|--dport \d+|-s \S+|--sport \d+)", RegexOptions.CultureInvariant)]
+    private static partial Regex MatchOption();
+
+    [GeneratedRegex(@"-I (\S+) \d+", RegexOptions.CultureInvariant)]
+    private static partial Regex InsertAt();
+}

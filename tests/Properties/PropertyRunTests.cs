@@ -1,0 +1,177 @@
+using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Checking;
+using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Generation;
+using FsCheck;
+using FsCheck.Xunit;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests.Properties;
+
+/// <summary>
+/// The FsCheck property runs themselves: safe configurations hold, unsafe ones are found and shrunk to their
+/// minimal form. Fixed seeds make failures reproducible; the fresh-seed variants print their seed so a failure
+/// can be replayed with <c>ctmodel check --seed</c>.
+/// </summary>
+public class PropertyRunTests(ITestOutputHelper output)
+{
+    /// <summary>FsCheck.Xunit looks trials up here for the boot property.</summary>
+    public static class BootTrials
+    {
+        public static Arbitrary<Trial> Trial() => InvariantProperty.Arbitrary(CheckConfigs.Boot);
+    }
+
+    [Property(MaxTest = 2000, Arbitrary = [typeof(BootTrials)], Replay = "4242424242,1442695040888963407")]
+    public Property Invariants_Boot_HoldOverTwoThousandSequences(Trial trial) => InvariantProperty.Holds(trial);
+
+    [Fact]
+    public void Invariants_Boot_HoldOverTwoThousandSequencesFromAFreshSeed()
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Boot, 2000));
+        output.WriteLine($"boot: seed {r.Seed}, {r.TestsRun} tests (replay: ctmodel check --config boot --tests 2000 --seed {r.Seed})");
+        Assert.Null(r.Error);
+        Assert.False(r.Failed, $"seed {r.Seed}: {r.Minimal}");
+        Assert.Equal(2000, r.TestsRun);
+    }
+
+    /// <summary>The canonical minimal counterexamples, as the shrinker leaves them (setup lines included).</summary>
+    public static TheoryData<string, ulong, string> Minimal => new()
+    {
+        { "late-start", 1, LateStartMinimal },
+        { "late-start", 2, LateStartMinimal },
+        { "late-start", 3, LateStartMinimal },
+        { "flush", 1, FlushMinimal },
+        { "flush", 2, FlushMinimal },
+        { "expiry", 1, ExpiryMinimal },
+        { "expiry", 2, ExpiryMinimal },
+        { "dnat", 1, DnatMinimal },
+        { "dnat", 2, DnatMinimal },
+    };
+
+    private const string LateStartMinimal = """
+        listen 127.0.0.1:8080
+        connect A 127.0.0.1:40000 127.0.0.1:8080
+        iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 127.0.0.1:40000
+        connect B 127.0.0.1:8080
+        """;
+
+    private const string FlushMinimal = """
+        iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 127.0.0.1:40000
+        listen 127.0.0.1:8080
+        connect A 127.0.0.1:8080
+        conntrack -F
+        connect B 127.0.0.1:8080
+        """;
+
+    private const string ExpiryMinimal = """
+        sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=2
+        iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 127.0.0.1:40000
+        listen 127.0.0.1:8080
+        connect A 127.0.0.1:8080
+        connect B 127.0.0.1:8080
+        """;
+
+    private const string DnatMinimal = """
+        listen 127.0.0.1:8080
+        connect A 127.0.0.1:8080
+        iptables -t nat -A OUTPUT -p tcp -j DNAT --to-destination 127.0.0.1:8080
+        connect B 127.0.0.2:80
+        """;
+
+    [Theory]
+    [MemberData(nameof(Minimal))]
+    public void Check_UnsafeConfig_FixedSeed_FindsAndShrinksToTheMinimalScenario(string config, ulong seed, string expected)
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Find(config)!, CheckOptions.DefaultTests, seed));
+        output.WriteLine($"{config} seed {seed}: {r.TestsRun} tests, {r.ShrinkSteps} shrink steps, {r.Original?.Length} -> {r.Minimal?.Length} commands");
+        Assert.Null(r.Error);
+        Assert.True(r.Failed, $"{config} seed {seed}: no violation in {r.TestsRun} tests");
+        Assert.Equal(expected.ReplaceLineEndings("\n") + "\n", string.Concat(r.Minimal!.Commands.Select(c => c.ToScript() + "\n")));
+        Assert.True(r.MinimalityOfMinimal!.Minimal);
+        AssertReplays(r);
+    }
+
+    [Theory]
+    [InlineData("late-start")]
+    [InlineData("flush")]
+    [InlineData("expiry")]
+    [InlineData("dnat")]
+    public void Check_UnsafeConfig_FreshSeed_FindsAMinimalCollision(string config)
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Find(config)!));
+        output.WriteLine($"{config}: seed {r.Seed}, {r.TestsRun} tests, {r.ShrinkSteps} shrink steps (replay: ctmodel check --config {config} --seed {r.Seed})");
+        Assert.Null(r.Error);
+        Assert.True(r.Failed, $"{config} seed {r.Seed}: no violation in {r.TestsRun} tests");
+        output.WriteLine(r.Minimal!.ToString());
+        Assert.True(r.MinimalityOfMinimal!.Minimal, $"seed {r.Seed}: {r.Minimal}");
+        // Whatever the seed, the minimal form has two connects and the one event that lets the second land on the
+        // first one's tuple: the rule that starts tracking late, conntrack -F, or an idle timeout.
+        var kinds = r.Minimal.Body.Select(OpKinds.Of).ToList();
+        Assert.Equal(2, kinds.Count(k => k == OpKind.Connect));
+        Assert.Equal(CheckConfigs.Find(config)!.KnownMinimum, kinds.Count);
+        AssertReplays(r);
+    }
+
+    [Fact]
+    public void Check_LateStart_MinimalIsTheBlogsCollision()
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.LateStart, CheckOptions.DefaultTests, 11));
+        var cx = Counterexample.Of(r.Minimal!, "minimal");
+        // B's SYN reached A's server end: same wire tuple.
+        var body = r.Minimal!.Body;
+        Assert.IsType<Command.Listen>(body[0]);
+        var a = Assert.IsType<Command.Connect>(body[1]);
+        var rule = Assert.IsType<Command.IptablesAdd>(body[2]);
+        Assert.IsType<Command.Connect>(body[3]);
+        Assert.Equal("A", a.Name);
+        Assert.Contains($"--to-source {a.Local}", rule.Rule.Spec, StringComparison.Ordinal);
+        Assert.Equal(4, cx.Violation.Step);
+        Assert.Contains(cx.Simulation.Violations, v => v.Invariant == InvariantId.NoForeignReset && v.Message.StartsWith("A.server was reset by a RST of connection B", StringComparison.Ordinal));
+        // Tracking is on before the fatal step, but A predates it and has no entry: NAT cannot see its tuple.
+        Assert.True(cx.Before.Netfilter.Tracking);
+        Assert.Equal(0, cx.Before.Conntrack.Count);
+    }
+
+    [Fact]
+    public void Check_ReplayToken_RegeneratesTheFailingTest()
+    {
+        var first = CheckRunner.Run(new CheckOptions(CheckConfigs.LateStart, CheckOptions.DefaultTests, 5));
+        Assert.True(first.Failed);
+        var again = CheckRunner.Run(new CheckOptions(CheckConfigs.LateStart, Replay: first.Replay));
+        Assert.Equal(1, again.TestsRun);
+        Assert.Equal(first.Original, again.Original);
+        Assert.Equal(first.Minimal, again.Minimal);
+    }
+
+    [Fact]
+    public void Check_SameSeed_SameResult()
+    {
+        var a = CheckRunner.Run(new CheckOptions(CheckConfigs.Flush, 300, 99));
+        var b = CheckRunner.Run(new CheckOptions(CheckConfigs.Flush, 300, 99));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Check_Coverage_CountsCommandsRulesAndStates()
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Boot, 200, 3));
+        Assert.False(r.Failed);
+        var connect = Assert.Single(r.Coverage, row => row.Category == Coverage.Command && row.Item == "connect");
+        Assert.InRange(connect.Tests, 1, 200);
+        Assert.Equal(200, Assert.Single(r.Coverage, row => row.Category == Coverage.Command && row.Item == "iptables -A/-I").Tests);
+        Assert.Contains(r.Coverage, row => row.Category == Coverage.Conntrack && row.Item == "ESTABLISHED");
+        Assert.Contains(r.Coverage, row => row.Category == Coverage.Socket && row.Item == "TIME_WAIT");
+        Assert.Contains(r.Coverage, row => row.Category == Coverage.Rule && row.Item == "snat-port");
+    }
+
+    /// <summary>The minimal trial, written as minimal.scenario would be, replays to the same first violation.</summary>
+    private static void AssertReplays(CheckResult r)
+    {
+        var cx = Counterexample.Of(r.Minimal!, "minimal");
+        var parsed = ScenarioParser.Parse("minimal.scenario", cx.Scenario.ToScript());
+        Assert.True(parsed.Ok);
+        var again = Model.Kernel.Simulation.Run(parsed.Scenario!, Model.Choices.ChoiceSource.Seeded(12345));
+        Assert.Equal(cx.Violation, again.Violations.First());
+    }
+}
