@@ -21,6 +21,11 @@ public static class Program
           ctmodel check [--config C] [--tests N] [--seed S | --replay TOKEN] [--out DIR] [--quiet]
                                                                    search for violations with FsCheck
           ctmodel check --list                                     the configurations check knows
+          ctmodel replay FILE --kernel [--json] [--pcap FILE] [--log]
+                                                                   run a scenario on this machine's kernel
+          ctmodel conform FILE... [--json]                         compare model and kernel
+          ctmodel conform --random N [--seed S] [--config C] [--out DIR]
+                                                                   compare on generated scenarios
           ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
           ctmodel bench --check [--config C] [--seeds N] [--tests N]
                                                                    measure check over many seeds
@@ -39,6 +44,10 @@ public static class Program
         0 when not. --engine fscheck is the default and only engine so far. --seed
         fixes the randomness (a fresh seed is drawn and printed otherwise); --replay
         regenerates one failing test from the token a report prints.
+
+        replay and conform need Linux, root, ip, iptables, conntrack and sysctl (tcpdump
+        for --pcap); each run uses a network namespace ctmodel-PID-N that is deleted
+        afterwards. conform exits 1 when model and kernel disagree.
         Add --verbose to any command to see stack traces of internal errors.
         """;
 
@@ -60,6 +69,8 @@ public static class Program
             {
                 "simulate" => SimulateCommand.Run(rest[1..], stdout, stderr),
                 "check" => CheckCommand.Run(rest[1..], stdout, stderr),
+                "replay" => ReplayCommand.Run(rest[1..], stdout, stderr),
+                "conform" => ConformCommand.Run(rest[1..], stdout, stderr),
                 "bench" => BenchCommand.Run(rest[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown command '{rest[0]}'"),
             };

@@ -62,17 +62,35 @@ public class KernelRuleTests
         Assert.True(NatSelection.Used(r.Tuple, ct, table, 0));
     }
 
-    [Fact]
-    public void UsedTupleHarder_EvictsAClosingSnatEntry_WithAnOlderIsn()
+    private static CtEntry Closing(int clientPort, uint tdEnd) => Entry(1, clientPort, 40000, TcpCtState.TimeWait, CtStatus.SrcNat) with
     {
-        var closing = Entry(1, 50001, 40000, TcpCtState.TimeWait, CtStatus.SrcNat) with
-        {
-            Tcp = TcpCtInfo.Empty with { Original = TcpDirState.Empty with { Initialized = true, TdEnd = 500 } },
-        };
-        var table = CtTable.Empty.Insert(closing, 0);
+        Tcp = TcpCtInfo.Empty with { Original = TcpDirState.Empty with { Initialized = true, TdEnd = tdEnd } },
+    };
+
+    [Fact]
+    public void UsedTupleHarder_OtherClientTuple_IsnOrderIsAChoice()
+    {
+        // nf_seq_has_advanced compares ISNs of two different client 4-tuples: secure_tcp_seq's key decides.
+        var table = CtTable.Empty.Insert(Closing(50001, 500), 0);
         var ct = NewSyn(50000);
-        var r = NatSelection.GetUniqueTuple(ct.Orig, Ports(40000, 40000, random: true), ct, Manip.Src, table, 0, ChoiceSource.First, "k");
-        Assert.Equal((40000, 1L), (r.Tuple.Src.Port, r.Evicted!.Value));
+        var kept = NatSelection.GetUniqueTuple(ct.Orig, Ports(40000, 40000, random: true), ct, Manip.Src, table, 0, ChoiceSource.First, "k");
+        Assert.Null(kept.Evicted);
+        var point = Assert.Single(kept.Choices, c => c.Point.Kind == ChoiceKind.SeqAdvanced);
+        Assert.Equal("k:adv1", point.Point.Key);
+        var advanced = new ScriptedChoices(ImmutableDictionary<string, int>.Empty.Add("k:adv1", 1), ChoiceSource.First);
+        var evicted = NatSelection.GetUniqueTuple(ct.Orig, Ports(40000, 40000, random: true), ct, Manip.Src, table, 0, advanced, "k");
+        Assert.Equal((40000, 1L), (evicted.Tuple.Src.Port, evicted.Evicted!.Value));
+    }
+
+    [Fact]
+    public void UsedTupleHarder_SameClientTuple_EvictsWhenTheIsnAdvanced()
+    {
+        // Same client 4-tuple: the keyed hash is equal, the clock decides; the model compares its sequence numbers.
+        var ct = NewSyn(50000);
+        var older = CtTable.Empty.Insert(Closing(50000, ct.Tcp.Original.TdEnd - 1000) with { Orig = ct.Orig }, 0);
+        var r = NatSelection.GetUniqueTuple(ct.Orig, Ports(40000, 40000, random: true), ct, Manip.Src, older, 0, ChoiceSource.First, "k");
+        Assert.Equal(1L, r.Evicted);
+        Assert.DoesNotContain(r.Choices, c => c.Point.Kind == ChoiceKind.SeqAdvanced);
     }
 
     [Fact]

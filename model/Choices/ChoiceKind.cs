@@ -14,4 +14,10 @@ public enum ChoiceKind
 
     /// <summary>The address <c>find_best_ips_proto</c> hashes to within a multi-address range.</summary>
     NatAddress,
+
+    /// <summary>
+    /// Whether a new SYN's ISN is after a closing entry's (<c>nf_seq_has_advanced</c> in
+    /// <c>nf_nat_used_tuple_harder</c>) when the two come from different client 4-tuples: secure_tcp_seq's secret key decides.
+    /// </summary>
+    SeqAdvanced,
 }

@@ -243,6 +243,10 @@ public static class Kernel
                     Errno.ETIMEDOUT => ConnectResult.Timeout,
                     _ => ConnectResult.Established,
                 };
+                // A blocking connect() that fails returns the error and so consumes it: __inet_stream_connect's
+                // sock_error path calls sock_error(sk), which clears sk_err; SO_ERROR then reads 0 (kernel run:
+                // refused connect, SO_ERROR 0 afterwards).
+                if (result != ConnectResult.Established) Put(end with { Error = null });
             }
             World = World.WithConnection(World.FindConnection(c.Name)! with { Result = result });
         }
@@ -284,7 +288,10 @@ public static class Kernel
             var e = World.Sockets.End(endName)!;
             if (e.Gone && what != "close" && what != "abort")
             {
+                // tcp_sendmsg_locked on a dead socket fails with -EPIPE, which sk_stream_error turns into the pending
+                // error through sock_error(sk), consuming it: the next call (and SO_ERROR) sees none.
                 Events.Add(new KernelEvent.Socket(Now, endName, $"{what} failed: {(e.Error?.ToString() ?? "EPIPE")}"));
+                if (e.Error is not null) Put(e with { Error = null });
                 return;
             }
             if (e.Gone)

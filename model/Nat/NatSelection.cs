@@ -127,6 +127,7 @@ public static class NatSelection
     private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtTable table, long now,
         ChoiceSource choices, string key, ImmutableList<ChoiceMade> made)
     {
+        var seq = new SeqOracle(choices, key);
         int min, size;
         if (!range.ProtoSpecified)
         {
@@ -147,8 +148,8 @@ public static class NatSelection
         if (!random)
         {
             // DNAT/REDIRECT without --random: first free port from the start of the range (offset 0, since v6.8).
-            var probe = Round(t, manip, min, size, 0, attempts, ct, table, now);
-            return Apply(t, manip, probe, made);
+            var probe = Round(t, manip, min, size, 0, attempts, ct, table, now, seq);
+            return Apply(t, manip, probe, made.AddRange(seq.Made));
         }
 
         if (size <= MaxAttempts)
@@ -160,7 +161,7 @@ public static class NatSelection
             IEnumerable<int> starts = Enumerable.Range(0, size).Concat(Enumerable.Range(65536 - attempts + 1, attempts - 1));
             foreach (var off in starts)
             {
-                var r = Round(t, manip, min, size, off, attempts, ct, table, now);
+                var r = Round(t, manip, min, size, off, attempts, ct, table, now, seq);
                 outcomes.TryAdd((r.Port, r.Evicted ?? -1), r);
             }
             var list = outcomes.Values.ToList();
@@ -168,7 +169,7 @@ public static class NatSelection
             var v = list.Count == 1 ? 0 : choices.Choose(point);
             var labels = list.Select(r => Label(t, manip, r)).ToImmutableArray();
             if (list.Count > 1) made = made.Add(new ChoiceMade(point, v, labels));
-            return Apply(t, manip, list[v], made);
+            return Apply(t, manip, list[v], made.AddRange(seq.Made));
         }
 
         // Large range: rounds of 128, 64, 32, 16 probes from random u16 offsets, as the kernel does.
@@ -178,9 +179,9 @@ public static class NatSelection
             var point = new ChoicePoint(ChoiceKind.NatPortOffset, string.Create(CultureInfo.InvariantCulture, $"{key}:off{round}"), 65536);
             var off = choices.Choose(point);
             var span = string.Create(CultureInfo.InvariantCulture, $"{(manip == Manip.Src ? t.Src : t.Dst).Ip}:{min}-{min + size - 1}");
-            var r = Round(t, manip, min, size, off, attempts, ct, table, now);
+            var r = Round(t, manip, min, size, off, attempts, ct, table, now, seq);
             made = made.Add(new ChoiceMade(point, off, [], span, (manip == Manip.Src ? t.Src : t.Dst).WithPort(r.Port).ToString()));
-            if (r.Free || attempts >= size || attempts < 16) return Apply(t, manip, r, made);
+            if (r.Free || attempts >= size || attempts < 16) return Apply(t, manip, r, made.AddRange(seq.Made));
             attempts /= 2;
             round++;
         }
@@ -201,14 +202,14 @@ public static class NatSelection
     private readonly record struct ProbeResult(int Port, bool Free, long? Evicted);
 
     /// <summary>One round of the probe loop: <c>key = min + off % range_size</c> with a u16 <c>off</c>.</summary>
-    private static ProbeResult Round(ConnTuple t, Manip manip, int min, int size, int off, int attempts, CtEntry ct, CtTable table, long now)
+    private static ProbeResult Round(ConnTuple t, Manip manip, int min, int size, int off, int attempts, CtEntry ct, CtTable table, long now, SeqOracle seq)
     {
         var port = min;
         for (var i = 0; i < attempts; i++, off = (off + 1) & 0xFFFF)
         {
             port = min + (off % size);
             var cand = manip == Manip.Src ? t with { Src = t.Src.WithPort(port) } : t with { Dst = t.Dst.WithPort(port) };
-            var (used, evict) = UsedHarder(cand, ct, attempts - i, table, now);
+            var (used, evict) = UsedHarder(cand, ct, attempts - i, table, now, seq);
             if (!used) return new ProbeResult(port, true, evict);
         }
         // Give up: the key keeps the last value tried; confirm will find the clash.
@@ -220,7 +221,7 @@ public static class NatSelection
     /// reply tuple held by a closing (TIME_WAIT or later) entry that was itself SNATed, if its ISN is newer.
     /// Returns whether the tuple is used, and the entry that would be evicted to free it.
     /// </summary>
-    private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtTable table, long now)
+    private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtTable table, long now, SeqOracle seq)
     {
         if (attemptsLeft > HarderThresh || ct.State != TcpCtState.SynSent) return (Used(t, ct, table, now), null);
         var hit = table.Find(t.Invert(), now);
@@ -229,7 +230,28 @@ public static class NatSelection
         if (dir == CtDirection.Original) return (true, null);
         if (e.State < TcpCtState.TimeWait) return (true, null);
         if (!e.Has(CtStatus.SrcNat)) return (true, null);
-        if (!TcpTracker.Before(e.Tcp.Original.TdEnd, ct.Tcp.Original.TdEnd)) return (true, null);
+        if (!seq.HasAdvanced(e, ct)) return (true, null);
         return (false, e.Id);
+    }
+
+    /// <summary>
+    /// <c>nf_seq_has_advanced(old, new)</c>: is the new SYN's sequence number after the old entry's? Both come from
+    /// <c>secure_tcp_seq</c>, a keyed hash of the client's own 4-tuple plus a clock, with a key drawn at boot. For
+    /// the same client 4-tuple the hash is equal and the clock decides, so the model compares its sequence numbers;
+    /// for different 4-tuples the order is as random as the key, so it is a choice (1 = advanced, evict).
+    /// </summary>
+    private sealed class SeqOracle(ChoiceSource choices, string key)
+    {
+        public ImmutableList<ChoiceMade> Made { get; private set; } = [];
+
+        public bool HasAdvanced(CtEntry old, CtEntry @new)
+        {
+            if (old.Orig == @new.Orig) return TcpTracker.Before(old.Tcp.Original.TdEnd, @new.Tcp.Original.TdEnd);
+            var point = new ChoicePoint(ChoiceKind.SeqAdvanced, string.Create(CultureInfo.InvariantCulture, $"{key}:adv{old.Id}"), 2);
+            var v = choices.Choose(point);
+            if (!Made.Any(m => m.Point == point))
+                Made = Made.Add(new ChoiceMade(point, v, [$"ISN not after entry {old.Id}'s: tuple stays taken", $"ISN after entry {old.Id}'s: evict it"]));
+            return v == 1;
+        }
     }
 }

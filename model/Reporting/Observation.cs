@@ -30,7 +30,7 @@ public sealed record Observation(
             return new ConnectionObservation(
                 c.Name,
                 ConnectName(c.Result),
-                c.Local.ToString(),
+                LocalAfterConnect(c, client),
                 wire.TryGetValue(c.Name, out var ws) ? ws : server is null ? [] : [server.Remote.ToString()],
                 End(client),
                 server is null ? null : End(server),
@@ -43,6 +43,16 @@ public sealed record Observation(
         var violations = sim.Violations.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
         return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);
     }
+
+    /// <summary>
+    /// What getsockname() reports after connect(): after a refused or reset connect the failure path runs
+    /// tcp_disconnect, which resets the source address unless bind() fixed it (inet_reset_saddr unless
+    /// SOCK_BINDADDR_LOCK) but keeps the port (kernel run: an unbound refused connect reads 0.0.0.0:PORT).
+    /// </summary>
+    private static string LocalAfterConnect(Connection c, TcpEnd client) =>
+        c.Result is ConnectResult.Refused or ConnectResult.Reset && !client.ExplicitBind
+            ? new Addressing.SockAddr(default, c.Local.Port).ToString()
+            : c.Local.ToString();
 
     public static string ConnectName(ConnectResult r) => r switch
     {

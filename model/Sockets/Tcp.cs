@@ -318,6 +318,12 @@ public static class Tcp
         }
 
         var respond = false;
+        // tcp_rcv_state_process, step 7: new data for a socket the application closed (close() set RCV_SHUTDOWN)
+        // in FIN_WAIT1/FIN_WAIT2 aborts it (TCPAbortOnData, RFC 1122 "MUST send a reset"): tcp_reset, and the
+        // caller answers the segment with a RST (tcp_v4_send_reset, seq = its ACK). Kernel run: close A, then
+        // send A.server: A.server is reset (CLOSE, EPIPE) and A never holds the data.
+        if (seg.Length > 0 && e.AppClosed && e.State is TcpState.FinWait1 or TcpState.FinWait2 && After(seg.EndSeq, e.RcvNxt))
+            return new EndResult(ResetEnd(e), [ResetFor(seg, e.Name)!], "data after close: abort, RST sent", false);
         if (seg.Length > 0)
         {
             if (seg.Seq == e.RcvNxt && e.State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)

@@ -1,0 +1,49 @@
+using ConntrackModel.Cli.Output;
+using ConntrackModel.Replay.Host;
+using ConntrackModel.Replay.Kernel;
+
+namespace ConntrackModel.Cli.Commands;
+
+/// <summary><c>ctmodel replay FILE --kernel [--json] [--pcap FILE]</c>: the scenario on this machine's kernel.</summary>
+public static class ReplayCommand
+{
+    private static readonly HashSet<string> Flags = ["--kernel", "--json", "--log"];
+    private static readonly HashSet<string> Valued = ["--pcap"];
+
+    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var o = Options.Parse(args, Flags, Valued);
+        if (o.Error is not null) return Program.UsageError(stderr, "replay: " + o.Error);
+        if (o.Positionals.Count != 1) return Program.UsageError(stderr, "replay: expected exactly one scenario FILE");
+        if (!o.Has("--kernel")) return Program.UsageError(stderr, "replay: say where to replay: --kernel (the machine's own kernel, in a throwaway network namespace)");
+        var pcap = o.Value("--pcap");
+        if (!SimulateCommand.TryLoad(o.Positionals[0], stderr, out var scenario)) return ExitCode.BadInput;
+        if (!CheckRequirements(stderr, "replay", pcap is not null)) return ExitCode.BadInput;
+        KernelRun run;
+        try
+        {
+            run = KernelReplay.Run(scenario, new ReplayOptions(pcap));
+        }
+        catch (ReplayException e)
+        {
+            stderr.WriteLine($"ctmodel: replay: {o.Positionals[0]}: {e.Message}");
+            return ExitCode.BadInput;
+        }
+        if (o.Has("--log")) foreach (var l in run.Log) stderr.WriteLine(l);
+        stdout.Write(o.Has("--json") ? JsonReport.Write(run.Observation) + "\n" : ObservationText.Write(run.Observation, $"{o.Positionals[0]} on the kernel (namespace {run.Namespace}, deleted)"));
+        if (pcap is not null) stderr.WriteLine($"pcap: {pcap} (open it in Wireshark or with tcpdump -r)");
+        return ExitCode.Ok;
+    }
+
+    /// <summary>Prints what is missing for a kernel run; false if anything is.</summary>
+    internal static bool CheckRequirements(TextWriter stderr, string command, bool pcap)
+    {
+        var missing = Requirements.Missing(pcap);
+        if (missing.Count == 0) return true;
+        stderr.WriteLine($"ctmodel: {command}: a kernel run needs what this machine lacks:");
+        foreach (var m in missing) stderr.WriteLine($"  - {m}");
+        return false;
+    }
+}

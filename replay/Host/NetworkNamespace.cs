@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace ConntrackModel.Replay.Host;
+
+/// <summary>
+/// A network namespace this process created (<c>ip netns add ctmodel-PID-N</c>), with <c>lo</c> up. Disposing it
+/// deletes it; so do SIGINT, SIGTERM, SIGHUP and process exit, for every namespace still alive. A run killed
+/// with SIGKILL leaves its namespace behind: <see cref="RemoveStale"/>, called before each run, deletes the ones
+/// whose creating process is gone. Nothing here ever touches the host's own namespace: every command goes
+/// through <c>ip netns exec NAME</c> or <c>ip -n NAME</c>.
+/// </summary>
+public sealed class NetworkNamespace : IDisposable
+{
+    public const string Prefix = "ctmodel-";
+
+    private static readonly Lock Gate = new();
+    private static readonly HashSet<string> Alive = new(StringComparer.Ordinal);
+    private static int _counter;
+    private static List<PosixSignalRegistration>? _signals;
+
+    public string Name { get; }
+
+    private readonly string _ip;
+
+    private NetworkNamespace(string name, string ip)
+    {
+        Name = name;
+        _ip = ip;
+    }
+
+    /// <summary>Creates a fresh namespace with lo up; throws <see cref="ReplayException"/> if ip refuses.</summary>
+    public static NetworkNamespace Create()
+    {
+        var ip = Tool.Find("ip") ?? throw new ReplayException("the 'ip' command is missing (apt-get install iproute2)");
+        InstallCleanup();
+        var name = string.Create(CultureInfo.InvariantCulture, $"{Prefix}{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}");
+        lock (Gate) Alive.Add(name);
+        var add = Tool.Run(ip, ["netns", "add", name]);
+        if (!add.Ok)
+        {
+            lock (Gate) Alive.Remove(name);
+            throw new ReplayException($"ip netns add {name} failed: {add.Output}");
+        }
+        var ns = new NetworkNamespace(name, ip);
+        var up = Tool.Run(ip, ["-n", name, "link", "set", "lo", "up"]);
+        if (!up.Ok)
+        {
+            ns.Dispose();
+            throw new ReplayException($"ip -n {name} link set lo up failed: {up.Output}");
+        }
+        return ns;
+    }
+
+    /// <summary>Runs a command inside the namespace (<c>ip netns exec NAME ...</c>).</summary>
+    public ToolResult Exec(IEnumerable<string> argv, TimeSpan? timeout = null) => Tool.Run(_ip, ["netns", "exec", Name, .. argv], timeout);
+
+    /// <summary>The namespace's file, for setns(2).</summary>
+    public string Path => "/var/run/netns/" + Name;
+
+    public void Dispose()
+    {
+        Delete(_ip, Name);
+        lock (Gate) Alive.Remove(Name);
+    }
+
+    private static void Delete(string ip, string name) => Tool.Run(ip, ["netns", "del", name]);
+
+    /// <summary>Deletes namespaces with our prefix whose creating process no longer exists; returns their names.</summary>
+    public static IReadOnlyList<string> RemoveStale()
+    {
+        var ip = Tool.Find("ip");
+        if (ip is null) return [];
+        var list = Tool.Run(ip, ["netns", "list"]);
+        var removed = new List<string>();
+        foreach (var line in list.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = line.Split(' ', 2)[0];
+            if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
+            var pidText = name[Prefix.Length..].Split('-')[0];
+            if (!int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            lock (Gate)
+            {
+                if (Alive.Contains(name)) continue;
+            }
+            if (pid == Environment.ProcessId || Directory.Exists($"/proc/{pid}")) continue;
+            Delete(ip, name);
+            removed.Add(name);
+        }
+        return removed;
+    }
+
+    /// <summary>Namespaces with our prefix that exist now.</summary>
+    public static IReadOnlyList<string> List()
+    {
+        var ip = Tool.Find("ip");
+        if (ip is null) return [];
+        return [.. Tool.Run(ip, ["netns", "list"]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ', 2)[0]).Where(n => n.StartsWith(Prefix, StringComparison.Ordinal))];
+    }
+
+    private static void InstallCleanup()
+    {
+        lock (Gate)
+        {
+            if (_signals is not null) return;
+            _signals = [];
+            foreach (var sig in new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP })
+                _signals.Add(PosixSignalRegistration.Create(sig, _ => DeleteAll()));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteAll();
+        }
+    }
+
+    private static void DeleteAll()
+    {
+        var ip = Tool.Find("ip");
+        string[] names;
+        lock (Gate) names = [.. Alive];
+        if (ip is null) return;
+        foreach (var n in names) Delete(ip, n);
+        lock (Gate) Alive.Clear();
+    }
+}

@@ -1,0 +1,110 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Reporting;
+using ConntrackModel.Replay.Kernel;
+
+namespace ConntrackModel.Tests.Replay;
+
+/// <summary>The pure half of replay and conform: parsing the tools' output, comparing observations, guiding choices.</summary>
+public class ConformanceTests
+{
+    private const string List = """
+        tcp      6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=50000 dport=8080 src=127.0.0.1 dst=127.0.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1
+        tcp      6 9 CLOSE src=127.0.0.1 dst=127.0.0.1 sport=40001 dport=8080 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=8080 dport=40001 mark=0 use=1
+        udp      17 29 src=127.0.0.1 dst=127.0.0.1 sport=5353 dport=53 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=53 dport=5353 mark=0 use=1
+        conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.
+        """;
+
+    [Fact]
+    public void ParseList_TcpLines_GiveTuplesStateAndAssured()
+    {
+        var e = ConntrackTool.ParseList(List);
+        Assert.Equal(
+            [new CtObservation("tcp", "ESTABLISHED", "127.0.0.1:50000->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40000", true),
+             new CtObservation("tcp", "CLOSE", "127.0.0.1:40001->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40001", false)],
+            e.ToArray());
+    }
+
+    [Fact]
+    public void Counter_SumsOverCpus()
+    {
+        const string stats = "cpu=0   \tfound=0 invalid=1 insert=0 insert_failed=2 drop=2 early_drop=0\ncpu=1   \tfound=2 invalid=0 insert=0 insert_failed=1 drop=3 early_drop=0\n";
+        Assert.Equal(3, ConntrackTool.Counter(stats, "insert_failed"));
+        Assert.Equal(5, ConntrackTool.Counter(stats, "drop"));
+        Assert.Equal(0, ConntrackTool.Counter(stats, "insert"));
+    }
+
+    private static Observation Obs(string wire, string clientState = "ESTABLISHED", long insertFailed = 0, params CtObservation[] ct) =>
+        new([new ConnectionObservation("A", "established", "127.0.0.1:40000", [wire], new EndObservation(clientState, null), new EndObservation("ESTABLISHED", null), ["x"], [])],
+            [.. ct], insertFailed, 0, []);
+
+    [Fact]
+    public void Compare_SameObservation_Agrees() => Assert.Empty(Conformance.Compare(Obs("127.0.0.1:40000"), Obs("127.0.0.1:40000")));
+
+    [Fact]
+    public void Compare_KernelWireInsideAModelRange_Agrees()
+    {
+        var model = Obs("127.0.0.1:1024-65535");
+        Assert.Empty(Conformance.Compare(model, Obs("127.0.0.1:40000")));
+        Assert.Equal("A.wire", Assert.Single(Conformance.Compare(model, Obs("127.0.0.2:40000"))).Field);
+    }
+
+    [Fact]
+    public void Compare_StateCountersAndTable_AreReportedFieldByField()
+    {
+        var entry = new CtObservation("tcp", "ESTABLISHED", "127.0.0.1:40000->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40000", true);
+        var d = Conformance.Compare(Obs("127.0.0.1:40000", "ESTABLISHED", 0, entry), Obs("127.0.0.1:40000", "CLOSE", 7));
+        Assert.Equal(["A.client", "conntrack", "insert_failed"], d.Select(x => x.Field).ToArray());
+        Assert.Equal(("ESTABLISHED", "CLOSE"), (d[0].Model, d[0].Kernel));
+        Assert.Equal(("0", "non-zero"), (d[2].Model, d[2].Kernel));
+    }
+
+    [Fact]
+    public void Compare_CountersOnlyZeroVersusNonZero() =>
+        Assert.Empty(Conformance.Compare(Obs("127.0.0.1:40000", insertFailed: 1), Obs("127.0.0.1:40000", insertFailed: 4)));
+
+    [Fact]
+    public void Guided_PinsTheKernelsEphemeralPortAndNatOutcome()
+    {
+        var scenario = Run.Parse("""
+            listen 127.0.0.1:8080
+            iptables -t nat -A POSTROUTING -p tcp -j SNAT --to-source 127.0.0.1:40000-40003 --random
+            connect A 127.0.0.1:8080
+            """);
+        var kernel = new Observation(
+            [new ConnectionObservation("A", "established", "127.0.0.1:45000", ["127.0.0.1:40002"], new EndObservation("ESTABLISHED", null), new EndObservation("ESTABLISHED", null), [], [])],
+            [], 0, 0, []);
+        var guided = Conformance.Guided(scenario, kernel, ChoiceSource.Seeded(1));
+        Assert.Equal(45000 - 32768, guided.Choices["ephemeral:A"]);
+        var model = Conformance.Observe(guided, ChoiceSource.Seeded(1));
+        Assert.Equal("127.0.0.1:45000", model.Connections[0].Local);
+        var explained = Conformance.Explain(scenario, kernel, null, ChoiceSource.Seeded(1));
+        Assert.DoesNotContain(explained.Differences, d => d.Field is "A.local" or "A.wire");
+    }
+
+    [Fact]
+    public void Explain_KernelStoppedEarlier_IsADifference()
+    {
+        var scenario = Run.Parse("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nclose A");
+        var kernel = Conformance.Observe(scenario, ChoiceSource.Seeded(1));
+        var d = Conformance.Explain(scenario, kernel, 3, ChoiceSource.Seeded(1)).Differences;
+        Assert.Contains(d, x => x.Field == "stopped" && x.Model == "ran every line");
+        Assert.Empty(Conformance.Explain(scenario, kernel, null, ChoiceSource.Seeded(1)).Differences.Where(x => x.Field == "stopped"));
+    }
+
+    [Fact]
+    public void ModprobeRule_IsAConntrackMatchInTheFilterTable()
+    {
+        var rule = KernelReplay.ModprobeRule;
+        Assert.Equal(["iptables", "-t", "filter"], rule.Take(3).ToArray());
+        Assert.Contains("conntrack", rule);
+        Assert.DoesNotContain("nat", rule);
+    }
+
+    [Theory]
+    [InlineData(1, "ESTABLISHED")]
+    [InlineData(6, "TIME_WAIT")]
+    [InlineData(7, "CLOSE")]
+    [InlineData(11, "CLOSING")]
+    public void TcpStateName_MatchesTheModelsNames(int state, string name) => Assert.Equal(name, KernelReplay.TcpStateName(state));
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ConntrackModel.Cli;
+using ConntrackModel.Cli.Commands;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Replay.Host;
+using ConntrackModel.Replay.Kernel;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests.Replay;
+
+/// <summary>The real kernel, in throwaway namespaces: the examples and random scenarios agree with the model.</summary>
+public class KernelReplayTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Examples =>
+        [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "examples"), "*.scenario").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+
+    [KernelTheory]
+    [MemberData(nameof(Examples))]
+    public void Example_AgreesWithTheKernel(string example)
+    {
+        var r = ConformCommand.Compare(Run.Parse(Run.Example(example)), example);
+        output.WriteLine(ConformCommand.Text(r));
+        Assert.True(r.Agree, ConformCommand.Text(r));
+        Assert.DoesNotContain(NetworkNamespace.List(), n => n.StartsWith($"{NetworkNamespace.Prefix}{Environment.ProcessId}-", StringComparison.Ordinal));
+    }
+
+    [KernelFact]
+    public void Conform_FiftyRandomScenarios_AgreeWithTheKernel()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ctm-conform-{Guid.NewGuid():N}");
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+        var code = Program.Run(["conform", "--random", "50", "--seed", "20261125", "--out", dir, "--quiet"], o, e);
+        output.WriteLine(o.ToString());
+        output.WriteLine(e.ToString());
+        Assert.Equal(ExitCode.Ok, code);
+        Assert.Contains("50/50 random late-start scenarios (seed 20261125) agree with the kernel", o.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(dir), "no disagreement file is written when all agree");
+    }
+
+    [KernelFact]
+    public void Replay_Json_HasTheSimulateShape_AndTheReferenceCollision()
+    {
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+        var code = Program.Run(["replay", Path.Combine(AppContext.BaseDirectory, "examples", "reference.scenario"), "--kernel", "--json"], o, e);
+        Assert.Equal(ExitCode.Ok, code);
+        using var json = JsonDocument.Parse(o.ToString());
+        var root = json.RootElement;
+        Assert.Equal(["connections", "conntrack", "counters", "violations"], root.EnumerateObject().Select(p => p.Name).ToArray());
+        var a = root.GetProperty("connections")[0];
+        Assert.Equal("CLOSE", a.GetProperty("server").GetProperty("state").GetString());
+        Assert.Equal("ECONNRESET", a.GetProperty("server").GetProperty("error").GetString());
+        Assert.Equal("127.0.0.1:40000", root.GetProperty("connections")[1].GetProperty("wire")[0].GetString());
+    }
+
+    [KernelFact]
+    public void Replay_Pcap_RecordsTheLoopbackTraffic()
+    {
+        var pcap = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.pcap");
+        try
+        {
+            KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nsend A hello"), new ReplayOptions(pcap));
+            var read = Tool.Run(Tool.Find("tcpdump")!, ["-n", "-r", pcap]);
+            output.WriteLine(read.Stdout);
+            Assert.Contains("127.0.0.1.8080: Flags [S]", read.Stdout, StringComparison.Ordinal);
+            Assert.Contains("length 6", read.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(pcap);
+        }
+    }
+
+    [KernelFact]
+    public void Replay_KilledRun_LeavesNothingBehindOnceTheNextRunStarts()
+    {
+        // A replay killed with SIGKILL cannot clean up; the next run must remove what it left.
+        var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
+        File.WriteAllText(scenario, "listen 127.0.0.1:8080\nsleep 60\n");
+        var psi = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "ctmodel.dll"), "replay", scenario, "--kernel" }) psi.ArgumentList.Add(a);
+        using var child = Process.Start(psi)!;
+        try
+        {
+            var name = $"{NetworkNamespace.Prefix}{child.Id}-1";
+            var sw = Stopwatch.StartNew();
+            while (!NetworkNamespace.List().Contains(name) && sw.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(100);
+            Assert.Contains(name, NetworkNamespace.List());
+            child.Kill();
+            child.WaitForExit();
+            Assert.Contains(name, NetworkNamespace.List());
+
+            var run = KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080"), new ReplayOptions());
+            Assert.DoesNotContain(name, NetworkNamespace.List());
+            Assert.DoesNotContain(run.Namespace, NetworkNamespace.List());
+        }
+        finally
+        {
+            if (!child.HasExited) child.Kill();
+            File.Delete(scenario);
+            NetworkNamespace.RemoveStale();
+        }
+    }
+
+    [Fact]
+    public void Replay_WithoutPrivileges_SaysWhatIsMissing_Exit2()
+    {
+        if (Requirements.Missing(pcap: false).Count == 0)
+        {
+            // As root the missing-privileges path cannot be reached; the message format is checked by Requirements itself.
+            Assert.Empty(Requirements.Missing(pcap: false));
+            return;
+        }
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+        var code = Program.Run(["replay", Path.Combine(AppContext.BaseDirectory, "examples", "reference.scenario"), "--kernel"], o, e);
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Contains("a kernel run needs what this machine lacks", e.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Replay_WithoutKernelFlag_IsAUsageError()
+    {
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+        Assert.Equal(ExitCode.BadInput, Program.Run(["replay", Path.Combine(AppContext.BaseDirectory, "examples", "reference.scenario")], o, e));
+        Assert.Contains("--kernel", e.ToString(), StringComparison.Ordinal);
+    }
+}
