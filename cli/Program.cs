@@ -21,6 +21,9 @@ public static class Program
           ctmodel check [--config C] [--tests N] [--seed S | --replay TOKEN] [--out DIR] [--quiet]
                                                                    search for violations with FsCheck
           ctmodel check --list                                     the configurations check knows
+          ctmodel check --engine z3 [--config C] [--depth K] [--out DIR] [--smt]
+                                                                   bounded model checking with Z3
+          ctmodel prove --config C [--depth K] [--induction]       prove the invariants with Z3
           ctmodel replay FILE --kernel [--json] [--pcap FILE] [--log]
                                                                    run a scenario on this machine's kernel
           ctmodel conform FILE... [--json]                         compare model and kernel
@@ -29,6 +32,7 @@ public static class Program
           ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
           ctmodel bench --check [--config C] [--seeds N] [--tests N]
                                                                    measure check over many seeds
+          ctmodel bench --z3 [--repeat N]                          measure the Z3 search and proofs
           ctmodel help                                             this text
 
         simulate prints the packet trace (tcpdump style), the conntrack table, each
@@ -71,6 +75,7 @@ public static class Program
                 "check" => CheckCommand.Run(rest[1..], stdout, stderr),
                 "replay" => ReplayCommand.Run(rest[1..], stdout, stderr),
                 "conform" => ConformCommand.Run(rest[1..], stdout, stderr),
+                "prove" => Z3Commands.Prove(rest[1..], stdout, stderr),
                 "bench" => BenchCommand.Run(rest[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown command '{rest[0]}'"),
             };

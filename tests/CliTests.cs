@@ -202,7 +202,9 @@ public class CliTests
 
     [Theory]
     [InlineData("ctmodel: check: unknown configuration 'nope': expected one of late-start, flush", "check", "--config", "nope")]
-    [InlineData("ctmodel: check: unknown engine 'z3': expected fscheck", "check", "--engine", "z3")]
+    [InlineData("ctmodel: check: unknown engine 'spin': expected fscheck or z3", "check", "--engine", "spin")]
+    [InlineData("ctmodel: prove: --config C is required", "prove")]
+    [InlineData("ctmodel: prove: unknown configuration 'nope'", "prove", "--config", "nope")]
     [InlineData("ctmodel: check: option --tests expects a whole number from 1 to 1000000, got '0'", "check", "--tests", "0")]
     [InlineData("ctmodel: check: --replay expects SEED,GAMMA,SIZE", "check", "--replay", "12")]
     [InlineData("ctmodel: check: give either --seed or --replay, not both", "check", "--seed", "1", "--replay", "1,3,5")]
@@ -212,5 +214,31 @@ public class CliTests
         Assert.Equal(ExitCode.BadInput, code);
         Assert.StartsWith(message, stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckZ3_LateStart_WritesAReplayingMinimalScenario_Exit1()
+    {
+        InTempDir(dir =>
+        {
+            var (code, stdout, _) = Ctmodel("check", "--engine", "z3", "--config", "late-start", "--depth", "4", "--out", dir, "--smt");
+            Assert.Equal(ExitCode.Violation, code);
+            Assert.Contains("at minimal depth 3", stdout, StringComparison.Ordinal);
+            Assert.Contains("(check-sat)", File.ReadAllText(Path.Combine(dir, "query.smt2")), StringComparison.Ordinal);
+            Assert.Contains("```mermaid", File.ReadAllText(Path.Combine(dir, "report.md")), StringComparison.Ordinal);
+            var (simCode, simOut, _) = Ctmodel("simulate", Path.Combine(dir, "minimal.scenario"), "--seed", "77");
+            Assert.Equal(ExitCode.Violation, simCode);
+            Assert.Contains("step 4 (connect B 127.0.0.1:8080)", simOut, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public void Prove_Boot_WithInduction_SaysWhichStrengtheningWasNeeded_Exit0()
+    {
+        var (code, stdout, _) = Ctmodel("prove", "--config", "boot", "--depth", "6", "--induction");
+        Assert.Equal(ExitCode.Ok, code);
+        Assert.Contains("hold for every run of up to 6 steps", stdout, StringComparison.Ordinal);
+        Assert.Contains("inductive alone: no", stdout, StringComparison.Ordinal);
+        Assert.Contains("needed among them: every live connection has a conntrack entry", stdout, StringComparison.Ordinal);
     }
 }

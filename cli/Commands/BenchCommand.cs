@@ -13,7 +13,7 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
-    private static readonly HashSet<string> Flags = ["--check"];
+    private static readonly HashSet<string> Flags = ["--check", "--z3"];
     private static readonly string[] CheckOnly = ["--config", "--seeds", "--tests", "--first-seed"];
     private static readonly HashSet<string> Valued = ["--sizes", "--repeat", .. CheckOnly];
 
@@ -23,6 +23,7 @@ public static class BenchCommand
         var o = Options.Parse(args, Flags, Valued);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
+        if (o.Has("--z3")) return Z3Bench.Run(o, stdout, stderr);
         if (CheckOnly.FirstOrDefault(o.Has) is { } only)
             return Program.UsageError(stderr, $"bench: {only} belongs to 'bench --check'");
         var repeat = (int)o.Number("--repeat", 5, 1, 1000);

@@ -13,8 +13,8 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    private static readonly HashSet<string> Flags = ["--list", "--quiet"];
-    private static readonly HashSet<string> Valued = ["--engine", "--config", "--tests", "--seed", "--replay", "--out"];
+    private static readonly HashSet<string> Flags = ["--list", "--quiet", "--smt"];
+    private static readonly HashSet<string> Valued = ["--engine", "--config", "--tests", "--seed", "--replay", "--out", "--depth"];
 
     public const string DefaultConfig = "late-start";
 
@@ -33,7 +33,14 @@ public static class CheckCommand
             return ExitCode.Ok;
         }
         var engine = o.Value("--engine") ?? "fscheck";
-        if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck");
+        if (engine == "z3")
+        {
+            var depth = (int)o.Number("--depth", Z3Commands.DefaultDepth, 1, 64);
+            if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
+            var zName = o.Value("--config") ?? DefaultConfig;
+            return Z3Commands.Check(zName, depth, o.Value("--out") ?? Path.Combine("ctmodel-check", zName + "-z3"), o.Has("--smt"), stdout, stderr);
+        }
+        if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
         var name = o.Value("--config") ?? DefaultConfig;
         if (CheckConfigs.Find(name) is not { } config)
             return Program.UsageError(stderr, $"check: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))} (see 'ctmodel check --list')");

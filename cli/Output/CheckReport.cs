@@ -65,41 +65,7 @@ public static class CheckReport
         sb.AppendLine();
         if (cx is not null)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"## The invariant: `{cx.Violation.Name}`");
-            sb.AppendLine();
-            sb.AppendLine(Invariants.Meaning(cx.Violation.Invariant));
-            sb.AppendLine();
-            var line = cx.Scenario.Lines[cx.FatalIndex];
-            sb.AppendLine(CultureInfo.InvariantCulture, $"It broke at step {cx.Violation.Step}, `{line.Command.ToScript()}`: {cx.Violation.Message}");
-            sb.AppendLine();
-            sb.AppendLine("## Minimal scenario");
-            sb.AppendLine();
-            sb.AppendLine("Saved as `minimal.scenario`; `ctmodel simulate minimal.scenario` replays it.");
-            sb.AppendLine();
-            sb.AppendLine("```sh");
-            sb.Append(cx.Scenario.ToScript());
-            sb.AppendLine("```");
-            sb.AppendLine();
-            sb.AppendLine("## Packets");
-            sb.AppendLine();
-            sb.AppendLine("```mermaid");
-            sb.Append(SequenceDiagram.Write(cx.Simulation, cx.Violation.Step));
-            sb.AppendLine("```");
-            sb.AppendLine();
-            sb.AppendLine(CultureInfo.InvariantCulture, $"## Conntrack table around step {cx.Violation.Step}");
-            sb.AppendLine();
-            sb.AppendLine("Before:");
-            sb.AppendLine();
-            Table(sb, cx.Before);
-            sb.AppendLine("After:");
-            sb.AppendLine();
-            Table(sb, cx.After);
-            sb.AppendLine("## Trace");
-            sb.AppendLine();
-            sb.AppendLine("```");
-            sb.Append(trace);
-            sb.AppendLine("```");
-            sb.AppendLine();
+            Counterexample(sb, cx, trace, "Saved as `minimal.scenario`; `ctmodel simulate minimal.scenario` replays it.");
             sb.AppendLine("## As generated");
             sb.AppendLine();
             sb.AppendLine(CultureInfo.InvariantCulture, $"The trial FsCheck generated before shrinking ({r.Original!.Length} commands):");
@@ -125,6 +91,48 @@ public static class CheckReport
             .Where(k => !r.Coverage.Any(row => row.Category == Coverage.Command && row.Item == k)).ToList();
         if (missing.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"Never generated although the configuration allows them: {string.Join(", ", missing)}.");
         return sb.ToString();
+    }
+
+    /// <summary>The report's counterexample sections, shared by both engines: invariant, minimal scenario, diagram, table, trace.</summary>
+    public static void Counterexample(StringBuilder sb, Counterexample cx, string? trace, string minimalNote)
+    {
+        ArgumentNullException.ThrowIfNull(sb);
+        ArgumentNullException.ThrowIfNull(cx);
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## The invariant: `{cx.Violation.Name}`");
+        sb.AppendLine();
+        sb.AppendLine(Invariants.Meaning(cx.Violation.Invariant));
+        sb.AppendLine();
+        var line = cx.Scenario.Lines[cx.FatalIndex];
+        sb.AppendLine(CultureInfo.InvariantCulture, $"It broke at step {cx.Violation.Step}, `{line.Command.ToScript()}`: {cx.Violation.Message}");
+        sb.AppendLine();
+        sb.AppendLine("## Minimal scenario");
+        sb.AppendLine();
+        sb.AppendLine(minimalNote);
+        sb.AppendLine();
+        sb.AppendLine("```sh");
+        sb.Append(cx.Scenario.ToScript());
+        sb.AppendLine("```");
+        sb.AppendLine();
+        sb.AppendLine("## Packets");
+        sb.AppendLine();
+        sb.AppendLine("```mermaid");
+        sb.Append(SequenceDiagram.Write(cx.Simulation, cx.Violation.Step));
+        sb.AppendLine("```");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## Conntrack table around step {cx.Violation.Step}");
+        sb.AppendLine();
+        sb.AppendLine("Before:");
+        sb.AppendLine();
+        Table(sb, cx.Before);
+        sb.AppendLine("After:");
+        sb.AppendLine();
+        Table(sb, cx.After);
+        sb.AppendLine("## Trace");
+        sb.AppendLine();
+        sb.AppendLine("```");
+        sb.Append(trace);
+        sb.AppendLine("```");
+        sb.AppendLine();
     }
 
     private static void Table(StringBuilder sb, World w)

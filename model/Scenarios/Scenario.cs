@@ -12,6 +12,9 @@ public sealed record Scenario(string Name, ImmutableList<ScenarioLine> Lines)
 {
     public ImmutableSortedDictionary<string, int> Choices { get; init; } = ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal);
 
+    /// <summary>Connection names in the order generated scenarios hand them out: A, B, ..., Z, then C26, C27, ...</summary>
+    public static string ConnectionName(int i) => i < 26 ? ((char)('A' + i)).ToString() : "C" + i.ToString(CultureInfo.InvariantCulture);
+
     public static Scenario Of(string name, params Command[] commands) =>
         new(name, commands.Select((c, i) => new ScenarioLine(i + 1, c.ToScript(), c)).ToImmutableList());
 

@@ -17,10 +17,16 @@ public sealed record Counterexample(Scenario Scenario, Simulation Simulation, Vi
     public static Counterexample Of(Trial trial, string name)
     {
         ArgumentNullException.ThrowIfNull(trial);
-        var scenario = trial.ToScenario(name);
-        scenario = scenario with { Choices = TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.First)) };
+        return Of(trial.ToScenario(name), Minimality.Of(trial));
+    }
+
+    /// <summary>A failing scenario from another engine (the Z3 search), with its own minimality verdict.</summary>
+    public static Counterexample Of(Scenario scenario, Minimality minimality)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        scenario = scenario with { Choices = scenario.Choices.SetItems(TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.First))) };
         var sim = Simulation.Run(scenario, ChoiceSource.First);
-        var violation = sim.Violations.FirstOrDefault() ?? throw new ArgumentException("the trial violates no invariant", nameof(trial));
+        var violation = sim.Violations.FirstOrDefault() ?? throw new ArgumentException("the scenario violates no invariant", nameof(scenario));
         var before = World.Initial;
         var after = World.Initial;
         foreach (var (step, world, _) in Simulation.Trace(scenario, ChoiceSource.First, World.Initial))
@@ -32,7 +38,7 @@ public sealed record Counterexample(Scenario Scenario, Simulation Simulation, Vi
             }
             before = world;
         }
-        return new Counterexample(scenario, sim, violation, before, after, Minimality.Of(trial));
+        return new Counterexample(scenario, sim, violation, before, after, minimality);
     }
 
     /// <summary>The 0-based index of the fatal step's line in the scenario.</summary>

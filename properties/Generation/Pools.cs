@@ -26,5 +26,5 @@ public static class Pools
         ServerPorts.Contains(port) ? ServerPorts : ClientPorts.Contains(port) ? ClientPorts : null;
 
     /// <summary>Connection names in the order the generator hands them out.</summary>
-    public static string ConnectionName(int i) => i < 26 ? ((char)('A' + i)).ToString() : "C" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public static string ConnectionName(int i) => Model.Scenarios.Scenario.ConnectionName(i);
 }

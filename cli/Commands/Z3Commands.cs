@@ -1,0 +1,151 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+using ConntrackModel.Cli.Output;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Reporting;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Checking;
+using ConntrackModel.Properties.Generation;
+using ConntrackModel.Properties.Shrinking;
+using ConntrackModel.Solver.Bmc;
+using ConntrackModel.Solver.Native;
+
+namespace ConntrackModel.Cli.Commands;
+
+/// <summary>
+/// <c>ctmodel check --engine z3 [--config C] [--depth K] [--out DIR] [--smt]</c> and
+/// <c>ctmodel prove --config C [--depth K] [--induction]</c>.
+/// </summary>
+public static class Z3Commands
+{
+    public const int DefaultDepth = 6;
+
+    private static bool Available(TextWriter stderr)
+    {
+        if (Z3Runtime.Problem is not { } problem) return true;
+        stderr.WriteLine($"ctmodel: the Z3 engine is unavailable: {problem}");
+        return false;
+    }
+
+    private static SymbolicConfig? Config(string name, TextWriter stderr, string command)
+    {
+        if (SymbolicConfigs.Find(name) is { } c) return c;
+        Program.UsageError(stderr, $"{command}: unknown configuration '{name}': expected one of {string.Join(", ", SymbolicConfigs.Catalogue.Select(x => x.Name))}");
+        return null;
+    }
+
+    public static ExitCode Check(string configName, int depth, string outDir, bool smt, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        if (Config(configName, stderr, "check") is not { } config) return ExitCode.BadInput;
+        if (!Available(stderr)) return ExitCode.BadInput;
+        var r = Bmc.Search(config, depth, smt);
+        if (r.EncodingBug is not null)
+        {
+            stderr.WriteLine($"ctmodel: check --engine z3: ENCODING BUG: Z3 found a trace of depth {r.Depth} that the concrete model does not replay: {r.EncodingBug}");
+            stderr.Write(r.Scenario?.ToScript());
+            return ExitCode.Internal;
+        }
+        Counterexample? cx = r.Found ? Counterexample.Of(r.Scenario! with { Name = Path.Combine(outDir, "minimal.scenario") },
+            Minimality.Of(new Trial([], r.Scenario!.Lines.Select(l => l.Command).ToImmutableList(), r.Scenario.Choices))) : null;
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            var minimalPath = Path.Combine(outDir, "minimal.scenario");
+            string? trace = null;
+            if (cx is not null)
+            {
+                var wire = WireExploration.Explore(cx.Scenario, ChoiceSource.First, WireExploration.DefaultBudget);
+                trace = TextReport.Write(cx.Simulation, Observation.Of(cx.Simulation, wire.Wire), wire, 1);
+                File.WriteAllText(minimalPath, $"# Minimal-length counterexample to {cx.Violation.Name} found by `ctmodel check --engine z3 --config {config.Name} --depth {depth}`; the choose lines pin the model's choices.\n" + cx.Scenario.ToScript());
+            }
+            else if (File.Exists(minimalPath))
+            {
+                File.Delete(minimalPath);
+            }
+            File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(r, cx, trace, depth));
+            if (smt && r.Smt is not null) File.WriteAllText(Path.Combine(outDir, "query.smt2"), r.Smt);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {e.Message}");
+            return ExitCode.BadInput;
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {config.Name} (z3): depth up to {depth}, {r.Elapsed.TotalMilliseconds:0} ms ({string.Join(", ", r.PerDepth.Select(p => $"depth {p.Depth}: {p.Ms:0} ms"))})"));
+        if (cx is null)
+        {
+            stdout.WriteLine($"no violation within {depth} steps (ports over their full ranges, up to {Bmc.SlotsFor(depth)} connections)");
+        }
+        else
+        {
+            stdout.WriteLine($"VIOLATION of {cx.Violation.Name} at minimal depth {r.Depth}: {cx.Violation.Message}");
+            stdout.WriteLine("replayed in the concrete model:");
+            foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
+        }
+        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}{(cx is null ? "" : ", minimal.scenario")}{(smt ? ", query.smt2" : "")}");
+        return cx is null ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    private static string Markdown(BmcResult r, Counterexample? cx, string? trace, int depth)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# ctmodel check: `{r.Config.Name}` (Z3 bounded model checking)");
+        sb.AppendLine();
+        sb.AppendLine("| | |");
+        sb.AppendLine("|---|---|");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| verdict | {(cx is null ? $"no violation within {depth} steps" : $"**violation of `{cx.Violation.Name}`** at minimal depth {r.Depth}")} |");
+        sb.AppendLine("| engine | Z3, iterative deepening over the connection-level encoding; the trace was replayed in the concrete model |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| time | {r.Elapsed.TotalMilliseconds:0} ms; per depth: {string.Join(", ", r.PerDepth.Select(p => $"{p.Depth}: {p.Ms:0} ms"))} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| rerun | `ctmodel check --engine z3 --config {r.Config.Name} --depth {depth}` |");
+        sb.AppendLine();
+        if (cx is null) return sb.ToString();
+        CheckReport.Counterexample(sb, cx, trace,
+            string.Create(CultureInfo.InvariantCulture, $"No trace of fewer than {r.Depth} steps after the setup reaches a violation. Saved as `minimal.scenario`; `ctmodel simulate minimal.scenario` replays it."));
+        return sb.ToString();
+    }
+
+    private static readonly HashSet<string> ProveFlags = ["--induction"];
+    private static readonly HashSet<string> ProveValued = ["--config", "--depth"];
+
+    public static ExitCode Prove(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var o = Options.Parse(args, ProveFlags, ProveValued);
+        var depth = (int)o.Number("--depth", 8, 1, 64);
+        if (o.Error is not null) return Program.UsageError(stderr, "prove: " + o.Error);
+        if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"prove: unexpected argument '{o.Positionals[0]}'");
+        if (o.Value("--config") is not { } name) return Program.UsageError(stderr, "prove: --config C is required (e.g. --config boot)");
+        if (Config(name, stderr, "prove") is not { } config) return ExitCode.BadInput;
+        if (!Available(stderr)) return ExitCode.BadInput;
+        var r = Prover.Prove(config, depth, o.Has("--induction"));
+        var invariants = $"{Invariants.Name(InvariantId.WireTupleUniqueness)} and {Invariants.Name(InvariantId.NoForeignReset)}";
+        if (r.Bounded.EncodingBug is not null)
+        {
+            stderr.WriteLine($"ctmodel: prove: ENCODING BUG: {r.Bounded.EncodingBug}");
+            return ExitCode.Internal;
+        }
+        if (r.Bounded.Found)
+        {
+            stdout.WriteLine($"prove {config.Name}: NOT SAFE: a violation is reachable in {r.Bounded.Depth} steps:");
+            foreach (var line in r.Bounded.Scenario!.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
+            return ExitCode.Violation;
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"prove {config.Name}: {invariants} hold for every run of up to {depth} steps, up to {Bmc.SlotsFor(depth)} connections, ports over their full ranges ({r.Bounded.Elapsed.TotalMilliseconds:0} ms)"));
+        if (r.Inductive is { } inductive)
+        {
+            stdout.WriteLine($"  inductive alone: {(r.InductiveAlone == true ? "yes" : "no (a state with a live untracked connection can step into a collision)")}");
+            stdout.WriteLine(inductive
+                ? $"  k-induction (k=1) closes the proof for runs of any length, with the strengthening invariants: {string.Join("; ", r.Strengthening)}"
+                : "  k-induction (k=1) did not close the proof with the candidate invariants");
+            if (inductive) stdout.WriteLine($"  needed among them: {(r.Needed.IsEmpty ? "none" : string.Join("; ", r.Needed))}");
+            if (!r.Dropped.IsEmpty) stdout.WriteLine($"  candidates that are not invariants: {string.Join("; ", r.Dropped)}");
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  total {r.Elapsed.TotalMilliseconds:0} ms"));
+        }
+        return ExitCode.Ok;
+    }
+}

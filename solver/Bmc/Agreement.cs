@@ -1,0 +1,170 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Packets;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Solver.Native;
+using Microsoft.Z3;
+
+namespace ConntrackModel.Solver.Bmc;
+
+/// <summary>
+/// One semantics: drives the encoding with a concrete run of the model, step by step. Each world is abstracted to
+/// the encoding's state (<see cref="Abstract"/>); for every step the encoding must accept the step from the
+/// abstract state before it, and force exactly the abstract state after it and the same violation flag. Checked up
+/// to and including the first violation (the encoding does not follow what comes after one).
+/// </summary>
+public static class Agreement
+{
+    /// <summary>What <see cref="Check"/> returns for a run it cannot judge: its NAT took the u16-wrap drop.</summary>
+    public const string WrapMiss = "skipped: a NAT round wrapped its u16 offset past free ports (not in the encoding)";
+
+    /// <summary>
+    /// Null if the encoding agrees with the concrete run of <paramref name="scenario"/>; else the first step where
+    /// it does not. The encoding leaves out one outcome the model keeps: for a range size that does not divide 65536,
+    /// a round starting in the last few u16 offsets revisits ports after the wrap and can miss every free one (a
+    /// drop at confirm, for about one offset in 65536); runs that took it return <see cref="WrapMiss"/>.
+    /// </summary>
+    public static string? Check(SymbolicConfig config, Scenario scenario, ChoiceSource choices)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(scenario);
+        Z3Runtime.Ensure();
+        var trace = Simulation.Trace(scenario, choices, World.Initial).ToList();
+        if (trace.Any(t => t.Rejected is not null)) return "the concrete model rejects the scenario";
+        var setup = 1 + config.Setup.Length;
+        var slots = Math.Max(1, trace.Count(t => t.Step.Line.Command is Command.Connect));
+        using var z = new Context();
+        var enc = new Encoding(z, config, Math.Min(8, slots));
+        if (slots > 8) return null; // the encoding has at most 8 slots; longer traces are not compared
+        var before = trace[setup - 1].After;
+        for (var k = setup; k < trace.Count; k++)
+        {
+            var (step, after, _) = trace[k];
+            if (step.Events.OfType<KernelEvent.Choice>().Any(c => c.Made.Alternatives.Length > c.Made.Value &&
+                    c.Made.Alternatives[c.Made.Value].EndsWith("(in use: clash at confirm)", StringComparison.Ordinal) &&
+                    c.Made.Alternatives.Any(a => !a.Contains('(', StringComparison.Ordinal))))
+                return WrapMiss;
+            var t = k - setup;
+            var s = enc.NewState($"a{t}");
+            var n = enc.NewState($"b{t}");
+            var x = enc.NewStep(t);
+            var concreteBefore = Abstract(z, enc, s, before);
+            var concreteAfter = Abstract(z, enc, n, after);
+            var inputs = Inputs(z, x, step, before, after);
+            var violated = step.Violations.Any(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness);
+            var solver = z.MkSolver();
+            solver.Assert(concreteBefore, inputs, enc.Transition(s, x, n, t));
+            if (solver.Check() != Status.SATISFIABLE) return $"step {step.Step} ({step.Line.Command.ToScript()}): the encoding does not allow this step";
+            solver.Push();
+            solver.Assert(z.MkNot(z.MkAnd(concreteAfter, violated ? x.Violation : z.MkNot(x.Violation))));
+            if (solver.Check() == Status.SATISFIABLE)
+            {
+                var m = solver.Model;
+                return $"step {step.Step} ({step.Line.Command.ToScript()}): the encoding allows another outcome: {Describe(m, enc, n, x)}; concrete: {DescribeConcrete(after, enc.Slots)}, violation {violated}";
+            }
+            solver.Pop();
+            solver.Assert(concreteAfter);
+            if (solver.Check() != Status.SATISFIABLE) return $"step {step.Step}: the encoding cannot reach the concrete state {DescribeConcrete(after, enc.Slots)}";
+            if (violated) break;
+            before = after;
+        }
+        return null;
+    }
+
+    private static readonly SockAddr Service = new(new IPv4Address(0x7F000002), 80);
+
+    private static BitVecNum Bv(Context z, int v) => z.MkBV(v, Encoding.PortBits);
+
+    /// <summary>The abstraction of a concrete world, as equalities on <paramref name="s"/>.</summary>
+    public static BoolExpr Abstract(Context z, Encoding enc, Encoding.State s, World w)
+    {
+        ArgumentNullException.ThrowIfNull(z);
+        ArgumentNullException.ThrowIfNull(enc);
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(w);
+        var f = new List<BoolExpr>();
+        var snat = w.Netfilter.Rules.FirstOrDefault(r => r.Target is NatTarget.Snat);
+        f.Add(z.MkEq(s.Tracking, z.MkBool(w.Netfilter.Tracking)));
+        f.Add(z.MkEq(s.Snat, z.MkBool(snat is not null)));
+        f.Add(z.MkEq(s.Dnat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is NatTarget.Dnat))));
+        var range = (snat?.Target as NatTarget.Snat)?.Range;
+        f.Add(z.MkEq(s.Lo, Bv(z, range?.MinPort ?? 0)));
+        f.Add(z.MkEq(s.Hi, Bv(z, range?.MaxPort ?? 0)));
+        for (var i = 0; i < enc.Slots; i++)
+        {
+            var c = w.FindConnection(Scenario.ConnectionName(i));
+            var client = c is null ? null : w.Sockets.End(c.Name);
+            var server = c is null ? null : w.Sockets.End(c.Name + ".server") is { Accepted: true } sv ? sv : null;
+            // An entry counts for a connection whose socket still holds the tuple (a refused connect's tuple may
+            // be reused by a later one, whose entry is then not the refused one's).
+            var tracked = c is not null && client is { AppClosed: false, Gone: false } && w.Conntrack.Live(w.Now).Any(e => e.Orig.Src == c.Local && e.Orig.Dst == c.Remote);
+            f.Add(z.MkEq(s.Used[i], z.MkBool(c is not null)));
+            f.Add(z.MkEq(s.Open[i], z.MkBool(client is { AppClosed: false, Gone: false })));
+            f.Add(z.MkEq(s.Live[i], z.MkBool(server is { Gone: false })));
+            f.Add(z.MkEq(s.Tracked[i], z.MkBool(tracked)));
+            f.Add(z.MkEq(s.Bound[i], z.MkBool(client?.ExplicitBind ?? false)));
+            f.Add(z.MkEq(s.Svc[i], z.MkBool(c is not null && c.Remote == Service)));
+            f.Add(z.MkEq(s.Local[i], Bv(z, c?.Local.Port ?? 0)));
+            f.Add(z.MkEq(s.Wire[i], Bv(z, server?.Remote.Port ?? 0)));
+        }
+        return z.MkAnd([.. f]);
+    }
+
+    private static BoolExpr Inputs(Context z, Encoding.Step x, StepRecord step, World before, World after)
+    {
+        Op op;
+        var f = new List<BoolExpr>();
+        switch (step.Line.Command)
+        {
+            case Command.Connect c:
+                op = Op.Connect;
+                var conn = after.FindConnection(c.Name)!;
+                f.Add(z.MkEq(x.Bound, z.MkBool(c.Local is not null)));
+                f.Add(z.MkEq(x.ToSvc, z.MkBool(c.Remote == Service)));
+                f.Add(z.MkEq(x.Port, Bv(z, conn.Local.Port)));
+                var syns = step.Events.OfType<KernelEvent.Captured>().Where(e => e.Segment.Origin == c.Name && e.Segment.Has(TcpFlags.Syn)).ToList();
+                if (syns.Count > 0) f.Add(z.MkEq(x.W1, Bv(z, syns[0].Segment.Tuple.Src.Port)));
+                if (after.Sockets.End(c.Name + ".server") is { Accepted: true } server) f.Add(z.MkEq(x.W2, Bv(z, server.Remote.Port)));
+                break;
+            case Command.IptablesAdd { Rule.Target: NatTarget.Snat snat }:
+                op = Op.SnatAdd;
+                f.Add(z.MkEq(x.RuleLo, Bv(z, snat.Range.MinPort)));
+                f.Add(z.MkEq(x.RuleHi, Bv(z, snat.Range.MaxPort)));
+                break;
+            case Command.IptablesAdd { Rule.Target: NatTarget.Dnat }:
+                op = Op.DnatAdd;
+                break;
+            case Command.Modprobe:
+                op = Op.Modprobe;
+                break;
+            case Command.ConntrackFlush:
+                op = Op.Flush;
+                break;
+            case Command.Sleep:
+                op = Op.Expire;
+                break;
+            default:
+                throw new ArgumentException($"'{step.Line.Command.ToScript()}' is outside the symbolic fragment", nameof(step));
+        }
+        f.Add(z.MkEq(x.Op, z.MkBV((int)op, 3)));
+        return z.MkAnd([.. f]);
+    }
+
+    private static string Describe(Microsoft.Z3.Model m, Encoding enc, Encoding.State n, Encoding.Step x) =>
+        string.Join(" ", Enumerable.Range(0, enc.Slots).Select(i =>
+            $"{Scenario.ConnectionName(i)}[used={m.Eval(n.Used[i], true)} open={m.Eval(n.Open[i], true)} live={m.Eval(n.Live[i], true)} tracked={m.Eval(n.Tracked[i], true)} wire={m.Eval(n.Wire[i], true)}]")) +
+        $" violation={m.Eval(x.Violation, true)}";
+
+    private static string DescribeConcrete(World w, int slots) =>
+        string.Join(" ", Enumerable.Range(0, slots).Select(i => Scenario.ConnectionName(i)).Select(name =>
+        {
+            var c = w.FindConnection(name);
+            if (c is null) return $"{name}[unused]";
+            var server = w.Sockets.End(name + ".server");
+            return string.Create(CultureInfo.InvariantCulture, $"{name}[{c.Result} local={c.Local.Port} server={(server is null ? "none" : server.Gone ? "gone" : "live")} wire={server?.Remote.Port}]");
+        }));
+}

@@ -1,0 +1,149 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Solver.Native;
+using Microsoft.Z3;
+using Z3Model = Microsoft.Z3.Model;
+using Z3Solver = Microsoft.Z3.Solver;
+
+namespace ConntrackModel.Solver.Bmc;
+
+/// <summary>
+/// Bounded model checking by iterative deepening: depth 1, 2, ... until the encoding can reach a violation at the
+/// last step, so the first trace found has minimal length. Every trace is decoded into a scenario and replayed by
+/// <see cref="Simulation"/>; one that does not show the same violation at the same step is an encoding bug.
+/// Each search owns one Z3 context (seed and timeout set), never shared across threads.
+/// </summary>
+public static class Bmc
+{
+    /// <summary>Connection slots: a trace of depth K has at most K connects; beyond 8 the search gets no new shapes.</summary>
+    public static int SlotsFor(int depth) => Math.Clamp(depth, 1, 8);
+
+    public static BmcResult Search(SymbolicConfig config, int maxDepth, bool smt = false, uint timeoutMs = 60_000)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Z3Runtime.Ensure();
+        var sw = Stopwatch.StartNew();
+        using var z = new Context();
+        var enc = new Encoding(z, config, SlotsFor(maxDepth));
+        var solver = z.MkSolver();
+        var p = z.MkParams();
+        p.Add("random_seed", 1u); // default 0; fixed so runs repeat
+        p.Add("timeout", timeoutMs); // default: none
+        solver.Parameters = p;
+        var states = new List<Encoding.State> { enc.NewState("0") };
+        var steps = new List<Encoding.Step>();
+        solver.Assert(enc.Initial(states[0]));
+        var perDepth = ImmutableArray.CreateBuilder<(int, double)>();
+        for (var k = 1; k <= maxDepth; k++)
+        {
+            var t0 = sw.Elapsed;
+            var x = enc.NewStep(k - 1);
+            var next = enc.NewState(k.ToString(CultureInfo.InvariantCulture));
+            solver.Assert(enc.Transition(states[^1], x, next, k - 1));
+            steps.Add(x);
+            states.Add(next);
+            var status = solver.Check(x.Violation);
+            perDepth.Add((k, (sw.Elapsed - t0).TotalMilliseconds));
+            if (status == Status.UNKNOWN) throw new InvalidOperationException($"Z3 gave up at depth {k}: {solver.ReasonUnknown}");
+            if (status != Status.SATISFIABLE) continue;
+            var model = solver.Model;
+            var decoded = steps.Select(s => Decode(model, s)).ToImmutableArray();
+            var smtText = smt ? Smt(z, solver, x) : null;
+            var (scenario, bug) = ToScenario(config, decoded);
+            return new BmcResult(config, k, decoded, scenario, bug, perDepth.ToImmutable(), sw.Elapsed, smtText);
+        }
+        return new BmcResult(config, maxDepth, [], null, null, perDepth.ToImmutable(), sw.Elapsed, smt ? Smt(z, solver, steps[^1]) : null);
+    }
+
+    private static string Smt(Context z, Z3Solver solver, Encoding.Step last) =>
+        string.Join("\n", solver.Assertions.Select(a => $"(assert {a})")) + $"\n(assert {last.Violation})\n(check-sat)\n";
+
+    private static int Int(Z3Model m, Expr e) => (int)((BitVecNum)m.Eval(e, true)).UInt;
+
+    private static bool Bool(Z3Model m, BoolExpr e) => m.Eval(e, true).IsTrue;
+
+    private static SymbolicStep Decode(Z3Model m, Encoding.Step x) =>
+        new((Op)Int(m, x.Op), Bool(m, x.Bound), Bool(m, x.ToSvc), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), Int(m, x.RuleLo), Int(m, x.RuleHi), Bool(m, x.Violation));
+
+    private static string P(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The scenario line a decoded step stands for.</summary>
+    public static string Line(SymbolicStep s, string name) => s.Op switch
+    {
+        Op.Connect => $"connect {name} {(s.Bound ? $"127.0.0.1:{P(s.Port)} " : "")}{(s.ToSvc ? "127.0.0.2:80" : $"127.0.0.1:{P(Encoding.ServerPort)}")}",
+        Op.SnatAdd => $"iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport {P(Encoding.ServerPort)} -j SNAT --to-source 127.0.0.1:{P(s.RuleLo)}{(s.RuleHi != s.RuleLo ? "-" + P(s.RuleHi) : "")}",
+        Op.DnatAdd => $"iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 80 -j DNAT --to-destination 127.0.0.1:{P(Encoding.ServerPort)}",
+        Op.Modprobe => "modprobe nf_conntrack",
+        Op.Flush => "conntrack -F",
+        Op.Expire => "sleep 3",
+        _ => throw new ArgumentOutOfRangeException(nameof(s)),
+    };
+
+    /// <summary>
+    /// The decoded trace as a scenario whose choices make the concrete model take the same decisions (ephemeral
+    /// ports directly, NAT outcomes by matching the ports the trace gave), and the replay check.
+    /// </summary>
+    public static (Scenario Scenario, string? EncodingBug) ToScenario(SymbolicConfig config, IReadOnlyList<SymbolicStep> steps)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(steps);
+        var lines = new List<string> { $"listen 127.0.0.1:{P(Encoding.ServerPort)}" };
+        lines.AddRange(config.Setup.Select(c => c.ToScript()));
+        var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
+        var wanted = new Dictionary<string, (int First, int Then)>(StringComparer.Ordinal);
+        var n = 0;
+        foreach (var s in steps)
+        {
+            var name = s.Op == Op.Connect ? Scenario.ConnectionName(n++) : "";
+            lines.Add(Line(s, name));
+            if (s.Op != Op.Connect) continue;
+            if (!s.Bound) choices[$"ephemeral:{name}"] = s.Port - Encoding.EphemeralLow;
+            wanted[name] = (s.W1, s.W2);
+        }
+        var parsed = ScenarioParser.Parse("z3-trace.scenario", string.Join("\n", lines) + "\n");
+        if (!parsed.Ok) return (null!, "the decoded trace does not parse: " + parsed.Errors[0]);
+        var scenario = Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted);
+        var sim = Simulation.Run(scenario, ChoiceSource.First);
+        var lastLine = lines.Count;
+        var first = sim.Violations.FirstOrDefault();
+        if (sim.Rejected is not null) return (scenario, $"the concrete model rejects line {sim.RejectedLine!.Line}: {sim.Rejected}");
+        if (first is null) return (scenario, "the concrete model shows no violation");
+        if (first.Step != lastLine) return (scenario, $"the concrete model's first violation is at step {first.Step}, the trace's at step {lastLine}");
+        return (scenario, null);
+    }
+
+    /// <summary>Pins each connection's NAT source choices: its first SYN to the trace's first port, later ones to its second.</summary>
+    private static Scenario Pin(Scenario scenario, Dictionary<string, (int First, int Then)> wanted)
+    {
+        for (var round = 0; round < 8; round++)
+        {
+            var pins = scenario.Choices;
+            var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var ev in Simulation.Run(scenario, ChoiceSource.First).Events.OfType<KernelEvent.Choice>())
+            {
+                var key = ev.Made.Point.Key;
+                if (!key.StartsWith("nat:src:", StringComparison.Ordinal) || !wanted.TryGetValue(ev.Owner, out var w)) continue;
+                var k = seen[ev.Owner] = seen.GetValueOrDefault(ev.Owner) + 1;
+                var port = k == 1 ? w.First : w.Then;
+                if (pins.ContainsKey(key)) continue;
+                if (ev.Made.Point.Kind == ChoiceKind.NatPortOutcome)
+                {
+                    var i = ev.Made.Alternatives.IndexOf(ev.Made.Alternatives.FirstOrDefault(a => a == $"127.0.0.1:{P(port)}" || a.StartsWith($"127.0.0.1:{P(port)} ", StringComparison.Ordinal)) ?? "\0");
+                    if (i >= 0) pins = pins.SetItem(key, i);
+                }
+                else if (ev.Made.Point.Kind == ChoiceKind.NatPortOffset && ev.Made.Span is { } span)
+                {
+                    var low = int.Parse(span[(span.LastIndexOf(':') + 1)..span.LastIndexOf('-')], CultureInfo.InvariantCulture);
+                    pins = pins.SetItem(key, port - low);
+                }
+            }
+            if (pins.Count == scenario.Choices.Count) break;
+            scenario = scenario with { Choices = pins };
+        }
+        return scenario;
+    }
+}

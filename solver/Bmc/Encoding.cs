@@ -1,0 +1,236 @@
+using Microsoft.Z3;
+
+namespace ConntrackModel.Solver.Bmc;
+
+/// <summary>
+/// The connection-level abstraction of the model as a Z3 transition relation over <see cref="Slots"/> connection
+/// slots. Ports are 16-bit bit-vectors, so a range of 64,512 ports costs what a range of 4 costs.
+/// </summary>
+/// <remarks>
+/// State: whether tracking is on (<c>nf_ct_netns_get</c> was called), whether the SNAT rule (range LO-HI, to
+/// 127.0.0.1) and the DNAT rule exist; per slot: used (connect issued), open (the client socket holds its port),
+/// live (the server end is alive), tracked (a conntrack entry exists), bound, svc (connected to 127.0.0.2:80),
+/// local port, wire port (the source port the server sees).
+/// A connect (slots are used in order) mirrors <c>Kernel.Step</c>'s connect on the model's packet path:
+/// untracked it keeps its port; tracked, the SRC manip (the SNAT rule, else the null binding over 1024-65535)
+/// keeps the port when it is in range and no entry's reply tuple uses it (<c>get_unique_tuple</c> step 1), else
+/// picks any free port of the range (<c>nf_nat_l4proto_unique_tuple</c>), and if none is free the SYN is dropped at
+/// confirm until connect gives up. A port equal to the wire port of a live untracked connection is the
+/// collision: the SYN reaches that connection's server end, whose challenge ACK makes the new client send the RST
+/// that kills it (<c>tcp_send_challenge_ack</c>, <c>tcp_v4_send_reset</c>); the re-sent SYN is NATed afresh.
+/// With the expiry configuration's 2 s timeout, a connect whose SYNs are dropped outlives every idle entry (its
+/// third SYN leaves 2 s later), and that SYN is NATed against an empty table.
+/// </remarks>
+public sealed class Encoding
+{
+    public const int PortBits = 16;
+    public const int ServerPort = 8080;
+    public const int EphemeralLow = 32768;
+    public const int EphemeralHigh = 60999;
+    public const int NullBindingLow = 1024;
+
+    private readonly Context _z;
+
+    public SymbolicConfig Config { get; }
+
+    public int Slots { get; }
+
+    public Encoding(Context z, SymbolicConfig config, int slots)
+    {
+        _z = z;
+        Config = config;
+        Slots = slots;
+    }
+
+    /// <summary>One state's variables.</summary>
+    public sealed class State
+    {
+        public required BoolExpr Tracking { get; init; }
+        public required BoolExpr Snat { get; init; }
+        public required BoolExpr Dnat { get; init; }
+        public required BitVecExpr Lo { get; init; }
+        public required BitVecExpr Hi { get; init; }
+        public required BoolExpr[] Used { get; init; }
+        public required BoolExpr[] Open { get; init; }
+        public required BoolExpr[] Live { get; init; }
+        public required BoolExpr[] Tracked { get; init; }
+        public required BoolExpr[] Bound { get; init; }
+        public required BoolExpr[] Svc { get; init; }
+        public required BitVecExpr[] Local { get; init; }
+        public required BitVecExpr[] Wire { get; init; }
+    }
+
+    /// <summary>One step's inputs: which op, and the values a connect or a rule takes (all symbolic).</summary>
+    public sealed class Step
+    {
+        public required BitVecExpr Op { get; init; }
+        public required BoolExpr Bound { get; init; }
+        public required BoolExpr ToSvc { get; init; }
+        public required BitVecExpr Port { get; init; }
+        public required BitVecExpr W1 { get; init; }
+        public required BitVecExpr W2 { get; init; }
+        public required BitVecExpr RuleLo { get; init; }
+        public required BitVecExpr RuleHi { get; init; }
+        public required BoolExpr Violation { get; init; }
+    }
+
+    private BitVecNum Bv(int v) => _z.MkBV(v, PortBits);
+
+    private BoolExpr B(string n) => _z.MkBoolConst(n);
+
+    private BitVecExpr P(string n) => _z.MkBVConst(n, PortBits);
+
+    public State NewState(string tag) => new()
+    {
+        Tracking = B($"tracking@{tag}"),
+        Snat = B($"snat@{tag}"),
+        Dnat = B($"dnat@{tag}"),
+        Lo = P($"lo@{tag}"),
+        Hi = P($"hi@{tag}"),
+        Used = [.. Enumerable.Range(0, Slots).Select(i => B($"used{i}@{tag}"))],
+        Open = [.. Enumerable.Range(0, Slots).Select(i => B($"open{i}@{tag}"))],
+        Live = [.. Enumerable.Range(0, Slots).Select(i => B($"live{i}@{tag}"))],
+        Tracked = [.. Enumerable.Range(0, Slots).Select(i => B($"tracked{i}@{tag}"))],
+        Bound = [.. Enumerable.Range(0, Slots).Select(i => B($"bound{i}@{tag}"))],
+        Svc = [.. Enumerable.Range(0, Slots).Select(i => B($"svc{i}@{tag}"))],
+        Local = [.. Enumerable.Range(0, Slots).Select(i => P($"local{i}@{tag}"))],
+        Wire = [.. Enumerable.Range(0, Slots).Select(i => P($"wire{i}@{tag}"))],
+    };
+
+    public Step NewStep(int t) => new()
+    {
+        Op = _z.MkBVConst($"op@{t}", 3),
+        Bound = B($"bound@{t}"),
+        ToSvc = B($"tosvc@{t}"),
+        Port = P($"port@{t}"),
+        W1 = P($"w1@{t}"),
+        W2 = P($"w2@{t}"),
+        RuleLo = P($"rlo@{t}"),
+        RuleHi = P($"rhi@{t}"),
+        Violation = B($"violation@{t}"),
+    };
+
+    /// <summary>The state after the setup: nothing tracked, no rules, no connections.</summary>
+    public BoolExpr Initial(State s) => _z.MkAnd(
+        [_z.MkNot(s.Tracking), _z.MkNot(s.Snat), _z.MkNot(s.Dnat), _z.MkEq(s.Lo, Bv(0)), _z.MkEq(s.Hi, Bv(0)),
+         .. Enumerable.Range(0, Slots).SelectMany(i => new BoolExpr[]
+         {
+             _z.MkNot(s.Used[i]), _z.MkNot(s.Open[i]), _z.MkNot(s.Live[i]), _z.MkNot(s.Tracked[i]), _z.MkNot(s.Bound[i]), _z.MkNot(s.Svc[i]),
+             _z.MkEq(s.Local[i], Bv(0)), _z.MkEq(s.Wire[i], Bv(0)),
+         })]);
+
+    private BoolExpr Is(Step x, Op op) => _z.MkEq(x.Op, _z.MkBV((int)op, 3));
+
+    private BoolExpr Between(BitVecExpr v, BitVecExpr lo, BitVecExpr hi) => _z.MkAnd(_z.MkBVULE(lo, v), _z.MkBVULE(v, hi));
+
+    /// <summary>Does an entry's reply tuple (server → port) use <paramref name="port"/>?</summary>
+    private BoolExpr Taken(State s, BitVecExpr port, BoolExpr[]? tracked = null) =>
+        _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd((tracked ?? s.Tracked)[j], _z.MkEq(s.Wire[j], port)))]);
+
+    /// <summary>A port of [lo, hi] no entry uses exists: the range is larger than the entries inside it (their ports are distinct).</summary>
+    private BoolExpr FreeExists(State s, BitVecExpr lo, BitVecExpr hi, BoolExpr[] tracked)
+    {
+        BitVecExpr W(BitVecExpr v) => _z.MkZeroExt(2, v);
+        var size = _z.MkBVAdd(_z.MkBVSub(W(hi), W(lo)), _z.MkBV(1, PortBits + 2));
+        BitVecExpr count = _z.MkBV(0, PortBits + 2);
+        for (var j = 0; j < Slots; j++)
+            count = _z.MkBVAdd(count, (BitVecExpr)_z.MkITE(_z.MkAnd(tracked[j], Between(s.Wire[j], lo, hi)), _z.MkBV(1, PortBits + 2), _z.MkBV(0, PortBits + 2)));
+        return _z.MkBVUGT(size, count);
+    }
+
+    /// <summary>
+    /// The SRC manip's result for source port <paramref name="sp"/>: <paramref name="w"/> is a port the model can
+    /// give (keep sp if in range and unused, else any unused port of the range), and whether one exists at all.
+    /// </summary>
+    private (BoolExpr Valid, BoolExpr Possible) Nat(State s, BitVecExpr sp, BitVecExpr w, BoolExpr[] tracked)
+    {
+        var lo = (BitVecExpr)_z.MkITE(s.Snat, s.Lo, Bv(NullBindingLow));
+        var hi = (BitVecExpr)_z.MkITE(s.Snat, s.Hi, Bv(65535));
+        var keep = _z.MkAnd(Between(sp, lo, hi), _z.MkNot(Taken(s, sp, tracked)));
+        var possible = _z.MkOr(keep, FreeExists(s, lo, hi, tracked));
+        var valid = _z.MkITE(keep, _z.MkEq(w, sp), _z.MkAnd(Between(w, lo, hi), _z.MkNot(Taken(s, w, tracked))));
+        return ((BoolExpr)valid, possible);
+    }
+
+    private BoolExpr Collides(State s, BitVecExpr w, BoolExpr[] tracked) =>
+        _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Live[j], _z.MkNot(tracked[j]), _z.MkEq(s.Wire[j], w)))]);
+
+    /// <summary>The transition from <paramref name="s"/> to <paramref name="n"/> under step <paramref name="x"/> (step index <paramref name="t"/>).</summary>
+    public BoolExpr Transition(State s, Step x, State n, int t)
+    {
+        var c = new List<BoolExpr>();
+        var allowed = new List<BoolExpr> { Is(x, Op.Connect) };
+        if (Config.Snat) allowed.Add(_z.MkAnd(Is(x, Op.SnatAdd), _z.MkNot(s.Snat)));
+        if (Config.Dnat) allowed.Add(_z.MkAnd(Is(x, Op.DnatAdd), _z.MkNot(s.Dnat)));
+        if (Config.Modprobe) allowed.Add(Is(x, Op.Modprobe));
+        if (Config.Flush) allowed.Add(Is(x, Op.Flush));
+        if (Config.Expiry) allowed.Add(Is(x, Op.Expire));
+        c.Add(_z.MkOr([.. allowed]));
+        // Tracking from the start: the first step is a rule or modprobe, which starts it.
+        if (Config.TrackingFromStart && t == 0) c.Add(_z.MkOr(Is(x, Op.SnatAdd), Is(x, Op.DnatAdd), Is(x, Op.Modprobe)));
+        if (!Config.Dnat) c.Add(_z.MkNot(x.ToSvc));
+
+        var connect = Is(x, Op.Connect);
+        c.Add(_z.MkImplies(connect, _z.MkNot(s.Used[Slots - 1])));
+        // Port preconditions: bind() needs a port no open socket holds; connect() without bind an even port of
+        // ip_local_port_range (the first pass of __inet_hash_connect) whose 4-tuple is unique and that no bind() holds.
+        var boundOk = _z.MkAnd([_z.MkBVUGE(x.Port, Bv(1024)), _z.MkNot(_z.MkEq(x.Port, Bv(ServerPort))),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(s.Open[j], _z.MkNot(_z.MkEq(s.Local[j], x.Port))))]);
+        var ephemeralOk = _z.MkAnd([Between(x.Port, Bv(EphemeralLow), Bv(EphemeralHigh)), _z.MkEq(_z.MkExtract(0, 0, x.Port), _z.MkBV(0, 1)),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(_z.MkAnd(s.Open[j], _z.MkOr(s.Bound[j], _z.MkEq(s.Svc[j], x.ToSvc))), _z.MkNot(_z.MkEq(s.Local[j], x.Port))))]);
+        c.Add(_z.MkImplies(connect, (BoolExpr)_z.MkITE(x.Bound, boundOk, ephemeralOk)));
+        if (Config.PortSpan is { } span)
+        {
+            var top = Bv(40000 + span - 1);
+            c.Add(_z.MkImplies(_z.MkAnd(connect, x.Bound), Between(x.Port, Bv(40000), top)));
+            c.Add(_z.MkImplies(Is(x, Op.SnatAdd), _z.MkAnd(_z.MkBVUGE(x.RuleLo, Bv(40000)), _z.MkBVULE(x.RuleHi, top))));
+        }
+
+        // The connect's outcome.
+        var reach = _z.MkOr(_z.MkNot(x.ToSvc), s.Dnat);
+        var (valid1, possible1) = Nat(s, x.Port, x.W1, s.Tracked);
+        var untrackedAll = Enumerable.Range(0, Slots).Select(_ => _z.MkFalse()).ToArray();
+        var (validAfterExpiry, _) = Nat(s, x.Port, x.W2, untrackedAll);
+        var (valid2, _) = Nat(s, x.Port, x.W2, s.Tracked);
+        var tracked = s.Tracking;
+        var wire1 = (BitVecExpr)_z.MkITE(tracked, x.W1, x.Port);
+        c.Add(_z.MkImplies(_z.MkAnd(connect, reach, tracked), _z.MkImplies(possible1, valid1)));
+        // Every outcome below is the connect's: on other steps none of them holds.
+        var dropped = _z.MkAnd(connect, reach, tracked, _z.MkNot(possible1));
+        // Expiry: the dropped connect's third SYN finds every idle entry gone.
+        var retried = Config.Expiry ? dropped : _z.MkFalse();
+        var collide1 = _z.MkAnd(connect, reach, _z.MkNot(dropped), Collides(s, wire1, s.Tracked));
+        var collideRetry = _z.MkAnd(retried, Collides(s, x.W2, untrackedAll));
+        c.Add(_z.MkImplies(_z.MkAnd(connect, retried), validAfterExpiry));
+        c.Add(_z.MkImplies(_z.MkAnd(connect, collide1, tracked), valid2));
+        c.Add(_z.MkImplies(_z.MkAnd(connect, collide1, _z.MkNot(tracked)), _z.MkEq(x.W2, x.Port)));
+        c.Add(_z.MkEq(x.Violation, _z.MkAnd(connect, _z.MkOr(collide1, collideRetry))));
+        var established = _z.MkAnd(reach, _z.MkOr(_z.MkNot(dropped), retried));
+        var finalWire = (BitVecExpr)_z.MkITE(_z.MkOr(collide1, retried), x.W2, wire1);
+        var victim = (Func<int, BoolExpr>)(j => _z.MkOr(
+            _z.MkAnd(collide1, s.Live[j], _z.MkNot(s.Tracked[j]), _z.MkEq(s.Wire[j], wire1)),
+            _z.MkAnd(collideRetry, s.Live[j], _z.MkEq(s.Wire[j], x.W2))));
+
+        var flush = _z.MkOr(Is(x, Op.Flush), Is(x, Op.Expire), _z.MkAnd(connect, retried));
+        c.Add(_z.MkEq(n.Tracking, _z.MkOr(s.Tracking, Is(x, Op.SnatAdd), Is(x, Op.DnatAdd), Is(x, Op.Modprobe))));
+        c.Add(_z.MkEq(n.Snat, _z.MkOr(s.Snat, Is(x, Op.SnatAdd))));
+        c.Add(_z.MkEq(n.Dnat, _z.MkOr(s.Dnat, Is(x, Op.DnatAdd))));
+        c.Add(_z.MkImplies(Is(x, Op.SnatAdd), _z.MkAnd(_z.MkBVUGE(x.RuleLo, Bv(1024)), _z.MkBVULE(x.RuleLo, x.RuleHi))));
+        c.Add(_z.MkEq(n.Lo, (BitVecExpr)_z.MkITE(Is(x, Op.SnatAdd), x.RuleLo, s.Lo)));
+        c.Add(_z.MkEq(n.Hi, (BitVecExpr)_z.MkITE(Is(x, Op.SnatAdd), x.RuleHi, s.Hi)));
+
+        for (var i = 0; i < Slots; i++)
+        {
+            var me = _z.MkAnd(connect, _z.MkNot(s.Used[i]), i == 0 ? _z.MkTrue() : s.Used[i - 1]);
+            c.Add(_z.MkEq(n.Used[i], _z.MkOr(s.Used[i], me)));
+            c.Add(_z.MkEq(n.Bound[i], (BoolExpr)_z.MkITE(me, x.Bound, s.Bound[i])));
+            c.Add(_z.MkEq(n.Svc[i], (BoolExpr)_z.MkITE(me, x.ToSvc, s.Svc[i])));
+            c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
+            c.Add(_z.MkEq(n.Open[i], (BoolExpr)_z.MkITE(me, established, s.Open[i])));
+            c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(me, (BitVecExpr)_z.MkITE(established, finalWire, Bv(0)), s.Wire[i])));
+            c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, _z.MkAnd(s.Live[i], _z.MkNot(victim(i))))));
+            c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, tracked), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
+        }
+        return _z.MkAnd([.. c]);
+    }
+}

@@ -1,0 +1,97 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using ConntrackModel.Solver.Native;
+using Microsoft.Z3;
+
+namespace ConntrackModel.Solver.Bmc;
+
+/// <summary>
+/// Proofs: bounded (no violation within K steps, by <see cref="Bmc.Search"/>) and unbounded by 1-induction with a
+/// Houdini-style strengthening: from a fixed list of candidate invariants, drop every candidate that does not hold
+/// after the first step or is not preserved by a step from any state satisfying the rest; then ask whether "no
+/// violation" follows from what is left. A violation is a collision, which in this fragment breaks both
+/// wire-tuple-uniqueness and no-foreign-reset at once, so the two get one verdict.
+/// </summary>
+public static class Prover
+{
+    public static ProofResult Prove(SymbolicConfig config, int depth, bool induction)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var sw = Stopwatch.StartNew();
+        var bounded = Bmc.Search(config, depth);
+        if (!induction || bounded.Found) return new ProofResult(config, depth, bounded, null, null, [], [], [], sw.Elapsed);
+
+        Z3Runtime.Ensure();
+        using var z = new Context();
+        var enc = new Encoding(z, config, Bmc.SlotsFor(depth));
+        var s = enc.NewState("s");
+        var x = enc.NewStep(1);
+        var n = enc.NewState("n");
+        var step = enc.Transition(s, x, n, 1);
+        var candidates = Candidates(z, enc);
+
+        bool Sat(params BoolExpr[] f)
+        {
+            var solver = z.MkSolver();
+            var p = z.MkParams();
+            p.Add("random_seed", 1u); // default 0
+            solver.Parameters = p;
+            solver.Assert(f);
+            return solver.Check() == Status.SATISFIABLE;
+        }
+
+        var inductiveAlone = !Sat(step, x.Violation);
+        // Base: every candidate must hold after the first step from the initial state.
+        var i0 = enc.NewState("i0");
+        var x0 = enc.NewStep(0);
+        var i1 = enc.NewState("i1");
+        var first = z.MkAnd(enc.Initial(i0), enc.Transition(i0, x0, i1, 0));
+        var kept = candidates.Where(c => !Sat(first, z.MkNot(c.Holds(i1)))).ToList();
+        var dropped = candidates.Except(kept).Select(c => c.Name).ToList();
+        // Inductive step, to a fixpoint.
+        bool changed;
+        do
+        {
+            changed = false;
+            var assume = z.MkAnd([.. kept.Select(c => c.Holds(s))]);
+            foreach (var c in kept.ToList())
+            {
+                if (!Sat(assume, step, z.MkNot(c.Holds(n)))) continue;
+                kept.Remove(c);
+                dropped.Add(c.Name);
+                changed = true;
+                break;
+            }
+        }
+        while (changed);
+        var assumeAll = z.MkAnd([.. kept.Select(c => c.Holds(s))]);
+        var inductive = !Sat(assumeAll, step, x.Violation);
+        var needed = inductive
+            ? kept.Where(c => Sat(z.MkAnd([.. kept.Where(o => o != c).Select(o => o.Holds(s))]), step, x.Violation)).Select(c => c.Name).ToList()
+            : [];
+        return new ProofResult(config, depth, bounded, inductiveAlone, inductive, [.. kept.Select(c => c.Name)], [.. needed], [.. dropped], sw.Elapsed);
+    }
+
+    private sealed record Candidate(string Name, Func<Encoding.State, BoolExpr> Holds);
+
+    /// <summary>The candidate strengthening invariants, in words and as formulas over a state.</summary>
+    private static List<Candidate> Candidates(Context z, Encoding enc)
+    {
+        var slots = Enumerable.Range(0, enc.Slots).ToList();
+        BoolExpr All(IEnumerable<BoolExpr> f) => z.MkAnd([.. f]);
+        return
+        [
+            new("tracking is on", s => s.Tracking),
+            new("every live connection has a conntrack entry", s => All(slots.Select(i => z.MkImplies(s.Live[i], s.Tracked[i])))),
+            new("no two entries use the same wire port (ct-tuple-uniqueness)", s => All(slots.SelectMany(i => slots.Where(j => j > i)
+                .Select(j => z.MkImplies(z.MkAnd(s.Tracked[i], s.Tracked[j]), z.MkNot(z.MkEq(s.Wire[i], s.Wire[j]))))))),
+            new("no two live connections use the same wire port (wire-tuple-uniqueness)", s => All(slots.SelectMany(i => slots.Where(j => j > i)
+                .Select(j => z.MkImplies(z.MkAnd(s.Live[i], s.Live[j]), z.MkNot(z.MkEq(s.Wire[i], s.Wire[j]))))))),
+            new("a connection with an entry is live", s => All(slots.Select(i => z.MkImplies(s.Tracked[i], s.Live[i])))),
+            new("a live connection's client socket is open", s => All(slots.Select(i => z.MkImplies(s.Live[i], s.Open[i])))),
+            new("slots are used in order", s => All(slots.Where(i => i > 0).Select(i => z.MkImplies(s.Used[i], s.Used[i - 1])))),
+            new("an unused slot holds nothing", s => All(slots.Select(i => z.MkImplies(z.MkNot(s.Used[i]), z.MkAnd(z.MkNot(s.Open[i]), z.MkNot(s.Live[i]), z.MkNot(s.Tracked[i])))))),
+            new("every live connection is untracked", s => All(slots.Select(i => z.MkImplies(s.Live[i], z.MkNot(s.Tracked[i]))))),
+        ];
+    }
+}

@@ -1,0 +1,148 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Generation;
+using ConntrackModel.Solver.Bmc;
+using ConntrackModel.Solver.Native;
+using FsCheck;
+using FsCheck.Fluent;
+using Microsoft.Z3;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests.Solver;
+
+/// <summary>Z3 on the system libz3, the bounded search and proofs, and the encoding's agreement with the model.</summary>
+public class Z3Tests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Runtime_HundredsOfContextsWithForcedGcs_DoNotCrash()
+    {
+        Assert.Null(Z3Runtime.Problem);
+        for (var i = 0; i < 300; i++)
+        {
+            using var z = new Context();
+            var x = z.MkBVConst("x", 16);
+            var s = z.MkSolver();
+            s.Assert(z.MkEq(z.MkBVAdd(x, z.MkBV(1, 16)), z.MkBV(40000, 16)));
+            Assert.Equal(Status.SATISFIABLE, s.Check());
+            Assert.Equal(39999u, ((BitVecNum)s.Model.Eval(x)).UInt);
+            if (i % 10 == 0)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
+
+    public static TheoryData<string, int> Finds => new()
+    {
+        { "late-start", 3 },
+        { "flush", 4 },
+        { "expiry", 3 },
+        { "loose-off", 4 },
+        { "dnat", 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Finds))]
+    public void Search_UnsafeConfig_FindsAReplayingViolationAtTheMinimalDepth(string config, int depth)
+    {
+        var r = Bmc.Search(SymbolicConfigs.Find(config)!, 6);
+        output.WriteLine(r.Scenario?.ToScript());
+        Assert.Null(r.EncodingBug);
+        Assert.True(r.Found);
+        Assert.Equal(depth, r.Depth);
+        // The decoded scenario replays: the concrete model's first violation is at its last line.
+        var sim = Simulation.Run(r.Scenario!, ChoiceSource.Seeded(99));
+        Assert.Equal(r.Scenario!.Lines.Count, sim.Violations.First().Step);
+    }
+
+    [Fact]
+    public void Prove_Boot_HoldsToDepthEightAndIsInductiveWithTheTrackedStrengthening()
+    {
+        var r = Prover.Prove(SymbolicConfigs.Find("boot")!, 8, induction: true);
+        Assert.True(r.BoundedSafe);
+        Assert.False(r.InductiveAlone);
+        Assert.True(r.Inductive);
+        Assert.Equal(["every live connection has a conntrack entry"], r.Needed.ToArray());
+    }
+
+    [Fact]
+    public void Prove_LateStart_IsNotSafe()
+    {
+        var r = Prover.Prove(SymbolicConfigs.Find("late-start")!, 4, induction: true);
+        Assert.True(r.Bounded.Found);
+        Assert.Null(r.Inductive);
+    }
+
+    [Fact]
+    public void SymbolicConfigs_AreNamedAfterCheckConfigurations() =>
+        Assert.All(SymbolicConfigs.Catalogue, c => Assert.NotNull(CheckConfigs.Find(c.Name)));
+
+    /// <summary>Property-generator traces, brought into the symbolic fragment (one listener on 8080, one rule of each kind).</summary>
+    private static IEnumerable<Scenario> FragmentTraces(int n, ulong seed)
+    {
+        var fragment = new CheckConfig("bmc-fragment", "the symbolic fragment", [], false,
+            [OpKind.Connect, OpKind.RuleAdd, OpKind.Modprobe, OpKind.ConntrackFlush], [RuleKind.SnatPort, RuleKind.SnatRange, RuleKind.Dnat], 1000, 8, null);
+        foreach (var t in Gen.Sample(TrialGen.For(fragment), n, new Rnd(seed), 40))
+        {
+            var lines = new List<string> { "listen 127.0.0.1:8080" };
+            bool snat = false, dnat = false;
+            foreach (var c in t.Body)
+            {
+                switch (c)
+                {
+                    case Command.IptablesAdd { Rule.Target: NatTarget.Snat s } when !snat:
+                        snat = true;
+                        lines.Add($"iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:{s.Range.MinPort}-{s.Range.MaxPort}");
+                        break;
+                    case Command.IptablesAdd { Rule.Target: NatTarget.Dnat } when !dnat:
+                        dnat = true;
+                        lines.Add("iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 80 -j DNAT --to-destination 127.0.0.1:8080");
+                        break;
+                    case Command.IptablesAdd:
+                        break;
+                    default:
+                        lines.Add(c.ToScript().Replace("8081", "8080", StringComparison.Ordinal));
+                        break;
+                }
+            }
+            var scenario = ScenarioParser.Parse("fragment", string.Join("\n", lines) + "\n").Scenario! with { Choices = t.Choices };
+            if (Simulation.Run(scenario, ChoiceSource.First).Rejected is null) yield return scenario;
+        }
+    }
+
+    [Fact]
+    public void Encoding_AgreesWithTheConcreteModel_StepByStep_OnGeneratedTraces()
+    {
+        var config = SymbolicConfigs.Find("all")!;
+        int agreed = 0, skipped = 0;
+        foreach (var scenario in FragmentTraces(150, 7))
+        {
+            var r = Agreement.Check(config, scenario, ChoiceSource.First);
+            if (r == Agreement.WrapMiss)
+            {
+                skipped++;
+                continue;
+            }
+            Assert.True(r is null, $"{r}\n{scenario.ToScript()}");
+            agreed++;
+        }
+        output.WriteLine($"{agreed} traces agree step by step; {skipped} skipped (u16 wrap outcome)");
+        Assert.True(agreed >= 80, $"only {agreed} traces compared");
+    }
+
+    [Fact]
+    public void Agreement_DetectsAWrongEncoding()
+    {
+        // The same trace checked against a configuration whose encoding lacks the DNAT rule must not agree.
+        var scenario = Run.Parse("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\niptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 80 -j DNAT --to-destination 127.0.0.1:8080\nconnect B 127.0.0.2:80");
+        Assert.Null(Agreement.Check(SymbolicConfigs.Find("dnat")!, scenario, ChoiceSource.First));
+        Assert.NotNull(Agreement.Check(SymbolicConfigs.Find("late-start")!, scenario, ChoiceSource.First));
+    }
+}
