@@ -29,6 +29,7 @@ public static class Program
           ctmodel conform FILE... [--json]                         compare model and kernel
           ctmodel conform --random N [--seed S] [--config C] [--out DIR]
                                                                    compare on generated scenarios
+          ctmodel docs [--out DIR] [--examples DIR]                write the specification (spec.md, spec.html)
           ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
           ctmodel bench --check [--config C] [--seeds N] [--tests N]
                                                                    measure check over many seeds
@@ -76,6 +77,7 @@ public static class Program
                 "replay" => ReplayCommand.Run(rest[1..], stdout, stderr),
                 "conform" => ConformCommand.Run(rest[1..], stdout, stderr),
                 "prove" => Z3Commands.Prove(rest[1..], stdout, stderr),
+                "docs" => DocsCommand.Run(rest[1..], stdout, stderr),
                 "bench" => BenchCommand.Run(rest[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown command '{rest[0]}'"),
             };

@@ -25,7 +25,7 @@ namespace ConntrackModel.Cli.Commands;
 public static class ConformCommand
 {
     private static readonly HashSet<string> Flags = ["--json", "--quiet"];
-    private static readonly HashSet<string> Valued = ["--random", "--seed", "--config", "--out", "--shrink-runs"];
+    private static readonly HashSet<string> Valued = ["--random", "--seed", "--config", "--out", "--shrink-runs", "--record"];
 
     /// <summary>One scenario compared: both observations and where they differ.</summary>
     public sealed record Comparison(string Name, Scenario Scenario, Observation Model, Observation Kernel, ImmutableArray<Difference> Differences)
@@ -61,7 +61,7 @@ public static class ConformCommand
         {
             return random > 0
                 ? RunRandom(config, random, seed, shrinkRuns, o.Value("--out") ?? "ctmodel-conform", o.Has("--json"), o.Has("--quiet"), stdout, stderr)
-                : RunFiles(scenarios, o.Has("--json"), stdout);
+                : RunFiles(scenarios, o.Has("--json"), o.Value("--record"), stdout);
         }
         catch (ReplayException e)
         {
@@ -79,14 +79,36 @@ public static class ConformCommand
         return new Comparison(name, explained.Scenario, explained.Model, run.Observation, explained.Differences);
     }
 
-    private static ExitCode RunFiles(List<Scenario> scenarios, bool json, TextWriter stdout)
+    private static ExitCode RunFiles(List<Scenario> scenarios, bool json, string? record, TextWriter stdout)
     {
         var results = scenarios.Select(s => Compare(s, s.Name)).ToList();
+        if (record is not null) Record(record, results);
         if (json) stdout.WriteLine(Json(results));
         else foreach (var r in results) stdout.Write(Text(r));
         var bad = results.Count(r => !r.Agree);
         if (!json) stdout.WriteLine($"{results.Count - bad}/{results.Count} scenarios agree with the kernel");
         return bad == 0 ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>
+    /// Writes which scenarios agreed, with the date and kernel release, for <c>ctmodel docs</c>'s catalogue
+    /// (keyed by file name).
+    /// </summary>
+    private static void Record(string path, List<Comparison> results)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("date", DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+            w.WriteString("kernel", File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString);
+            w.WriteStartObject("results");
+            foreach (var r in results.OrderBy(r => Path.GetFileName(r.Name), StringComparer.Ordinal)) w.WriteBoolean(Path.GetFileName(r.Name), r.Agree);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, Encoding.UTF8.GetString(stream.ToArray()) + "\n");
     }
 
     public static string Text(Comparison r)

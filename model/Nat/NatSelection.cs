@@ -218,7 +218,8 @@ public static class NatSelection
 
     /// <summary>
     /// <c>nf_nat_used_tuple_harder</c>: in the last <see cref="HarderThresh"/> probes a new TCP SYN may take over a
-    /// reply tuple held by a closing (TIME_WAIT or later) entry that was itself SNATed, if its ISN is newer.
+    /// reply tuple held by a closing (TIME_WAIT or later) entry that was itself SNATed, if its ISN is newer
+    /// (<c>nf_seq_has_advanced</c>; for two different client 4-tuples that order is a choice, see SeqOracle).
     /// Returns whether the tuple is used, and the entry that would be evicted to free it.
     /// </summary>
     private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtTable table, long now, SeqOracle seq)
