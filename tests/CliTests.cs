@@ -225,6 +225,9 @@ public class CliTests
             Assert.Equal(ExitCode.Violation, code);
             Assert.Contains("at minimal depth 3", stdout, StringComparison.Ordinal);
             Assert.Contains("(check-sat)", File.ReadAllText(Path.Combine(dir, "query.smt2")), StringComparison.Ordinal);
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            Assert.Equal(3, json.RootElement.GetProperty("depth").GetInt32());
+            Assert.Equal("wire-tuple-uniqueness", json.RootElement.GetProperty("invariant").GetProperty("id").GetString());
             Assert.Contains("```mermaid", File.ReadAllText(Path.Combine(dir, "report.md")), StringComparison.Ordinal);
             var (simCode, simOut, _) = Ctmodel("simulate", Path.Combine(dir, "minimal.scenario"), "--seed", "77");
             Assert.Equal(ExitCode.Violation, simCode);

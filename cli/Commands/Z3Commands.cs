@@ -67,6 +67,7 @@ public static class Z3Commands
                 File.Delete(minimalPath);
             }
             File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(r, cx, trace, depth));
+            File.WriteAllText(Path.Combine(outDir, "report.json"), Json(r, cx, depth) + "\n");
             if (smt && r.Smt is not null) File.WriteAllText(Path.Combine(outDir, "query.smt2"), r.Smt);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -85,8 +86,48 @@ public static class Z3Commands
             stdout.WriteLine("replayed in the concrete model:");
             foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
         }
-        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}{(cx is null ? "" : ", minimal.scenario")}{(smt ? ", query.smt2" : "")}");
+        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(cx is null ? "" : ", minimal.scenario")}{(smt ? ", query.smt2" : "")}");
         return cx is null ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>The facts of report.md for tools, in the shape of the FsCheck engine's report.json where they coincide.</summary>
+    private static string Json(BmcResult r, Counterexample? cx, int depth)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteString("engine", "z3");
+            w.WriteString("config", r.Config.Name);
+            w.WriteString("verdict", cx is null ? "no-violation" : "violation");
+            w.WriteNumber("maxDepth", depth);
+            w.WriteNumber("elapsedMs", Math.Round(r.Elapsed.TotalMilliseconds, 1));
+            w.WriteStartArray("perDepthMs");
+            foreach (var (d, ms) in r.PerDepth)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("depth", d);
+                w.WriteNumber("ms", Math.Round(ms, 1));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            if (cx is not null)
+            {
+                w.WriteNumber("depth", r.Depth);
+                w.WriteStartObject("invariant");
+                w.WriteString("id", cx.Violation.Name);
+                w.WriteString("meaning", Invariants.Meaning(cx.Violation.Invariant));
+                w.WriteNumber("step", cx.Violation.Step);
+                w.WriteString("message", cx.Violation.Message);
+                w.WriteEndObject();
+                w.WriteNumber("minimalLength", cx.Scenario.Lines.Count);
+                w.WriteStartArray("minimalScenario");
+                foreach (var l in cx.Scenario.ToScript().Split('\n', StringSplitOptions.RemoveEmptyEntries)) w.WriteStringValue(l);
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
     private static string Markdown(BmcResult r, Counterexample? cx, string? trace, int depth)
