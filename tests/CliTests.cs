@@ -204,6 +204,8 @@ public class CliTests
     [InlineData("ctmodel: check: unknown configuration 'nope': expected one of late-start, flush", "check", "--config", "nope")]
     [InlineData("ctmodel: check: unknown engine 'spin': expected fscheck or z3", "check", "--engine", "spin")]
     [InlineData("ctmodel: prove: --config C is required", "prove")]
+    [InlineData("ctmodel: check: --seed belongs to --engine fscheck", "check", "--engine", "z3", "--seed", "3")]
+    [InlineData("ctmodel: check: --depth and --smt belong to --engine z3", "check", "--depth", "3")]
     [InlineData("ctmodel: prove: unknown configuration 'nope'", "prove", "--config", "nope")]
     [InlineData("ctmodel: check: option --tests expects a whole number from 1 to 1000000, got '0'", "check", "--tests", "0")]
     [InlineData("ctmodel: check: --replay expects SEED,GAMMA,SIZE", "check", "--replay", "12")]

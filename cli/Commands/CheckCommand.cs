@@ -18,6 +18,8 @@ public static class CheckCommand
 
     public const string DefaultConfig = "late-start";
 
+    private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay"];
+
     public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(stdout);
@@ -35,12 +37,15 @@ public static class CheckCommand
         var engine = o.Value("--engine") ?? "fscheck";
         if (engine == "z3")
         {
+            if (FsCheckOnly.FirstOrDefault(o.Has) is { } fscheckOnly)
+                return Program.UsageError(stderr, $"check: {fscheckOnly} belongs to --engine fscheck; the Z3 engine takes --depth K");
             var depth = (int)o.Number("--depth", Z3Commands.DefaultDepth, 1, 64);
             if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
             var zName = o.Value("--config") ?? DefaultConfig;
             return Z3Commands.Check(zName, depth, o.Value("--out") ?? Path.Combine("ctmodel-check", zName + "-z3"), o.Has("--smt"), stdout, stderr);
         }
         if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
+        if (o.Has("--depth") || o.Has("--smt")) return Program.UsageError(stderr, "check: --depth and --smt belong to --engine z3");
         var name = o.Value("--config") ?? DefaultConfig;
         if (CheckConfigs.Find(name) is not { } config)
             return Program.UsageError(stderr, $"check: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))} (see 'ctmodel check --list')");
