@@ -18,7 +18,7 @@ public static class Program
 
         usage:
           ctmodel simulate FILE [--json] [--seed N] [--runs N]   run a scenario script in the model
-          ctmodel check [--config C] [--tests N] [--seed S | --replay TOKEN] [--out DIR] [--quiet]
+          ctmodel check [--engine fscheck] [--config C] [--tests N] [--seed S | --replay TOKEN] [--out DIR] [--quiet]
                                                                    search for violations with FsCheck
           ctmodel check --list                                     the configurations check knows
           ctmodel check --engine z3 [--config C] [--depth K] [--out DIR] [--smt]
@@ -26,12 +26,12 @@ public static class Program
           ctmodel prove --config C [--depth K] [--induction]       prove the invariants with Z3
           ctmodel replay FILE --kernel [--json] [--pcap FILE] [--log]
                                                                    run a scenario on this machine's kernel
-          ctmodel conform FILE... [--json]                         compare model and kernel
-          ctmodel conform --random N [--seed S] [--config C] [--out DIR]
+          ctmodel conform FILE... [--json] [--record FILE]         compare model and kernel
+          ctmodel conform --random N [--seed S] [--config C] [--out DIR] [--shrink-runs N] [--json] [--quiet]
                                                                    compare on generated scenarios
           ctmodel docs [--out DIR] [--examples DIR]                write the specification (spec.md, spec.html)
           ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
-          ctmodel bench --check [--config C] [--seeds N] [--tests N]
+          ctmodel bench --check [--config C] [--seeds N] [--tests N] [--first-seed S]
                                                                    measure check over many seeds
           ctmodel bench --z3 [--repeat N]                          measure the Z3 search and proofs
           ctmodel help                                             this text
@@ -46,7 +46,8 @@ public static class Program
         runs them in the model, and shrinks the first that breaks an invariant to a
         minimal scenario. It writes report.md, report.json and minimal.scenario to
         --out (default ctmodel-check/CONFIG) and exits 1 when it found a violation,
-        0 when not. --engine fscheck is the default and only engine so far. --seed
+        0 when not. --engine fscheck is the default; --engine z3 searches symbolically
+        (minimal depth, --depth K, default 6; --out default ctmodel-check/CONFIG-z3). --seed
         fixes the randomness (a fresh seed is drawn and printed otherwise); --replay
         regenerates one failing test from the token a report prints.
 

@@ -204,6 +204,13 @@ public class CliTests
     [InlineData("ctmodel: check: unknown configuration 'nope': expected one of late-start, flush", "check", "--config", "nope")]
     [InlineData("ctmodel: check: unknown engine 'spin': expected fscheck or z3", "check", "--engine", "spin")]
     [InlineData("ctmodel: prove: --config C is required", "prove")]
+    [InlineData("ctmodel: check: option --out expects a path", "check", "--engine", "z3", "--out", "")]
+    [InlineData("ctmodel: docs: option --out expects a path", "docs", "--out", " ")]
+    [InlineData("ctmodel: check: --list takes no other options", "check", "--list", "--config", "nope")]
+    [InlineData("ctmodel: bench: give --check or --z3, not both", "bench", "--check", "--z3")]
+    [InlineData("ctmodel: bench: option --repeat does not apply to bench --check", "bench", "--check", "--repeat", "2")]
+    [InlineData("ctmodel: conform: option --seed applies to --random N only", "conform", "x.scenario", "--seed", "4")]
+    [InlineData("ctmodel: conform: --record '/tmp' is a directory", "conform", "x.scenario", "--record", "/tmp")]
     [InlineData("ctmodel: check: --seed belongs to --engine fscheck", "check", "--engine", "z3", "--seed", "3")]
     [InlineData("ctmodel: check: --depth and --smt belong to --engine z3", "check", "--depth", "3")]
     [InlineData("ctmodel: prove: unknown configuration 'nope'", "prove", "--config", "nope")]
@@ -245,5 +252,24 @@ public class CliTests
         Assert.Contains("hold for every run of up to 6 steps", stdout, StringComparison.Ordinal);
         Assert.Contains("inductive alone: no", stdout, StringComparison.Ordinal);
         Assert.Contains("needed among them: every live connection has a conntrack entry", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Simulate_Directory_SaysItIsADirectory_Exit2()
+    {
+        var (code, _, stderr) = Ctmodel("simulate", Path.GetTempPath());
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Contains("is a directory: expected a scenario file", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Replay_ScriptTheModelRefuses_IsRefusedBeforeTheKernel_Exit2()
+    {
+        WithScenario("listen 127.0.0.1:8080\nsend Z x\n", path =>
+        {
+            var (code, _, stderr) = Ctmodel("replay", path, "--kernel");
+            Assert.Equal(ExitCode.BadInput, code);
+            Assert.Contains($"{path}:2: error: send Z: no connection named Z", stderr, StringComparison.Ordinal);
+        });
     }
 }

@@ -22,6 +22,10 @@ public static class BenchCommand
         ArgumentNullException.ThrowIfNull(stdout);
         var o = Options.Parse(args, Flags, Valued);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
+        if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
+        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat"], "does not apply to bench --check");
+        if (o.Has("--z3")) o.Refuse(["--sizes", .. CheckOnly], "does not apply to bench --z3");
+        if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
         if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
         if (o.Has("--z3")) return Z3Bench.Run(o, stdout, stderr);
         if (CheckOnly.FirstOrDefault(o.Has) is { } only)

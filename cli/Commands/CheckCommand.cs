@@ -31,6 +31,7 @@ public static class CheckCommand
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"check: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--list"))
         {
+            if (args.Length > 1) return Program.UsageError(stderr, "check: --list takes no other options");
             List(stdout);
             return ExitCode.Ok;
         }
@@ -42,7 +43,9 @@ public static class CheckCommand
             var depth = (int)o.Number("--depth", Z3Commands.DefaultDepth, 1, 64);
             if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
             var zName = o.Value("--config") ?? DefaultConfig;
-            return Z3Commands.Check(zName, depth, o.Value("--out") ?? Path.Combine("ctmodel-check", zName + "-z3"), o.Has("--smt"), stdout, stderr);
+            var zOut = o.Path("--out", Path.Combine("ctmodel-check", zName + "-z3"));
+            if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
+            return Z3Commands.Check(zName, depth, zOut, o.Has("--smt"), stdout, stderr);
         }
         if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
         if (o.Has("--depth") || o.Has("--smt")) return Program.UsageError(stderr, "check: --depth and --smt belong to --engine z3");
@@ -57,7 +60,8 @@ public static class CheckCommand
             if (seed is not null) return Program.UsageError(stderr, "check: give either --seed or --replay, not both");
             replay = token;
         }
-        var outDir = o.Value("--out") ?? Path.Combine("ctmodel-check", config.Name);
+        var outDir = o.Path("--out", Path.Combine("ctmodel-check", config.Name));
+        if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
 
         var quiet = o.Has("--quiet");
         var progress = new ProgressPrinter(stderr, quiet);

@@ -47,10 +47,17 @@ public static class ConformCommand
         if (o.Error is not null) return Program.UsageError(stderr, "conform: " + o.Error);
         if (random == 0 && o.Positionals.Count == 0) return Program.UsageError(stderr, "conform: expected scenario FILEs or --random N");
         if (random > 0 && o.Positionals.Count > 0) return Program.UsageError(stderr, "conform: give scenario FILEs or --random N, not both");
+        if (random == 0) o.Refuse(["--seed", "--config", "--out", "--shrink-runs", "--quiet"], "applies to --random N only");
+        else o.Refuse(["--record"], "applies to scenario FILEs only");
+        var record = o.Value("--record") is null ? null : o.Path("--record", "");
+        var randomOut = o.Path("--out", "ctmodel-conform");
+        if (o.Error is not null) return Program.UsageError(stderr, "conform: " + o.Error);
+        if (record is not null && Directory.Exists(record)) return Program.UsageError(stderr, $"conform: --record '{record}' is a directory: expected a file such as docs/conformance.json");
         var scenarios = new List<Scenario>();
         foreach (var f in o.Positionals)
         {
             if (!SimulateCommand.TryLoad(f, stderr, out var s)) return ExitCode.BadInput;
+            if (!ReplayCommand.ModelAccepts(f, s, stderr)) return ExitCode.BadInput;
             scenarios.Add(s);
         }
         var configName = o.Value("--config") ?? CheckCommand.DefaultConfig;
@@ -60,12 +67,17 @@ public static class ConformCommand
         try
         {
             return random > 0
-                ? RunRandom(config, random, seed, shrinkRuns, o.Value("--out") ?? "ctmodel-conform", o.Has("--json"), o.Has("--quiet"), stdout, stderr)
-                : RunFiles(scenarios, o.Has("--json"), o.Value("--record"), stdout);
+                ? RunRandom(config, random, seed, shrinkRuns, randomOut, o.Has("--json"), o.Has("--quiet"), stdout, stderr)
+                : RunFiles(scenarios, o.Has("--json"), record, stdout);
         }
         catch (ReplayException e)
         {
             stderr.WriteLine($"ctmodel: conform: {e.Message}");
+            return ExitCode.BadInput;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"ctmodel: conform: cannot write: {e.Message}");
             return ExitCode.BadInput;
         }
     }
@@ -190,7 +202,8 @@ public static class ConformCommand
             stdout.WriteLine($"  disagreed again in {again} of {Reruns} re-runs; written to {path} (both observations in {Path.ChangeExtension(path, ".json")})");
         }
         if (json) stdout.WriteLine(Json(results));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n - disagreements}/{n} random {config.Name} scenarios (seed {seed}) agree with the kernel"));
+        // With --json, stdout stays one JSON document; the summary goes to stderr.
+        (json ? stderr : stdout).WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n - disagreements}/{n} random {config.Name} scenarios (seed {seed}) agree with the kernel"));
         return disagreements == 0 ? ExitCode.Ok : ExitCode.Violation;
     }
 

@@ -19,17 +19,32 @@ public static class DocsCommand
         var o = Options.Parse(args, Flags, Valued);
         if (o.Error is not null) return Program.UsageError(stderr, "docs: " + o.Error);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"docs: unexpected argument '{o.Positionals[0]}'");
-        var outDir = o.Value("--out") ?? "docs";
-        var examples = o.Value("--examples") ?? "examples";
+        var outDir = o.Path("--out", "docs");
+        var examples = o.Path("--examples", "examples");
+        if (o.Error is not null) return Program.UsageError(stderr, "docs: " + o.Error);
         if (!Directory.Exists(examples)) return Program.UsageError(stderr, $"docs: no examples directory '{examples}' (give --examples DIR)");
-        var blocks = SpecBuilder.Build(examples, Path.Combine(outDir, "conformance.json"));
+        // Every example must parse: the catalogue runs each one.
+        foreach (var f in Directory.GetFiles(examples, "*.scenario").Order(StringComparer.Ordinal))
+        {
+            if (!SimulateCommand.TryLoad(f, stderr, out _)) return ExitCode.BadInput;
+        }
+        System.Collections.Immutable.ImmutableArray<DocBlock> blocks;
+        try
+        {
+            blocks = SpecBuilder.Build(examples, Path.Combine(outDir, "conformance.json"));
+        }
+        catch (FormatException e)
+        {
+            stderr.WriteLine($"ctmodel: docs: {e.Message}");
+            return ExitCode.BadInput;
+        }
         try
         {
             Directory.CreateDirectory(outDir);
             File.WriteAllText(Path.Combine(outDir, "spec.md"), SpecWriter.Markdown(blocks));
             File.WriteAllText(Path.Combine(outDir, "spec.html"), SpecWriter.Html(blocks));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             stderr.WriteLine($"ctmodel: docs: cannot write to '{outDir}': {e.Message}");
             return ExitCode.BadInput;

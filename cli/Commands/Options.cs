@@ -45,6 +45,21 @@ internal sealed class Options
 
     public bool Has(string flag) => _values.ContainsKey(flag);
 
+    /// <summary>A path option, or the default; sets <see cref="Error"/> when it is given empty.</summary>
+    public string Path(string name, string fallback)
+    {
+        var v = Value(name);
+        if (v is null) return fallback;
+        if (v.Trim().Length == 0) Error = $"option {name} expects a path, got an empty one";
+        return v;
+    }
+
+    /// <summary>Sets <see cref="Error"/> if any of <paramref name="names"/> was given: they do not apply in this mode.</summary>
+    public void Refuse(IEnumerable<string> names, string why)
+    {
+        if (Error is null && names.FirstOrDefault(Has) is { } n) Error = $"option {n} {why}";
+    }
+
     public string? Value(string name) => _values.GetValueOrDefault(name);
 
     /// <summary>A non-negative integer option, or the default; sets <see cref="Error"/> when malformed.</summary>

@@ -20,6 +20,7 @@ public static class ReplayCommand
         if (!o.Has("--kernel")) return Program.UsageError(stderr, "replay: say where to replay: --kernel (the machine's own kernel, in a throwaway network namespace)");
         var pcap = o.Value("--pcap");
         if (!SimulateCommand.TryLoad(o.Positionals[0], stderr, out var scenario)) return ExitCode.BadInput;
+        if (!ModelAccepts(o.Positionals[0], scenario, stderr)) return ExitCode.BadInput;
         if (!CheckRequirements(stderr, "replay", pcap is not null)) return ExitCode.BadInput;
         KernelRun run;
         try
@@ -35,6 +36,18 @@ public static class ReplayCommand
         stdout.Write(o.Has("--json") ? JsonReport.Write(run.Observation) + "\n" : ObservationText.Write(run.Observation, $"{o.Positionals[0]} on the kernel (namespace {run.Namespace}, deleted)"));
         if (pcap is not null) stderr.WriteLine($"pcap: {pcap} (open it in Wireshark or with tcpdump -r)");
         return ExitCode.Ok;
+    }
+
+    /// <summary>
+    /// A script the model refuses (send on an unknown end, bind to a port in use, ...) is refused before it reaches
+    /// the kernel, with the same <c>file:line: error</c> as <c>simulate</c>.
+    /// </summary>
+    internal static bool ModelAccepts(string file, ConntrackModel.Model.Scenarios.Scenario scenario, TextWriter stderr)
+    {
+        var sim = ConntrackModel.Model.Kernel.Simulation.Run(scenario, ConntrackModel.Model.Choices.ChoiceSource.Seeded(1));
+        if (sim.Rejected is null) return true;
+        stderr.WriteLine($"{file}:{sim.RejectedLine!.Line}: error: {sim.Rejected}");
+        return false;
     }
 
     /// <summary>Prints what is missing for a kernel run; false if anything is.</summary>

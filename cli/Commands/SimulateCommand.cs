@@ -42,6 +42,11 @@ public static class SimulateCommand
     {
         ArgumentNullException.ThrowIfNull(stderr);
         scenario = null!;
+        if (Directory.Exists(file))
+        {
+            stderr.WriteLine($"ctmodel: '{file}' is a directory: expected a scenario file");
+            return false;
+        }
         string text;
         try
         {

@@ -70,7 +70,7 @@ public static class Z3Commands
             File.WriteAllText(Path.Combine(outDir, "report.json"), Json(r, cx, depth) + "\n");
             if (smt && r.Smt is not null) File.WriteAllText(Path.Combine(outDir, "query.smt2"), r.Smt);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {e.Message}");
             return ExitCode.BadInput;

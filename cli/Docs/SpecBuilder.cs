@@ -165,10 +165,17 @@ public static class SpecBuilder
     private static Conformance Record(string? path)
     {
         if (path is null || !File.Exists(path)) return new("No kernel conformance record (run `ctmodel conform examples/*.scenario --record docs/conformance.json` as root).", new Dictionary<string, bool>());
-        using var json = JsonDocument.Parse(File.ReadAllText(path));
-        var root = json.RootElement;
-        var results = root.GetProperty("results").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetBoolean(), StringComparer.Ordinal);
-        return new($"Kernel agreement as last checked by `ctmodel conform --record` on {root.GetProperty("date").GetString()}, kernel {root.GetProperty("kernel").GetString()}.", results);
+        try
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(path));
+            var root = json.RootElement;
+            var results = root.GetProperty("results").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetBoolean(), StringComparer.Ordinal);
+            return new($"Kernel agreement as last checked by `ctmodel conform --record` on {root.GetProperty("date").GetString()}, kernel {root.GetProperty("kernel").GetString()}.", results);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new FormatException($"{path} is not a conformance record (expected {{\"date\": ..., \"kernel\": ..., \"results\": {{\"NAME.scenario\": true|false}}}} as 'ctmodel conform --record' writes): {e.Message}", e);
+        }
     }
 
     private static void Example(ImmutableArray<DocBlock>.Builder b, string file, IReadOnlyDictionary<string, bool> kernel)

@@ -157,7 +157,7 @@ public static class KernelReplay
                 if (AppClosedEnd(line.Command) is { } closed)
                 {
                     // The model refuses this command (Kernel.Check); the script stops here on both sides.
-                    Note($"    {closed}: the application already closed it; the run stops here");
+                    Note($"    {closed}: no such end, or the application already closed it; the run stops here");
                     StoppedAt = line.Line;
                     break;
                 }

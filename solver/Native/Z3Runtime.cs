@@ -39,12 +39,24 @@ public static class Z3Runtime
             if (_done) return;
             _done = true;
             if (!OperatingSystem.IsLinux()) return;
-            _problem = Prepare(out var shim);
-            if (_problem is not null) return;
-            var handle = NativeLibrary.Load(shim!);
-            NativeLibrary.SetDllImportResolver(typeof(Microsoft.Z3.Context).Assembly,
-                (name, _, _) => name is "libz3" or "libz3.so" or "libz3.dll" ? handle : IntPtr.Zero);
+            try
+            {
+                _problem = Prepare(out var shim0);
+                Load(shim0);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _problem = $"cannot build the libz3 shim in its cache directory: {e.Message} (set XDG_CACHE_HOME to a writable directory)";
+            }
         }
+    }
+
+    private static void Load(string? shim)
+    {
+        if (_problem is not null) return;
+        var handle = NativeLibrary.Load(shim!);
+        NativeLibrary.SetDllImportResolver(typeof(Microsoft.Z3.Context).Assembly,
+            (name, _, _) => name is "libz3" or "libz3.so" or "libz3.dll" ? handle : IntPtr.Zero);
     }
 
     private static string? Prepare(out string? shim)
