@@ -97,6 +97,7 @@ public static class Conformance
         ArgumentNullException.ThrowIfNull(kernel);
         ArgumentNullException.ThrowIfNull(fallback);
         var pins = scenario.Choices;
+        var given = scenario.Choices.Keys.ToHashSet(StringComparer.Ordinal);
         for (var round = 0; round < GuideRounds; round++)
         {
             var current = scenario with { Choices = pins };
@@ -112,10 +113,10 @@ public static class Conformance
                 foreach (var ev in step.Events.OfType<KernelEvent.Choice>())
                 {
                     var key = ev.Made.Point.Key;
-                    if (added.ContainsKey(key)) continue;
+                    if (given.Contains(key)) continue;
                     var conn = kernel.Connections.FirstOrDefault(c => c.Name == Packets.Segment.ConnectionOf(ev.Owner));
                     if (conn is null) continue;
-                    if (ev.Made.Point.Kind == ChoiceKind.EphemeralPort && SockAddr.TryParse(conn.Local, out var local))
+                    if (ev.Made.Point.Kind == ChoiceKind.EphemeralPort && !added.ContainsKey(key) && SockAddr.TryParse(conn.Local, out var local))
                     {
                         // The event's span is not recorded for ephemeral ports; the world before the step has the range.
                         var low = LowBefore(current, step.Step, fallback);
@@ -124,12 +125,13 @@ public static class Conformance
                     else if (ev.Made.Point.Kind == ChoiceKind.NatPortOutcome && key.StartsWith("nat:src:", StringComparison.Ordinal) &&
                              key == lastNat.GetValueOrDefault(ev.Owner) && !conn.Wire.IsEmpty)
                     {
+                        // Re-pinned every round: an earlier connection's pin can change this one's list of outcomes.
                         var i = ev.Made.Alternatives.IndexOf(ev.Made.Alternatives.FirstOrDefault(a => a == conn.Wire[0] || a.StartsWith(conn.Wire[0] + " ", StringComparison.Ordinal)) ?? "\0");
                         if (i >= 0) added = added.SetItem(key, i);
                     }
                 }
             }
-            if (added.Count == pins.Count) break;
+            if (added.Count == pins.Count && added.All(kv => pins.TryGetValue(kv.Key, out var v) && v == kv.Value)) break;
             pins = added;
         }
         return scenario with { Choices = pins };

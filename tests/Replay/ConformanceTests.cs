@@ -107,4 +107,28 @@ public class ConformanceTests
     [InlineData(7, "CLOSE")]
     [InlineData(11, "CLOSING")]
     public void TcpStateName_MatchesTheModelsNames(int state, string name) => Assert.Equal(name, KernelReplay.TcpStateName(state));
+
+    [Theory]
+    [InlineData(40001, 40002)]
+    [InlineData(40002, 40001)]
+    [InlineData(40003, 40002)]
+    [InlineData(40003, 40001)]
+    public void Explain_PortRange_EveryOrderTheKernelPicks_IsOneOfTheModelsRuns(int b, int c)
+    {
+        // An earlier connection's pin changes the later one's list of outcomes; the guide re-pins until stable.
+        var scenario = Run.Parse(Run.Example("port-range.scenario"));
+        var model = Conformance.Observe(scenario, ChoiceSource.Seeded(1));
+        var kernel = model with
+        {
+            Connections = [.. model.Connections.Select(x => x.Name switch
+            {
+                "B" => x with { Wire = [$"127.0.0.1:{b}"] },
+                "C" => x with { Wire = [$"127.0.0.1:{c}"] },
+                _ => x,
+            })],
+        };
+        var explained = Conformance.Explain(scenario, kernel, null, ChoiceSource.Seeded(1));
+        Assert.DoesNotContain(explained.Differences, d => d.Field.EndsWith(".wire", StringComparison.Ordinal));
+        Assert.Equal($"127.0.0.1:{c}", explained.Model.Connections.Single(x => x.Name == "C").Wire.Single());
+    }
 }

@@ -9,7 +9,18 @@ using Xunit.Abstractions;
 
 namespace ConntrackModel.Tests.Replay;
 
+/// <summary>
+/// Kernel runs are timed by the kernel's own clocks (retransmissions, the 3 s connect); they run on their own, not
+/// beside the CPU-heavy property runs, so a loaded machine does not skew them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KernelCollection
+{
+    public const string Name = "kernel";
+}
+
 /// <summary>The real kernel, in throwaway namespaces: the examples and random scenarios agree with the model.</summary>
+[Collection(KernelCollection.Name)]
 public class KernelReplayTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Examples =>
