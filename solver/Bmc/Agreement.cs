@@ -14,8 +14,8 @@ namespace ConntrackModel.Solver.Bmc;
 /// <summary>
 /// One semantics: drives the encoding with a concrete run of the model, step by step. Each world is abstracted to
 /// the encoding's state (<see cref="Abstract"/>); for every step the encoding must accept the step from the
-/// abstract state before it, and force exactly the abstract state after it and the same violation flag. Checked up
-/// to and including the first violation (the encoding does not follow what comes after one).
+/// abstract state before it, and force exactly the abstract state after it and the same violation flag. At the first
+/// violating step only the flag is compared, and the run ends there: the encoding leaves what follows unspecified.
 /// </summary>
 public static class Agreement
 {
@@ -60,16 +60,16 @@ public static class Agreement
             solver.Assert(concreteBefore, inputs, enc.Transition(s, x, n, t));
             if (solver.Check() != Status.SATISFIABLE) return $"step {step.Step} ({step.Line.Command.ToScript()}): the encoding does not allow this step";
             solver.Push();
-            solver.Assert(z.MkNot(z.MkAnd(concreteAfter, violated ? x.Violation : z.MkNot(x.Violation))));
+            solver.Assert(z.MkNot(violated ? x.Violation : z.MkAnd(concreteAfter, z.MkNot(x.Violation))));
             if (solver.Check() == Status.SATISFIABLE)
             {
                 var m = solver.Model;
                 return $"step {step.Step} ({step.Line.Command.ToScript()}): the encoding allows another outcome: {Describe(m, enc, n, x)}; concrete: {DescribeConcrete(after, enc.Slots)}, violation {violated}";
             }
             solver.Pop();
+            if (violated) break;
             solver.Assert(concreteAfter);
             if (solver.Check() != Status.SATISFIABLE) return $"step {step.Step}: the encoding cannot reach the concrete state {DescribeConcrete(after, enc.Slots)}";
-            if (violated) break;
             before = after;
         }
         return null;

@@ -17,7 +17,11 @@ namespace ConntrackModel.Solver.Bmc;
 /// picks any free port of the range (<c>nf_nat_l4proto_unique_tuple</c>), and if none is free the SYN is dropped at
 /// confirm until connect gives up. A port equal to the wire port of a live untracked connection is the
 /// collision: the SYN reaches that connection's server end, whose challenge ACK makes the new client send the RST
-/// that kills it (<c>tcp_send_challenge_ack</c>, <c>tcp_v4_send_reset</c>); the re-sent SYN is NATed afresh.
+/// that kills it (<c>tcp_send_challenge_ack</c>, <c>tcp_v4_send_reset</c>).
+/// The encoding follows the model up to and including the first violation; the state after a violating step is
+/// left unspecified (what happens next depends on retransmission timers: a SYN that was already retransmitted
+/// is not re-sent 8 ms after its RST, <c>tcp_rcv_synsent_state_process</c> re-arms only when
+/// <c>icsk_retransmits</c> is 0). Search, proofs and the agreement test only rely on what comes before.
 /// With the expiry configuration's 2 s timeout, a connect whose SYNs are dropped outlives every idle entry (its
 /// third SYN leaves 2 s later), and that SYN is NATed against an empty table.
 /// </remarks>
@@ -191,7 +195,6 @@ public sealed class Encoding
         var (valid1, possible1) = Nat(s, x.Port, x.W1, s.Tracked);
         var untrackedAll = Enumerable.Range(0, Slots).Select(_ => _z.MkFalse()).ToArray();
         var (validAfterExpiry, _) = Nat(s, x.Port, x.W2, untrackedAll);
-        var (valid2, _) = Nat(s, x.Port, x.W2, s.Tracked);
         var tracked = s.Tracking;
         var wire1 = (BitVecExpr)_z.MkITE(tracked, x.W1, x.Port);
         c.Add(_z.MkImplies(_z.MkAnd(connect, reach, tracked), _z.MkImplies(possible1, valid1)));
@@ -202,14 +205,9 @@ public sealed class Encoding
         var collide1 = _z.MkAnd(connect, reach, _z.MkNot(dropped), Collides(s, wire1, s.Tracked));
         var collideRetry = _z.MkAnd(retried, Collides(s, x.W2, untrackedAll));
         c.Add(_z.MkImplies(_z.MkAnd(connect, retried), validAfterExpiry));
-        c.Add(_z.MkImplies(_z.MkAnd(connect, collide1, tracked), valid2));
-        c.Add(_z.MkImplies(_z.MkAnd(connect, collide1, _z.MkNot(tracked)), _z.MkEq(x.W2, x.Port)));
         c.Add(_z.MkEq(x.Violation, _z.MkAnd(connect, _z.MkOr(collide1, collideRetry))));
         var established = _z.MkAnd(reach, _z.MkOr(_z.MkNot(dropped), retried));
-        var finalWire = (BitVecExpr)_z.MkITE(_z.MkOr(collide1, retried), x.W2, wire1);
-        var victim = (Func<int, BoolExpr>)(j => _z.MkOr(
-            _z.MkAnd(collide1, s.Live[j], _z.MkNot(s.Tracked[j]), _z.MkEq(s.Wire[j], wire1)),
-            _z.MkAnd(collideRetry, s.Live[j], _z.MkEq(s.Wire[j], x.W2))));
+        var finalWire = (BitVecExpr)_z.MkITE(retried, x.W2, wire1);
 
         var flush = _z.MkOr(Is(x, Op.Flush), Is(x, Op.Expire), _z.MkAnd(connect, retried));
         c.Add(_z.MkEq(n.Tracking, _z.MkOr(s.Tracking, Is(x, Op.SnatAdd), Is(x, Op.DnatAdd), Is(x, Op.Modprobe))));
@@ -228,7 +226,7 @@ public sealed class Encoding
             c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
             c.Add(_z.MkEq(n.Open[i], (BoolExpr)_z.MkITE(me, established, s.Open[i])));
             c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(me, (BitVecExpr)_z.MkITE(established, finalWire, Bv(0)), s.Wire[i])));
-            c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, _z.MkAnd(s.Live[i], _z.MkNot(victim(i))))));
+            c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, s.Live[i])));
             c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, tracked), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
         }
         return _z.MkAnd([.. c]);
