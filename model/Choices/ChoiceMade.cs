@@ -10,6 +10,32 @@ namespace ConntrackModel.Model.Choices;
 /// </summary>
 public sealed record ChoiceMade(ChoicePoint Point, int Value, ImmutableArray<string> Alternatives, string? Span = null, string? Outcome = null)
 {
+    /// <summary>
+    /// The answer that makes this NAT decision give <paramref name="address"/>: the index of that alternative
+    /// (<see cref="ChoiceKind.NatPortOutcome"/>), or the start offset that probes it first
+    /// (<see cref="ChoiceKind.NatPortOffset"/>, whose <see cref="Span"/> is <c>IP:LOW-HIGH</c>); null if it cannot.
+    /// Used to make the model take a decision observed elsewhere (the kernel, a Z3 trace).
+    /// </summary>
+    public int? ValueFor(Addressing.SockAddr address)
+    {
+        var text = address.ToString();
+        switch (Point.Kind)
+        {
+            case ChoiceKind.NatPortOutcome:
+                for (var i = 0; i < Alternatives.Length; i++)
+                {
+                    if (Alternatives[i] == text || Alternatives[i].StartsWith(text + " ", StringComparison.Ordinal)) return i;
+                }
+                return null;
+            case ChoiceKind.NatPortOffset when Span is { } span && span.LastIndexOf(':') is var colon and > 0 && span.IndexOf('-', colon) is var dash and > 0:
+                var low = int.Parse(span[(colon + 1)..dash], System.Globalization.CultureInfo.InvariantCulture);
+                var high = int.Parse(span[(dash + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+                return span[..colon] == address.Ip.ToString() && address.Port >= low && address.Port <= high ? address.Port - low : null;
+            default:
+                return null;
+        }
+    }
+
     public bool Equals(ChoiceMade? other) =>
         other is not null && Point == other.Point && Value == other.Value && Span == other.Span && Outcome == other.Outcome && Alternatives.SequenceEqual(other.Alternatives);
 

@@ -100,16 +100,16 @@ public static class Conformance
         var given = scenario.Choices.Keys.ToHashSet(StringComparer.Ordinal);
         for (var round = 0; round < GuideRounds; round++)
         {
-            var current = scenario with { Choices = pins };
-            var added = pins;
-            // The address the server saw comes from the last SYN's mapping: only that NAT outcome is pinned; earlier
+            var trace = Simulation.Trace(scenario with { Choices = pins }, fallback, World.Initial).TakeWhile(t => t.Rejected is null).ToList();
+            // The address the server saw comes from the last SYN's mapping: only that NAT decision is pinned; earlier
             // ones (a SYN that collided and was reset, then re-sent) stay open for Explain.
-            var lastNat = Simulation.Run(current, fallback).Events.OfType<KernelEvent.Choice>()
-                .Where(c => c.Made.Point.Kind == ChoiceKind.NatPortOutcome && c.Made.Point.Key.StartsWith("nat:src:", StringComparison.Ordinal))
+            var lastNat = trace.SelectMany(t => t.Step.Events.OfType<KernelEvent.Choice>())
+                .Where(c => c.Made.Point.Kind is ChoiceKind.NatPortOutcome or ChoiceKind.NatPortOffset && c.Made.Point.Key.StartsWith("nat:src:", StringComparison.Ordinal))
                 .GroupBy(c => c.Owner).ToDictionary(g => g.Key, g => g.Last().Made.Point.Key, StringComparer.Ordinal);
-            foreach (var (step, after, rejected) in Simulation.Trace(current, fallback, World.Initial))
+            var added = pins;
+            var before = World.Initial;
+            foreach (var (step, after, _) in trace)
             {
-                if (rejected is not null) break;
                 foreach (var ev in step.Events.OfType<KernelEvent.Choice>())
                 {
                     var key = ev.Made.Point.Key;
@@ -118,18 +118,18 @@ public static class Conformance
                     if (conn is null) continue;
                     if (ev.Made.Point.Kind == ChoiceKind.EphemeralPort && !added.ContainsKey(key) && SockAddr.TryParse(conn.Local, out var local))
                     {
-                        // The event's span is not recorded for ephemeral ports; the world before the step has the range.
-                        var low = LowBefore(current, step.Step, fallback);
+                        // The range is the one in force when the connect ran.
+                        var low = before.Sysctls.LocalPortLow;
                         if (local.Port >= low && local.Port - low < ev.Made.Point.Arity) added = added.SetItem(key, local.Port - low);
                     }
-                    else if (ev.Made.Point.Kind == ChoiceKind.NatPortOutcome && key.StartsWith("nat:src:", StringComparison.Ordinal) &&
-                             key == lastNat.GetValueOrDefault(ev.Owner) && !conn.Wire.IsEmpty)
+                    else if (key == lastNat.GetValueOrDefault(ev.Owner) && !conn.Wire.IsEmpty && SockAddr.TryParse(conn.Wire[0], out var wire) &&
+                             ev.Made.ValueFor(wire) is { } v)
                     {
                         // Re-pinned every round: an earlier connection's pin can change this one's list of outcomes.
-                        var i = ev.Made.Alternatives.IndexOf(ev.Made.Alternatives.FirstOrDefault(a => a == conn.Wire[0] || a.StartsWith(conn.Wire[0] + " ", StringComparison.Ordinal)) ?? "\0");
-                        if (i >= 0) added = added.SetItem(key, i);
+                        added = added.SetItem(key, v);
                     }
                 }
+                before = after;
             }
             if (added.Count == pins.Count && added.All(kv => pins.TryGetValue(kv.Key, out var v) && v == kv.Value)) break;
             pins = added;
@@ -197,15 +197,4 @@ public static class Conformance
 
     /// <summary>Choices with more alternatives than this are not explored by <see cref="Explain"/> (they are pinned or irrelevant).</summary>
     public const int MaxExplainedArity = 4;
-
-    private static int LowBefore(Scenario scenario, int step, ChoiceSource fallback)
-    {
-        var world = World.Initial;
-        foreach (var (s, after, _) in Simulation.Trace(scenario, fallback, World.Initial))
-        {
-            if (s.Step == step) break;
-            world = after;
-        }
-        return world.Sysctls.LocalPortLow;
-    }
 }

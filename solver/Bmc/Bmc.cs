@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
+using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Scenarios;
@@ -116,7 +117,7 @@ public static class Bmc
         return (scenario, null);
     }
 
-    /// <summary>Pins each connection's NAT source choices: its first SYN to the trace's first port, later ones to its second.</summary>
+    /// <summary>Pins each connection's NAT source choices: its first SYN to the trace's first port, later ones (the SYN sent after every idle entry expired) to its second.</summary>
     private static Scenario Pin(Scenario scenario, Dictionary<string, (int First, int Then)> wanted)
     {
         for (var round = 0; round < 8; round++)
@@ -129,17 +130,7 @@ public static class Bmc
                 if (!key.StartsWith("nat:src:", StringComparison.Ordinal) || !wanted.TryGetValue(ev.Owner, out var w)) continue;
                 var k = seen[ev.Owner] = seen.GetValueOrDefault(ev.Owner) + 1;
                 var port = k == 1 ? w.First : w.Then;
-                if (pins.ContainsKey(key)) continue;
-                if (ev.Made.Point.Kind == ChoiceKind.NatPortOutcome)
-                {
-                    var i = ev.Made.Alternatives.IndexOf(ev.Made.Alternatives.FirstOrDefault(a => a == $"127.0.0.1:{P(port)}" || a.StartsWith($"127.0.0.1:{P(port)} ", StringComparison.Ordinal)) ?? "\0");
-                    if (i >= 0) pins = pins.SetItem(key, i);
-                }
-                else if (ev.Made.Point.Kind == ChoiceKind.NatPortOffset && ev.Made.Span is { } span)
-                {
-                    var low = int.Parse(span[(span.LastIndexOf(':') + 1)..span.LastIndexOf('-')], CultureInfo.InvariantCulture);
-                    pins = pins.SetItem(key, port - low);
-                }
+                if (!pins.ContainsKey(key) && ev.Made.ValueFor(new SockAddr(IPv4Address.Loopback, port)) is { } v) pins = pins.SetItem(key, v);
             }
             if (pins.Count == scenario.Choices.Count) break;
             scenario = scenario with { Choices = pins };
