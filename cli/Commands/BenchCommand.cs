@@ -63,7 +63,7 @@ public static class BenchCommand
                 times.Add(sw.Elapsed.TotalMilliseconds);
             }
             times.Sort();
-            var median = times[times.Count / 2];
+            var median = Percentiles.Of(times, 0.5);
             medians.Add((n, median));
             var commands = scenario.Lines.Count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

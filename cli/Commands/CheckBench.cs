@@ -66,8 +66,6 @@ internal static class CheckBench
     {
         var v = values.Order().ToList();
         string F(double x) => x.ToString(format, CultureInfo.InvariantCulture);
-        return $"  {what + ":",-34} median {F(Percentile(v, 0.5))}, p90 {F(Percentile(v, 0.9))}, min {F(v[0])}, max {F(v[^1])}";
+        return $"  {what + ":",-34} median {F(Percentiles.Of(v, 0.5))}, p90 {F(Percentiles.Of(v, 0.9))}, min {F(v[0])}, max {F(v[^1])}";
     }
-
-    private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Floor(p * sorted.Count))];
 }

@@ -51,9 +51,11 @@ public static class ReplayCommand
     }
 
     /// <summary>Prints what is missing for a kernel run; false if anything is.</summary>
-    internal static bool CheckRequirements(TextWriter stderr, string command, bool pcap)
+    internal static bool CheckRequirements(TextWriter stderr, string command, bool pcap) =>
+        ReportMissing(stderr, command, Requirements.Missing(pcap));
+
+    internal static bool ReportMissing(TextWriter stderr, string command, IReadOnlyList<string> missing)
     {
-        var missing = Requirements.Missing(pcap);
         if (missing.Count == 0) return true;
         stderr.WriteLine($"ctmodel: {command}: a kernel run needs what this machine lacks:");
         foreach (var m in missing) stderr.WriteLine($"  - {m}");

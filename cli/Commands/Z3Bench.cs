@@ -45,9 +45,5 @@ internal static class Z3Bench
         return ExitCode.Ok;
     }
 
-    private static double Median(int n, Func<TimeSpan> run)
-    {
-        var t = Enumerable.Range(0, n).Select(_ => run().TotalMilliseconds).Order().ToList();
-        return t[t.Count / 2];
-    }
+    private static double Median(int n, Func<TimeSpan> run) => Percentiles.Median(Enumerable.Range(0, n).Select(_ => run().TotalMilliseconds));
 }
