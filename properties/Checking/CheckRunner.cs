@@ -49,7 +49,7 @@ public static class CheckRunner
                     Replay = new ReplayToken(f.Item6.Seed, f.Item6.Gamma, f.Item7),
                     Coverage = CoverageOf(meter),
                 };
-                var thrown = f.Item4 is Outcome.Failed { Item: { } ex } && ex.GetType().Name != "Exception" ? ex : null;
+                var thrown = (f.Item4 as Outcome.Failed)?.Item;
                 try
                 {
                     if (!TrialOutcome.Of(minimal).Holds) return failure with { Minimal = minimal };

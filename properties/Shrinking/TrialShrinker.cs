@@ -29,7 +29,8 @@ public static partial class TrialShrinker
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(trial);
         var seen = new HashSet<string>(StringComparer.Ordinal) { Key(trial) };
-        foreach (var c in Candidates(trial))
+        // One replay of the trial serves every candidate family that looks at its run.
+        foreach (var c in Candidates(trial, trial.Replay()))
         {
             if (seen.Add(Key(c)) && IsValid(config, c)) yield return c;
         }
@@ -75,13 +76,13 @@ public static partial class TrialShrinker
         _ => null,
     };
 
-    private static IEnumerable<Trial> Candidates(Trial t)
+    private static IEnumerable<Trial> Candidates(Trial t, Model.Kernel.Simulation run)
     {
         var body = t.Body;
         var n = body.Count;
 
         // Everything after the first violating step is noise.
-        var first = t.Replay().Violations.Select(v => v.Step).DefaultIfEmpty(int.MaxValue).Min() - t.Setup.Count;
+        var first = run.Violations.Select(v => v.Step).DefaultIfEmpty(int.MaxValue).Min() - t.Setup.Count;
         if (first >= 1 && first < n) yield return t.WithBody(body.GetRange(0, first));
 
         for (var size = n / 2; size >= 2; size /= 2)
@@ -111,7 +112,7 @@ public static partial class TrialShrinker
         foreach (var c in MovePorts(t)) yield return c;
         foreach (var c in SimplifyRules(t)) yield return c;
         foreach (var c in ShortenSleeps(t)) yield return c;
-        foreach (var c in ShrinkChoices(t)) yield return c;
+        foreach (var c in ShrinkChoices(t, run)) yield return c;
     }
 
     /// <summary>
@@ -298,10 +299,10 @@ public static partial class TrialShrinker
         }
     }
 
-    private static IEnumerable<Trial> ShrinkChoices(Trial t)
+    private static IEnumerable<Trial> ShrinkChoices(Trial t, Model.Kernel.Simulation run)
     {
         // Answers no point asks for any more go first; then each answer toward the first alternative.
-        var asked = TrialGen.Recorded(t.Replay()).Keys.ToHashSet(StringComparer.Ordinal);
+        var asked = TrialGen.Recorded(run).Keys.ToHashSet(StringComparer.Ordinal);
         var unused = t.Choices.Keys.Where(k => !asked.Contains(k)).ToList();
         if (unused.Count > 0) yield return t with { Choices = t.Choices.RemoveRange(unused) };
         // Answers of 0 say what the fallback says anyway.
