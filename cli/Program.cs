@@ -10,7 +10,10 @@ public static class Program
     {
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        return (int)Run(args, Console.Out, Console.Error);
+        var code = (int)Run(args, Console.Out, Console.Error);
+        Console.Out.Flush();
+        PeakRss.WriteIfAsked();
+        return code;
     }
 
     public const string Usage = """
@@ -30,7 +33,8 @@ public static class Program
           ctmodel conform --random N [--seed S] [--config C] [--out DIR] [--shrink-runs N] [--json] [--quiet]
                                                                    compare on generated scenarios
           ctmodel docs [--out DIR] [--examples DIR]                write the specification (spec.md, spec.html)
-          ctmodel bench [--sizes N,N,...] [--repeat N]             measure simulate throughput
+          ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all]
+                                                                   time the step loop and the commands
           ctmodel bench --check [--config C] [--seeds N] [--tests N] [--first-seed S]
                                                                    measure check over many seeds
           ctmodel bench --z3 [--repeat N]                          measure the Z3 search and proofs

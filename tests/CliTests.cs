@@ -119,11 +119,37 @@ public class CliTests
     }
 
     [Fact]
-    public void Bench_SmallSizes_PrintsMediansAndGrowth()
+    public void Bench_Loop_PrintsMediansAllocationAndGrowth()
     {
-        var (code, stdout, _) = Ctmodel("bench", "--sizes", "20,40", "--repeat", "3");
+        var (code, stdout, _) = Ctmodel("bench", "--sizes", "20,40", "--repeat", "3", "--part", "loop");
         Assert.Equal(ExitCode.Ok, code);
+        Assert.Contains("alloc B/cmd", stdout, StringComparison.Ordinal);
         Assert.Contains("growth 20 -> 40 connections", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("simulate --json,", stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The command timings start real child processes and read each child's own peak memory.</summary>
+    [Fact]
+    public void Bench_Commands_TimesEachCommandAsAChildProcess()
+    {
+        var (code, stdout, stderr) = Ctmodel("bench", "--sizes", "30", "--repeat", "1", "--part", "commands");
+        Assert.True(code == ExitCode.Ok, stderr);
+        var rows = stdout.Split('\n');
+        foreach (var label in new[] { "simulate --json, 30 connections", "check --config late-start --seed 1", "check --config boot --tests 2000 --seed 1" })
+        {
+            var row = Assert.Single(rows, r => r.StartsWith(label, StringComparison.Ordinal));
+            // median [min-max], then the child's peak RSS in MB (a number, not n/a, on Linux).
+            Assert.Matches(@"\d+\.\d \[\d+\.\d-\d+\.\d\]\s+\d+\s", row);
+        }
+        Assert.DoesNotContain("step loop", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bench_BadPart_Exit2()
+    {
+        var (code, _, stderr) = Ctmodel("bench", "--part", "everything");
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Contains("--part expects loop, commands or all", stderr, StringComparison.Ordinal);
     }
 
     private static void InTempDir(Action<string> test)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Scenarios;
@@ -8,14 +7,25 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel bench</c>: times <c>simulate</c> (one run of the model, invariants included) on generated scenarios of
-/// N connections behind a SNAT rule, several times each, and prints medians and how time grows with N.
+/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all]</c>: times what users run and the
+/// loop inside it, on generated scenarios of N connections behind a SNAT rule (<see cref="SnatWorkload"/>).
+/// <list type="bullet">
+/// <item><b>loop</b>: the step loop <c>simulate --json</c> runs (<see cref="RunSummary.Of(Scenario, ChoiceSource)"/>:
+/// every command through <c>Kernel.Step</c>, invariants checked after each), in this process after a warm-up:
+/// wall time, commands/s, bytes allocated per command, bytes the final world retains per connection.</item>
+/// <item><b>commands</b>: <c>ctmodel simulate FILE --json</c> at each size, <c>check</c> for <c>late-start</c> and
+/// <c>boot</c>, and <c>prove --config boot --depth 16</c>, each as a child process timed from its start to the
+/// last byte of its output, with the child's peak resident memory (its own VmHWM, see <see cref="PeakRss"/>).</item>
+/// </list>
+/// Every figure is a median with min and max over the repeats; growth is the ratio of medians between sizes.
 /// </summary>
 public static class BenchCommand
 {
     private static readonly HashSet<string> Flags = ["--check", "--z3"];
     private static readonly string[] CheckOnly = ["--config", "--seeds", "--tests", "--first-seed"];
-    private static readonly HashSet<string> Valued = ["--sizes", "--repeat", .. CheckOnly];
+    private static readonly HashSet<string> Valued = ["--sizes", "--repeat", "--part", .. CheckOnly];
+
+    public const int MaxSize = 2_000_000;
 
     public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -23,8 +33,8 @@ public static class BenchCommand
         var o = Options.Parse(args, Flags, Valued);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
-        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat"], "does not apply to bench --check");
-        if (o.Has("--z3")) o.Refuse(["--sizes", .. CheckOnly], "does not apply to bench --z3");
+        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part"], "does not apply to bench --check");
+        if (o.Has("--z3")) o.Refuse(["--sizes", "--part", .. CheckOnly], "does not apply to bench --z3");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
         if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
         if (o.Has("--z3")) return Z3Bench.Run(o, stdout, stderr);
@@ -32,66 +42,192 @@ public static class BenchCommand
             return Program.UsageError(stderr, $"bench: {only} belongs to 'bench --check'");
         var repeat = (int)o.Number("--repeat", 5, 1, 1000);
         var sizes = new List<int>();
-        foreach (var part in (o.Value("--sizes") ?? "1000,2000,5000,10000").Split(','))
+        foreach (var part in (o.Value("--sizes") ?? "1000,10000,100000").Split(','))
         {
-            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > 25000)
-                return Program.UsageError(stderr, $"bench: --sizes expects comma-separated connection counts from 1 to 25000, got '{part}'");
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || n > MaxSize)
+                return Program.UsageError(stderr, $"bench: --sizes expects comma-separated connection counts from 1 to {MaxSize}, got '{part}'");
             sizes.Add(n);
         }
+        var which = o.Value("--part") ?? "all";
+        if (which is not ("loop" or "commands" or "all"))
+            return Program.UsageError(stderr, $"bench: --part expects loop, commands or all, got '{which}'");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
 
-        stdout.WriteLine($"simulate throughput: N connections (connect + send) behind SNAT, {repeat} runs each, median wall time");
-        stdout.WriteLine($"{"connections",12} {"commands",9} {"median ms",10} {"min ms",8} {"max ms",8} {"commands/s",11} {"ms per 1k conns",16}");
-        // Warm up the JIT (tiered compilation needs a few thousand calls) so the first size is not charged for it.
-        var warmup = Generate(1000);
-        for (var i = 0; i < 3; i++) _ = Simulation.Run(warmup, ChoiceSource.Seeded(1));
-        var medians = new List<(int N, double Ms)>();
-        foreach (var n in sizes)
-        {
-            var scenario = Generate(n);
-            var times = new List<double>();
-            for (var r = 0; r < repeat; r++)
-            {
-                var sw = Stopwatch.StartNew();
-                var sim = Simulation.Run(scenario, ChoiceSource.Seeded((ulong)r + 1));
-                sw.Stop();
-                if (sim.Rejected is not null || sim.Final.Connections.Count != n)
-                {
-                    stderr.WriteLine($"bench: generated scenario did not run: {sim.Rejected}");
-                    return ExitCode.Internal;
-                }
-                times.Add(sw.Elapsed.TotalMilliseconds);
-            }
-            times.Sort();
-            var median = Percentiles.Of(times, 0.5);
-            medians.Add((n, median));
-            var commands = scenario.Lines.Count;
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{n,12} {commands,9} {median,10:0.0} {times[0],8:0.0} {times[^1],8:0.0} {commands / (median / 1000),11:0} {median / n * 1000,16:0.0}"));
-            stdout.Flush();
-        }
-        if (medians.Count >= 2)
-        {
-            var (n0, t0) = medians[0];
-            var (n1, t1) = medians[^1];
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"growth {n0} -> {n1} connections: x{n1 / (double)n0:0.#} size, x{t1 / t0:0.00} time (linear would be x{n1 / (double)n0:0.#})"));
-        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"));
+        if (which is "loop" or "all" && Loop(sizes, repeat, stdout, stderr) is var loop && loop != ExitCode.Ok) return loop;
+        if (which is "commands" or "all") return Commands(sizes, repeat, stdout, stderr);
         return ExitCode.Ok;
     }
 
-    /// <summary>listen; a SNAT rule that starts tracking; N × (connect from an ephemeral port, send).</summary>
-    public static Scenario Generate(int connections)
+    // ------------------------------------------------------------ the step loop, in process
+
+    private static ExitCode Loop(List<int> sizes, int repeat, TextWriter stdout, TextWriter stderr)
     {
-        var sb = new StringBuilder();
-        sb.AppendLine("listen 127.0.0.1:8080");
-        sb.AppendLine("iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1");
-        for (var i = 0; i < connections; i++)
+        stdout.WriteLine();
+        stdout.WriteLine("step loop (RunSummary.Of: Kernel.Step and the invariants for every command; in process, after warm-up)");
+        stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"alloc B/cmd",12} {"retained B/conn",16}");
+        // Warm up the JIT (tiered compilation needs a few thousand calls) so the first size is not charged for it.
+        var warmup = SnatWorkload.Scenario(1000);
+        for (var i = 0; i < 3; i++) _ = RunSummary.Of(warmup, ChoiceSource.Seeded(1));
+        var medians = new List<(int N, double Ms)>();
+        foreach (var n in sizes)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"connect C{i} 127.0.0.1:8080");
-            sb.AppendLine(CultureInfo.InvariantCulture, $"send C{i} m{i}");
+            var scenario = SnatWorkload.Scenario(n);
+            var times = new List<double>();
+            var allocs = new List<double>();
+            var retained = new List<double>();
+            for (var r = 0; r < repeat; r++)
+            {
+                var before = GC.GetTotalMemory(forceFullCollection: true);
+                var (ms, allocated, after, problem) = Once(scenario, n, (ulong)r + 1);
+                if (problem is not null)
+                {
+                    stderr.WriteLine($"bench: generated scenario did not run: {problem}");
+                    return ExitCode.Internal;
+                }
+                times.Add(ms);
+                allocs.Add(allocated / (double)scenario.Lines.Count);
+                retained.Add((after - before) / (double)n);
+            }
+            var median = Percentiles.Median(times);
+            medians.Add((n, median));
+            var commands = scenario.Lines.Count;
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{n,12} {commands,10} {Spread(times),26} {commands / (median / 1000),11:0} {Percentiles.Median(allocs),12:0} {Percentiles.Median(retained),16:0}"));
+            stdout.Flush();
         }
-        var parsed = ScenarioParser.Parse("bench", sb.ToString());
-        return parsed.Scenario ?? throw new InvalidOperationException(parsed.Errors[0].ToString());
+        Growth(medians, stdout);
+        return ExitCode.Ok;
     }
+
+    /// <summary>
+    /// One timed run; the heap is measured while the run's result is still held. Not inlined, so nothing of this run
+    /// stays reachable from the caller's frame when it measures the heap before the next one.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (double Ms, long Allocated, long HeapAfter, string? Problem) Once(Scenario scenario, int n, ulong seed)
+    {
+        var a0 = GC.GetAllocatedBytesForCurrentThread();
+        var sw = Stopwatch.StartNew();
+        var run = RunSummary.Of(scenario, ChoiceSource.Seeded(seed));
+        sw.Stop();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - a0;
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+        var problem = run.Rejected ?? (run.Final.Connections.Count != n ? $"{run.Final.Connections.Count} connections instead of {n}" : null);
+        GC.KeepAlive(run);
+        return (sw.Elapsed.TotalMilliseconds, allocated, after, problem);
+    }
+
+    // ------------------------------------------------------------ the commands, as child processes
+
+    private static ExitCode Commands(List<int> sizes, int repeat, TextWriter stdout, TextWriter stderr)
+    {
+        var self = SelfCommand();
+        var dir = Directory.CreateTempSubdirectory("ctmodel-bench-");
+        try
+        {
+            stdout.WriteLine();
+            stdout.WriteLine("commands (child processes: wall time from process start to the last byte of output; peak RSS is the child's VmHWM)");
+            stdout.WriteLine($"{"command",-52} {"wall ms",26} {"peak RSS MB",12} {"output",10}");
+            var medians = new List<(int N, double Ms)>();
+            foreach (var n in sizes)
+            {
+                var file = Path.Combine(dir.FullName, string.Create(CultureInfo.InvariantCulture, $"bench-{n}.scenario"));
+                File.WriteAllText(file, SnatWorkload.Text(n));
+                var m = Time(self, ["simulate", file, "--json"], repeat, string.Create(CultureInfo.InvariantCulture, $"simulate --json, {n} connections"), dir.FullName, stdout, stderr);
+                if (m is null) return ExitCode.Internal;
+                medians.Add((n, m.Value));
+            }
+            Growth(medians, stdout);
+            var outDir = Path.Combine(dir.FullName, "check");
+            if (Time(self, ["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config late-start --seed 1", dir.FullName, stdout, stderr) is null ||
+                Time(self, ["check", "--config", "boot", "--tests", "2000", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config boot --tests 2000 --seed 1", dir.FullName, stdout, stderr) is null)
+                return ExitCode.Internal;
+            if (Solver.Native.Z3Runtime.Problem is { } problem)
+            {
+                stdout.WriteLine($"{"prove --config boot --depth 16",-52} skipped: the Z3 engine is unavailable: {problem}");
+            }
+            else
+            {
+                foreach (var depth in new[] { 8, 12, 16 })
+                {
+                    if (Time(self, ["prove", "--config", "boot", "--depth", depth.ToString(CultureInfo.InvariantCulture)], repeat,
+                            $"prove --config boot --depth {depth} ({Solver.Bmc.Bmc.SlotsFor(depth)} connections)", dir.FullName, stdout, stderr) is null)
+                        return ExitCode.Internal;
+                }
+            }
+            return ExitCode.Ok;
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Runs the command <paramref name="repeat"/> times; prints median [min-max] wall time, median peak RSS and the
+    /// output size. Returns the median, or null (after printing why) if a run failed.
+    /// </summary>
+    private static double? Time(string[] self, string[] args, int repeat, string label, string dir, TextWriter stdout, TextWriter stderr)
+    {
+        var times = new List<double>();
+        var peaks = new List<double>();
+        long bytes = 0;
+        var peakFile = Path.Combine(dir, "peak-rss");
+        for (var r = 0; r < repeat; r++)
+        {
+            var psi = new ProcessStartInfo(self[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in self.Skip(1).Concat(args)) psi.ArgumentList.Add(a);
+            psi.Environment[PeakRss.Variable] = peakFile;
+            File.Delete(peakFile);
+            var sw = Stopwatch.StartNew();
+            using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + self[0]);
+            var err = p.StandardError.ReadToEndAsync();
+            bytes = 0;
+            var buffer = new char[1 << 16];
+            int read;
+            while ((read = p.StandardOutput.Read(buffer, 0, buffer.Length)) > 0) bytes += read;
+            p.WaitForExit();
+            sw.Stop();
+            // 0 no violation, 1 violation found: both are the command working as intended.
+            if (p.ExitCode is not (0 or 1))
+            {
+                stderr.WriteLine($"bench: '{label}' exited with {p.ExitCode}: {err.Result.Trim()}");
+                return null;
+            }
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            if (File.Exists(peakFile) && double.TryParse(File.ReadAllText(peakFile).Trim(), NumberStyles.Number, CultureInfo.InvariantCulture, out var kb)) peaks.Add(kb / 1024);
+        }
+        var peak = peaks.Count > 0 ? Percentiles.Median(peaks).ToString("0", CultureInfo.InvariantCulture) : "n/a";
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label,-52} {Spread(times),26} {peak,12} {Size(bytes),10}"));
+        stdout.Flush();
+        return Percentiles.Median(times);
+    }
+
+    /// <summary>How to start this same program again: the apphost itself, or <c>dotnet ctmodel.dll</c>.</summary>
+    private static string[] SelfCommand()
+    {
+        var path = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
+        return Path.GetFileNameWithoutExtension(path) == "dotnet" ? [path, typeof(Program).Assembly.Location] : [path];
+    }
+
+    private static string Spread(List<double> ms) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Percentiles.Median(ms):0.0} [{ms.Min():0.0}-{ms.Max():0.0}]");
+
+    private static string Size(long chars) => chars >= 1 << 20
+        ? string.Create(CultureInfo.InvariantCulture, $"{chars / (double)(1 << 20):0.0} MB")
+        : string.Create(CultureInfo.InvariantCulture, $"{chars / 1024.0:0.0} KB");
+
+    private static void Growth(List<(int N, double Ms)> medians, TextWriter stdout)
+    {
+        for (var i = 1; i < medians.Count; i++)
+        {
+            var (n0, t0) = medians[i - 1];
+            var (n1, t1) = medians[i];
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  growth {n0} -> {n1} connections: size x{n1 / (double)n0:0.##}, time x{t1 / t0:0.00}"));
+        }
+    }
+
 }

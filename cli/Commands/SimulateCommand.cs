@@ -25,16 +25,28 @@ public static class SimulateCommand
         if (!TryLoad(file, stderr, out var scenario)) return ExitCode.BadInput;
 
         var choices = ChoiceSource.Seeded(seed);
-        var sim = Simulation.Run(scenario, choices);
-        if (sim.Rejected is not null)
+        if (o.Has("--json"))
         {
-            stderr.WriteLine($"{file}:{sim.RejectedLine!.Line}: error: {sim.Rejected}");
-            return ExitCode.BadInput;
+            // JSON has no trace: fold the run as it goes, so memory follows the namespace's state, not its packets.
+            var run = RunSummary.Of(scenario, choices);
+            if (run.Rejected is not null) return Rejected(stderr, file, run.RejectedLine!, run.Rejected);
+            var obs = Observation.Of(run, WireExploration.Explore(scenario, choices, runs, run).Wire);
+            JsonReport.Write(obs, stdout);
+            stdout.Write('\n');
+            return obs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
         }
-        var wire = WireExploration.Explore(scenario, choices, runs);
-        var obs = Observation.Of(sim, wire.Wire);
-        stdout.Write(o.Has("--json") ? JsonReport.Write(obs) + "\n" : TextReport.Write(sim, obs, wire, seed));
-        return obs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
+        var sim = Simulation.Run(scenario, choices);
+        if (sim.Rejected is not null) return Rejected(stderr, file, sim.RejectedLine!, sim.Rejected);
+        var wire = WireExploration.Explore(scenario, choices, runs, RunSummary.Of(sim));
+        var textObs = Observation.Of(sim, wire.Wire);
+        stdout.Write(TextReport.Write(sim, textObs, wire, seed));
+        return textObs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    private static ExitCode Rejected(TextWriter stderr, string file, ScenarioLine line, string why)
+    {
+        stderr.WriteLine($"{file}:{line.Line}: error: {why}");
+        return ExitCode.BadInput;
     }
 
     /// <summary>Reads and parses a scenario file, printing every error as FILE:LINE:COL: message.</summary>

@@ -8,9 +8,21 @@ namespace ConntrackModel.Cli.Output;
 /// <summary>Writes an <see cref="Observation"/> in exactly the JSON shape the README documents.</summary>
 public static class JsonReport
 {
+    /// <summary>How much JSON is buffered before it goes to the writer: output starts at once and memory stays flat.</summary>
+    private const int ChunkBytes = 1 << 16;
+
     public static string Write(Observation o)
     {
+        using var text = new StringWriter();
+        Write(o, text);
+        return text.ToString();
+    }
+
+    /// <summary>Writes the document to <paramref name="output"/> in chunks, as it is produced.</summary>
+    public static void Write(Observation o, TextWriter output)
+    {
         ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(output);
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
@@ -28,6 +40,7 @@ public static class JsonReport
                 Strings(w, "delivered", c.Delivered);
                 Strings(w, "received", c.Received);
                 w.WriteEndObject();
+                if (w.BytesPending + stream.Length >= ChunkBytes) Drain(w, stream, output);
             }
             w.WriteEndArray();
             w.WriteStartArray("conntrack");
@@ -40,6 +53,7 @@ public static class JsonReport
                 w.WriteString("reply", e.Reply);
                 w.WriteBoolean("assured", e.Assured);
                 w.WriteEndObject();
+                if (w.BytesPending + stream.Length >= ChunkBytes) Drain(w, stream, output);
             }
             w.WriteEndArray();
             w.WriteStartObject("counters");
@@ -57,8 +71,15 @@ public static class JsonReport
             }
             w.WriteEndArray();
             w.WriteEndObject();
+            Drain(w, stream, output);
         }
-        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void Drain(Utf8JsonWriter w, MemoryStream stream, TextWriter output)
+    {
+        w.Flush();
+        output.Write(Encoding.UTF8.GetString(stream.GetBuffer(), 0, (int)stream.Length));
+        stream.SetLength(0);
     }
 
     private static void Strings(Utf8JsonWriter w, string name, IEnumerable<string> values)

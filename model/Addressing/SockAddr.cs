@@ -3,7 +3,7 @@ using System.Globalization;
 namespace ConntrackModel.Model.Addressing;
 
 /// <summary>An IPv4 transport address (address and TCP port).</summary>
-public readonly record struct SockAddr(IPv4Address Ip, int Port)
+public readonly record struct SockAddr(IPv4Address Ip, int Port) : ISpanFormattable
 {
     public static bool TryParse(string text, out SockAddr addr)
     {
@@ -29,5 +29,10 @@ public readonly record struct SockAddr(IPv4Address Ip, int Port)
     /// <summary>The form tcpdump prints: <c>127.0.0.1.8080</c>.</summary>
     public string ToTcpdump() => string.Create(CultureInfo.InvariantCulture, $"{Ip}.{Port}");
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Ip}:{Port}");
+    public override string ToString() => this.Format();
+
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider) =>
+        destination.TryWrite(CultureInfo.InvariantCulture, $"{Ip}:{Port}", out charsWritten);
 }

@@ -11,7 +11,9 @@ public sealed record SeededChoices(ulong Seed) : ChoiceSource
         return (int)(SplitMix64(h) % (ulong)point.Arity);
     }
 
-    public static ulong Fnv1a(string text)
+    public static ulong Fnv1a(string text) => Fnv1a(text.AsSpan());
+
+    public static ulong Fnv1a(ReadOnlySpan<char> text)
     {
         var h = 14695981039346656037UL;
         foreach (var c in text)

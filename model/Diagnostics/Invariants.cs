@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Kernel;
 
@@ -52,27 +53,31 @@ public static class Invariants
     private static string Pair(string a, string b) => string.CompareOrdinal(a, b) < 0 ? a + "|" + b : b + "|" + a;
 
     /// <summary>Evaluates every invariant on the outcome of step <paramref name="step"/>.</summary>
-    public static IEnumerable<Violation> Check(int step, World world, IEnumerable<KernelEvent> events)
+    public static ImmutableList<Violation> Check(int step, World world, IEnumerable<KernelEvent> events)
     {
         ArgumentNullException.ThrowIfNull(world);
         ArgumentNullException.ThrowIfNull(events);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Almost every step violates nothing: only then is anything allocated.
+        var found = ImmutableList<Violation>.Empty;
+        HashSet<string>? seen = null;
         foreach (var ev in events)
         {
             switch (ev)
             {
-                case KernelEvent.Delivered d when !d.End.StartsWith('(') && Packets.Segment.ConnectionOf(d.End) != d.Segment.Connection && HeldByApp(world, d.End) && HeldByApp(world, d.Segment.Origin):
+                case KernelEvent.Delivered d when !d.End.StartsWith('(') && !Packets.Segment.SameConnection(d.End, d.Segment.Origin) && HeldByApp(world, d.End) && HeldByApp(world, d.Segment.Origin):
                     var msg = string.Create(CultureInfo.InvariantCulture,
                         $"a segment of connection {d.Segment.Connection} ({d.Segment.Tuple.Src} > {d.Segment.Tuple.Dst} [{d.Segment.FlagString()}]) reached {d.End}: both connections use {d.Segment.Tuple.Src}->{d.Segment.Tuple.Dst} on the wire; {d.End} reacted: {d.Reaction}");
-                    if (seen.Add(Pair(Packets.Segment.ConnectionOf(d.End), d.Segment.Connection))) yield return new Violation(InvariantId.WireTupleUniqueness, step, msg);
+                    seen ??= new HashSet<string>(StringComparer.Ordinal);
+                    if (seen.Add(Pair(Packets.Segment.ConnectionOf(d.End), d.Segment.Connection))) found = found.Add(new Violation(InvariantId.WireTupleUniqueness, step, msg));
                     break;
-                case KernelEvent.Reset r when Packets.Segment.ConnectionOf(r.End) != r.By.Connection && HeldByApp(world, r.End):
-                    yield return new Violation(InvariantId.NoForeignReset, step, string.Create(CultureInfo.InvariantCulture,
-                        $"{r.End} was reset by a RST of connection {r.By.Connection} ({r.By.Tuple.Src} > {r.By.Tuple.Dst} seq {r.By.Seq})"));
+                case KernelEvent.Reset r when !Packets.Segment.SameConnection(r.End, r.By.Origin) && HeldByApp(world, r.End):
+                    found = found.Add(new Violation(InvariantId.NoForeignReset, step, string.Create(CultureInfo.InvariantCulture,
+                        $"{r.End} was reset by a RST of connection {r.By.Connection} ({r.By.Tuple.Src} > {r.By.Tuple.Dst} seq {r.By.Seq})")));
                     break;
             }
         }
         if (world.Conntrack.IndexCount != 2 * world.Conntrack.Count)
-            yield return new Violation(InvariantId.CtTupleUniqueness, step, "two conntrack entries share a tuple");
+            found = found.Add(new Violation(InvariantId.CtTupleUniqueness, step, "two conntrack entries share a tuple"));
+        return found;
     }
 }

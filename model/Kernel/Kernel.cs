@@ -46,7 +46,7 @@ public static class Kernel
         {
             return new StepResult(world, [], e.Message);
         }
-        return new StepResult(ctx.World, ctx.Events.ToImmutable(), null);
+        return new StepResult(ctx.World, ctx.Events.DrainToImmutable(), null);
     }
 
     /// <summary>The command's precondition: null if it may run, else what is wrong (as the shell would report it).</summary>
@@ -120,7 +120,7 @@ public static class Kernel
     {
         public World World { get; private set; } = world;
 
-        public ImmutableList<KernelEvent>.Builder Events { get; } = ImmutableList.CreateBuilder<KernelEvent>();
+        public ImmutableArray<KernelEvent>.Builder Events { get; } = ImmutableArray.CreateBuilder<KernelEvent>();
 
         private readonly Queue<Segment> _wire = new();
 
@@ -220,7 +220,7 @@ public static class Kernel
                 local = PickEphemeral(c.Name, c.Remote);
             }
             var r = Tcp.Connect(c.Name, local, c.Remote, c.Local is not null, Now, NextIsnClock());
-            World = World.WithConnection(new Connection(c.Name, ConnectResult.Timeout, local, c.Remote));
+            // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
             RunUntil(deadline, inclusive: false, stop: () => World.Sockets.End(c.Name) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true });
@@ -248,7 +248,7 @@ public static class Kernel
                 // refused connect, SO_ERROR 0 afterwards).
                 if (result != ConnectResult.Established) Put(end with { Error = null });
             }
-            World = World.WithConnection(World.FindConnection(c.Name)! with { Result = result });
+            World = World.WithConnection(new Connection(c.Name, result, local, c.Remote));
         }
 
         /// <summary>

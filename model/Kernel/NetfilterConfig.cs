@@ -9,11 +9,38 @@ namespace ConntrackModel.Model.Kernel;
 /// (<c>nf_ct_netns_get</c> / <c>nf_ct_netns_put</c>): each NAT rule is one, <c>modprobe nf_conntrack</c> one more.
 /// Conntrack hooks are registered while there is at least one user.
 /// </summary>
-public sealed record NetfilterConfig(ImmutableList<NatRule> Rules, bool NatTableExists, bool Modprobed)
+public sealed record NetfilterConfig
 {
+    private readonly ImmutableList<NatRule> _rules = [];
+
+    public NetfilterConfig(ImmutableList<NatRule> rules, bool natTableExists, bool modprobed)
+    {
+        Rules = rules;
+        NatTableExists = natTableExists;
+        Modprobed = modprobed;
+    }
+
     public static NetfilterConfig Empty { get; } = new([], false, false);
 
-    public int ConntrackUsers => (Modprobed ? 1 : 0) + Rules.Count(r => r.Target.UsesConntrack);
+    /// <summary>The nat table's rules in chain order (every chain in one list, as iptables -S prints them).</summary>
+    public ImmutableList<NatRule> Rules
+    {
+        get => _rules;
+        init
+        {
+            _rules = value;
+            // Counted once per rule change, not per packet: every packet asks whether the hooks are registered.
+            RuleUsers = value.Count(r => r.Target.UsesConntrack);
+        }
+    }
+
+    public bool NatTableExists { get; init; }
+
+    public bool Modprobed { get; init; }
+
+    private int RuleUsers { get; init; }
+
+    public int ConntrackUsers => (Modprobed ? 1 : 0) + RuleUsers;
 
     /// <summary>Are the conntrack hooks (<c>ipv4_conntrack_ops</c>) registered in the namespace?</summary>
     public bool Tracking => ConntrackUsers > 0;

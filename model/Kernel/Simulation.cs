@@ -52,7 +52,7 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
                 yield break;
             }
             world = r.World;
-            yield return (new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events).ToImmutableList()), world, null);
+            yield return (new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events)), world, null);
         }
     }
 

@@ -5,11 +5,11 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Model.Kernel;
 
 /// <summary>One executed command: its 1-based index, source line, the events and the violations it caused.</summary>
-public sealed record StepRecord(int Step, ScenarioLine Line, long StartTime, ImmutableList<KernelEvent> Events, ImmutableList<Violation> Violations)
+public sealed record StepRecord(int Step, ScenarioLine Line, long StartTime, ImmutableArray<KernelEvent> Events, ImmutableList<Violation> Violations)
 {
     public bool Equals(StepRecord? other) =>
         other is not null && Step == other.Step && Line == other.Line && StartTime == other.StartTime &&
         Events.SequenceEqual(other.Events) && Violations.SequenceEqual(other.Violations);
 
-    public override int GetHashCode() => HashCode.Combine(Step, Line, Events.Count);
+    public override int GetHashCode() => HashCode.Combine(Step, Line, Events.Length);
 }

@@ -6,9 +6,9 @@ namespace ConntrackModel.Model.Kernel;
 /// The result of one step: the new world and what happened. <paramref name="Rejected"/> is set (and the world
 /// unchanged) when the command's precondition does not hold, e.g. a bind to a port in use.
 /// </summary>
-public sealed record StepResult(World World, ImmutableList<KernelEvent> Events, string? Rejected)
+public sealed record StepResult(World World, ImmutableArray<KernelEvent> Events, string? Rejected)
 {
     public bool Equals(StepResult? other) => other is not null && World.Equals(other.World) && Rejected == other.Rejected && Events.SequenceEqual(other.Events);
 
-    public override int GetHashCode() => HashCode.Combine(World, Rejected, Events.Count);
+    public override int GetHashCode() => HashCode.Combine(World, Rejected, Events.Length);
 }

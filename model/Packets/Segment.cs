@@ -21,6 +21,20 @@ public sealed record Segment(ConnTuple Tuple, TcpFlags Flags, uint Seq, uint Ack
     /// <summary>The connection the segment belongs to: the origin's name up to the first dot.</summary>
     public string Connection => ConnectionOf(Origin);
 
+    /// <summary>Do two end names belong to the same connection? (<see cref="ConnectionOf"/> of both, without allocating.)</summary>
+    public static bool SameConnection(string endA, string endB)
+    {
+        ArgumentNullException.ThrowIfNull(endA);
+        ArgumentNullException.ThrowIfNull(endB);
+        return Prefix(endA).SequenceEqual(Prefix(endB));
+    }
+
+    private static ReadOnlySpan<char> Prefix(string endName)
+    {
+        var dot = endName.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? endName : endName.AsSpan(0, dot);
+    }
+
     public static string ConnectionOf(string endName)
     {
         ArgumentNullException.ThrowIfNull(endName);

@@ -21,8 +21,19 @@ public sealed record Observation(
     public static Observation Of(Simulation sim, IReadOnlyDictionary<string, ImmutableArray<string>> wire)
     {
         ArgumentNullException.ThrowIfNull(sim);
+        return Of(sim.Final, sim.Violations, wire);
+    }
+
+    /// <summary>Observes a run folded without its trace (<see cref="RunSummary"/>).</summary>
+    public static Observation Of(RunSummary run, IReadOnlyDictionary<string, ImmutableArray<string>> wire)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return Of(run.Final, run.Violations, wire);
+    }
+
+    private static Observation Of(World w, IEnumerable<Diagnostics.Violation> found, IReadOnlyDictionary<string, ImmutableArray<string>> wire)
+    {
         ArgumentNullException.ThrowIfNull(wire);
-        var w = sim.Final;
         var connections = w.Connections.Select(c =>
         {
             var client = w.Sockets.End(c.Name)!;
@@ -40,7 +51,7 @@ public sealed record Observation(
         var table = w.Conntrack.Live(w.Now)
             .Select(e => new CtObservation("tcp", CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(), e.Has(CtStatus.Assured)))
             .ToImmutableArray();
-        var violations = sim.Violations.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
+        var violations = found.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
         return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);
     }
 

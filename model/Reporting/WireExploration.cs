@@ -11,11 +11,19 @@ namespace ConntrackModel.Model.Reporting;
 /// scenario once per combination, up to <paramref name="Runs"/> runs. Local ports picked by connect() stay as in
 /// the described run. A decision over a larger range adds its whole range.
 /// </summary>
+/// <remarks>
+/// Each run is a <see cref="RunSummary"/> (no trace kept), and each run's decisions are grouped by connection once,
+/// so a run costs what the simulation costs: linear in the scenario, whatever the number of connections.
+/// </remarks>
 public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<string>> Wire, int Runs, bool Complete)
 {
     public const int DefaultBudget = 64;
 
-    public static WireExploration Explore(Scenario scenario, ChoiceSource baseChoices, int budget = DefaultBudget)
+    /// <summary>
+    /// Explores from <paramref name="baseChoices"/>; <paramref name="first"/>, when given, is the run those choices
+    /// already gave (the caller's own), so it is not simulated again.
+    /// </summary>
+    public static WireExploration Explore(Scenario scenario, ChoiceSource baseChoices, int budget = DefaultBudget, RunSummary? first = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         var wire = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
@@ -25,18 +33,22 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
         while (stack.Count > 0 && runs < budget)
         {
             var (overrides, after) = stack.Pop();
-            var sim = Simulation.Run(scenario, overrides.IsEmpty ? baseChoices : new ScriptedChoices(overrides, baseChoices));
+            var run = runs == 0 && first is not null ? first : RunSummary.Of(scenario, overrides.IsEmpty ? baseChoices : new ScriptedChoices(overrides, baseChoices));
             runs++;
-            foreach (var c in sim.Final.Connections)
+            // A decision over a range too large to enumerate that gave the server's peer could have given any port of it.
+            var spans = run.OpenChoices.Where(x => x.Made.Span is not null).ToLookup(x => x.Owner, StringComparer.Ordinal);
+            foreach (var c in run.Final.Connections)
             {
                 if (!wire.TryGetValue(c.Name, out var set)) wire[c.Name] = set = new HashSet<string>(StringComparer.Ordinal);
-                if (sim.Final.Sockets.End(c.Name + ".server") is not { Accepted: true } server) continue;
-                set.Add(server.Remote.ToString());
-                // A decision over a range too large to enumerate that gave the server's peer could have given any port of it.
-                foreach (var ch in sim.Events.OfType<KernelEvent.Choice>().Where(x => x.Owner == c.Name && x.Made.Span is not null && x.Made.Outcome == server.Remote.ToString()))
-                    set.Add(ch.Made.Span!);
+                if (run.Final.Sockets.End(c.Name + ".server") is not { Accepted: true } server) continue;
+                var peer = server.Remote.ToString();
+                set.Add(peer);
+                foreach (var ch in spans[c.Name])
+                {
+                    if (ch.Made.Outcome == peer) set.Add(ch.Made.Span!);
+                }
             }
-            var choicesMade = sim.Events.OfType<KernelEvent.Choice>().Select(c => c.Made).ToList();
+            var choicesMade = run.OpenChoices.Select(c => c.Made).ToList();
             for (var i = choicesMade.Count - 1; i > after; i--)
             {
                 var m = choicesMade[i];

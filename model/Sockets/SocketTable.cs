@@ -58,8 +58,11 @@ public sealed class SocketTable : IEquatable<SocketTable>
     public SocketTable Put(TcpEnd end)
     {
         ArgumentNullException.ThrowIfNull(end);
-        var t = _ends.TryGetValue(end.Name, out var old) ? Unhash(old) : this;
-        return t.Hash(end);
+        if (!_ends.TryGetValue(end.Name, out var old)) return Hash(end);
+        // Most updates change sequence state only: the hashes keep their keys, only the end itself is replaced.
+        if (old.Gone == end.Gone && old.Local == end.Local && old.Remote == end.Remote && old.ExplicitBind == end.ExplicitBind)
+            return new SocketTable(_listeners, _ends.SetItem(end.Name, end), _ehash, _bhash);
+        return Unhash(old).Hash(end);
     }
 
     private SocketTable Unhash(TcpEnd e)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Packets;
@@ -65,8 +66,13 @@ public static class Tcp
     /// same 4-tuple has a higher ISN (what lets TIME_WAIT accept it). The model's key is fixed;
     /// <paramref name="clock"/> is the 64 ns clock (see <see cref="IsnClock"/>).
     /// </summary>
-    public static uint SecureSeq(SockAddr local, SockAddr remote, uint clock) =>
-        (uint)SeededChoices.SplitMix64(SeededChoices.Fnv1a($"{local}>{remote}")) + clock;
+    public static uint SecureSeq(SockAddr local, SockAddr remote, uint clock)
+    {
+        // The hash of the text "LOCAL>REMOTE", formatted on the stack (the model's stand-in for the siphash key).
+        Span<char> text = stackalloc char[64];
+        if (!text.TryWrite(CultureInfo.InvariantCulture, $"{local}>{remote}", out var n)) throw new InvalidOperationException("address text too long");
+        return (uint)SeededChoices.SplitMix64(SeededChoices.Fnv1a(text[..n])) + clock;
+    }
 
     /// <summary>
     /// The ISN clock (ns &gt;&gt; 6) at model time <paramref name="nowMs"/> after <paramref name="isnsSoFar"/> ISNs:

@@ -25,18 +25,31 @@ public static class TrialGen
         return from seed in Gen.Choose(int.MinValue, int.MaxValue)
                let choices = new GeneratedChoices((ulong)(uint)seed)
                from length in Gen.Sized(size => Gen.Choose(4, Math.Clamp(6 + (size / 6), 6, config.MaxLength)))
-               from state in Grow(config, Start(config), length, choices)
-               select Record(config, state.Body, choices);
+               from state in Grow(config, Start(config, choices), length, choices)
+               select Record(config, state);
     }
 
-    /// <summary>The generation state: the world after the commands so far, and how many connections were named.</summary>
-    private sealed record State(World World, ImmutableList<Command> Body, int Names);
+    /// <summary>
+    /// The generation state: the world after the commands so far, how many connections were named, and every step
+    /// taken (setup included) with the world before it, so the trial's outcome comes from this one run.
+    /// </summary>
+    private sealed record State(World World, ImmutableList<Command> Body, int Names, ImmutableList<(Command Command, StepResult Result, World Before)> Steps, long Ticks);
 
-    private static State Start(CheckConfig config)
+    private static State Start(CheckConfig config, ChoiceSource choices)
     {
-        var world = World.Initial;
-        foreach (var c in config.Setup) world = Kernel.Step(world, c, ChoiceSource.First).World;
-        return new State(world, [], 0);
+        var state = new State(World.Initial, [], 0, [], 0);
+        foreach (var c in config.Setup)
+            state = Step(state, c, choices) ?? throw new InvalidOperationException($"configuration {config.Name}: setup command '{c.ToScript()}' is rejected by the model");
+        return state;
+    }
+
+    /// <summary>One command through <see cref="Kernel.Step"/>; null if the model rejects it.</summary>
+    private static State? Step(State state, Command command, ChoiceSource choices)
+    {
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var r = Kernel.Step(state.World, command, choices);
+        var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        return r.Rejected is not null ? null : state with { World = r.World, Steps = state.Steps.Add((command, r, state.World)), Ticks = state.Ticks + ticks };
     }
 
     private static Gen<State> Grow(CheckConfig config, State state, int remaining, ChoiceSource choices) =>
@@ -46,12 +59,37 @@ public static class TrialGen
               from rest in Grow(config, Apply(state, command, choices), remaining - 1, choices)
               select rest;
 
-    private static State Apply(State state, Command command, ChoiceSource choices)
-    {
-        var r = Kernel.Step(state.World, command, choices);
+    private static State Apply(State state, Command command, ChoiceSource choices) =>
         // A connect whose port search finds nothing is rejected while running; the generator just drops it.
-        if (r.Rejected is not null) return state;
-        return new State(r.World, state.Body.Add(command), state.Names + (command is Command.Connect ? 1 : 0));
+        Step(state, command, choices) is { } next
+            ? next with { Body = state.Body.Add(command), Names = state.Names + (command is Command.Connect ? 1 : 0) }
+            : state;
+
+    /// <summary>
+    /// The trial the generation built, with every answer its choice source gave recorded, and its outcome taken
+    /// from the generation's own run (<see cref="Checking.TrialOutcome.Remember"/>): replaying the trial with those answers
+    /// pinned is that same run, step for step, so a generated trial is simulated once. A test holds the two equal.
+    /// </summary>
+    private static Trial Record(CheckConfig config, State state)
+    {
+        var b = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
+        foreach (var (_, r, _) in state.Steps)
+        {
+            foreach (var ev in r.Events)
+            {
+                if (ev is KernelEvent.Choice c) b[c.Made.Point.Key] = c.Made.Value;
+            }
+        }
+        var trial = new Trial([.. config.Setup], state.Body, b.ToImmutable());
+        var lines = trial.ToScenario("trial").Lines;
+        var steps = state.Steps.Select((s, i) =>
+        {
+            var n = i + 1;
+            var record = new StepRecord(n, lines[i], s.Before.Now, s.Result.Events, Model.Diagnostics.Invariants.Check(n, s.Result.World, s.Result.Events));
+            return (record, s.Before, s.Result.World);
+        }).ToList();
+        Checking.TrialOutcome.Remember(trial, Checking.TrialOutcome.From(steps, null), steps.Count, state.Ticks);
+        return trial;
     }
 
     /// <summary>

@@ -38,8 +38,8 @@ public static class Agreement
         var setup = 1 + config.Setup.Length;
         var slots = Math.Max(1, trace.Count(t => t.Step.Line.Command is Command.Connect));
         using var z = new Context();
-        var enc = new Encoding(z, config, Math.Min(8, slots));
-        if (slots > 8) return null; // the encoding has at most 8 slots; longer traces are not compared
+        var enc = new Encoding(z, config, Math.Min(Bmc.MaxSlots, slots));
+        if (slots > Bmc.MaxSlots) return null; // the encoding has at most MaxSlots slots; longer traces are not compared
         var before = trace[setup - 1].After;
         for (var k = setup; k < trace.Count; k++)
         {

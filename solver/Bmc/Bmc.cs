@@ -20,8 +20,11 @@ namespace ConntrackModel.Solver.Bmc;
 /// </summary>
 public static class Bmc
 {
-    /// <summary>Connection slots: a trace of depth K has at most K connects; beyond 8 the search gets no new shapes.</summary>
-    public static int SlotsFor(int depth) => Math.Clamp(depth, 1, 8);
+    /// <summary>The most connection slots an encoding has (a proof at depth 16 covers 16 connections).</summary>
+    public const int MaxSlots = 16;
+
+    /// <summary>Connection slots: a trace of depth K has at most K connects, so K slots cover every trace up to <see cref="MaxSlots"/>.</summary>
+    public static int SlotsFor(int depth) => Math.Clamp(depth, 1, MaxSlots);
 
     public static BmcResult Search(SymbolicConfig config, int maxDepth, bool smt = false, uint timeoutMs = 60_000)
     {

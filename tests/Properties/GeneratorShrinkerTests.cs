@@ -33,6 +33,34 @@ public class GeneratorShrinkerTests
         }
     }
 
+    /// <summary>
+    /// check simulates each generated trial once: the outcome the generator's own run recorded must be what a
+    /// replay of the trial (its choices pinned) gives, violations, step numbers and coverage labels alike.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void Generator_RecordedOutcome_IsTheReplayOutcome(string name)
+    {
+        var config = CheckConfigs.Find(name)!;
+        var violating = 0;
+        var compared = 0;
+        foreach (var size in new[] { 10, 50, 100 })
+        {
+            foreach (var t in Sample(config, size, 80))
+            {
+                var recorded = TrialOutcome.Of(t);
+                var replayed = TrialOutcome.Replay(t);
+                Assert.Equal(replayed, recorded);
+                Assert.Equal(replayed.Violations.Select(v => (v.Invariant, v.Step, v.Message)), recorded.Violations.Select(v => (v.Invariant, v.Step, v.Message)));
+                compared++;
+                if (!replayed.Holds) violating++;
+            }
+        }
+        Assert.Equal(240, compared);
+        // The safe configuration has nothing to find; the others must include violating trials, or the comparison is weak.
+        if (config.Name != "boot") Assert.True(violating > 0, $"{name}: no violating trial among {compared}");
+    }
+
     [Fact]
     public void Generator_Boot_FirstCommandStartsTracking()
     {

@@ -1,0 +1,53 @@
+using System.Collections.Immutable;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Model.Kernel;
+
+/// <summary>
+/// A run folded as it goes: the final world, the violations, and the decisions that had alternatives or a span
+/// (<see cref="ChoiceMade"/>), but no trace. What <c>simulate --json</c> and the wire exploration need, in memory
+/// that grows with the namespace's state and not with the number of packets.
+/// </summary>
+public sealed record RunSummary(
+    World Final,
+    ImmutableArray<Violation> Violations,
+    ImmutableArray<KernelEvent.Choice> OpenChoices,
+    ScenarioLine? RejectedLine,
+    string? Rejected)
+{
+    /// <summary>Runs <paramref name="scenario"/> from a fresh namespace, keeping only the summary.</summary>
+    public static RunSummary Of(Scenario scenario, ChoiceSource choices)
+    {
+        var violations = ImmutableArray.CreateBuilder<Violation>();
+        var open = ImmutableArray.CreateBuilder<KernelEvent.Choice>();
+        var world = World.Initial;
+        foreach (var (step, after, rejected) in Simulation.Trace(scenario, choices, World.Initial))
+        {
+            if (rejected is not null) return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), step.Line, rejected);
+            world = after;
+            violations.AddRange(step.Violations);
+            foreach (var ev in step.Events)
+            {
+                if (ev is KernelEvent.Choice c && (c.Made.Alternatives.Length >= 2 || c.Made.Span is not null)) open.Add(c);
+            }
+        }
+        return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), null, null);
+    }
+
+    /// <summary>The summary of a run whose trace was kept.</summary>
+    public static RunSummary Of(Simulation sim)
+    {
+        ArgumentNullException.ThrowIfNull(sim);
+        return new RunSummary(sim.Final, [.. sim.Violations],
+            [.. sim.Events.OfType<KernelEvent.Choice>().Where(c => c.Made.Alternatives.Length >= 2 || c.Made.Span is not null)],
+            sim.RejectedLine, sim.Rejected);
+    }
+
+    public bool Equals(RunSummary? other) =>
+        other is not null && Final.Equals(other.Final) && Violations.SequenceEqual(other.Violations) &&
+        OpenChoices.SequenceEqual(other.OpenChoices) && RejectedLine == other.RejectedLine && Rejected == other.Rejected;
+
+    public override int GetHashCode() => HashCode.Combine(Final, Violations.Length, OpenChoices.Length, Rejected);
+}
