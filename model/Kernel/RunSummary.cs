@@ -30,18 +30,21 @@ public sealed record RunSummary(
             violations.AddRange(step.Violations);
             foreach (var ev in step.Events)
             {
-                if (ev is KernelEvent.Choice c && (c.Made.Alternatives.Length >= 2 || c.Made.Span is not null)) open.Add(c);
+                if (ev is KernelEvent.Choice c && IsOpen(c)) open.Add(c);
             }
         }
         return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), null, null);
     }
+
+    /// <summary>A decision another run could have taken differently: enumerated alternatives, or a span of outcomes.</summary>
+    private static bool IsOpen(KernelEvent.Choice c) => c.Made.Alternatives.Length >= 2 || c.Made.Span is not null;
 
     /// <summary>The summary of a run whose trace was kept.</summary>
     public static RunSummary Of(Simulation sim)
     {
         ArgumentNullException.ThrowIfNull(sim);
         return new RunSummary(sim.Final, [.. sim.Violations],
-            [.. sim.Events.OfType<KernelEvent.Choice>().Where(c => c.Made.Alternatives.Length >= 2 || c.Made.Span is not null)],
+            [.. sim.Events.OfType<KernelEvent.Choice>().Where(IsOpen)],
             sim.RejectedLine, sim.Rejected);
     }
 

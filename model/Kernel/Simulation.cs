@@ -44,15 +44,15 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
         foreach (var line in scenario.Lines)
         {
             n++;
-            var t0 = world.Now;
             var r = Kernel.Step(world, line.Command, choices);
             if (r.Rejected is not null)
             {
-                yield return (new StepRecord(n, line, t0, [], []), world, r.Rejected);
+                yield return (new StepRecord(n, line, world.Now, [], []), world, r.Rejected);
                 yield break;
             }
+            var record = StepRecord.Of(n, line, world, r);
             world = r.World;
-            yield return (new StepRecord(n, line, t0, r.Events, Invariants.Check(n, world, r.Events)), world, null);
+            yield return (record, world, null);
         }
     }
 

@@ -72,43 +72,26 @@ public static class TrialGen
     /// </summary>
     private static Trial Record(CheckConfig config, State state)
     {
-        var b = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
-        foreach (var (_, r, _) in state.Steps)
-        {
-            foreach (var ev in r.Events)
-            {
-                if (ev is KernelEvent.Choice c) b[c.Made.Point.Key] = c.Made.Value;
-            }
-        }
-        var trial = new Trial([.. config.Setup], state.Body, b.ToImmutable());
+        var trial = new Trial([.. config.Setup], state.Body, Recorded(state.Steps.SelectMany(s => s.Result.Events)));
         var lines = trial.ToScenario("trial").Lines;
-        var steps = state.Steps.Select((s, i) =>
-        {
-            var n = i + 1;
-            var record = new StepRecord(n, lines[i], s.Before.Now, s.Result.Events, Model.Diagnostics.Invariants.Check(n, s.Result.World, s.Result.Events));
-            return (record, s.Before, s.Result.World);
-        }).ToList();
+        var steps = state.Steps.Select((s, i) => (StepRecord.Of(i + 1, lines[i], s.Before, s.Result), s.Before, s.Result.World)).ToList();
         Checking.TrialOutcome.Remember(trial, Checking.TrialOutcome.From(steps, null), steps.Count, state.Ticks);
         return trial;
-    }
-
-    /// <summary>
-    /// Replays the generated body with the generation's choice source and records every answer it gave, so the
-    /// trial replays identically with <see cref="ChoiceSource.First"/> as fallback and its choices can shrink.
-    /// </summary>
-    public static Trial Record(CheckConfig config, ImmutableList<Command> body, ChoiceSource source)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        var trial = new Trial([.. config.Setup], body, Trial.NoChoices);
-        return trial with { Choices = Recorded(Simulation.Run(trial.ToScenario("trial"), source)) };
     }
 
     /// <summary>Every choice a run made, by key.</summary>
     public static ImmutableSortedDictionary<string, int> Recorded(Simulation sim)
     {
         ArgumentNullException.ThrowIfNull(sim);
+        return Recorded(sim.Events);
+    }
+
+    /// <summary>Every choice among <paramref name="events"/>, by key; a later answer to the same key wins.</summary>
+    public static ImmutableSortedDictionary<string, int> Recorded(IEnumerable<KernelEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
         var b = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
-        foreach (var ev in sim.Events.OfType<KernelEvent.Choice>()) b[ev.Made.Point.Key] = ev.Made.Value;
+        foreach (var ev in events.OfType<KernelEvent.Choice>()) b[ev.Made.Point.Key] = ev.Made.Value;
         return b.ToImmutable();
     }
 
