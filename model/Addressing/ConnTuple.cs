@@ -13,6 +13,10 @@ public readonly record struct ConnTuple(SockAddr Src, SockAddr Dst) : ISpanForma
 
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 
-    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider) =>
-        destination.TryWrite(System.Globalization.CultureInfo.InvariantCulture, $"{Src}->{Dst}", out charsWritten);
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider)
+    {
+        charsWritten = 0;
+        return SpanFormat.Append(destination, ref charsWritten, Src) && SpanFormat.Append(destination, ref charsWritten, "->") &&
+            SpanFormat.Append(destination, ref charsWritten, Dst);
+    }
 }

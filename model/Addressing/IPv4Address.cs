@@ -34,8 +34,14 @@ public readonly record struct IPv4Address(uint Value) : IComparable<IPv4Address>
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 
     /// <summary>Dotted quad straight into the caller's buffer: traces and hashes format millions of addresses.</summary>
-    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider) =>
-        destination.TryWrite(CultureInfo.InvariantCulture, $"{Value >> 24}.{(Value >> 16) & 255}.{(Value >> 8) & 255}.{Value & 255}", out charsWritten);
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider)
+    {
+        charsWritten = 0;
+        return SpanFormat.Append(destination, ref charsWritten, Value >> 24) && SpanFormat.Append(destination, ref charsWritten, ".") &&
+            SpanFormat.Append(destination, ref charsWritten, (Value >> 16) & 255) && SpanFormat.Append(destination, ref charsWritten, ".") &&
+            SpanFormat.Append(destination, ref charsWritten, (Value >> 8) & 255) && SpanFormat.Append(destination, ref charsWritten, ".") &&
+            SpanFormat.Append(destination, ref charsWritten, Value & 255);
+    }
 
     public static bool operator <(IPv4Address left, IPv4Address right) => left.CompareTo(right) < 0;
 

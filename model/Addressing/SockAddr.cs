@@ -33,6 +33,10 @@ public readonly record struct SockAddr(IPv4Address Ip, int Port) : ISpanFormatta
 
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 
-    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider) =>
-        destination.TryWrite(CultureInfo.InvariantCulture, $"{Ip}:{Port}", out charsWritten);
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider)
+    {
+        charsWritten = 0;
+        return SpanFormat.Append(destination, ref charsWritten, Ip) && SpanFormat.Append(destination, ref charsWritten, ":") &&
+            SpanFormat.Append(destination, ref charsWritten, (uint)Port);
+    }
 }

@@ -1,53 +1,41 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Collections;
 
 namespace ConntrackModel.Model.Conntrack;
 
 /// <summary>
-/// The confirmed entries of one namespace (<c>nf_conntrack_hash</c>, filtered by netns) plus the NAT
-/// <c>bysource</c> hash. Both tuples of every entry are keys of one index, as in the kernel, so a lookup finds an
-/// entry by either tuple. Expired entries stay until something reaps them but every query treats them as absent
-/// (<c>____nf_conntrack_find</c>, <c>nf_conntrack_tuple_taken</c>, the ctnetlink dump all skip and reap them).
-/// Compares by contents, not by reference.
+/// The queries on a namespace's conntrack table, defined once for the immutable <see cref="CtTable"/> and for the
+/// <see cref="CtTable.Builder"/> a step updates. Expired entries stay until something reaps them but every query
+/// treats them as absent (<c>____nf_conntrack_find</c>, <c>nf_conntrack_tuple_taken</c>, the ctnetlink dump all
+/// skip and reap them).
 /// </summary>
-public sealed class CtTable : IEquatable<CtTable>
+public abstract class CtView
 {
-    private readonly ImmutableSortedDictionary<long, CtEntry> _entries;
-    private readonly ImmutableDictionary<ConnTuple, CtRef> _index;
-    private readonly ImmutableDictionary<SockAddr, ImmutableSortedSet<long>> _bySource;
-
-    public static CtTable Empty { get; } = new(
-        ImmutableSortedDictionary<long, CtEntry>.Empty,
-        ImmutableDictionary<ConnTuple, CtRef>.Empty,
-        ImmutableDictionary<SockAddr, ImmutableSortedSet<long>>.Empty);
-
-    private CtTable(ImmutableSortedDictionary<long, CtEntry> entries, ImmutableDictionary<ConnTuple, CtRef> index,
-        ImmutableDictionary<SockAddr, ImmutableSortedSet<long>> bySource)
+    private protected CtView()
     {
-        _entries = entries;
-        _index = index;
-        _bySource = bySource;
     }
 
-    /// <summary>Every entry still in the hash, expired or not, in insertion order.</summary>
-    public IEnumerable<CtEntry> All => _entries.Values;
+    /// <summary>Number of entries still in the hash, expired or not.</summary>
+    public abstract int Count { get; }
 
     /// <summary>Number of index keys; twice the entry count exactly when all tuples are distinct.</summary>
-    public int IndexCount => _index.Count;
+    public abstract int IndexCount { get; }
 
-    public int Count => _entries.Count;
+    private protected abstract bool TryIndex(ConnTuple tuple, out CtRef r);
 
-    public IEnumerable<CtEntry> Live(long now) => _entries.Values.Where(e => !e.IsExpired(now));
+    private protected abstract bool TryEntry(long id, out CtEntry entry);
 
-    public CtEntry? Get(long id) => _entries.GetValueOrDefault(id);
+    private protected abstract ImmutableArray<long> SourcesOf(SockAddr src);
+
+    public CtEntry? Get(long id) => TryEntry(id, out var e) ? e : null;
 
     /// <summary>
     /// <c>__nf_conntrack_find_get</c>: the live entry one of whose tuples equals <paramref name="tuple"/>, and which.
     /// </summary>
     public (CtEntry Entry, CtDirection Dir)? Find(ConnTuple tuple, long now)
     {
-        if (!_index.TryGetValue(tuple, out var r)) return null;
-        var e = _entries[r.Id];
+        if (!TryIndex(tuple, out var r) || !TryEntry(r.Id, out var e)) return null;
         return e.IsExpired(now) ? null : (e, r.Dir);
     }
 
@@ -70,72 +58,162 @@ public sealed class CtTable : IEquatable<CtTable>
     /// </summary>
     public bool Clashes(CtEntry ct, long now) => Find(ct.Orig, now) is not null || Find(ct.Reply, now) is not null;
 
-    /// <summary>Entries in the bysource hash whose original source is <paramref name="src"/> (<c>find_appropriate_src</c>).</summary>
-    public IEnumerable<CtEntry> BySource(SockAddr src, long now) =>
-        _bySource.TryGetValue(src, out var ids) ? ids.Select(id => _entries[id]).Where(e => !e.IsExpired(now)) : [];
+    /// <summary>
+    /// Live entries in the bysource hash whose original source is <paramref name="src"/>, oldest first
+    /// (<c>find_appropriate_src</c>).
+    /// </summary>
+    public IEnumerable<CtEntry> BySource(SockAddr src, long now)
+    {
+        foreach (var id in SourcesOf(src))
+        {
+            if (TryEntry(id, out var e) && !e.IsExpired(now)) yield return e;
+        }
+    }
+}
 
-    /// <summary>Inserts a confirmed entry, first reaping expired entries that still hold one of its tuples.</summary>
+/// <summary>
+/// The confirmed entries of one namespace (<c>nf_conntrack_hash</c>, filtered by netns) plus the NAT
+/// <c>bysource</c> hash. Both tuples of every entry are keys of one index, as in the kernel, so a lookup finds an
+/// entry by either tuple. Expired entries stay until something reaps them but every query treats them as absent
+/// (<see cref="CtView"/>). Immutable; compares by contents, not by reference. A step updates it through a
+/// <see cref="Builder"/>, which copies each changed path of the hashes once per step.
+/// </summary>
+public sealed class CtTable : CtView, IEquatable<CtTable>
+{
+    private readonly PersistentDictionary<long, CtEntry> _entries;
+    private readonly PersistentDictionary<ConnTuple, CtRef> _index;
+    private readonly PersistentDictionary<SockAddr, ImmutableArray<long>> _bySource;
+
+    public static CtTable Empty { get; } = new(
+        PersistentDictionary<long, CtEntry>.Empty,
+        PersistentDictionary<ConnTuple, CtRef>.Empty,
+        PersistentDictionary<SockAddr, ImmutableArray<long>>.Empty);
+
+    private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<ConnTuple, CtRef> index,
+        PersistentDictionary<SockAddr, ImmutableArray<long>> bySource)
+    {
+        _entries = entries;
+        _index = index;
+        _bySource = bySource;
+    }
+
+    public override int Count => _entries.Count;
+
+    public override int IndexCount => _index.Count;
+
+    /// <summary>Every entry still in the hash, expired or not, in insertion (id) order. Sorts: O(n log n).</summary>
+    public IEnumerable<CtEntry> All => _entries.Values.OrderBy(e => e.Id);
+
+    public IEnumerable<CtEntry> Live(long now) => All.Where(e => !e.IsExpired(now));
+
+    private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+
+    private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
+
+    private protected override ImmutableArray<long> SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src, []);
+
+    public Builder ToBuilder() => new(this);
+
+    /// <summary>Inserts a confirmed entry (<see cref="Builder.Insert"/>).</summary>
     public CtTable Insert(CtEntry e, long now)
     {
-        ArgumentNullException.ThrowIfNull(e);
-        var t = this;
-        foreach (var tuple in new[] { e.Orig, e.Reply })
-        {
-            if (t._index.TryGetValue(tuple, out var r) && t._entries[r.Id].IsExpired(now)) t = t.Remove(r.Id);
-        }
-        var index = t._index.SetItem(e.Orig, new CtRef(e.Id, CtDirection.Original)).SetItem(e.Reply, new CtRef(e.Id, CtDirection.Reply));
-        var bySource = e.Has(CtStatus.SrcNatDone)
-            ? t._bySource.SetItem(e.Orig.Src, t._bySource.GetValueOrDefault(e.Orig.Src, ImmutableSortedSet<long>.Empty).Add(e.Id))
-            : t._bySource;
-        return new CtTable(t._entries.SetItem(e.Id, e), index, bySource);
+        var b = ToBuilder();
+        b.Insert(e, now);
+        return b.ToImmutable();
     }
 
-    /// <summary>Replaces an entry in place; its tuples never change once confirmed (<c>nf_nat_setup_info</c> returns early).</summary>
+    /// <summary>Replaces an entry (<see cref="Builder.Update"/>).</summary>
     public CtTable Update(CtEntry e)
     {
-        ArgumentNullException.ThrowIfNull(e);
-        return new CtTable(_entries.SetItem(e.Id, e), _index, _bySource);
+        var b = ToBuilder();
+        b.Update(e);
+        return b.ToImmutable();
     }
 
-    /// <summary><c>nf_ct_delete</c>: unhashes the entry from both the conntrack and the bysource hash.</summary>
+    /// <summary><c>nf_ct_delete</c> (<see cref="Builder.Remove"/>).</summary>
     public CtTable Remove(long id)
     {
-        if (!_entries.TryGetValue(id, out var e)) return this;
-        var index = _index;
-        foreach (var (tuple, dir) in new[] { (e.Orig, CtDirection.Original), (e.Reply, CtDirection.Reply) })
-        {
-            if (index.TryGetValue(tuple, out var r) && r == new CtRef(id, dir)) index = index.Remove(tuple);
-        }
-        var bySource = _bySource;
-        if (bySource.TryGetValue(e.Orig.Src, out var ids))
-        {
-            ids = ids.Remove(id);
-            bySource = ids.IsEmpty ? bySource.Remove(e.Orig.Src) : bySource.SetItem(e.Orig.Src, ids);
-        }
-        return new CtTable(_entries.Remove(id), index, bySource);
+        var b = ToBuilder();
+        b.Remove(id);
+        return b.ToImmutable();
     }
 
-    /// <summary>Drops every entry whose timeout has passed (what the GC worker eventually does).</summary>
-    public CtTable Reap(long now)
-    {
-        var t = this;
-        foreach (var e in _entries.Values)
-        {
-            if (e.IsExpired(now)) t = t.Remove(e.Id);
-        }
-        return t;
-    }
-
-    public bool Equals(CtTable? other) =>
-        other is not null && _entries.Count == other._entries.Count &&
-        _entries.All(kv => other._entries.TryGetValue(kv.Key, out var e) && e.Equals(kv.Value));
+    public bool Equals(CtTable? other) => other is not null && _entries.Equals(other._entries);
 
     public override bool Equals(object? obj) => Equals(obj as CtTable);
 
-    public override int GetHashCode()
+    public override int GetHashCode() => _entries.GetHashCode();
+
+    /// <summary>The table being changed by one step: the same queries, and the updates in place.</summary>
+    public sealed class Builder : CtView
     {
-        var h = new HashCode();
-        foreach (var e in _entries.Values) h.Add(e);
-        return h.ToHashCode();
+        private readonly PersistentDictionary<long, CtEntry>.Builder _entries;
+        private readonly PersistentDictionary<ConnTuple, CtRef>.Builder _index;
+        private readonly PersistentDictionary<SockAddr, ImmutableArray<long>>.Builder _bySource;
+
+        private readonly CtTable _source;
+
+        internal Builder(CtTable t)
+        {
+            _source = t;
+            _entries = t._entries.ToBuilder();
+            _index = t._index.ToBuilder();
+            _bySource = t._bySource.ToBuilder();
+        }
+
+        public override int Count => _entries.Count;
+
+        public override int IndexCount => _index.Count;
+
+        private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+
+        private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
+
+        private protected override ImmutableArray<long> SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src, []);
+
+        /// <summary>Inserts a confirmed entry, first reaping expired entries that still hold one of its tuples.</summary>
+        public void Insert(CtEntry e, long now)
+        {
+            ArgumentNullException.ThrowIfNull(e);
+            if (_index.TryGetValue(e.Orig, out var r) && Get(r.Id) is { } o && o.IsExpired(now)) Remove(r.Id);
+            if (_index.TryGetValue(e.Reply, out r) && Get(r.Id) is { } p && p.IsExpired(now)) Remove(r.Id);
+            _index.SetItem(e.Orig, new CtRef(e.Id, CtDirection.Original));
+            _index.SetItem(e.Reply, new CtRef(e.Id, CtDirection.Reply));
+            // Ids only grow, so appending keeps each source's list in insertion order.
+            if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(e.Orig.Src, SourcesOf(e.Orig.Src).Add(e.Id));
+            _entries.SetItem(e.Id, e);
+        }
+
+        /// <summary>Replaces an entry in place; its tuples never change once confirmed (<c>nf_nat_setup_info</c> returns early).</summary>
+        public void Update(CtEntry e)
+        {
+            ArgumentNullException.ThrowIfNull(e);
+            _entries.SetItem(e.Id, e);
+        }
+
+        /// <summary><c>nf_ct_delete</c>: unhashes the entry from both the conntrack and the bysource hash.</summary>
+        public void Remove(long id)
+        {
+            if (!_entries.TryGetValue(id, out var e)) return;
+            if (_index.TryGetValue(e.Orig, out var r) && r == new CtRef(id, CtDirection.Original)) _index.Remove(e.Orig);
+            if (_index.TryGetValue(e.Reply, out r) && r == new CtRef(id, CtDirection.Reply)) _index.Remove(e.Reply);
+            var ids = SourcesOf(e.Orig.Src);
+            if (ids.Contains(id))
+            {
+                ids = ids.Remove(id);
+                if (ids.IsEmpty) _bySource.Remove(e.Orig.Src);
+                else _bySource.SetItem(e.Orig.Src, ids);
+            }
+            _entries.Remove(id);
+        }
+
+        /// <summary>The table as it is now; the one the builder came from if nothing changed.</summary>
+        public CtTable ToImmutable()
+        {
+            var (entries, index, bySource) = (_entries.ToImmutable(), _index.ToImmutable(), _bySource.ToImmutable());
+            return ReferenceEquals(entries, _source._entries) && ReferenceEquals(index, _source._index) && ReferenceEquals(bySource, _source._bySource)
+                ? _source
+                : new CtTable(entries, index, bySource);
+        }
     }
 }

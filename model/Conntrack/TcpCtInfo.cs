@@ -4,7 +4,7 @@ namespace ConntrackModel.Model.Conntrack;
 /// The TCP tracker's per-entry memory (<c>struct ip_ct_tcp</c>): both directions and the <c>last_*</c> fields that
 /// the IGNORE, retransmission and RST rules of <c>nf_conntrack_tcp_packet</c> consult.
 /// </summary>
-public sealed record TcpCtInfo(
+public readonly record struct TcpCtInfo(
     TcpDirState Original,
     TcpDirState Reply,
     TcpFlagClass LastIndex,

@@ -5,7 +5,7 @@ namespace ConntrackModel.Model.Conntrack;
 /// <c>td_end</c> (highest seq+len sent), <c>td_maxack</c> (highest ack sent) and the flags CLOSE_INIT,
 /// BE_LIBERAL, MAXACK_SET and DATA_UNACKNOWLEDGED. <see cref="Initialized"/> stands for td_maxwin != 0.
 /// </summary>
-public sealed record TcpDirState(
+public readonly record struct TcpDirState(
     bool Initialized,
     uint TdEnd,
     uint TdMaxAck,

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Collections;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Packets;
@@ -46,7 +47,7 @@ public static class Kernel
         {
             return new StepResult(world, [], e.Message);
         }
-        return new StepResult(ctx.World, ctx.Events.DrainToImmutable(), null);
+        return new StepResult(ctx.Result(), ctx.Events.DrainToImmutable(), null);
     }
 
     /// <summary>The command's precondition: null if it may run, else what is wrong (as the shell would report it).</summary>
@@ -79,11 +80,11 @@ public static class Kernel
             case Command.IptablesDelete d:
                 if (d.Rule is not null && !world.Netfilter.Rules.Any(r => r.SameRule(d.Rule)))
                     return "iptables: Bad rule (does a matching rule exist in that chain?).";
-                if (d.Index is { } i && world.Netfilter.Chain(d.Chain).Count() < i)
+                if (d.Index is { } i && world.Netfilter.Chain(d.Chain).Length < i)
                     return "iptables: Index of deletion too big.";
                 return null;
             case Command.IptablesAdd add:
-                if (add.Position is { } pos && pos > world.Netfilter.Chain(add.Rule.Chain).Count() + 1)
+                if (add.Position is { } pos && pos > world.Netfilter.Chain(add.Rule.Chain).Length + 1)
                     return "iptables: Index of insertion too big.";
                 return null;
             default:
@@ -115,23 +116,39 @@ public static class Kernel
     /// <summary>A precondition found only while running (the port search): Step turns it into a rejection.</summary>
     private sealed class RejectedException(string message) : Exception(message);
 
-    /// <summary>The step's scratch state: the world as it evolves and the events so far. Never escapes Step.</summary>
+    /// <summary>
+    /// The step's scratch state: the world's parts as they evolve (the socket and conntrack tables as builders, which
+    /// copy each changed path of their hashes once per step) and the events so far. Never escapes Step:
+    /// <see cref="Result"/> freezes it into the next world.
+    /// </summary>
     private sealed class StepContext(World world, ChoiceSource choices)
     {
-        public World World { get; private set; } = world;
-
         public ImmutableArray<KernelEvent>.Builder Events { get; } = ImmutableArray.CreateBuilder<KernelEvent>();
 
         private readonly Queue<Segment> _wire = new();
 
-        private long Now => World.Now;
+        private long Now { get; set; } = world.Now;
+
+        private Sysctls _sysctls = world.Sysctls;
+        private NetfilterConfig _netfilter = world.Netfilter;
+        private CtTable.Builder _ct = world.Conntrack.ToBuilder();
+        private CtCounters _counters = world.Counters;
+        private readonly SocketTable.Builder _sockets = world.Sockets.ToBuilder();
+        private PersistentDictionary<string, Connection> _connections = world.ConnectionsByName;
+        private ImmutableSortedSet<TimerEntry> _timers = world.Timers;
+        private long _nextCtId = world.NextCtId;
+        private long _isnCount = world.IsnCount;
+        private readonly PersistentDictionary<string, int>.Builder _decisions = world.Decisions.ToBuilder();
+
+        public World Result() => new(Now, _sysctls, _netfilter, _ct.ToImmutable(), _counters, _sockets.ToImmutable(), _connections, _timers,
+            _nextCtId, _isnCount, _decisions.ToImmutable());
 
         public void Run(Command command)
         {
             switch (command)
             {
                 case Command.Listen l:
-                    World = World with { Sockets = World.Sockets.Listen(l.Address) };
+                    _sockets.Listen(l.Address);
                     break;
                 case Command.Connect c:
                     Connect(c);
@@ -146,7 +163,7 @@ public static class Kernel
                     AppCall(a.End, Tcp.Abort, "abort");
                     break;
                 case Command.IptablesAdd add:
-                    var rules = World.Netfilter.Rules;
+                    var rules = _netfilter.Rules;
                     if (add.Position is { } pos)
                     {
                         var chainRules = rules.Where(r => r.Chain == add.Rule.Chain).ToList();
@@ -161,25 +178,25 @@ public static class Kernel
                     break;
                 case Command.IptablesDelete d:
                     var victim = d.Rule is not null
-                        ? World.Netfilter.Rules.First(r => r.SameRule(d.Rule))
-                        : World.Netfilter.Chain(d.Chain).ElementAt(d.Index!.Value - 1);
-                    SetRules(World.Netfilter.Rules.Remove(victim));
+                        ? _netfilter.Rules.First(r => r.SameRule(d.Rule))
+                        : _netfilter.Chain(d.Chain)[d.Index!.Value - 1];
+                    SetRules(_netfilter.Rules.Remove(victim));
                     break;
                 case Command.IptablesFlush f:
-                    SetRules(f.Chain is { } ch ? World.Netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
+                    SetRules(f.Chain is { } ch ? _netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
                     break;
                 case Command.Modprobe:
-                    var was = World.Netfilter.Tracking;
-                    World = World with { Netfilter = World.Netfilter with { Modprobed = true } };
+                    var was = _netfilter.Tracking;
+                    _netfilter = _netfilter with { Modprobed = true };
                     NoteTracking(was);
                     break;
                 case Command.ConntrackFlush:
-                    var n = World.Conntrack.Live(Now).Count();
-                    World = World with { Conntrack = CtTable.Empty };
+                    var n = _ct.ToImmutable().Live(Now).Count();
+                    _ct = CtTable.Empty.ToBuilder();
                     Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"conntrack -F: {n} flow entries deleted")));
                     break;
                 case Command.Sysctl s:
-                    World = World with { Sysctls = SysctlKeys.Apply(World.Sysctls, s.Key, s.Value) };
+                    _sysctls = SysctlKeys.Apply(_sysctls, s.Key, s.Value);
                     break;
                 case Command.Sleep sl:
                     RunUntil(Now + sl.Milliseconds, inclusive: true, stop: null);
@@ -192,14 +209,14 @@ public static class Kernel
 
         private void SetRules(ImmutableList<NatRule> rules)
         {
-            var was = World.Netfilter.Tracking;
-            World = World with { Netfilter = World.Netfilter with { Rules = rules, NatTableExists = true } };
+            var was = _netfilter.Tracking;
+            _netfilter = _netfilter with { Rules = rules, NatTableExists = true };
             NoteTracking(was);
         }
 
         private void NoteTracking(bool was)
         {
-            var now = World.Netfilter.Tracking;
+            var now = _netfilter.Tracking;
             if (!was && now)
                 Events.Add(new KernelEvent.Conntrack(Now, "conntrack hooks registered in the namespace (nf_ct_netns_get): tracking starts; existing connections are not tracked until they send"));
             else if (was && !now)
@@ -223,8 +240,8 @@ public static class Kernel
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
-            RunUntil(deadline, inclusive: false, stop: () => World.Sockets.End(c.Name) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true });
-            var end = World.Sockets.End(c.Name)!;
+            RunUntil(deadline, inclusive: false, stop: () => _sockets.End(c.Name) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true });
+            var end = _sockets.End(c.Name)!;
             ConnectResult result;
             if (end.State == TcpState.SynSent && !end.Gone)
             {
@@ -248,7 +265,7 @@ public static class Kernel
                 // refused connect, SO_ERROR 0 afterwards).
                 if (result != ConnectResult.Established) Put(end with { Error = null });
             }
-            World = World.WithConnection(new Connection(c.Name, result, local, c.Remote));
+            _connections = _connections.SetItem(c.Name, new Connection(c.Name, result, local, c.Remote) { Ordinal = _connections.Count });
         }
 
         /// <summary>
@@ -257,8 +274,8 @@ public static class Kernel
         /// </summary>
         private SockAddr PickEphemeral(string name, SockAddr remote)
         {
-            var low = World.Sysctls.LocalPortLow;
-            var high = World.Sysctls.LocalPortHigh;
+            var low = _sysctls.LocalPortLow;
+            var high = _sysctls.LocalPortHigh;
             var remaining = high + 1 - low;
             if (remaining > 1) remaining &= ~1;
             var point = new ChoicePoint(ChoiceKind.EphemeralPort, "ephemeral:" + name, Math.Max(1, remaining));
@@ -272,20 +289,20 @@ public static class Kernel
                     var port = low + ((offset + i) % remaining);
                     if (port > high) continue;
                     var cand = new SockAddr(src, port);
-                    if (World.Sockets.EphemeralUsable(cand, remote)) return cand;
+                    if (_sockets.EphemeralUsable(cand, remote)) return cand;
                 }
             }
             // An odd-sized range's last port is not on either parity walk.
             foreach (var p in Enumerable.Range(low, high - low + 1))
             {
-                if (World.Sockets.EphemeralUsable(new SockAddr(src, p), remote)) return new SockAddr(src, p);
+                if (_sockets.EphemeralUsable(new SockAddr(src, p), remote)) return new SockAddr(src, p);
             }
             throw new RejectedException($"connect {name}: no free local port in ip_local_port_range (EADDRNOTAVAIL)");
         }
 
         private void AppCall(string endName, Func<TcpEnd, EndResult?> call, string what)
         {
-            var e = World.Sockets.End(endName)!;
+            var e = _sockets.End(endName)!;
             if (e.Gone && what != "close" && what != "abort")
             {
                 // tcp_sendmsg_locked on a dead socket fails with -EPIPE, which sk_stream_error turns into the pending
@@ -318,31 +335,22 @@ public static class Kernel
                 var next = NextTimer();
                 if (next is null || next.Value.Due > deadline || (!inclusive && next.Value.Due == deadline))
                 {
-                    World = World with { Now = Math.Max(Now, deadline) };
+                    Now = Math.Max(Now, deadline);
                     return;
                 }
                 var t = next.Value;
-                World = World with { Now = Math.Max(Now, t.Due), Timers = World.Timers.Remove(t) };
+                Now = Math.Max(Now, t.Due);
+                _timers = _timers.Remove(t);
                 Fire(t);
             }
         }
 
-        private TimerEntry? NextTimer()
-        {
-            while (!World.Timers.IsEmpty)
-            {
-                var t = World.Timers.Min;
-                var e = World.Sockets.End(t.End);
-                var live = e is not null && !e.Gone && (t.Kind == TimerKind.Retransmit ? e.RetransmitAt == t.Due : e.TimeWaitUntil == t.Due);
-                if (live) return t;
-                World = World with { Timers = World.Timers.Remove(t) };
-            }
-            return null;
-        }
+        /// <summary>The earliest armed timer. <see cref="Put"/> keeps the set exact, so every entry is live.</summary>
+        private TimerEntry? NextTimer() => _timers.IsEmpty ? null : _timers.Min;
 
         private void Fire(TimerEntry t)
         {
-            var e = World.Sockets.End(t.End)!;
+            var e = _sockets.End(t.End)!;
             if (t.Kind == TimerKind.TimeWait)
             {
                 Put(Tcp.Expire(e));
@@ -356,8 +364,8 @@ public static class Kernel
 
         private uint NextIsnClock()
         {
-            var clock = Tcp.IsnClock(Now, World.IsnCount);
-            World = World with { IsnCount = World.IsnCount + 1 };
+            var clock = Tcp.IsnClock(Now, _isnCount);
+            _isnCount++;
             return clock;
         }
 
@@ -369,12 +377,20 @@ public static class Kernel
             foreach (var s in r.Out) _wire.Enqueue(s);
         }
 
+        /// <summary>Stores an end, re-arming or cancelling its timers as they changed (a gone socket has none).</summary>
         private void Put(TcpEnd e)
         {
-            var timers = World.Timers;
-            if (e.RetransmitAt is { } rt) timers = timers.Add(new TimerEntry(rt, e.Name, TimerKind.Retransmit));
-            if (e.TimeWaitUntil is { } tw) timers = timers.Add(new TimerEntry(tw, e.Name, TimerKind.TimeWait));
-            World = World with { Sockets = World.Sockets.Put(e), Timers = timers };
+            var old = _sockets.End(e.Name);
+            Rearm(e.Name, TimerKind.Retransmit, old is { Gone: false } ? old.RetransmitAt : null, e.Gone ? null : e.RetransmitAt);
+            Rearm(e.Name, TimerKind.TimeWait, old is { Gone: false } ? old.TimeWaitUntil : null, e.Gone ? null : e.TimeWaitUntil);
+            _sockets.Put(e);
+        }
+
+        private void Rearm(string end, TimerKind kind, long? was, long? now)
+        {
+            if (was == now) return;
+            if (was is { } w) _timers = _timers.Remove(new TimerEntry(w, end, kind));
+            if (now is { } n) _timers = _timers.Add(new TimerEntry(n, end, kind));
         }
 
         /// <summary>Process every queued segment; loopback delivery is instantaneous and in order.</summary>
@@ -386,130 +402,113 @@ public static class Kernel
         // ------------------------------------------------------------ the netfilter path
 
         /// <summary>A packet in flight: the segment as rewritten so far and the conntrack entry attached to it.</summary>
-        private sealed record Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed);
+        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed);
 
         private void Transmit(Segment seg)
         {
+            // Each hook returns its verdict: false is NF_DROP (the packet goes no further), true is NF_ACCEPT.
             var skb = new Skb(seg, null, CtDirection.Original, false);
-            var tracking = World.Netfilter.Tracking;
-            var nat = World.Netfilter.NatTableExists;
+            var tracking = _netfilter.Tracking;
+            var nat = _netfilter.NatTableExists;
 
-            // NF_INET_LOCAL_OUT
-            if (tracking)
-            {
-                skb = ConntrackIn(skb);
-                if (skb is null) return;
-            }
-            if (nat)
-            {
-                skb = NatHook(skb, Manip.Dst, NatChain.Output);
-                if (skb is null) return;
-            }
-            // NF_INET_POST_ROUTING
-            if (nat)
-            {
-                skb = NatHook(skb, Manip.Src, NatChain.PostRouting);
-                if (skb is null) return;
-            }
-            skb = Confirm(skb);
-            if (skb is null) return;
+            // NF_INET_LOCAL_OUT, then NF_INET_POST_ROUTING
+            if (tracking && !ConntrackIn(ref skb)) return;
+            if (nat && !NatHook(ref skb, Manip.Dst, NatChain.Output)) return;
+            if (nat && !NatHook(ref skb, Manip.Src, NatChain.PostRouting)) return;
+            if (!Confirm(ref skb)) return;
 
             Events.Add(new KernelEvent.Captured(Now, skb.Seg));
 
             // Receive side: NF_INET_PRE_ROUTING / NF_INET_LOCAL_IN. Only a packet without an entry is tracked again.
             if (tracking && skb.Ct is null)
             {
-                skb = ConntrackIn(skb);
-                if (skb is null) return;
-                if (nat)
-                {
-                    skb = NatHook(skb, Manip.Dst, NatChain.PreRouting);
-                    if (skb is null) return;
-                    skb = NatHook(skb, Manip.Src, NatChain.Input);
-                    if (skb is null) return;
-                }
-                skb = Confirm(skb);
-                if (skb is null) return;
+                if (!ConntrackIn(ref skb)) return;
+                if (nat && !NatHook(ref skb, Manip.Dst, NatChain.PreRouting)) return;
+                if (nat && !NatHook(ref skb, Manip.Src, NatChain.Input)) return;
+                if (!Confirm(ref skb)) return;
             }
             Receive(skb.Seg);
         }
 
         /// <summary><c>nf_conntrack_in</c> → <c>resolve_normal_ct</c> → <c>nf_conntrack_tcp_packet</c>.</summary>
-        private Skb? ConntrackIn(Skb skb)
+        private bool ConntrackIn(ref Skb skb)
         {
             var seg = skb.Seg;
             for (var repeat = 0; repeat < 3; repeat++)
             {
-                var hit = World.Conntrack.Find(seg.Tuple, Now);
+                var hit = _ct.Find(seg.Tuple, Now);
                 if (hit is null)
                 {
-                    var fresh = new CtEntry(World.NextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, TcpCtInfo.Empty);
-                    var opened = TcpTracker.New(fresh, seg, World.Sysctls);
+                    var fresh = new CtEntry(_nextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, TcpCtInfo.Empty);
+                    var opened = TcpTracker.New(fresh, seg, _sysctls);
                     if (opened is null)
                     {
                         Count(c => c with { Invalid = c.Invalid + 1 });
                         Events.Add(new KernelEvent.Conntrack(Now, $"{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
-                        return skb;
+                        return true;
                     }
-                    var r = TcpTracker.Packet(opened, CtDirection.Original, seg, World.Sysctls, Now);
+                    var r = TcpTracker.Packet(opened, CtDirection.Original, seg, _sysctls, Now);
                     if (r.Verdict != TrackVerdict.Accept)
                     {
                         Count(c => c with { Invalid = c.Invalid + 1 });
-                        return skb;
+                        return true;
                     }
-                    World = World with { NextCtId = World.NextCtId + 1 };
+                    _nextCtId++;
                     Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture,
                         $"new entry #{r.Ct.Id} {r.Ct.Orig} {CtEntry.StateName(r.Ct.State)}{(seg.Has(TcpFlags.Syn) ? "" : " (mid-stream pickup)")}")));
-                    return skb with { Ct = r.Ct, Dir = CtDirection.Original, Confirmed = false };
+                    skb = skb with { Ct = r.Ct, Dir = CtDirection.Original, Confirmed = false };
+                    return true;
                 }
                 var (entry, dir) = hit.Value;
-                var res = TcpTracker.Packet(entry, dir, seg, World.Sysctls, Now);
+                var res = TcpTracker.Packet(entry, dir, seg, _sysctls, Now);
                 switch (res.Verdict)
                 {
                     case TrackVerdict.Repeat:
-                        World = World with { Conntrack = World.Conntrack.Remove(entry.Id) };
+                        _ct.Remove(entry.Id);
                         Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{entry.Id} killed: {res.Note}")));
                         continue;
                     case TrackVerdict.Invalid:
                         Count(c => c with { Invalid = c.Invalid + 1 });
                         Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"{Describe(seg)}: INVALID for entry #{entry.Id} ({res.Note}): leaves untracked, not NATed")));
-                        return skb with { Ct = null };
+                        skb = skb with { Ct = null };
+                        return true;
                     case TrackVerdict.Drop:
                         Count(c => c with { Invalid = c.Invalid + 1, Drop = c.Drop + 1 });
                         Events.Add(new KernelEvent.Dropped(Now, seg, "conntrack: " + res.Note));
-                        return null;
+                        return false;
                 }
                 var ct = res.Ct;
                 if (dir == CtDirection.Reply && !ct.Has(CtStatus.SeenReply)) ct = ct with { Status = ct.Status | CtStatus.SeenReply };
                 if (res.Kill)
                 {
-                    World = World with { Conntrack = World.Conntrack.Remove(ct.Id) };
+                    _ct.Remove(ct.Id);
                     Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} deleted: {res.Note}")));
                 }
                 else
                 {
-                    World = World with { Conntrack = World.Conntrack.Update(ct) };
+                    _ct.Update(ct);
                     if (ct.State != entry.State)
                         Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {CtEntry.StateName(entry.State)} -> {CtEntry.StateName(ct.State)}")));
                     else if (res.Note.Length > 0)
                         Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id}: {res.Note}")));
                 }
-                return skb with { Ct = ct, Dir = dir, Confirmed = true };
+                skb = skb with { Ct = ct, Dir = dir, Confirmed = true };
+                return true;
             }
             throw new InvalidOperationException("NF_REPEAT loop did not settle");
         }
 
         /// <summary><c>nf_nat_inet_fn</c> at one hook, then <c>nf_nat_packet</c>.</summary>
-        private Skb? NatHook(Skb skb, Manip manip, NatChain chain)
+        private bool NatHook(ref Skb skb, Manip manip, NatChain chain)
         {
-            if (skb.Ct is not { } ct) return skb;
+            if (skb.Ct is not { } ct) return true;
             var done = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
             // NAT is decided once, for a new (unconfirmed) entry; nf_nat_setup_info returns at once for a confirmed one.
             if (!skb.Confirmed && !ct.Has(done))
             {
                 NatRange? range = null;
                 NatTarget? by = null;
-                foreach (var rule in World.Netfilter.Chain(chain))
+                foreach (var rule in _netfilter.Chain(chain))
                 {
                     if (!rule.Match.Matches(skb.Seg.Tuple, Loopback)) continue;
                     by = rule.Target;
@@ -525,7 +524,7 @@ public static class Kernel
                             // nf_nat_masquerade_ipv4: inet_select_addr(out, nh, RT_SCOPE_UNIVERSE). The namespace has
                             // only lo, whose 127.0.0.1/8 is host scope: no address, so the packet is dropped.
                             Events.Add(new KernelEvent.Dropped(Now, skb.Seg, "MASQUERADE: lo ate my IP address (no universe-scope address)"));
-                            return null;
+                            return false;
                         case NatTarget.Accept:
                             break;
                     }
@@ -536,21 +535,22 @@ public static class Kernel
                 ct = SetupInfo(ct, range, manip, skb.Seg.Origin, nullBinding ? "null binding" : by!.ToString());
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
-            return skb with { Ct = ct, Seg = seg };
+            skb = skb with { Ct = ct, Seg = seg };
+            return true;
         }
 
         /// <summary><c>nf_nat_setup_info</c> for an unconfirmed entry.</summary>
         private CtEntry SetupInfo(CtEntry ct, NatRange range, Manip manip, string origin, string by)
         {
             var curr = ct.Reply.Invert();
-            var k = World.Decisions.GetValueOrDefault(origin);
-            World = World with { Decisions = World.Decisions.SetItem(origin, k + 1) };
+            var k = _decisions.GetValueOrDefault(origin);
+            _decisions.SetItem(origin, k + 1);
             var key = string.Create(CultureInfo.InvariantCulture, $"nat:{(manip == Manip.Src ? "src" : "dst")}:{origin}#{k}");
-            var outcome = NatSelection.GetUniqueTuple(curr, range, ct, manip, World.Conntrack, Now, choices, key);
+            var outcome = NatSelection.GetUniqueTuple(curr, range, ct, manip, _ct, Now, choices, key);
             foreach (var made in outcome.Choices) Events.Add(new KernelEvent.Choice(Now, made, Segment.ConnectionOf(origin)));
             if (outcome.Evicted is { } victim)
             {
-                World = World with { Conntrack = World.Conntrack.Remove(victim) };
+                _ct.Remove(victim);
                 Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{victim} evicted to free its reply tuple (nf_nat_used_tuple_harder)")));
             }
             var status = ct.Status | (manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone);
@@ -581,22 +581,24 @@ public static class Kernel
         }
 
         /// <summary><c>__nf_conntrack_confirm</c>: insert a new entry unless a tuple clashes; TCP clashes are dropped.</summary>
-        private Skb? Confirm(Skb skb)
+        private bool Confirm(ref Skb skb)
         {
-            if (skb.Ct is not { } ct || skb.Confirmed) return skb;
-            if (World.Conntrack.Clashes(ct, Now))
+            if (skb.Ct is not { } ct || skb.Confirmed) return true;
+            if (_ct.Clashes(ct, Now))
             {
                 Count(c => c with { InsertFailed = c.InsertFailed + 1, Drop = c.Drop + 1 });
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, string.Create(CultureInfo.InvariantCulture,
                     $"conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; TCP cannot resolve clashes (insert_failed, drop)")));
-                return null;
+                return false;
             }
             ct = ct with { Status = ct.Status | CtStatus.Confirmed };
-            World = World with { Conntrack = World.Conntrack.Insert(ct, Now), Counters = World.Counters with { Insert = World.Counters.Insert + 1 } };
-            return skb with { Ct = ct, Confirmed = true };
+            _ct.Insert(ct, Now);
+            _counters = _counters with { Insert = _counters.Insert + 1 };
+            skb = skb with { Ct = ct, Confirmed = true };
+            return true;
         }
 
-        private void Count(Func<CtCounters, CtCounters> f) => World = World with { Counters = f(World.Counters) };
+        private void Count(Func<CtCounters, CtCounters> f) => _counters = f(_counters);
 
         private static string Describe(Segment s) => $"{s.Tuple.Src} > {s.Tuple.Dst} [{s.FlagString()}]";
 
@@ -605,16 +607,16 @@ public static class Kernel
         /// <summary><c>tcp_v4_rcv</c>: established hash first, then the listener, else a RST from the stack.</summary>
         private void Receive(Segment seg)
         {
-            var end = World.Sockets.Established(seg.Tuple);
+            var end = _sockets.Established(seg.Tuple);
             if (end is not null)
             {
                 var r = Tcp.Receive(end, seg, Now);
                 Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction));
                 Apply(r, seg);
-                if (r.ReopenIss is { } iss && World.Sockets.IsListening(seg.Tuple.Dst)) Listener(seg, iss);
+                if (r.ReopenIss is { } iss && _sockets.IsListening(seg.Tuple.Dst)) Listener(seg, iss);
                 return;
             }
-            if (World.Sockets.IsListening(seg.Tuple.Dst))
+            if (_sockets.IsListening(seg.Tuple.Dst))
             {
                 Listener(seg, null);
                 return;
@@ -638,10 +640,10 @@ public static class Kernel
                 return;
             }
             var name = Segment.ConnectionOf(seg.Origin) + ".server";
-            if (World.Sockets.End(name) is { Gone: false })
+            if (_sockets.End(name) is { Gone: false })
             {
                 var n = 2;
-                while (World.Sockets.End(string.Create(CultureInfo.InvariantCulture, $"{name}#{n}")) is { Gone: false }) n++;
+                while (_sockets.End(string.Create(CultureInfo.InvariantCulture, $"{name}#{n}")) is { Gone: false }) n++;
                 name = string.Create(CultureInfo.InvariantCulture, $"{name}#{n}");
             }
             var r = Tcp.Accept(name, seg, Now, NextIsnClock(), iss);

@@ -29,10 +29,15 @@ public sealed record NetfilterConfig
         init
         {
             _rules = value;
-            // Counted once per rule change, not per packet: every packet asks whether the hooks are registered.
+            // Counted and split once per rule change, not per packet: every packet asks whether the hooks are
+            // registered and walks the chain of each nat hook it passes.
             RuleUsers = value.Count(r => r.Target.UsesConntrack);
+            _chains = [.. Enum.GetValues<NatChain>().Select(c => value.Where(r => r.Chain == c).ToImmutableArray())];
         }
     }
+
+    /// <summary>Each chain's rules in order, indexed by <see cref="NatChain"/>.</summary>
+    private readonly ImmutableArray<ImmutableArray<NatRule>> _chains = [.. Enum.GetValues<NatChain>().Select(_ => ImmutableArray<NatRule>.Empty)];
 
     public bool NatTableExists { get; init; }
 
@@ -45,7 +50,7 @@ public sealed record NetfilterConfig
     /// <summary>Are the conntrack hooks (<c>ipv4_conntrack_ops</c>) registered in the namespace?</summary>
     public bool Tracking => ConntrackUsers > 0;
 
-    public IEnumerable<NatRule> Chain(NatChain chain) => Rules.Where(r => r.Chain == chain);
+    public ImmutableArray<NatRule> Chain(NatChain chain) => _chains[(int)chain];
 
     public bool Equals(NetfilterConfig? other) =>
         other is not null && NatTableExists == other.NatTableExists && Modprobed == other.Modprobed && Rules.SequenceEqual(other.Rules);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ConntrackModel.Model.Collections;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Sockets;
 
@@ -6,7 +7,8 @@ namespace ConntrackModel.Model.Kernel;
 
 /// <summary>
 /// The whole state of one network namespace (with <c>lo</c> and 127.0.0.0/8) at time <paramref name="Now"/> (ms).
-/// Immutable; <see cref="Kernel.Step"/> returns a new one.
+/// Immutable; <see cref="Kernel.Step"/> returns a new one. <paramref name="Timers"/> holds exactly the armed socket
+/// timers; <paramref name="Decisions"/> counts the NAT decisions per packet origin (it names their choice points).
 /// </summary>
 public sealed record World(
     long Now,
@@ -15,34 +17,36 @@ public sealed record World(
     CtTable Conntrack,
     CtCounters Counters,
     SocketTable Sockets,
-    ImmutableList<Connection> Connections,
+    PersistentDictionary<string, Connection> ConnectionsByName,
     ImmutableSortedSet<TimerEntry> Timers,
     long NextCtId,
     long IsnCount,
-    ImmutableDictionary<string, int> Decisions,
-    ImmutableDictionary<string, int> ConnectionIndex)
+    PersistentDictionary<string, int> Decisions)
 {
     /// <summary>A fresh namespace: nothing tracked, no rules, default sysctls, time 0.</summary>
     public static World Initial { get; } = new(0, Sysctls.Default, NetfilterConfig.Empty, CtTable.Empty, CtCounters.Zero,
-        SocketTable.Empty, [], [], 1, 0, ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal),
-        ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal));
+        SocketTable.Empty, PersistentDictionary<string, Connection>.Empty, [], 1, 0, PersistentDictionary<string, int>.Empty);
 
-    public Connection? FindConnection(string name) => ConnectionIndex.TryGetValue(name, out var i) ? Connections[i] : null;
+    /// <summary>The connections in the order the scenario opened them. Sorts: O(n log n) per call.</summary>
+    public IReadOnlyList<Connection> Connections => [.. ConnectionsByName.Values.OrderBy(c => c.Ordinal)];
 
-    /// <summary>Adds a connection or replaces the one with the same name.</summary>
+    public int ConnectionCount => ConnectionsByName.Count;
+
+    public Connection? FindConnection(string name) => ConnectionsByName.GetValueOrDefault(name);
+
+    /// <summary>Adds a connection (numbered in opening order) or replaces the one with the same name.</summary>
     public World WithConnection(Connection c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        return ConnectionIndex.TryGetValue(c.Name, out var i)
-            ? this with { Connections = Connections.SetItem(i, c) }
-            : this with { Connections = Connections.Add(c), ConnectionIndex = ConnectionIndex.SetItem(c.Name, Connections.Count) };
+        var ordinal = FindConnection(c.Name) is { } old ? old.Ordinal : ConnectionsByName.Count;
+        return this with { ConnectionsByName = ConnectionsByName.SetItem(c.Name, c with { Ordinal = ordinal }) };
     }
 
     public bool Equals(World? other) =>
         other is not null && Now == other.Now && Sysctls.Equals(other.Sysctls) && Netfilter.Equals(other.Netfilter) &&
         Conntrack.Equals(other.Conntrack) && Counters == other.Counters && Sockets.Equals(other.Sockets) &&
-        Connections.SequenceEqual(other.Connections) && Timers.SetEquals(other.Timers) && NextCtId == other.NextCtId && IsnCount == other.IsnCount &&
-        Decisions.Count == other.Decisions.Count && Decisions.All(kv => other.Decisions.TryGetValue(kv.Key, out var v) && v == kv.Value);
+        ConnectionsByName.Equals(other.ConnectionsByName) && Timers.SetEquals(other.Timers) && NextCtId == other.NextCtId &&
+        IsnCount == other.IsnCount && Decisions.Equals(other.Decisions);
 
-    public override int GetHashCode() => HashCode.Combine(Now, Conntrack, Sockets, Connections.Count);
+    public override int GetHashCode() => HashCode.Combine(Now, Conntrack, Sockets, ConnectionsByName.Count);
 }

@@ -21,7 +21,7 @@ public static class NatSelection
     public const int HarderThresh = MaxAttempts / 4;
 
     /// <summary><c>get_unique_tuple(tuple, orig_tuple, range, ct, maniptype)</c>.</summary>
-    public static NatOutcome GetUniqueTuple(ConnTuple orig, NatRange range, CtEntry ct, Manip manip, CtTable table, long now,
+    public static NatOutcome GetUniqueTuple(ConnTuple orig, NatRange range, CtEntry ct, Manip manip, CtView table, long now,
         ChoiceSource choices, string key)
     {
         ArgumentNullException.ThrowIfNull(range);
@@ -74,7 +74,7 @@ public static class NatSelection
     }
 
     /// <summary><c>nf_nat_used_tuple</c>: would the reply tuple of <paramref name="t"/> already be in the table?</summary>
-    public static bool Used(ConnTuple t, CtEntry ct, CtTable table, long now)
+    public static bool Used(ConnTuple t, CtEntry ct, CtView table, long now)
     {
         ArgumentNullException.ThrowIfNull(ct);
         ArgumentNullException.ThrowIfNull(table);
@@ -91,7 +91,7 @@ public static class NatSelection
     /// <c>find_appropriate_src</c>: the newest bysource entry with the same original source whose mapping, applied
     /// to our destination, is in range.
     /// </summary>
-    private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtTable table, long now)
+    private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtView table, long now)
     {
         foreach (var e in table.BySource(orig.Src, now).Reverse())
         {
@@ -124,7 +124,7 @@ public static class NatSelection
     }
 
     /// <summary><c>nf_nat_l4proto_unique_tuple</c> for TCP.</summary>
-    private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtTable table, long now,
+    private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtView table, long now,
         ChoiceSource choices, string key, ImmutableList<ChoiceMade> made)
     {
         var seq = new SeqOracle(choices, key);
@@ -202,7 +202,7 @@ public static class NatSelection
     private readonly record struct ProbeResult(int Port, bool Free, long? Evicted);
 
     /// <summary>One round of the probe loop: <c>key = min + off % range_size</c> with a u16 <c>off</c>.</summary>
-    private static ProbeResult Round(ConnTuple t, Manip manip, int min, int size, int off, int attempts, CtEntry ct, CtTable table, long now, SeqOracle seq)
+    private static ProbeResult Round(ConnTuple t, Manip manip, int min, int size, int off, int attempts, CtEntry ct, CtView table, long now, SeqOracle seq)
     {
         var port = min;
         for (var i = 0; i < attempts; i++, off = (off + 1) & 0xFFFF)
@@ -222,7 +222,7 @@ public static class NatSelection
     /// (<c>nf_seq_has_advanced</c>; for two different client 4-tuples that order is a choice, see SeqOracle).
     /// Returns whether the tuple is used, and the entry that would be evicted to free it.
     /// </summary>
-    private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtTable table, long now, SeqOracle seq)
+    private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtView table, long now, SeqOracle seq)
     {
         if (attemptsLeft > HarderThresh || ct.State != TcpCtState.SynSent) return (Used(t, ct, table, now), null);
         var hit = table.Find(t.Invert(), now);

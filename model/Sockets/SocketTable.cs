@@ -1,28 +1,64 @@
-using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Collections;
 
 namespace ConntrackModel.Model.Sockets;
 
 /// <summary>
-/// The namespace's TCP sockets: listeners, connection ends (by name), the established hash (<c>ehash</c>: local and
-/// remote address of every live end, TIME_WAIT included) and the port owners (<c>bhash</c>) that decide bind()
-/// conflicts and which ports connect() may share. Compares by contents.
+/// The queries on a namespace's TCP sockets, defined once for the immutable <see cref="SocketTable"/> and for the
+/// <see cref="SocketTable.Builder"/> a step updates.
 /// </summary>
-public sealed class SocketTable : IEquatable<SocketTable>
+public abstract class SocketView
 {
-    private readonly ImmutableHashSet<SockAddr> _listeners;
-    private readonly ImmutableDictionary<string, TcpEnd> _ends;
-    private readonly ImmutableDictionary<ConnTuple, string> _ehash;
-    private readonly ImmutableDictionary<SockAddr, PortOwners> _bhash;
+    private protected SocketView()
+    {
+    }
 
     /// <summary>How a local port is held: by how many live ends, and whether one bound it explicitly (bind()).</summary>
     public readonly record struct PortOwners(int Count, int Bound);
 
-    public static SocketTable Empty { get; } = new([], ImmutableDictionary<string, TcpEnd>.Empty.WithComparers(StringComparer.Ordinal),
-        ImmutableDictionary<ConnTuple, string>.Empty, ImmutableDictionary<SockAddr, PortOwners>.Empty);
+    private protected abstract bool TryEnd(string name, out TcpEnd end);
 
-    private SocketTable(ImmutableHashSet<SockAddr> listeners, ImmutableDictionary<string, TcpEnd> ends,
-        ImmutableDictionary<ConnTuple, string> ehash, ImmutableDictionary<SockAddr, PortOwners> bhash)
+    private protected abstract bool TryEstablished(ConnTuple incoming, out string name);
+
+    private protected abstract bool TryOwners(SockAddr local, out PortOwners owners);
+
+    public abstract bool IsListening(SockAddr addr);
+
+    public TcpEnd? End(string name) => TryEnd(name, out var e) ? e : null;
+
+    /// <summary>__inet_lookup_established: the live end whose (local, remote) matches an incoming tuple.</summary>
+    public TcpEnd? Established(ConnTuple incoming) => TryEstablished(incoming, out var n) && TryEnd(n, out var e) ? e : null;
+
+    /// <summary>Is the local address held by a listener or a live end (bind() would fail with EADDRINUSE)?</summary>
+    public bool PortInUse(SockAddr local) => IsListening(local) || TryOwners(local, out _);
+
+    /// <summary>May connect() pick this local port for that remote (<c>__inet_hash_connect</c>)?</summary>
+    public bool EphemeralUsable(SockAddr local, SockAddr remote)
+    {
+        if (IsListening(local)) return false;
+        if (TryOwners(local, out var owners) && owners.Bound > 0) return false;
+        return !TryEstablished(new ConnTuple(remote, local), out _);
+    }
+}
+
+/// <summary>
+/// The namespace's TCP sockets: listeners, connection ends (by name), the established hash (<c>ehash</c>: local and
+/// remote address of every live end, TIME_WAIT included) and the port owners (<c>bhash</c>) that decide bind()
+/// conflicts and which ports connect() may share. Immutable; compares by contents. A step updates it through a
+/// <see cref="Builder"/>.
+/// </summary>
+public sealed class SocketTable : SocketView, IEquatable<SocketTable>
+{
+    private readonly PersistentDictionary<SockAddr, bool> _listeners;
+    private readonly PersistentDictionary<string, TcpEnd> _ends;
+    private readonly PersistentDictionary<ConnTuple, string> _ehash;
+    private readonly PersistentDictionary<SockAddr, PortOwners> _bhash;
+
+    public static SocketTable Empty { get; } = new(PersistentDictionary<SockAddr, bool>.Empty, PersistentDictionary<string, TcpEnd>.Empty,
+        PersistentDictionary<ConnTuple, string>.Empty, PersistentDictionary<SockAddr, PortOwners>.Empty);
+
+    private SocketTable(PersistentDictionary<SockAddr, bool> listeners, PersistentDictionary<string, TcpEnd> ends,
+        PersistentDictionary<ConnTuple, string> ehash, PersistentDictionary<SockAddr, PortOwners> bhash)
     {
         _listeners = listeners;
         _ends = ends;
@@ -30,71 +66,38 @@ public sealed class SocketTable : IEquatable<SocketTable>
         _bhash = bhash;
     }
 
-    public IEnumerable<SockAddr> Listeners => _listeners;
+    public IEnumerable<SockAddr> Listeners => _listeners.Keys;
 
+    /// <summary>Every end, in no particular order.</summary>
     public IEnumerable<TcpEnd> Ends => _ends.Values;
 
-    public bool IsListening(SockAddr addr) => _listeners.Contains(addr);
+    public override bool IsListening(SockAddr addr) => _listeners.ContainsKey(addr);
 
-    public TcpEnd? End(string name) => _ends.GetValueOrDefault(name);
+    private protected override bool TryEnd(string name, out TcpEnd end) => _ends.TryGetValue(name, out end!);
 
-    /// <summary>__inet_lookup_established: the live end whose (local, remote) matches an incoming tuple.</summary>
-    public TcpEnd? Established(ConnTuple incoming) => _ehash.TryGetValue(incoming, out var n) ? _ends[n] : null;
+    private protected override bool TryEstablished(ConnTuple incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
 
-    /// <summary>Is the local address held by a listener or a live end (bind() would fail with EADDRINUSE)?</summary>
-    public bool PortInUse(SockAddr local) => _listeners.Contains(local) || _bhash.ContainsKey(local);
+    private protected override bool TryOwners(SockAddr local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
 
-    /// <summary>May connect() pick this local port for that remote (<c>__inet_hash_connect</c>)?</summary>
-    public bool EphemeralUsable(SockAddr local, SockAddr remote)
+    public Builder ToBuilder() => new(this);
+
+    public SocketTable Listen(SockAddr addr)
     {
-        if (_listeners.Contains(local)) return false;
-        if (_bhash.TryGetValue(local, out var owners) && owners.Bound > 0) return false;
-        return !_ehash.ContainsKey(new ConnTuple(remote, local));
+        var b = ToBuilder();
+        b.Listen(addr);
+        return b.ToImmutable();
     }
 
-    public SocketTable Listen(SockAddr addr) => new(_listeners.Add(addr), _ends, _ehash, _bhash);
-
-    /// <summary>Adds or replaces an end, keeping the hashes in step with its liveness.</summary>
+    /// <summary>Adds or replaces an end (<see cref="Builder.Put"/>).</summary>
     public SocketTable Put(TcpEnd end)
     {
-        ArgumentNullException.ThrowIfNull(end);
-        if (!_ends.TryGetValue(end.Name, out var old)) return Hash(end);
-        // Most updates change sequence state only: the hashes keep their keys, only the end itself is replaced.
-        if (old.Gone == end.Gone && old.Local == end.Local && old.Remote == end.Remote && old.ExplicitBind == end.ExplicitBind)
-            return new SocketTable(_listeners, _ends.SetItem(end.Name, end), _ehash, _bhash);
-        return Unhash(old).Hash(end);
-    }
-
-    private SocketTable Unhash(TcpEnd e)
-    {
-        if (e.Gone) return new SocketTable(_listeners, _ends.Remove(e.Name), _ehash, _bhash);
-        var ehash = _ehash.TryGetValue(e.IncomingTuple, out var n) && n == e.Name ? _ehash.Remove(e.IncomingTuple) : _ehash;
-        var bhash = _bhash;
-        if (!e.IsServer && bhash.TryGetValue(e.Local, out var o))
-        {
-            o = new PortOwners(o.Count - 1, o.Bound - (e.ExplicitBind ? 1 : 0));
-            bhash = o.Count == 0 ? bhash.Remove(e.Local) : bhash.SetItem(e.Local, o);
-        }
-        return new SocketTable(_listeners, _ends.Remove(e.Name), ehash, bhash);
-    }
-
-    private SocketTable Hash(TcpEnd e)
-    {
-        var ends = _ends.SetItem(e.Name, e);
-        if (e.Gone) return new SocketTable(_listeners, ends, _ehash, _bhash);
-        var ehash = _ehash.SetItem(e.IncomingTuple, e.Name);
-        var bhash = _bhash;
-        // Accepted ends share the listener's port (inherited bind bucket); the listener already holds it.
-        if (!e.IsServer)
-        {
-            var o = bhash.GetValueOrDefault(e.Local);
-            bhash = bhash.SetItem(e.Local, new PortOwners(o.Count + 1, o.Bound + (e.ExplicitBind ? 1 : 0)));
-        }
-        return new SocketTable(_listeners, ends, ehash, bhash);
+        var b = ToBuilder();
+        b.Put(end);
+        return b.ToImmutable();
     }
 
     public bool Equals(SocketTable? other) =>
-        other is not null && _listeners.SetEquals(other._listeners) && _ends.Count == other._ends.Count &&
+        other is not null && _listeners.Equals(other._listeners) && _ends.Count == other._ends.Count &&
         _ends.All(kv => other._ends.TryGetValue(kv.Key, out var e) && EndEquals(e, kv.Value));
 
     private static bool EndEquals(TcpEnd a, TcpEnd b) =>
@@ -104,4 +107,87 @@ public sealed class SocketTable : IEquatable<SocketTable>
     public override bool Equals(object? obj) => Equals(obj as SocketTable);
 
     public override int GetHashCode() => HashCode.Combine(_listeners.Count, _ends.Count);
+
+    /// <summary>The sockets being changed by one step: the same queries, and the updates in place.</summary>
+    public sealed class Builder : SocketView
+    {
+        private readonly PersistentDictionary<SockAddr, bool>.Builder _listeners;
+        private readonly PersistentDictionary<string, TcpEnd>.Builder _ends;
+        private readonly PersistentDictionary<ConnTuple, string>.Builder _ehash;
+        private readonly PersistentDictionary<SockAddr, PortOwners>.Builder _bhash;
+
+        private readonly SocketTable _source;
+
+        internal Builder(SocketTable t)
+        {
+            _source = t;
+            _listeners = t._listeners.ToBuilder();
+            _ends = t._ends.ToBuilder();
+            _ehash = t._ehash.ToBuilder();
+            _bhash = t._bhash.ToBuilder();
+        }
+
+        public override bool IsListening(SockAddr addr) => _listeners.ContainsKey(addr);
+
+        private protected override bool TryEnd(string name, out TcpEnd end) => _ends.TryGetValue(name, out end!);
+
+        private protected override bool TryEstablished(ConnTuple incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
+
+        private protected override bool TryOwners(SockAddr local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
+
+        public void Listen(SockAddr addr) => _listeners.SetItem(addr, true);
+
+        /// <summary>Adds or replaces an end, keeping the hashes in step with its liveness.</summary>
+        public void Put(TcpEnd end)
+        {
+            ArgumentNullException.ThrowIfNull(end);
+            if (_ends.TryGetValue(end.Name, out var old))
+            {
+                // Most updates change sequence state only: the hashes keep their keys, only the end itself is replaced.
+                if (old.Gone == end.Gone && old.Local == end.Local && old.Remote == end.Remote && old.ExplicitBind == end.ExplicitBind)
+                {
+                    _ends.SetItem(end.Name, end);
+                    return;
+                }
+                Unhash(old);
+            }
+            Hash(end);
+        }
+
+        private void Unhash(TcpEnd e)
+        {
+            _ends.Remove(e.Name);
+            if (e.Gone) return;
+            if (_ehash.TryGetValue(e.IncomingTuple, out var n) && n == e.Name) _ehash.Remove(e.IncomingTuple);
+            if (!e.IsServer && _bhash.TryGetValue(e.Local, out var o))
+            {
+                o = new PortOwners(o.Count - 1, o.Bound - (e.ExplicitBind ? 1 : 0));
+                if (o.Count == 0) _bhash.Remove(e.Local);
+                else _bhash.SetItem(e.Local, o);
+            }
+        }
+
+        private void Hash(TcpEnd e)
+        {
+            _ends.SetItem(e.Name, e);
+            if (e.Gone) return;
+            _ehash.SetItem(e.IncomingTuple, e.Name);
+            // Accepted ends share the listener's port (inherited bind bucket); the listener already holds it.
+            if (!e.IsServer)
+            {
+                var o = _bhash.GetValueOrDefault(e.Local);
+                _bhash.SetItem(e.Local, new PortOwners(o.Count + 1, o.Bound + (e.ExplicitBind ? 1 : 0)));
+            }
+        }
+
+        /// <summary>The sockets as they are now; the table the builder came from if nothing changed.</summary>
+        public SocketTable ToImmutable()
+        {
+            var (listeners, ends, ehash, bhash) = (_listeners.ToImmutable(), _ends.ToImmutable(), _ehash.ToImmutable(), _bhash.ToImmutable());
+            return ReferenceEquals(listeners, _source._listeners) && ReferenceEquals(ends, _source._ends) &&
+                ReferenceEquals(ehash, _source._ehash) && ReferenceEquals(bhash, _source._bhash)
+                ? _source
+                : new SocketTable(listeners, ends, ehash, bhash);
+        }
+    }
 }

@@ -70,7 +70,9 @@ public static class Tcp
     {
         // The hash of the text "LOCAL>REMOTE", formatted on the stack (the model's stand-in for the siphash key).
         Span<char> text = stackalloc char[64];
-        if (!text.TryWrite(CultureInfo.InvariantCulture, $"{local}>{remote}", out var n)) throw new InvalidOperationException("address text too long");
+        var n = 0;
+        if (!(SpanFormat.Append(text, ref n, local) && SpanFormat.Append(text, ref n, ">") && SpanFormat.Append(text, ref n, remote)))
+            throw new InvalidOperationException("address text too long");
         return (uint)SeededChoices.SplitMix64(SeededChoices.Fnv1a(text[..n])) + clock;
     }
 

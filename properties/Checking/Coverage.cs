@@ -32,7 +32,7 @@ public static class Coverage
             if (cmd is Model.Scenarios.Command.IptablesAdd add) b.Add($"{Rule}: {RuleKinds.Name(RuleKinds.Of(add.Rule))}");
             foreach (var e in after.Conntrack.Live(after.Now)) b.Add($"{Conntrack}: {CtEntry.StateName(e.State)}");
             foreach (var e in after.Sockets.Ends.Where(e => !e.Gone)) b.Add($"{Socket}: {Tcp.StateName(e.State)}");
-            if (!before.Netfilter.Tracking && after.Netfilter.Tracking && !before.Connections.IsEmpty) b.Add($"{Event}: tracking started after a connection existed");
+            if (!before.Netfilter.Tracking && after.Netfilter.Tracking && before.ConnectionCount > 0) b.Add($"{Event}: tracking started after a connection existed");
             if (after.Counters.InsertFailed > before.Counters.InsertFailed) b.Add($"{Event}: NAT clash at confirm (insert_failed)");
             if (after.Counters.Drop > before.Counters.Drop) b.Add($"{Event}: packet dropped by conntrack/NAT");
             if (cmd is not Model.Scenarios.Command.ConntrackFlush && before.Conntrack.Live(before.Now).Any(e => after.Conntrack.Find(e.Orig, after.Now) is null))

@@ -114,7 +114,7 @@ public static class TrialGen
             if (config.Allows(OpKind.Abort)) options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Abort(e))));
         }
         // A rule matters most once connections exist that it can land on (or, tracking from the start, for new ones).
-        if (config.Allows(OpKind.RuleAdd)) options.Add((config.TrackingFromStart ? 1 : w.Connections.IsEmpty ? 1 : 5, RuleAdd(config)));
+        if (config.Allows(OpKind.RuleAdd)) options.Add((config.TrackingFromStart ? 1 : w.ConnectionCount == 0 ? 1 : 5, RuleAdd(config)));
         var rules = w.Netfilter.Rules;
         if (config.Allows(OpKind.RuleDelete) && !rules.IsEmpty)
             options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null))));

@@ -1,0 +1,416 @@
+using System.Collections;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace ConntrackModel.Model.Collections;
+
+/// <summary>
+/// A persistent hash map: a hash-array mapped trie (Bagwell; the compressed CHAMP layout of Steindorfer and Vinju)
+/// with 32-way nodes, so a lookup among a million keys visits about four nodes, and an update copies only the
+/// path to its key while every other node is shared with the map it came from. Immutable: every operation returns a
+/// new map and leaves this one as it was; compares by contents.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Why not <c>ImmutableDictionary</c>: that is a balanced binary tree of hash buckets, so at 100,000 keys a lookup
+/// chases about 17 pointers and an update copies about 17 nodes. The kernel's step updates the socket and conntrack
+/// tables some 25 times per connection; the binary trees made that the model's main cost.
+/// </para>
+/// <para>
+/// <see cref="Builder"/> is the transient form (Clojure's transients, .NET's immutable builders): nodes it created
+/// itself it updates in place, so the many updates of one step copy each path once. <see cref="Builder.ToImmutable"/>
+/// hands those nodes over to the immutable map and the builder creates fresh ones from then on, so nothing a map
+/// holds is ever changed again.
+/// </para>
+/// </remarks>
+public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDictionary<TKey, TValue>>, IReadOnlyCollection<KeyValuePair<TKey, TValue>>
+    where TKey : notnull
+{
+    private const int Bits = 5;
+    private const int Mask = (1 << Bits) - 1;
+
+    /// <summary>Below this shift every 5-bit slice of the 32-bit hash is used: nodes deeper hold full collisions.</summary>
+    private const int MaxShift = 30;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool KeyEquals(TKey a, TKey b) => EqualityComparer<TKey>.Default.Equals(a, b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool ValueEquals(TValue a, TValue b) => EqualityComparer<TValue>.Default.Equals(a, b);
+
+    private readonly Node _root;
+
+#pragma warning disable CA1000 // The empty map is a member of its own type, as ImmutableDictionary<TKey, TValue>.Empty is.
+    public static PersistentDictionary<TKey, TValue> Empty { get; } = new(Node.EmptyNode, 0);
+#pragma warning restore CA1000
+
+    private PersistentDictionary(Node root, int count)
+    {
+        _root = root;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    public bool IsEmpty => Count == 0;
+
+    public bool TryGetValue(TKey key, out TValue value) => Node.TryGet(_root, key, Hash(key), 0, out value);
+
+    public bool ContainsKey(TKey key) => TryGetValue(key, out _);
+
+    public TValue? GetValueOrDefault(TKey key) => TryGetValue(key, out var v) ? v : default;
+
+    public TValue GetValueOrDefault(TKey key, TValue fallback) => TryGetValue(key, out var v) ? v : fallback;
+
+    /// <summary>The map with <paramref name="key"/> bound to <paramref name="value"/>; this map if it already was.</summary>
+    public PersistentDictionary<TKey, TValue> SetItem(TKey key, TValue value)
+    {
+        var added = false;
+        var root = Node.Set(_root, key, value, Hash(key), 0, null, ref added);
+        return ReferenceEquals(root, _root) ? this : new PersistentDictionary<TKey, TValue>(root, added ? Count + 1 : Count);
+    }
+
+    /// <summary>The map without <paramref name="key"/>; this map if it had none.</summary>
+    public PersistentDictionary<TKey, TValue> Remove(TKey key)
+    {
+        var removed = false;
+        var root = Node.Remove(_root, key, Hash(key), 0, null, ref removed);
+        return removed ? new PersistentDictionary<TKey, TValue>(root, Count - 1) : this;
+    }
+
+    /// <summary>A transient copy to apply many updates to; this map is not affected.</summary>
+    public Builder ToBuilder() => new(this);
+
+    public IEnumerable<TKey> Keys => this.Select(kv => kv.Key);
+
+    public IEnumerable<TValue> Values => this.Select(kv => kv.Value);
+
+    /// <summary>Enumerates in trie order: deterministic for given hashes, but not sorted and not insertion order.</summary>
+    public IEnumerator<KeyValuePair<TKey, TValue>> GetEnumerator() => Node.Enumerate(_root).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public bool Equals(PersistentDictionary<TKey, TValue>? other)
+    {
+        if (other is null || other.Count != Count) return false;
+        if (ReferenceEquals(other._root, _root)) return true;
+        foreach (var (k, v) in this)
+        {
+            if (!other.TryGetValue(k, out var w) || !ValueEquals(v, w)) return false;
+        }
+        return true;
+    }
+
+    public override bool Equals(object? obj) => Equals(obj as PersistentDictionary<TKey, TValue>);
+
+    /// <summary>Order-independent hash of the contents (each pair hashed, the results added).</summary>
+    public override int GetHashCode()
+    {
+        var h = Count;
+        foreach (var (k, v) in this) h += HashCode.Combine(EqualityComparer<TKey>.Default.GetHashCode(k), v is null ? 0 : EqualityComparer<TValue>.Default.GetHashCode(v));
+        return h;
+    }
+
+    /// <summary>
+    /// The key's hash, mixed (the murmur3 finaliser) so that the low bits the first levels use depend on every input
+    /// bit: record-struct hashes of addresses and ports differ mostly in a few bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Hash(TKey key)
+    {
+        var h = (uint)EqualityComparer<TKey>.Default.GetHashCode(key);
+        h ^= h >> 16;
+        h *= 0x85EBCA6B;
+        h ^= h >> 13;
+        h *= 0xC2B2AE35;
+        h ^= h >> 16;
+        return h;
+    }
+
+    /// <summary>The transient form: see the type's remarks.</summary>
+    public sealed class Builder
+    {
+        private readonly PersistentDictionary<TKey, TValue> _source;
+        private Node _root;
+
+        /// <summary>The token of the nodes this builder may change in place; made on the first update.</summary>
+        private object? _owner;
+
+        internal Builder(PersistentDictionary<TKey, TValue> map)
+        {
+            _source = map;
+            _root = map._root;
+            Count = map.Count;
+        }
+
+        public int Count { get; private set; }
+
+        public bool TryGetValue(TKey key, out TValue value) => Node.TryGet(_root, key, Hash(key), 0, out value);
+
+        public bool ContainsKey(TKey key) => TryGetValue(key, out _);
+
+        public TValue? GetValueOrDefault(TKey key) => TryGetValue(key, out var v) ? v : default;
+
+        public TValue GetValueOrDefault(TKey key, TValue fallback) => TryGetValue(key, out var v) ? v : fallback;
+
+        public void SetItem(TKey key, TValue value)
+        {
+            var added = false;
+            _root = Node.Set(_root, key, value, Hash(key), 0, _owner ??= new object(), ref added);
+            if (added) Count++;
+        }
+
+        public void Remove(TKey key)
+        {
+            var removed = false;
+            _root = Node.Remove(_root, key, Hash(key), 0, _owner ??= new object(), ref removed);
+            if (removed) Count--;
+        }
+
+        /// <summary>
+        /// The map as it is now (the map the builder came from if nothing changed). Its nodes are frozen: later updates
+        /// through this builder copy them.
+        /// </summary>
+        public PersistentDictionary<TKey, TValue> ToImmutable()
+        {
+            _owner = null;
+            return ReferenceEquals(_root, _source._root) ? _source : new PersistentDictionary<TKey, TValue>(_root, Count);
+        }
+    }
+
+    /// <summary>
+    /// A trie node: the entries stored here (<see cref="DataMap"/>) and the sub-tries (<see cref="NodeMap"/>), each
+    /// indexed by the 5-bit hash slice at this depth and stored compactly (position = bits set below it). Below
+    /// <see cref="MaxShift"/> a node is a collision list: all its keys have the same hash, and the maps are unused.
+    /// </summary>
+    private sealed class Node(uint dataMap, uint nodeMap, KeyValuePair<TKey, TValue>[] data, Node[] nodes, object? owner,
+        bool dataShared = false, bool nodesShared = false)
+    {
+        public static readonly Node EmptyNode = new(0, 0, [], [], null);
+
+        public uint DataMap = dataMap;
+        public uint NodeMap = nodeMap;
+        public KeyValuePair<TKey, TValue>[] Data = data;
+        public Node[] Nodes = nodes;
+
+        /// <summary>The builder that may still change this node in place; null once any map may hold it.</summary>
+        private readonly object? _owner = owner;
+
+        /// <summary>
+        /// Whether <see cref="Data"/> or <see cref="Nodes"/> is still the array of the frozen node this one was copied
+        /// from: a builder's node shares the array it did not change, and copies it on its first write.
+        /// </summary>
+        private bool _dataShared = dataShared;
+
+        private bool _nodesShared = nodesShared;
+
+        private bool EditableBy(object? owner) => owner is not null && ReferenceEquals(_owner, owner);
+
+        private KeyValuePair<TKey, TValue>[] WritableData()
+        {
+            if (_dataShared)
+            {
+                Data = (KeyValuePair<TKey, TValue>[])Data.Clone();
+                _dataShared = false;
+            }
+            return Data;
+        }
+
+        private Node[] WritableNodes()
+        {
+            if (_nodesShared)
+            {
+                Nodes = (Node[])Nodes.Clone();
+                _nodesShared = false;
+            }
+            return Nodes;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int Index(uint map, uint bit) => BitOperations.PopCount(map & (bit - 1));
+
+        public static bool TryGet(Node node, TKey key, uint hash, int shift, out TValue value)
+        {
+            while (true)
+            {
+                if (shift > MaxShift)
+                {
+                    foreach (var kv in node.Data)
+                    {
+                        if (KeyEquals(kv.Key, key))
+                        {
+                            value = kv.Value;
+                            return true;
+                        }
+                    }
+                    value = default!;
+                    return false;
+                }
+                var bit = 1u << (int)((hash >> shift) & Mask);
+                if ((node.DataMap & bit) != 0)
+                {
+                    var kv = node.Data[Index(node.DataMap, bit)];
+                    if (KeyEquals(kv.Key, key))
+                    {
+                        value = kv.Value;
+                        return true;
+                    }
+                    value = default!;
+                    return false;
+                }
+                if ((node.NodeMap & bit) == 0)
+                {
+                    value = default!;
+                    return false;
+                }
+                node = node.Nodes[Index(node.NodeMap, bit)];
+                shift += Bits;
+            }
+        }
+
+        public static Node Set(Node node, TKey key, TValue value, uint hash, int shift, object? owner, ref bool added)
+        {
+            if (shift > MaxShift) return SetCollision(node, key, value, owner, ref added);
+            var bit = 1u << (int)((hash >> shift) & Mask);
+            if ((node.DataMap & bit) != 0)
+            {
+                var i = Index(node.DataMap, bit);
+                var here = node.Data[i];
+                if (KeyEquals(here.Key, key))
+                {
+                    if (ValueEquals(here.Value, value)) return node;
+                    var entry = new KeyValuePair<TKey, TValue>(key, value);
+                    if (node.EditableBy(owner))
+                    {
+                        node.WritableData()[i] = entry;
+                        return node;
+                    }
+                    var data = (KeyValuePair<TKey, TValue>[])node.Data.Clone();
+                    data[i] = entry;
+                    return new Node(node.DataMap, node.NodeMap, data, node.Nodes, owner, nodesShared: true);
+                }
+                // Two keys share this slot: push both one level down.
+                added = true;
+                var sub = Pair(here, Hash(here.Key), new KeyValuePair<TKey, TValue>(key, value), hash, shift + Bits, owner);
+                var j = Index(node.NodeMap, bit);
+                return new Node(node.DataMap & ~bit, node.NodeMap | bit, RemoveAt(node.Data, i), InsertAt(node.Nodes, j, sub), owner);
+            }
+            if ((node.NodeMap & bit) != 0)
+            {
+                var j = Index(node.NodeMap, bit);
+                var child = node.Nodes[j];
+                var changed = Set(child, key, value, hash, shift + Bits, owner, ref added);
+                return ReferenceEquals(changed, child) ? node : WithChild(node, j, changed, owner);
+            }
+            added = true;
+            var k = Index(node.DataMap, bit);
+            return new Node(node.DataMap | bit, node.NodeMap, InsertAt(node.Data, k, new KeyValuePair<TKey, TValue>(key, value)), node.Nodes, owner, nodesShared: true);
+        }
+
+        private static Node SetCollision(Node node, TKey key, TValue value, object? owner, ref bool added)
+        {
+            for (var i = 0; i < node.Data.Length; i++)
+            {
+                if (!KeyEquals(node.Data[i].Key, key)) continue;
+                if (ValueEquals(node.Data[i].Value, value)) return node;
+                if (node.EditableBy(owner))
+                {
+                    node.WritableData()[i] = new KeyValuePair<TKey, TValue>(key, value);
+                    return node;
+                }
+                var data = (KeyValuePair<TKey, TValue>[])node.Data.Clone();
+                data[i] = new KeyValuePair<TKey, TValue>(key, value);
+                return new Node(0, 0, data, [], owner);
+            }
+            added = true;
+            return new Node(0, 0, InsertAt(node.Data, node.Data.Length, new KeyValuePair<TKey, TValue>(key, value)), [], owner);
+        }
+
+        /// <summary>A node holding two entries whose hashes agree below <paramref name="shift"/>.</summary>
+        private static Node Pair(KeyValuePair<TKey, TValue> a, uint ha, KeyValuePair<TKey, TValue> b, uint hb, int shift, object? owner)
+        {
+            if (shift > MaxShift) return new Node(0, 0, [a, b], [], owner);
+            var ba = 1u << (int)((ha >> shift) & Mask);
+            var bb = 1u << (int)((hb >> shift) & Mask);
+            if (ba == bb) return new Node(0, ba, [], [Pair(a, ha, b, hb, shift + Bits, owner)], owner);
+            return ba < bb ? new Node(ba | bb, 0, [a, b], [], owner) : new Node(ba | bb, 0, [b, a], [], owner);
+        }
+
+        public static Node Remove(Node node, TKey key, uint hash, int shift, object? owner, ref bool removed)
+        {
+            if (shift > MaxShift)
+            {
+                for (var i = 0; i < node.Data.Length; i++)
+                {
+                    if (!KeyEquals(node.Data[i].Key, key)) continue;
+                    removed = true;
+                    return new Node(0, 0, RemoveAt(node.Data, i), [], owner);
+                }
+                return node;
+            }
+            var bit = 1u << (int)((hash >> shift) & Mask);
+            if ((node.DataMap & bit) != 0)
+            {
+                var i = Index(node.DataMap, bit);
+                if (!KeyEquals(node.Data[i].Key, key)) return node;
+                removed = true;
+                return new Node(node.DataMap & ~bit, node.NodeMap, RemoveAt(node.Data, i), node.Nodes, owner, nodesShared: true);
+            }
+            if ((node.NodeMap & bit) == 0) return node;
+            var j = Index(node.NodeMap, bit);
+            var child = node.Nodes[j];
+            var changed = Remove(child, key, hash, shift + Bits, owner, ref removed);
+            if (ReferenceEquals(changed, child)) return node;
+            if (changed.Nodes.Length == 0 && changed.Data.Length == 1)
+            {
+                // A sub-trie left with one entry moves up into this node, keeping the trie as shallow as its keys need.
+                var k = Index(node.DataMap, bit);
+                return new Node(node.DataMap | bit, node.NodeMap & ~bit, InsertAt(node.Data, k, changed.Data[0]), RemoveAt(node.Nodes, j), owner);
+            }
+            return WithChild(node, j, changed, owner);
+        }
+
+        /// <summary>The node with sub-trie <paramref name="j"/> replaced: in place if the builder owns it, else a copy.</summary>
+        private static Node WithChild(Node node, int j, Node changed, object? owner)
+        {
+            if (node.EditableBy(owner))
+            {
+                node.WritableNodes()[j] = changed;
+                return node;
+            }
+            var nodes = (Node[])node.Nodes.Clone();
+            nodes[j] = changed;
+            return new Node(node.DataMap, node.NodeMap, node.Data, nodes, owner, dataShared: true);
+        }
+
+        public static IEnumerable<KeyValuePair<TKey, TValue>> Enumerate(Node root)
+        {
+            var stack = new Stack<Node>();
+            stack.Push(root);
+            while (stack.Count > 0)
+            {
+                var n = stack.Pop();
+                foreach (var kv in n.Data) yield return kv;
+                for (var i = n.Nodes.Length - 1; i >= 0; i--) stack.Push(n.Nodes[i]);
+            }
+        }
+
+        private static T[] InsertAt<T>(T[] a, int i, T x)
+        {
+            var r = new T[a.Length + 1];
+            Array.Copy(a, 0, r, 0, i);
+            r[i] = x;
+            Array.Copy(a, i, r, i + 1, a.Length - i);
+            return r;
+        }
+
+        private static T[] RemoveAt<T>(T[] a, int i)
+        {
+            if (a.Length == 1) return [];
+            var r = new T[a.Length - 1];
+            Array.Copy(a, 0, r, 0, i);
+            Array.Copy(a, i + 1, r, i, a.Length - i - 1);
+            return r;
+        }
+    }
+}
