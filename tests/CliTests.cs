@@ -92,7 +92,7 @@ public class CliTests
         {
             var (code, _, stderr) = Ctmodel("simulate", path);
             Assert.Equal(ExitCode.BadInput, code);
-            Assert.StartsWith($"{path}:3: error: listen 127.0.0.1:8080: Address already in use", stderr, StringComparison.Ordinal);
+            Assert.StartsWith($"{path}:3:1: error: listen 127.0.0.1:8080: Address already in use", stderr, StringComparison.Ordinal);
         });
     }
 
@@ -295,7 +295,7 @@ public class CliTests
         {
             var (code, _, stderr) = Ctmodel("replay", path, "--kernel");
             Assert.Equal(ExitCode.BadInput, code);
-            Assert.Contains($"{path}:2: error: send Z: no connection named Z", stderr, StringComparison.Ordinal);
+            Assert.Contains($"{path}:2:1: error: send Z: no connection named Z", stderr, StringComparison.Ordinal);
         });
     }
 }

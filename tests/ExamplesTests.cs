@@ -19,6 +19,7 @@ public class ExamplesTests
         { "masquerade-lo.scenario", [] },
         { "time-wait-reuse.scenario", [] },
         { "abort.scenario", [] },
+        { "unreachable.scenario", [] },
     };
 
     [Theory]

@@ -131,5 +131,12 @@ public class WorldStateTests(ITestOutputHelper output)
         var loaded = fewer with { Modprobed = true };
         Assert.Equal(new[] { rules[2] }, loaded.Chain(Model.Nat.NatChain.PostRouting).ToArray());
         Assert.Empty(NetfilterConfig.Empty.Chain(Model.Nat.NatChain.PostRouting));
+        // Appending one rule at a time gives the same configuration as setting the list at once.
+        var appended = rules.Aggregate(NetfilterConfig.Empty, (c, r) => c.Append(r));
+        Assert.Equal(cfg with { NatTableExists = true }, appended);
+        Assert.Equal(new[] { rules[0], rules[2] }, appended.Chain(Model.Nat.NatChain.PostRouting).ToArray());
+        Assert.Equal(cfg.ConntrackUsers, appended.ConntrackUsers);
+        Assert.True(appended.Tracking && appended.NatTableExists);
+        Assert.False(NetfilterConfig.Empty.Tracking);
     }
 }

@@ -23,10 +23,11 @@ public static class DocsCommand
         var examples = o.Path("--examples", "examples");
         if (o.Error is not null) return Program.UsageError(stderr, "docs: " + o.Error);
         if (!Directory.Exists(examples)) return Program.UsageError(stderr, $"docs: no examples directory '{examples}' (give --examples DIR)");
-        // Every example must parse: the catalogue runs each one.
+        // Every example must parse and run: the catalogue documents each one's outcome, and a command the model
+        // refuses has none.
         foreach (var f in Directory.GetFiles(examples, "*.scenario").Order(StringComparer.Ordinal))
         {
-            if (!SimulateCommand.TryLoad(f, stderr, out _)) return ExitCode.BadInput;
+            if (!SimulateCommand.TryLoad(f, stderr, out var s) || !ReplayCommand.ModelAccepts(f, s, stderr)) return ExitCode.BadInput;
         }
         System.Collections.Immutable.ImmutableArray<DocBlock> blocks;
         try

@@ -40,13 +40,17 @@ public static class ReplayCommand
 
     /// <summary>
     /// A script the model refuses (send on an unknown end, bind to a port in use, ...) is refused before it reaches
-    /// the kernel, with the same <c>file:line: error</c> as <c>simulate</c>.
+    /// the kernel, with the same <c>file:line:col: error</c> as <c>simulate</c>.
     /// </summary>
     internal static bool ModelAccepts(string file, ConntrackModel.Model.Scenarios.Scenario scenario, TextWriter stderr)
     {
         var sim = ConntrackModel.Model.Kernel.Simulation.Run(scenario, ConntrackModel.Model.Choices.ChoiceSource.Seeded(1));
-        if (sim.Rejected is null) return true;
-        stderr.WriteLine($"{file}:{sim.RejectedLine!.Line}: error: {sim.Rejected}");
+        if (sim.Rejected is null)
+        {
+            SimulateCommand.WarnUnusedPins(file, scenario, ConntrackModel.Model.Kernel.RunSummary.Of(sim).AskedKeys, stderr);
+            return true;
+        }
+        stderr.WriteLine($"{sim.RejectedLine!.Position(file)}: error: {sim.Rejected}");
         return false;
     }
 

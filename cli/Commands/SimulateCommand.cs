@@ -30,6 +30,7 @@ public static class SimulateCommand
             // JSON has no trace: fold the run as it goes, so memory follows the namespace's state, not its packets.
             var run = RunSummary.Of(scenario, choices);
             if (run.Rejected is not null) return Rejected(stderr, file, run.RejectedLine!, run.Rejected);
+            WarnUnusedPins(file, scenario, run.AskedKeys, stderr);
             var obs = Observation.Of(run, WireExploration.Explore(scenario, choices, runs, run).Wire);
             JsonReport.Write(obs, stdout);
             stdout.Write('\n');
@@ -37,17 +38,34 @@ public static class SimulateCommand
         }
         var sim = Simulation.Run(scenario, choices);
         if (sim.Rejected is not null) return Rejected(stderr, file, sim.RejectedLine!, sim.Rejected);
-        var wire = WireExploration.Explore(scenario, choices, runs, RunSummary.Of(sim));
+        var summary = RunSummary.Of(sim);
+        WarnUnusedPins(file, scenario, summary.AskedKeys, stderr);
+        var wire = WireExploration.Explore(scenario, choices, runs, summary);
         var textObs = Observation.Of(sim, wire.Wire);
         stdout.Write(TextReport.Write(sim, textObs, wire, seed));
         return textObs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
     }
 
+    /// <summary>A <c>choose</c> line that no choice point asked for changes nothing: say so, and what it may have meant.</summary>
+    internal static void WarnUnusedPins(string file, Scenario scenario, IReadOnlySet<string> asked, TextWriter stderr)
+    {
+        foreach (var (key, at, meant) in scenario.UnusedPins(asked))
+        {
+            var hint = meant is not null ? $"; did you mean '{meant}'?"
+                : asked.Count > 0 ? $"; this run asked {string.Join(", ", asked.Order(StringComparer.Ordinal).Take(5).Select(k => $"'{k}'"))}{(asked.Count > 5 ? ", ..." : "")}"
+                : "; this run asked no choice";
+            stderr.WriteLine($"{file}:{at.Line}:{at.Column}: warning: choice {ScenarioParser.Q(key)} matched no choice point of this run, so it changed nothing{hint}");
+        }
+    }
+
     private static ExitCode Rejected(TextWriter stderr, string file, ScenarioLine line, string why)
     {
-        stderr.WriteLine($"{file}:{line.Line}: error: {why}");
+        stderr.WriteLine($"{line.Position(file)}: error: {why}");
         return ExitCode.BadInput;
     }
+
+    /// <summary>Largest scenario file read (256 MiB): beyond it the text would not fit in memory as one string.</summary>
+    public const long MaxScenarioBytes = 256L * 1024 * 1024;
 
     /// <summary>Reads and parses a scenario file, printing every error as FILE:LINE:COL: message.</summary>
     public static bool TryLoad(string file, TextWriter stderr, out Scenario scenario)
@@ -62,6 +80,12 @@ public static class SimulateCommand
         string text;
         try
         {
+            var size = new FileInfo(file).Length;
+            if (size > MaxScenarioBytes)
+            {
+                stderr.WriteLine($"ctmodel: scenario '{file}' is {size / (1024 * 1024)} MiB: the limit is {MaxScenarioBytes / (1024 * 1024)} MiB (a million connections take about 40 MiB)");
+                return false;
+            }
             text = File.ReadAllText(file);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)

@@ -7,4 +7,7 @@ public enum ConnectResult
     Timeout,
     Refused,
     Reset,
+
+    /// <summary>ENETUNREACH: no route to the destination (the namespace routes only 127.0.0.0/8); nothing was sent.</summary>
+    Unreachable,
 }

@@ -162,19 +162,16 @@ public static class Kernel
                 case Command.Abort a:
                     AppCall(a.End, Tcp.Abort, "abort");
                     break;
+                case Command.IptablesAdd add when add.Position is null:
+                    var tracked = _netfilter.Tracking;
+                    _netfilter = _netfilter.Append(add.Rule);
+                    NoteTracking(tracked);
+                    break;
                 case Command.IptablesAdd add:
                     var rules = _netfilter.Rules;
-                    if (add.Position is { } pos)
-                    {
-                        var chainRules = rules.Where(r => r.Chain == add.Rule.Chain).ToList();
-                        var at = pos - 1 < chainRules.Count ? rules.IndexOf(chainRules[pos - 1]) : rules.Count;
-                        rules = rules.Insert(at, add.Rule);
-                    }
-                    else
-                    {
-                        rules = rules.Add(add.Rule);
-                    }
-                    SetRules(rules);
+                    var chainRules = _netfilter.Chain(add.Rule.Chain);
+                    var at = add.Position!.Value - 1 < chainRules.Length ? rules.IndexOf(chainRules[add.Position.Value - 1]) : rules.Count;
+                    SetRules(rules.Insert(at, add.Rule));
                     break;
                 case Command.IptablesDelete d:
                     var victim = d.Rule is not null
@@ -227,6 +224,11 @@ public static class Kernel
 
         private void Connect(Command.Connect c)
         {
+            if (!Routable(c.Remote.Ip))
+            {
+                Unreachable(c);
+                return;
+            }
             SockAddr local;
             if (c.Local is { } l)
             {
@@ -266,6 +268,26 @@ public static class Kernel
                 if (result != ConnectResult.Established) Put(end with { Error = null });
             }
             _connections = _connections.SetItem(c.Name, new Connection(c.Name, result, local, c.Remote) { Ordinal = _connections.Count });
+        }
+
+        /// <summary>
+        /// Does the namespace have a route to <paramref name="ip"/>? It has only lo, whose local table covers
+        /// 127.0.0.0/8; 0.0.0.0 is routed to the loopback device too (<c>ip_route_output_key_hash_rcu</c>).
+        /// </summary>
+        private static bool Routable(IPv4Address ip) => ip.IsLoopback || ip.Value == 0;
+
+        /// <summary>
+        /// <c>tcp_v4_connect</c> fails in <c>ip_route_connect</c> with -ENETUNREACH before it picks a source port or
+        /// sends anything (kernel run: <c>connect()</c> to 10.0.0.1 in a namespace with only lo). The socket stays
+        /// CLOSE, with the address bind() gave it or none.
+        /// </summary>
+        private void Unreachable(Command.Connect c)
+        {
+            var local = c.Local ?? new SockAddr(default, 0);
+            var end = TcpEnd.Create(c.Name, local, c.Remote, TcpState.Close, 0, c.Local is not null) with { Gone = true };
+            Put(end);
+            Events.Add(new KernelEvent.Socket(Now, c.Name, "connect failed: ENETUNREACH (no route to the destination); nothing sent"));
+            _connections = _connections.SetItem(c.Name, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote) { Ordinal = _connections.Count });
         }
 
         /// <summary>

@@ -52,6 +52,26 @@ public sealed record NetfilterConfig
 
     public ImmutableArray<NatRule> Chain(NatChain chain) => _chains[(int)chain];
 
+    /// <summary>
+    /// <c>iptables -A</c>: the rule appended to its chain. Incremental (the chain's copy, not every rule again), so a
+    /// script that adds thousands of rules stays linear in what it adds.
+    /// </summary>
+    public NetfilterConfig Append(NatRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        var chains = _chains.SetItem((int)rule.Chain, _chains[(int)rule.Chain].Add(rule));
+        // The record's copy keeps the counts and chains; only the ones this rule changes are set after it.
+        return new NetfilterConfig(this, _rules.Add(rule), chains, RuleUsers + (rule.Target.UsesConntrack ? 1 : 0)) { NatTableExists = true };
+    }
+
+    private NetfilterConfig(NetfilterConfig original, ImmutableList<NatRule> rules, ImmutableArray<ImmutableArray<NatRule>> chains, int ruleUsers)
+        : this(original)
+    {
+        _rules = rules;
+        _chains = chains;
+        RuleUsers = ruleUsers;
+    }
+
     public bool Equals(NetfilterConfig? other) =>
         other is not null && NatTableExists == other.NatTableExists && Modprobed == other.Modprobed && Rules.SequenceEqual(other.Rules);
 

@@ -17,24 +17,32 @@ public sealed record RunSummary(
     ScenarioLine? RejectedLine,
     string? Rejected)
 {
+    /// <summary>Every choice key the run asked, when the scenario pins any (to find pins that matched nothing); else empty.</summary>
+    public ImmutableHashSet<string> AskedKeys { get; init; } = ImmutableHashSet<string>.Empty;
+
     /// <summary>Runs <paramref name="scenario"/> from a fresh namespace, keeping only the summary.</summary>
     public static RunSummary Of(Scenario scenario, ChoiceSource choices)
     {
         var violations = ImmutableArray.CreateBuilder<Violation>();
         var open = ImmutableArray.CreateBuilder<KernelEvent.Choice>();
         var world = World.Initial;
+        var asked = scenario.Choices.IsEmpty ? null : new HashSet<string>(StringComparer.Ordinal);
         foreach (var (step, after, rejected) in Simulation.Trace(scenario, choices, World.Initial))
         {
-            if (rejected is not null) return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), step.Line, rejected);
+            if (rejected is not null) return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), step.Line, rejected) { AskedKeys = Asked(asked) };
             world = after;
             violations.AddRange(step.Violations);
             foreach (var ev in step.Events)
             {
-                if (ev is KernelEvent.Choice c && IsOpen(c)) open.Add(c);
+                if (ev is not KernelEvent.Choice c) continue;
+                if (IsOpen(c)) open.Add(c);
+                asked?.Add(c.Made.Point.Key);
             }
         }
-        return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), null, null);
+        return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), null, null) { AskedKeys = Asked(asked) };
     }
+
+    private static ImmutableHashSet<string> Asked(HashSet<string>? asked) => asked is null ? ImmutableHashSet<string>.Empty : asked.ToImmutableHashSet(StringComparer.Ordinal);
 
     /// <summary>A decision another run could have taken differently: enumerated alternatives, or a span of outcomes.</summary>
     private static bool IsOpen(KernelEvent.Choice c) => c.Made.Alternatives.Length >= 2 || c.Made.Span is not null;
@@ -45,7 +53,11 @@ public sealed record RunSummary(
         ArgumentNullException.ThrowIfNull(sim);
         return new RunSummary(sim.Final, [.. sim.Violations],
             [.. sim.Events.OfType<KernelEvent.Choice>().Where(IsOpen)],
-            sim.RejectedLine, sim.Rejected);
+            sim.RejectedLine, sim.Rejected)
+        {
+            AskedKeys = sim.Scenario.Choices.IsEmpty ? ImmutableHashSet<string>.Empty
+                : sim.Events.OfType<KernelEvent.Choice>().Select(c => c.Made.Point.Key).ToImmutableHashSet(StringComparer.Ordinal),
+        };
     }
 
     public bool Equals(RunSummary? other) =>

@@ -71,6 +71,7 @@ public sealed record Observation(
         ConnectResult.Timeout => "timeout",
         ConnectResult.Refused => "refused",
         ConnectResult.Reset => "reset",
+        ConnectResult.Unreachable => "unreachable",
         _ => throw new ArgumentOutOfRangeException(nameof(r)),
     };
 

@@ -26,30 +26,84 @@ public static class ScenarioParser
         var lines = ImmutableList.CreateBuilder<ScenarioLine>();
         var errors = ImmutableList.CreateBuilder<ParseError>();
         var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
+        var pinnedAt = ImmutableSortedDictionary.CreateBuilder<string, SourcePosition>(StringComparer.Ordinal);
         var rawLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+        var more = 0;
+        ParseError? firstMore = null;
         for (var i = 0; i < rawLines.Length; i++)
         {
             var raw = rawLines[i];
-            try
+            if (errors.Count >= MaxErrors)
             {
-                var tokens = Tokenize(raw);
-                if (tokens.Count == 0) continue;
-                if (tokens[0].Text == "choose")
+                // Past the limit, lines are still read so the count of the rest is exact.
+                var extra = TryLine(file, i, raw, lines, choices, pinnedAt);
+                if (extra is not null)
                 {
-                    var (key, value) = Choose(tokens);
-                    if (!choices.TryAdd(key, value)) throw new ParseException(tokens[1].Column, $"choice '{key}' is already pinned on an earlier line");
-                    continue;
+                    firstMore ??= extra;
+                    more++;
                 }
-                lines.Add(new ScenarioLine(i + 1, raw.Trim(), ParseCommand(tokens, raw)));
+                continue;
             }
-            catch (ParseException e)
-            {
-                errors.Add(new ParseError(file, i + 1, e.Column, e.Message));
-            }
+            if (TryLine(file, i, raw, lines, choices, pinnedAt) is { } error) errors.Add(error);
         }
+        if (firstMore is not null)
+            errors.Add(firstMore with { Message = string.Create(CultureInfo.InvariantCulture, $"{more} more error{(more == 1 ? "" : "s")} from here on not shown (only the first {MaxErrors} are)") });
         return errors.Count > 0
             ? new ParseResult(null, errors.ToImmutable())
-            : new ParseResult(new Scenario(file, lines.ToImmutable()) { Choices = choices.ToImmutable() }, []);
+            : new ParseResult(new Scenario(file, lines.ToImmutable()) { Choices = choices.ToImmutable(), PinnedAt = pinnedAt.ToImmutable() }, []);
+    }
+
+    /// <summary>How many errors a parse reports before it only counts the rest.</summary>
+    public const int MaxErrors = 20;
+
+    /// <summary>Longest line read (64 KiB): a longer one is an error, not a token to echo.</summary>
+    public const int MaxLineLength = 65536;
+
+    /// <summary>How much of a token an error message echoes.</summary>
+    public const int MaxEcho = 40;
+
+    /// <summary>
+    /// A token as error messages quote it: at most <see cref="MaxEcho"/> characters, control characters escaped, so
+    /// a megabyte of garbage or a NUL byte never lands on the terminal whole.
+    /// </summary>
+    public static string Q(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        var sb = new System.Text.StringBuilder("'");
+        foreach (var c in token.Length > MaxEcho ? token[..MaxEcho] : token)
+        {
+            if (char.IsControl(c)) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            else sb.Append(c);
+        }
+        sb.Append('\'');
+        if (token.Length > MaxEcho) sb.Append(CultureInfo.InvariantCulture, $"... ({token.Length} characters)");
+        return sb.ToString();
+    }
+
+    /// <summary>Reads one line into <paramref name="lines"/> or <paramref name="choices"/>; returns its error, if any.</summary>
+    private static ParseError? TryLine(string file, int i, string raw, ImmutableList<ScenarioLine>.Builder lines,
+        ImmutableSortedDictionary<string, int>.Builder choices, ImmutableSortedDictionary<string, SourcePosition>.Builder pinnedAt)
+    {
+        if (raw.Length > MaxLineLength)
+            return new ParseError(file, i + 1, 1, string.Create(CultureInfo.InvariantCulture, $"line is {raw.Length} characters long: the limit is {MaxLineLength}"));
+        try
+        {
+            var tokens = Tokenize(raw);
+            if (tokens.Count == 0) return null;
+            if (tokens[0].Text == "choose")
+            {
+                var (key, value) = Choose(tokens);
+                if (!choices.TryAdd(key, value)) throw new ParseException(tokens[1].Column, $"choice {Q(key)} is already pinned on an earlier line");
+                pinnedAt[key] = new SourcePosition(i + 1, tokens[1].Column);
+                return null;
+            }
+            lines.Add(new ScenarioLine(i + 1, raw.Trim(), ParseCommand(tokens, raw)) { Column = tokens[0].Column });
+            return null;
+        }
+        catch (ParseException e)
+        {
+            return new ParseError(file, i + 1, e.Column, e.Message);
+        }
     }
 
     /// <summary>Parses one command line (no comment handling beyond the trailing <c>#</c>).</summary>
@@ -111,9 +165,9 @@ public static class ScenarioParser
         Arity(t, 3, 3, "choose KEY VALUE (e.g. choose ephemeral:B 0)");
         var key = t[1].Text;
         if (!(key.StartsWith("ephemeral:", StringComparison.Ordinal) || key.StartsWith("nat:", StringComparison.Ordinal)))
-            throw new ParseException(t[1].Column, $"unknown choice key '{key}': expected ephemeral:NAME or nat:src|dst:END#N:port|addr|offR");
+            throw new ParseException(t[1].Column, $"unknown choice key {Q(key)}: expected ephemeral:NAME or nat:src|dst:END#N:port|addr|offR");
         if (!int.TryParse(t[2].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
-            throw new ParseException(t[2].Column, $"expected VALUE as a non-negative integer, got '{t[2].Text}'");
+            throw new ParseException(t[2].Column, $"expected VALUE as a non-negative integer, got {Q(t[2].Text)}");
         return (key, v);
     }
 
@@ -143,43 +197,43 @@ public static class ScenarioParser
                 return new Command.Abort(End(t[1]));
             case "modprobe":
                 Arity(t, 2, 2, "modprobe nf_conntrack");
-                if (t[1].Text != "nf_conntrack") throw new ParseException(t[1].Column, $"unsupported module '{t[1].Text}': expected nf_conntrack");
+                if (t[1].Text != "nf_conntrack") throw new ParseException(t[1].Column, $"unsupported module {Q(t[1].Text)}: expected nf_conntrack");
                 return new Command.Modprobe();
             case "conntrack":
                 Arity(t, 2, 2, "conntrack -F");
                 if (t[1].Text is not ("-F" or "--flush"))
-                    throw new ParseException(t[1].Column, $"unsupported conntrack option '{t[1].Text}': expected -F (observations are printed at the end)");
+                    throw new ParseException(t[1].Column, $"unsupported conntrack option {Q(t[1].Text)}: expected -F (observations are printed at the end)");
                 return new Command.ConntrackFlush();
             case "sysctl":
                 return Sysctl(t);
             case "sleep":
                 Arity(t, 2, 2, "sleep SECONDS");
                 if (!decimal.TryParse(t[1].Text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var secs) || secs > 86400m * 365)
-                    throw new ParseException(t[1].Column, $"expected SECONDS as a non-negative number (e.g. 3.5), got '{t[1].Text}'");
+                    throw new ParseException(t[1].Column, $"expected SECONDS as a non-negative number (e.g. 3.5), got {Q(t[1].Text)}");
                 return new Command.Sleep((long)Math.Round(secs * 1000m));
             case "iptables":
                 return Iptables(t, raw);
             default:
-                throw new ParseException(verb.Column, $"unknown command '{verb.Text}': expected one of {Commands}");
+                throw new ParseException(verb.Column, $"unknown command {Q(verb.Text)}: expected one of {Commands}");
         }
     }
 
     private static void Arity(List<Token> t, int min, int max, string usage)
     {
         if (t.Count < min) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, $"missing argument: expected {usage}");
-        if (t.Count > max) throw new ParseException(t[max].Column, $"unexpected '{t[max].Text}': expected {usage}");
+        if (t.Count > max) throw new ParseException(t[max].Column, $"unexpected {Q(t[max].Text)}: expected {usage}");
     }
 
     private static SockAddr Addr(Token tok)
     {
-        if (!SockAddr.TryParse(tok.Text, out var a)) throw new ParseException(tok.Column, $"expected IP:PORT (e.g. 127.0.0.1:8080, port 1-65535), got '{tok.Text}'");
+        if (!SockAddr.TryParse(tok.Text, out var a)) throw new ParseException(tok.Column, $"expected IP:PORT (e.g. 127.0.0.1:8080, port 1-65535), got {Q(tok.Text)}");
         return a;
     }
 
     private static string Name(Token tok)
     {
         var ok = tok.Text.Length > 0 && char.IsAsciiLetter(tok.Text[0]) && tok.Text.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
-        if (!ok) throw new ParseException(tok.Column, $"expected a connection NAME (letters, digits, '_' or '-', starting with a letter), got '{tok.Text}'");
+        if (!ok) throw new ParseException(tok.Column, $"expected a connection NAME (letters, digits, '_' or '-', starting with a letter), got {Q(tok.Text)}");
         return tok.Text;
     }
 
@@ -194,14 +248,14 @@ public static class ScenarioParser
     private static Command.Sysctl Sysctl(List<Token> t)
     {
         Arity(t, 3, 3, "sysctl -w KEY=VALUE");
-        if (t[1].Text != "-w") throw new ParseException(t[1].Column, $"expected -w, got '{t[1].Text}'");
+        if (t[1].Text != "-w") throw new ParseException(t[1].Column, $"expected -w, got {Q(t[1].Text)}");
         var kv = t[2].Text;
         var eq = kv.IndexOf('=', StringComparison.Ordinal);
-        if (eq <= 0) throw new ParseException(t[2].Column, $"expected KEY=VALUE, got '{kv}'");
+        if (eq <= 0) throw new ParseException(t[2].Column, $"expected KEY=VALUE, got {Q(kv)}");
         var key = kv[..eq];
         var value = kv[(eq + 1)..].Trim();
         if (SysctlKeys.Validate(key, value) is { } err)
-            throw new ParseException(SysctlKeys.Supported.Contains(key) ? t[2].Column + eq + 1 : t[2].Column, $"{key}: {err}");
+            throw new ParseException(SysctlKeys.Supported.Contains(key) ? t[2].Column + eq + 1 : t[2].Column, err.StartsWith("sysctl:", StringComparison.Ordinal) || !SysctlKeys.Supported.Contains(key) ? err : $"{key}: {err}");
         return new Command.Sysctl(key, value);
     }
 
@@ -223,13 +277,13 @@ public static class ScenarioParser
                 case "-t":
                 case "--table":
                     table = Next(t, ref i, "TABLE").Text;
-                    if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table '{table}': only the nat table is modelled");
+                    if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table {Q(table)}: only the nat table is modelled");
                     break;
                 case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush":
                     op = tok;
                     break;
                 default:
-                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -F), got '{tok.Text}'");
+                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -F), got {Q(tok.Text)}");
             }
             i++;
         }
@@ -246,7 +300,7 @@ public static class ScenarioParser
         switch (kind)
         {
             case "-F":
-                if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected '{t[i].Text}' after -F [CHAIN]");
+                if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -F [CHAIN]");
                 return new Command.IptablesFlush(chain);
             case "-A":
             case "-I":
@@ -259,7 +313,7 @@ public static class ScenarioParser
                     i++;
                     if (kind == "-D")
                     {
-                        if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected '{t[i].Text}' after -D CHAIN NUMBER");
+                        if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -D CHAIN NUMBER");
                         return new Command.IptablesDelete(chain.Value, null, n);
                     }
                 }
@@ -271,7 +325,7 @@ public static class ScenarioParser
                     _ => new Command.IptablesDelete(chain.Value, rule, null),
                 };
             default:
-                throw new ParseException(op.Column, $"unsupported iptables command '{op.Text}'");
+                throw new ParseException(op.Column, $"unsupported iptables command {Q(op.Text)}");
         }
     }
 
@@ -281,7 +335,7 @@ public static class ScenarioParser
         "INPUT" => NatChain.Input,
         "OUTPUT" => NatChain.Output,
         "POSTROUTING" => NatChain.PostRouting,
-        _ => throw new ParseException(tok.Column, $"unknown nat chain '{tok.Text}': expected PREROUTING, INPUT, OUTPUT or POSTROUTING"),
+        _ => throw new ParseException(tok.Column, $"unknown nat chain {Q(tok.Text)}: expected PREROUTING, INPUT, OUTPUT or POSTROUTING"),
     };
 
     private static Token Next(List<Token> t, ref int i, string what)
@@ -309,7 +363,7 @@ public static class ScenarioParser
                 case "-p":
                 case "--protocol":
                     var p = Next(t, ref i, "a protocol");
-                    if (p.Text != "tcp") throw new ParseException(p.Column, $"unsupported protocol '{p.Text}': the model has TCP only (-p tcp)");
+                    if (p.Text != "tcp") throw new ParseException(p.Column, $"unsupported protocol {Q(p.Text)}: the model has TCP only (-p tcp)");
                     tcp = true;
                     break;
                 case "-m":
@@ -373,8 +427,8 @@ public static class ScenarioParser
                     throw new ParseException(tok.Column, "unsupported iptables option '!' (negated matches are not modelled)");
                 default:
                     throw new ParseException(tok.Column, tok.Text.StartsWith('-')
-                        ? $"unsupported iptables option '{tok.Text}'"
-                        : $"unexpected '{tok.Text}': expected an option such as -p, -s, -d, --sport, --dport, -o, -i or -j");
+                        ? $"unsupported iptables option {Q(tok.Text)}"
+                        : $"unexpected {Q(tok.Text)}: expected an option such as -p, -s, -d, --sport, --dport, -o, -i or -j");
             }
         }
         if (portMatch is not null && !tcp) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp before it");
@@ -421,7 +475,7 @@ public static class ScenarioParser
                 target = new NatTarget.Accept();
                 break;
             default:
-                throw new ParseException(jump.Column, $"unsupported target '{jump.Text}': expected SNAT, DNAT, MASQUERADE, ACCEPT or RETURN");
+                throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: expected SNAT, DNAT, MASQUERADE, ACCEPT or RETURN");
         }
         // The rule as written, from its first option to the end of the line (a trailing comment removed).
         var spec = start < t.Count ? raw[(t[start].Column - 1)..] : "";
@@ -444,10 +498,10 @@ public static class ScenarioParser
         if (slash >= 0)
         {
             if (!int.TryParse(text[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out len) || len > 32)
-                throw new ParseException(tok.Column + slash + 1, $"expected a prefix length 0-32, got '{text[(slash + 1)..]}'");
+                throw new ParseException(tok.Column + slash + 1, $"expected a prefix length 0-32, got {Q(text[(slash + 1)..])}");
             text = text[..slash];
         }
-        if (!IPv4Address.TryParse(text, out var ip)) throw new ParseException(tok.Column, $"expected an IPv4 address, got '{text}'");
+        if (!IPv4Address.TryParse(text, out var ip)) throw new ParseException(tok.Column, $"expected an IPv4 address, got {Q(text)}");
         return new Cidr(ip, len);
     }
 
@@ -455,9 +509,9 @@ public static class ScenarioParser
     {
         var parts = tok.Text.Split(':');
         if (parts.Length > 2 || !SockAddr.TryParsePort(parts[0], out var lo) || (parts.Length == 2 && !SockAddr.TryParsePort(parts[1], out _)))
-            throw new ParseException(tok.Column, $"expected PORT or PORT:PORT (1-65535), got '{tok.Text}'");
+            throw new ParseException(tok.Column, $"expected PORT or PORT:PORT (1-65535), got {Q(tok.Text)}");
         var hi = parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : lo;
-        if (hi < lo) throw new ParseException(tok.Column, $"port range '{tok.Text}' is reversed");
+        if (hi < lo) throw new ParseException(tok.Column, $"port range {Q(tok.Text)} is reversed");
         return new PortRange(lo, hi);
     }
 
@@ -465,8 +519,12 @@ public static class ScenarioParser
     {
         var parts = text.Split('-');
         if (parts.Length > 2 || !SockAddr.TryParsePort(parts[0], out var lo) || (parts.Length == 2 && !SockAddr.TryParsePort(parts[1], out _)))
-            throw new ParseException(tok.Column, $"expected PORT or PORT-PORT (1-65535), got '{text}'");
+            throw new ParseException(tok.Column, $"expected PORT or PORT-PORT (1-65535), got {Q(text)}");
         var hi = parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : lo;
+        // iptables' parse_ports refuses a reversed range (measured with iptables 1.8.9: exit 2, this message).
+        if (hi < lo)
+            throw new ParseException(tok.Column + tok.Text.IndexOf(text, StringComparison.Ordinal) + parts[0].Length + 1,
+                $"iptables: Port range `{parts[1]}' funky: {lo}-{hi} is reversed");
         return (lo, hi);
     }
 
@@ -486,13 +544,13 @@ public static class ScenarioParser
             (minP, maxP) = ParsePortSpan(tok, text[(colon + 1)..]);
             protoSpecified = true;
         }
-        if (ips.Length == 0) throw new ParseException(tok.Column, $"expected an address before ':' in '{text}'");
+        if (ips.Length == 0) throw new ParseException(tok.Column, $"expected an address before ':' in {Q(text)}");
         var dash = ips.IndexOf('-', StringComparison.Ordinal);
         var a = dash >= 0 ? ips[..dash] : ips;
         var b = dash >= 0 ? ips[(dash + 1)..] : ips;
-        if (!IPv4Address.TryParse(a, out var minIp)) throw new ParseException(tok.Column, $"expected an IPv4 address, got '{a}'");
-        if (!IPv4Address.TryParse(b, out var maxIp)) throw new ParseException(tok.Column + dash + 1, $"expected an IPv4 address, got '{b}'");
-        if (maxIp < minIp) throw new ParseException(tok.Column, $"address range '{ips}' is reversed");
+        if (!IPv4Address.TryParse(a, out var minIp)) throw new ParseException(tok.Column, $"expected an IPv4 address, got {Q(a)}");
+        if (!IPv4Address.TryParse(b, out var maxIp)) throw new ParseException(tok.Column + dash + 1, $"expected an IPv4 address, got {Q(b)}");
+        if (maxIp < minIp) throw new ParseException(tok.Column, $"address range {Q(ips)} is reversed");
         return new NatRange(true, minIp, maxIp, protoSpecified, minP, maxP, random, randomFully, persistent);
     }
 }

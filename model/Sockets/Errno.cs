@@ -7,4 +7,5 @@ public enum Errno
     ECONNREFUSED,
     ETIMEDOUT,
     EPIPE,
+    ENETUNREACH,
 }

@@ -301,6 +301,7 @@ public static class KernelReplay
                 {
                     111 => "refused",
                     104 => "reset",
+                    101 => "unreachable",
                     110 or 115 /* EINPROGRESS: SO_SNDTIMEO ran out */ => "timeout",
                     _ => "error " + Errno(x),
                 };
@@ -455,12 +456,15 @@ public static class KernelReplay
     /// <summary>Linux errno numbers the model names (include/uapi/asm-generic/errno*.h).</summary>
     public static string ErrnoName(int errno) => errno switch
     {
+        22 => "EINVAL",
         32 => "EPIPE",
         98 => "EADDRINUSE",
         99 => "EADDRNOTAVAIL",
         104 => "ECONNRESET",
         110 => "ETIMEDOUT",
+        101 => "ENETUNREACH",
         111 => "ECONNREFUSED",
+        113 => "EHOSTUNREACH",
         _ => "E" + errno.ToString(CultureInfo.InvariantCulture),
     };
 }
