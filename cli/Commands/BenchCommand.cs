@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ConntrackModel.Model.Choices;
@@ -21,16 +22,31 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
-    private static readonly HashSet<string> Flags = ["--check", "--z3"];
     private static readonly string[] CheckOnly = ["--config", "--seeds", "--tests", "--first-seed"];
-    private static readonly HashSet<string> Valued = ["--sizes", "--repeat", "--part", .. CheckOnly];
+
+    public static CommandSpec Spec { get; } = new("bench", "time the step loop and the commands", null,
+        "Times what users run (simulate, check and prove as child processes, to the last byte of output, with peak " +
+        "RSS) and the step loop inside them (commands/s, bytes allocated per command, bytes retained per connection); " +
+        "--check measures check over many seeds, --z3 the Z3 search and proofs.",
+        [
+            new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
+            new("--repeat", "N", "runs per figure (default 5)"),
+            new("--part", "loop|commands|all", "what to time (default all)"),
+            new("--check", null, "measure check over many seeds instead"),
+            new("--config", "C", "--check: the configuration (default late-start)"),
+            new("--seeds", "N", "--check: how many seeds"),
+            new("--tests", "N", "--check: tests per seed"),
+            new("--first-seed", "S", "--check: the first seed"),
+            new("--z3", null, "measure the Z3 search and proofs instead"),
+        ],
+        Run);
 
     public const int MaxSize = 2_000_000;
 
-    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
-        var o = Options.Parse(args, Flags, Valued);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
         if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part"], "does not apply to bench --check");

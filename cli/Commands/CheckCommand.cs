@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using System.Globalization;
 using ConntrackModel.Cli.Output;
 using ConntrackModel.Model.Choices;
@@ -13,25 +14,40 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    private static readonly HashSet<string> Flags = ["--list", "--quiet", "--smt"];
-    private static readonly HashSet<string> Valued = ["--engine", "--config", "--tests", "--seed", "--replay", "--out", "--depth"];
+    public static CommandSpec Spec { get; } = new("check", "search for invariant violations (FsCheck or Z3)", null,
+        "Generates command sequences for a configuration, runs them in the model, and shrinks the first that breaks an " +
+        "invariant to a minimal scenario; writes report.md, report.json and minimal.scenario to --out. Exit code 1 when " +
+        "it found a violation, 0 when not, 2 for bad input.",
+        [
+            new("--engine", "fscheck|z3", "fscheck (default): random search with shrinking; z3: symbolic search at minimal depth"),
+            new("--config", "C", "the configuration to check (default late-start; see --list)"),
+            new("--tests", "N", "fscheck: how many sequences to try (default 1000)"),
+            new("--seed", "S", "fscheck: fixes the randomness (a fresh seed is drawn and printed otherwise)"),
+            new("--replay", "TOKEN", "fscheck: regenerates one failing test from the token a report prints"),
+            new("--depth", "K", "z3: the largest depth searched (default 6)"),
+            new("--smt", null, "z3: also write the query as query.smt2"),
+            new("--out", "DIR", "where the report goes (default ctmodel-check/CONFIG, or CONFIG-z3)"),
+            new("--quiet", null, "no progress on stderr"),
+            new("--list", null, "list the configurations and exit"),
+        ],
+        Run);
 
     public const string DefaultConfig = "late-start";
 
     private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay"];
 
-    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = Options.Parse(args, Flags, Valued);
         var tests = (int)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000);
         ulong? seed = o.Value("--seed") is null ? null : (ulong)o.Number("--seed", 0, 0, long.MaxValue);
         if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"check: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--list"))
         {
-            if (args.Length > 1) return Program.UsageError(stderr, "check: --list takes no other options");
+            if (o.Count > 1) return Program.UsageError(stderr, "check: --list takes no other options");
             List(stdout);
             return ExitCode.Ok;
         }
@@ -45,6 +61,7 @@ public static class CheckCommand
             var zName = o.Value("--config") ?? DefaultConfig;
             var zOut = o.Path("--out", Path.Combine("ctmodel-check", zName + "-z3"));
             if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
+            if (FileErrors.CannotWriteDirectory(zOut) is { } zWhy) return Program.UsageError(stderr, $"check: cannot write to --out '{zOut}': {zWhy}");
             return Z3Commands.Check(zName, depth, zOut, o.Has("--smt"), stdout, stderr);
         }
         if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
@@ -62,6 +79,8 @@ public static class CheckCommand
         }
         var outDir = o.Path("--out", Path.Combine("ctmodel-check", config.Name));
         if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
+        // Checked before the search, not after it: a run can take minutes.
+        if (FileErrors.CannotWriteDirectory(outDir) is { } why) return Program.UsageError(stderr, $"check: cannot write to --out '{outDir}': {why}");
 
         var quiet = o.Has("--quiet");
         var progress = new ProgressPrinter(stderr, quiet);
@@ -86,9 +105,9 @@ public static class CheckCommand
             if (minimal is not null) File.WriteAllText(minimalPath, minimal);
             else if (File.Exists(minimalPath)) File.Delete(minimalPath); // a stale counterexample from an earlier run would mislead
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (FileErrors.IsFileError(e))
         {
-            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {e.Message}");
+            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {FileErrors.Reason(e)}");
             return ExitCode.BadInput;
         }
 

@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
@@ -24,8 +25,21 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class ConformCommand
 {
-    private static readonly HashSet<string> Flags = ["--json", "--quiet"];
-    private static readonly HashSet<string> Valued = ["--random", "--seed", "--config", "--out", "--shrink-runs", "--record"];
+    public static CommandSpec Spec { get; } = new("conform", "compare the model with this machine's kernel", "FILE...",
+        "Runs each scenario FILE in the model and on the kernel (in a throwaway network namespace) and compares what " +
+        "they observe, or, with --random N, N scenarios from a check configuration, shrinking any disagreement. Needs " +
+        "Linux, root, ip, iptables, conntrack and sysctl. Exit code 1 when model and kernel disagree.",
+        [
+            new("--json", null, "print the comparison as JSON"),
+            new("--record", "FILE", "write which examples agree to FILE (as docs/conformance.json)"),
+            new("--random", "N", "compare N generated scenarios instead of FILEs"),
+            new("--seed", "S", "--random: the generator's seed"),
+            new("--config", "C", "--random: the check configuration to draw from (default late-start)"),
+            new("--out", "DIR", "--random: where disagreements are written"),
+            new("--shrink-runs", "N", "--random: how many runs a shrink step may take"),
+            new("--quiet", null, "no progress on stderr"),
+        ],
+        Run);
 
     /// <summary>One scenario compared: both observations and where they differ.</summary>
     public sealed record Comparison(string Name, Scenario Scenario, Observation Model, Observation Kernel, ImmutableArray<Difference> Differences)
@@ -36,11 +50,11 @@ public static class ConformCommand
     /// <summary>How often a shrunk disagreement is re-run to tell a stable one from a timing accident.</summary>
     public const int Reruns = 3;
 
-    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = Options.Parse(args, Flags, Valued);
         var random = (int)o.Number("--random", 0, 1, 100_000);
         var seed = (ulong)o.Number("--seed", 1, 0, long.MaxValue);
         var shrinkRuns = (int)o.Number("--shrink-runs", 60, 0, 10_000);
@@ -51,8 +65,11 @@ public static class ConformCommand
         else o.Refuse(["--record"], "applies to scenario FILEs only");
         var record = o.Value("--record") is null ? null : o.Path("--record", "");
         var randomOut = o.Path("--out", "ctmodel-conform");
+        if (random > 0 && o.Value("--out") is not null && o.Error is null && FileErrors.CannotWriteDirectory(randomOut) is { } outWhy)
+            return Program.UsageError(stderr, $"conform: cannot write to --out '{randomOut}': {outWhy}");
         if (o.Error is not null) return Program.UsageError(stderr, "conform: " + o.Error);
         if (record is not null && Directory.Exists(record)) return Program.UsageError(stderr, $"conform: --record '{record}' is a directory: expected a file such as docs/conformance.json");
+        if (record is not null && FileErrors.CannotWriteFile(record) is { } recordWhy) return Program.UsageError(stderr, $"conform: cannot write --record '{record}': {recordWhy}");
         var scenarios = new List<Scenario>();
         foreach (var f in o.Positionals)
         {
@@ -75,9 +92,9 @@ public static class ConformCommand
             stderr.WriteLine($"ctmodel: conform: {e.Message}");
             return ExitCode.BadInput;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (FileErrors.IsFileError(e))
         {
-            stderr.WriteLine($"ctmodel: conform: cannot write: {e.Message}");
+            stderr.WriteLine($"ctmodel: conform: cannot write: {FileErrors.Reason(e)}");
             return ExitCode.BadInput;
         }
     }

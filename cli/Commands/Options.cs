@@ -2,8 +2,8 @@ using System.Globalization;
 
 namespace ConntrackModel.Cli.Commands;
 
-/// <summary>A small option reader: flags, valued options and positionals, with precise errors.</summary>
-internal sealed class Options
+/// <summary>The options a command was given (parsed by <see cref="CommandLine.CliParser"/>), read with precise errors.</summary>
+public sealed class Options
 {
     private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
 
@@ -11,37 +11,19 @@ internal sealed class Options
 
     public string? Error { get; private set; }
 
-    public static Options Parse(string[] args, IReadOnlySet<string> flags, IReadOnlySet<string> valued)
+    /// <summary>The options and arguments the command line parser found (names with their values, flags with null).</summary>
+    public static Options From(IEnumerable<(string Name, string? Value)> given, IEnumerable<string> positionals)
     {
+        ArgumentNullException.ThrowIfNull(given);
+        ArgumentNullException.ThrowIfNull(positionals);
         var o = new Options();
-        for (var i = 0; i < args.Length; i++)
-        {
-            var a = args[i];
-            if (flags.Contains(a))
-            {
-                o._values[a] = null;
-            }
-            else if (valued.Contains(a))
-            {
-                if (i + 1 >= args.Length)
-                {
-                    o.Error = $"option {a} needs a value";
-                    return o;
-                }
-                o._values[a] = args[++i];
-            }
-            else if (a.StartsWith("--", StringComparison.Ordinal))
-            {
-                o.Error = $"unknown option '{a}'";
-                return o;
-            }
-            else
-            {
-                o.Positionals.Add(a);
-            }
-        }
+        foreach (var (name, value) in given) o._values[name] = value;
+        o.Positionals.AddRange(positionals);
         return o;
     }
+
+    /// <summary>How many options were given.</summary>
+    public int Count => _values.Count;
 
     public bool Has(string flag) => _values.ContainsKey(flag);
 

@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using ConntrackModel.Cli.Output;
 using ConntrackModel.Replay.Host;
 using ConntrackModel.Replay.Kernel;
@@ -7,18 +8,27 @@ namespace ConntrackModel.Cli.Commands;
 /// <summary><c>ctmodel replay FILE --kernel [--json] [--pcap FILE]</c>: the scenario on this machine's kernel.</summary>
 public static class ReplayCommand
 {
-    private static readonly HashSet<string> Flags = ["--kernel", "--json", "--log"];
-    private static readonly HashSet<string> Valued = ["--pcap"];
+    public static CommandSpec Spec { get; } = new("replay", "run a scenario on this machine's kernel", "FILE",
+        "Runs the scenario FILE on the kernel in a network namespace that is deleted afterwards, with real sockets, " +
+        "iptables, conntrack and sysctl, and prints what the kernel did. Needs Linux and root (tcpdump for --pcap).",
+        [
+            new("--kernel", null, "required: run on the kernel"),
+            new("--json", null, "print the observation as JSON"),
+            new("--pcap", "FILE", "capture lo with tcpdump into FILE"),
+            new("--log", null, "print every command run in the namespace"),
+        ],
+        Run);
 
-    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = Options.Parse(args, Flags, Valued);
         if (o.Error is not null) return Program.UsageError(stderr, "replay: " + o.Error);
         if (o.Positionals.Count != 1) return Program.UsageError(stderr, "replay: expected exactly one scenario FILE");
         if (!o.Has("--kernel")) return Program.UsageError(stderr, "replay: say where to replay: --kernel (the machine's own kernel, in a throwaway network namespace)");
         var pcap = o.Value("--pcap");
+        if (pcap is not null && FileErrors.CannotWriteFile(pcap) is { } why) return Program.UsageError(stderr, $"replay: cannot write --pcap '{pcap}': {why}");
         if (!SimulateCommand.TryLoad(o.Positionals[0], stderr, out var scenario)) return ExitCode.BadInput;
         if (!ModelAccepts(o.Positionals[0], scenario, stderr)) return ExitCode.BadInput;
         if (!CheckRequirements(stderr, "replay", pcap is not null)) return ExitCode.BadInput;

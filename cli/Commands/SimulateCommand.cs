@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using ConntrackModel.Cli.Output;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Kernel;
@@ -9,14 +10,21 @@ namespace ConntrackModel.Cli.Commands;
 /// <summary><c>ctmodel simulate FILE [--json] [--seed N] [--runs N]</c>.</summary>
 public static class SimulateCommand
 {
-    private static readonly HashSet<string> Flags = ["--json"];
-    private static readonly HashSet<string> Valued = ["--seed", "--runs"];
+    public static CommandSpec Spec { get; } = new("simulate", "run a scenario script in the model", "FILE",
+        "Runs the scenario FILE in the model and prints the packet trace (tcpdump style), the conntrack table, each " +
+        "connection's outcome and the invariants that broke. Exit code: 0 no violation, 1 a violation, 2 bad input, 3 internal error.",
+        [
+            new("--json", null, "print the outcome as one JSON document (no trace)"),
+            new("--seed", "N", "picks the model's nondeterministic choices (default 1)"),
+            new("--runs", "N", "how many alternative NAT outcomes are explored to list every possible wire address (default 64)"),
+        ],
+        Run);
 
-    public static ExitCode Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = Options.Parse(args, Flags, Valued);
         var seed = (ulong)o.Number("--seed", 1, 0, long.MaxValue);
         var runs = (int)o.Number("--runs", WireExploration.DefaultBudget, 1, 100_000);
         if (o.Error is not null) return Program.UsageError(stderr, "simulate: " + o.Error);
@@ -88,9 +96,9 @@ public static class SimulateCommand
             }
             text = File.ReadAllText(file);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (FileErrors.IsFileError(e))
         {
-            stderr.WriteLine($"ctmodel: cannot read scenario '{file}': {e.Message}");
+            stderr.WriteLine($"ctmodel: cannot read scenario '{file}': {FileErrors.Reason(e)}");
             return false;
         }
         var parsed = ScenarioParser.Parse(file, text);

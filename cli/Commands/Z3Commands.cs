@@ -1,3 +1,4 @@
+using ConntrackModel.Cli.CommandLine;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
@@ -70,9 +71,9 @@ public static class Z3Commands
             File.WriteAllText(Path.Combine(outDir, "report.json"), Json(r, cx, depth) + "\n");
             if (smt && r.Smt is not null) File.WriteAllText(Path.Combine(outDir, "query.smt2"), r.Smt);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch (Exception e) when (FileErrors.IsFileError(e))
         {
-            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {e.Message}");
+            stderr.WriteLine($"ctmodel: check: cannot write the report to '{outDir}': {FileErrors.Reason(e)}");
             return ExitCode.BadInput;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {config.Name} (z3): depth up to {depth}, {r.Elapsed.TotalMilliseconds:0} ms ({string.Join(", ", r.PerDepth.Select(p => $"depth {p.Depth}: {p.Ms:0} ms"))})"));
@@ -148,14 +149,22 @@ public static class Z3Commands
         return sb.ToString();
     }
 
-    private static readonly HashSet<string> ProveFlags = ["--induction"];
-    private static readonly HashSet<string> ProveValued = ["--config", "--depth"];
+    public static CommandSpec ProveSpec { get; } = new("prove", "prove the invariants with Z3", null,
+        "Proves that no trace of up to --depth steps (one connection a step) breaks wire-tuple-uniqueness or " +
+        "no-foreign-reset in the configuration, or with --induction for every depth, or prints the counterexample. " +
+        "Exit code 0 proved, 1 a counterexample, 2 bad input.",
+        [
+            new("--config", "C", "required: the configuration (e.g. boot)"),
+            new("--depth", "K", "the bound (default 8, at most 64; 16 connection slots)"),
+            new("--induction", null, "also try 1-induction for a proof at every depth"),
+        ],
+        Prove);
 
-    public static ExitCode Prove(string[] args, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Prove(Options o, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var o = Options.Parse(args, ProveFlags, ProveValued);
         var depth = (int)o.Number("--depth", 8, 1, 64);
         if (o.Error is not null) return Program.UsageError(stderr, "prove: " + o.Error);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"prove: unexpected argument '{o.Positionals[0]}'");

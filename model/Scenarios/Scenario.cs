@@ -25,30 +25,9 @@ public sealed record Scenario(string Name, ImmutableList<ScenarioLine> Lines)
         foreach (var key in Choices.Keys)
         {
             if (asked.Contains(key)) continue;
-            var meant = asked.Select(a => (Key: a, Distance: Distance(key, a))).Where(x => x.Distance <= Math.Max(2, key.Length / 4))
-                .OrderBy(x => x.Distance).ThenBy(x => x.Key, StringComparer.Ordinal).Select(x => x.Key).FirstOrDefault();
+            var meant = Spelling.Closest(key, asked, _ => Math.Max(2, key.Length / 4), ignoreCase: true);
             yield return (key, PinnedAt.GetValueOrDefault(key, new SourcePosition(1, 1)), meant);
         }
-    }
-
-    /// <summary>Edit distance, with a change of letter case costing nothing (ephemeral:b for ephemeral:B).</summary>
-    private static int Distance(string a, string b)
-    {
-        var d = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++) d[j] = j;
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var prev = d[0];
-            d[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = char.ToUpperInvariant(a[i - 1]) == char.ToUpperInvariant(b[j - 1]) ? 0 : 1;
-                var next = Math.Min(Math.Min(d[j] + 1, d[j - 1] + 1), prev + cost);
-                prev = d[j];
-                d[j] = next;
-            }
-        }
-        return d[b.Length];
     }
 
     /// <summary>Connection names in the order generated scenarios hand them out: A, B, ..., Z, then C26, C27, ...</summary>
