@@ -251,7 +251,7 @@ public class CliTests
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Solver.Z3Fact]
     public void CheckZ3_LateStart_WritesAReplayingMinimalScenario_Exit1()
     {
         InTempDir(dir =>
@@ -270,7 +270,7 @@ public class CliTests
         });
     }
 
-    [Fact]
+    [Solver.Z3Fact]
     public void Prove_Boot_WithInduction_SaysWhichStrengtheningWasNeeded_Exit0()
     {
         var (code, stdout, _) = Ctmodel("prove", "--config", "boot", "--depth", "6", "--induction");

@@ -2,13 +2,15 @@ using System.Runtime.InteropServices;
 
 namespace ConntrackModel.Replay.Host;
 
-/// <summary>The two libc calls .NET does not wrap: moving a thread into a network namespace, and sending SIGINT.</summary>
+/// <summary>The libc calls .NET does not wrap: moving a thread into a network namespace, sending a signal, getsockname.</summary>
 internal static partial class Native
 {
     /// <summary>CLONE_NEWNET (include/uapi/linux/sched.h).</summary>
     public const int CloneNewNet = 0x40000000;
 
     public const int SigInt = 2;
+
+    public const int SigKill = 9;
 
     /// <summary>setns(2): moves the calling thread (only it) into the namespace referred to by <paramref name="fd"/>.</summary>
     [LibraryImport("libc", SetLastError = true)]

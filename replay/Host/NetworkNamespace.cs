@@ -5,9 +5,9 @@ namespace ConntrackModel.Replay.Host;
 
 /// <summary>
 /// A network namespace this process created (<c>ip netns add ctmodel-PID-N</c>), with <c>lo</c> up. Disposing it
-/// deletes it; so do SIGINT, SIGTERM, SIGHUP and process exit, for every namespace still alive. A run killed
-/// with SIGKILL leaves its namespace behind: <see cref="RemoveStale"/>, called before each run, deletes the ones
-/// whose creating process is gone. Nothing here ever touches the host's own namespace: every command goes
+/// kills what still runs inside it and deletes it; so do SIGINT, SIGTERM, SIGHUP and process exit, for every
+/// namespace still alive. A run killed with SIGKILL leaves its namespace behind: <see cref="RemoveStale"/>, called
+/// before each run, kills what runs inside the ones whose creating process is gone and deletes them. Nothing here ever touches the host's own namespace: every command goes
 /// through <c>ip netns exec NAME</c> or <c>ip -n NAME</c>.
 /// </summary>
 public sealed class NetworkNamespace : IDisposable
@@ -64,7 +64,26 @@ public sealed class NetworkNamespace : IDisposable
         lock (Gate) Alive.Remove(Name);
     }
 
-    private static void Delete(string ip, string name) => Tool.Run(ip, ["netns", "del", name]);
+    /// <summary>
+    /// Kills every process still inside the namespace (a tcpdump, say), then deletes it. Deleting alone would only
+    /// unmount its name: a process inside keeps the namespace alive, unlisted and out of reach of later runs.
+    /// </summary>
+    private static void Delete(string ip, string name)
+    {
+        foreach (var pid in Pids(ip, name)) Native.kill(pid, Native.SigKill);
+        Tool.Run(ip, ["netns", "del", name]);
+    }
+
+    /// <summary>The processes inside the namespace (<c>ip netns pids NAME</c>).</summary>
+    public static IReadOnlyList<int> Pids(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Tool.Find("ip") is { } ip ? Pids(ip, name) : [];
+    }
+
+    private static List<int> Pids(string ip, string name) =>
+        [.. Tool.Run(ip, ["netns", "pids", name]).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => int.TryParse(l.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0).Where(pid => pid > 0)];
 
     /// <summary>Deletes namespaces with our prefix whose creating process no longer exists; returns their names.</summary>
     public static IReadOnlyList<string> RemoveStale()

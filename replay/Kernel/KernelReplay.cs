@@ -90,8 +90,14 @@ public static class KernelReplay
     private static Process StartTcpdump(NetworkNamespace ns, string pcap)
     {
         var ip = Tool.Find("ip")!;
-        var psi = new ProcessStartInfo(ip) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "netns", "exec", ns.Name, "tcpdump", "-i", "lo", "--immediate-mode", "-U", "-n", "-w", Path.GetFullPath(pcap) }) psi.ArgumentList.Add(a);
+        // tcpdump must not outlive ctmodel: setpriv --pdeathsig makes the kernel SIGKILL it when ctmodel dies, even by
+        // SIGKILL (ip netns exec execs tcpdump in the same process, which keeps the setting). -Z root: tcpdump would
+        // otherwise switch to its own user after opening lo, and a change of user clears the parent-death signal.
+        // Should it survive anyway, the namespace's cleanup kills whatever runs inside (NetworkNamespace.Delete).
+        string[] argv = ["netns", "exec", ns.Name, "tcpdump", "-Z", "root", "-i", "lo", "--immediate-mode", "-U", "-n", "-w", Path.GetFullPath(pcap)];
+        var setpriv = Tool.Find("setpriv");
+        var psi = new ProcessStartInfo(setpriv ?? ip) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in setpriv is null ? argv : ["--pdeathsig", "KILL", "--", ip, .. argv]) psi.ArgumentList.Add(a);
         var p = Process.Start(psi) ?? throw new ReplayException("cannot start tcpdump");
         // --immediate-mode: without it libpcap's TPACKET_V3 ring hands packets over only when a block times out,
         // and a run shorter than that ends with an empty file. No filter: the namespace's lo carries only the

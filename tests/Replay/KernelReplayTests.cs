@@ -66,7 +66,7 @@ public class KernelReplayTests(ITestOutputHelper output)
         Assert.Equal("127.0.0.1:40000", root.GetProperty("connections")[1].GetProperty("wire")[0].GetString());
     }
 
-    [KernelFact]
+    [KernelFact(Pcap = true)]
     public void Replay_Pcap_RecordsTheLoopbackTraffic()
     {
         var pcap = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.pcap");
@@ -119,6 +119,58 @@ public class KernelReplayTests(ITestOutputHelper output)
             NetworkNamespace.RemoveStale();
         }
     }
+
+    /// <summary>
+    /// A replay recording with tcpdump, stopped by SIGKILL or by SIGTERM: tcpdump must not outlive it (SIGKILL: the
+    /// parent-death signal; SIGTERM: the cleanup kills what runs in the namespace), and nothing may stay behind,
+    /// neither the namespace nor a process in it.
+    /// </summary>
+    [KernelFact(Pcap = true)]
+    public void Replay_PcapKilledBySigkill_TcpdumpDiesWithIt_AndTheNextRunRemovesTheNamespace() => KillDuringPcap(9);
+
+    [KernelFact(Pcap = true)]
+    public void Replay_PcapStoppedBySigterm_TcpdumpDies_AndTheNamespaceIsGone() => KillDuringPcap(15);
+
+    private static void KillDuringPcap(int signal)
+    {
+        var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
+        var pcap = Path.ChangeExtension(scenario, ".pcap");
+        File.WriteAllText(scenario, "listen 127.0.0.1:8080\nsleep 60\n");
+        var psi = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "ctmodel.dll"), "replay", scenario, "--kernel", "--pcap", pcap }) psi.ArgumentList.Add(a);
+        using var child = Process.Start(psi)!;
+        try
+        {
+            var name = $"{NetworkNamespace.Prefix}{child.Id}-1";
+            var sw = Stopwatch.StartNew();
+            IReadOnlyList<int> inside = [];
+            while (sw.Elapsed < TimeSpan.FromSeconds(30) && (inside = NetworkNamespace.Pids(name)).Count == 0) Thread.Sleep(100);
+            Assert.NotEmpty(inside);
+            Assert.Contains(inside, pid => File.ReadAllText($"/proc/{pid}/comm").Trim() == "tcpdump");
+            Assert.Equal(0, Signal(child.Id, signal));
+            Assert.True(child.WaitForExit(10_000), "ctmodel did not exit");
+            sw.Restart();
+            while (sw.Elapsed < TimeSpan.FromSeconds(10) && inside.Any(pid => Directory.Exists($"/proc/{pid}"))) Thread.Sleep(50);
+            Assert.DoesNotContain(inside, pid => Directory.Exists($"/proc/{pid}"));
+            // SIGTERM: ctmodel deleted its namespace itself. SIGKILL: the next run removes it.
+            if (signal == 9) KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080"), new ReplayOptions());
+            Assert.DoesNotContain(name, NetworkNamespace.List());
+        }
+        finally
+        {
+            if (!child.HasExited) child.Kill();
+            File.Delete(scenario);
+            File.Delete(pcap);
+            NetworkNamespace.RemoveStale();
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Signal(int pid, int sig);
 
     [Fact]
     public void Requirements_Missing_AreListedOneALine()

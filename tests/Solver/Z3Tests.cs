@@ -17,7 +17,7 @@ namespace ConntrackModel.Tests.Solver;
 /// <summary>Z3 on the system libz3, the bounded search and proofs, and the encoding's agreement with the model.</summary>
 public class Z3Tests(ITestOutputHelper output)
 {
-    [Fact]
+    [Z3Fact]
     public void Runtime_HundredsOfContextsWithForcedGcs_DoNotCrash()
     {
         Assert.Null(Z3Runtime.Problem);
@@ -48,7 +48,7 @@ public class Z3Tests(ITestOutputHelper output)
         { "dnat", 3 },
     };
 
-    [Theory]
+    [Z3Theory]
     [MemberData(nameof(Finds))]
     public void Search_UnsafeConfig_FindsAReplayingViolationAtTheMinimalDepth(string config, int depth)
     {
@@ -62,7 +62,7 @@ public class Z3Tests(ITestOutputHelper output)
         Assert.Equal(r.Scenario!.Lines.Count, sim.Violations.First().Step);
     }
 
-    [Fact]
+    [Z3Fact]
     public void Prove_Boot_HoldsToDepthEightAndIsInductiveWithTheTrackedStrengthening()
     {
         var r = Prover.Prove(SymbolicConfigs.Find("boot")!, 8, induction: true);
@@ -72,7 +72,7 @@ public class Z3Tests(ITestOutputHelper output)
         Assert.Equal(["every live connection has a conntrack entry"], r.Needed.ToArray());
     }
 
-    [Fact]
+    [Z3Fact]
     public void Prove_LateStart_IsNotSafe()
     {
         var r = Prover.Prove(SymbolicConfigs.Find("late-start")!, 4, induction: true);
@@ -81,7 +81,7 @@ public class Z3Tests(ITestOutputHelper output)
     }
 
     /// <summary>The symbolic fragment of each configuration is derived by hand; this keeps it in step with the catalogue.</summary>
-    [Fact]
+    [Z3Fact]
     public void SymbolicConfigs_MatchTheirCheckConfigurations()
     {
         Assert.Equal(CheckConfigs.Catalogue.Select(c => c.Name).Order(), SymbolicConfigs.Catalogue.Select(c => c.Name).Order());
@@ -139,7 +139,7 @@ public class Z3Tests(ITestOutputHelper output)
 
     public static TheoryData<string> AgreementConfigs => ["all", "expiry"];
 
-    [Theory]
+    [Z3Theory]
     [MemberData(nameof(AgreementConfigs))]
     public void Encoding_AgreesWithTheConcreteModel_StepByStep_OnGeneratedTraces(string name)
     {
@@ -164,7 +164,7 @@ public class Z3Tests(ITestOutputHelper output)
         Assert.True(agreed >= 80, $"only {agreed} traces compared");
     }
 
-    [Fact]
+    [Z3Fact]
     public void Agreement_DetectsAWrongEncoding()
     {
         // The same trace checked against a configuration whose encoding lacks the DNAT rule must not agree.
