@@ -174,7 +174,7 @@ public class CliTests
             Assert.Equal(ExitCode.Violation, code);
             Assert.Contains("check late-start: seed 7,", stdout, StringComparison.Ordinal);
             Assert.Contains("shrunk in ", stdout, StringComparison.Ordinal);
-            Assert.Contains("to 4 commands (minimal: removing any one command makes it pass)", stdout, StringComparison.Ordinal);
+            Assert.Contains("to 4 commands (minimal: removing any one of the 4 commands: 4 make it pass, 0 leave a script the model rejects, 0 still fail)", stdout, StringComparison.Ordinal);
             Assert.Contains("replay: ctmodel check --engine fscheck --config late-start --replay ", stdout, StringComparison.Ordinal);
             Assert.Contains("tests", stderr, StringComparison.Ordinal);
             Assert.Contains("shrink step 1", stderr, StringComparison.Ordinal);
@@ -194,6 +194,9 @@ public class CliTests
             Assert.Equal(4, root.GetProperty("minimalLength").GetInt32());
             Assert.True(root.GetProperty("originalLength").GetInt32() >= 4);
             Assert.True(root.GetProperty("minimal").GetBoolean());
+            Assert.Equal(4, root.GetProperty("removalsPassing").GetInt32());
+            Assert.Equal(0, root.GetProperty("removalsRejected").GetInt32());
+            Assert.Equal(0, root.GetProperty("removalsStillFailing").GetInt32());
             Assert.True(root.GetProperty("coverage").GetArrayLength() > 10);
 
             var (simCode, simOut, _) = Ctmodel("simulate", Path.Combine(dir, "minimal.scenario"));

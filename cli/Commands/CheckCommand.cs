@@ -126,7 +126,7 @@ public static class CheckCommand
         {
             stdout.WriteLine($"VIOLATION of {cx.Violation.Name} at step {cx.Violation.Step}: {cx.Violation.Message}");
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"shrunk in {result.ShrinkSteps} steps from {result.Original!.Length} to {result.Minimal!.Length} commands{(cx.Minimality.Minimal ? " (minimal: removing any one command makes it pass)" : " (not minimal)")}:"));
+                $"shrunk in {result.ShrinkSteps} steps from {result.Original!.Length} to {result.Minimal!.Length} commands ({(cx.Minimality.Minimal ? "minimal" : "not minimal")}: {cx.Minimality.Describe(result.Minimal.Setup.Count)}):"));
             foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
             stdout.WriteLine($"replay: {CheckReport.ReplayLine(result)}");
         }

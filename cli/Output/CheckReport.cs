@@ -57,7 +57,7 @@ public static class CheckReport
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"| shrink steps | {r.ShrinkSteps} |");
             sb.AppendLine(CultureInfo.InvariantCulture, $"| length | {r.Original!.Length} commands generated, {r.Minimal!.Length} after shrinking |");
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| minimal | {(cx!.Minimality.Minimal ? "yes: removing any one command makes it pass (or leaves a script the model rejects)" : $"no: removing command(s) {string.Join(", ", cx.Minimality.StillFailing.Select(i => i + 1 + r.Minimal.Setup.Count))} still fails")} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| minimal | {(cx!.Minimality.Minimal ? "yes" : "no")}: {cx.Minimality.Describe(r.Minimal.Setup.Count)} |");
         }
         sb.AppendLine(CultureInfo.InvariantCulture, $"| time | {r.Elapsed.TotalMilliseconds:0} ms, model {r.CommandsPerSecond:0} commands/s |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| rerun | `{CommandLine(r)}` |");
@@ -176,6 +176,9 @@ public static class CheckReport
                 w.WriteNumber("originalLength", r.Original!.Length);
                 w.WriteNumber("minimalLength", r.Minimal!.Length);
                 w.WriteBoolean("minimal", cx.Minimality.Minimal);
+                w.WriteNumber("removalsPassing", cx.Minimality.Passing);
+                w.WriteNumber("removalsRejected", cx.Minimality.Rejected.Length);
+                w.WriteNumber("removalsStillFailing", cx.Minimality.StillFailing.Length);
                 Lines(w, "original", r.Original.ToScenario("original").ToScript());
                 Lines(w, "minimalScenario", minimalScript ?? "");
                 Lines(w, "conntrackBefore", string.Join("\n", cx.Before.Conntrack.Live(cx.Before.Now).Select(e => e.ToConntrackLine(cx.Before.Now))));
