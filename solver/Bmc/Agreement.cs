@@ -22,11 +22,19 @@ public static class Agreement
     /// <summary>What <see cref="Check"/> returns for a run it cannot judge: its NAT took the u16-wrap drop.</summary>
     public const string WrapMiss = "skipped: a NAT round wrapped its u16 offset past free ports (not in the encoding)";
 
+    /// <summary>What <see cref="Check"/> returns for a run with more connects than the encoding has slots.</summary>
+    public static string TooLong => string.Create(CultureInfo.InvariantCulture, $"skipped: more than {Bmc.MaxSlots} connects (the encoding's slots)");
+
+    /// <summary>Is <paramref name="verdict"/> one of the two runs <see cref="Check"/> cannot judge, rather than a disagreement?</summary>
+    public static bool IsSkip(string? verdict) => verdict == WrapMiss || verdict == TooLong;
+
     /// <summary>
     /// Null if the encoding agrees with the concrete run of <paramref name="scenario"/>; else the first step where
-    /// it does not. The encoding leaves out one outcome the model keeps: for a range size that does not divide 65536,
-    /// a round starting in the last few u16 offsets revisits ports after the wrap and can miss every free one (a
-    /// drop at confirm, for about one offset in 65536); runs that took it return <see cref="WrapMiss"/>.
+    /// it does not, or why the run cannot be judged (<see cref="IsSkip"/>). The encoding leaves out one outcome the
+    /// model keeps: for a range size that does not divide 65536, a round starting in the last few u16 offsets
+    /// revisits ports after the wrap and can miss every free one (a drop at confirm, for about one offset in 65536);
+    /// runs that took it return <see cref="WrapMiss"/>. Runs with more connects than slots return
+    /// <see cref="TooLong"/>; neither ever counts as agreement.
     /// </summary>
     public static string? Check(SymbolicConfig config, Scenario scenario, ChoiceSource choices)
     {
@@ -39,7 +47,7 @@ public static class Agreement
         var slots = Math.Max(1, trace.Count(t => t.Step.Line.Command is Command.Connect));
         using var z = new Context();
         var enc = new Encoding(z, config, Math.Min(Bmc.MaxSlots, slots));
-        if (slots > Bmc.MaxSlots) return null; // the encoding has at most MaxSlots slots; longer traces are not compared
+        if (slots > Bmc.MaxSlots) return TooLong;
         var before = trace[setup - 1].After;
         for (var k = setup; k < trace.Count; k++)
         {
