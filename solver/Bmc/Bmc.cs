@@ -63,6 +63,58 @@ public static class Bmc
         return new BmcResult(config, maxDepth, [], null, null, perDepth.ToImmutable(), sw.Elapsed, smt ? Smt(z, solver, steps[^1]) : null);
     }
 
+    /// <summary>
+    /// Traces of exactly <paramref name="depth"/> steps that the encoding allows, for checking it against the model
+    /// the other way round (its steps replayed in the model): each sample fixes every step's kind (and for a connect,
+    /// bound or not and where to) at random among what the configuration allows, every other sample also asks for a
+    /// violation at the last step, and Z3 fills in the rest (ports, NAT outcomes). Combinations the encoding cannot
+    /// take are dropped; so at most <paramref name="count"/> return.
+    /// </summary>
+    public static ImmutableArray<ImmutableArray<SymbolicStep>> Sample(SymbolicConfig config, int depth, int count, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Z3Runtime.Ensure();
+        using var z = new Context();
+        var enc = new Encoding(z, config, SlotsFor(depth));
+        var solver = z.MkSolver();
+        var p = z.MkParams();
+        p.Add("random_seed", (uint)seed);
+        solver.Parameters = p;
+        var state = enc.NewState("0");
+        solver.Assert(enc.Initial(state));
+        var steps = new List<Encoding.Step>();
+        for (var k = 0; k < depth; k++)
+        {
+            var x = enc.NewStep(k);
+            var next = enc.NewState((k + 1).ToString(CultureInfo.InvariantCulture));
+            solver.Assert(enc.Transition(state, x, next, k));
+            steps.Add(x);
+            state = next;
+        }
+        Op[] ops = [Op.Connect, Op.Connect, Op.Connect, .. config.Snat ? [Op.SnatAdd] : Array.Empty<Op>(), .. config.Dnat ? [Op.DnatAdd] : Array.Empty<Op>(),
+            .. config.Modprobe ? [Op.Modprobe] : Array.Empty<Op>(), .. config.Flush ? [Op.Flush] : Array.Empty<Op>(), .. config.Expiry ? [Op.Expire] : Array.Empty<Op>()];
+        var rng = new Random(seed);
+        var traces = ImmutableArray.CreateBuilder<ImmutableArray<SymbolicStep>>();
+        for (var attempt = 0; attempt < count * 8 && traces.Count < count; attempt++)
+        {
+            var assume = new List<BoolExpr>();
+            foreach (var x in steps)
+            {
+                var op = ops[rng.Next(ops.Length)];
+                assume.Add(z.MkEq(x.Op, z.MkBV((int)op, ((BitVecSort)x.Op.Sort).Size)));
+                if (op != Op.Connect) continue;
+                assume.Add(rng.Next(3) == 0 ? x.Bound : z.MkNot(x.Bound));
+                if (config.Dnat) assume.Add(rng.Next(2) == 0 ? x.ToSvc : z.MkNot(x.ToSvc));
+            }
+            // Left alone, Z3 rarely sets a violation flag: every other sample asks for one at the last step.
+            if (attempt % 2 == 1) assume.Add(steps[^1].Violation);
+            if (solver.Check([.. assume]) != Status.SATISFIABLE) continue;
+            var model = solver.Model;
+            traces.Add([.. steps.Select(s => Decode(model, s))]);
+        }
+        return traces.ToImmutable();
+    }
+
     private static string Smt(Context z, Z3Solver solver, Encoding.Step last) =>
         string.Join("\n", solver.Assertions.Select(a => $"(assert {a})")) + $"\n(assert {last.Violation})\n(check-sat)\n";
 
@@ -93,6 +145,20 @@ public static class Bmc
     /// </summary>
     public static (Scenario Scenario, string? EncodingBug) ToScenario(SymbolicConfig config, IReadOnlyList<SymbolicStep> steps)
     {
+        var scenario = ScenarioOf(config, steps, out var parseError);
+        if (scenario is null) return (null!, parseError);
+        var sim = Simulation.Run(scenario, ChoiceSource.First);
+        var lastLine = scenario.Lines[^1].Line;
+        var first = sim.Violations.FirstOrDefault();
+        if (sim.Rejected is not null) return (scenario, $"the concrete model rejects line {sim.RejectedLine!.Line}: {sim.Rejected}");
+        if (first is null) return (scenario, "the concrete model shows no violation");
+        if (first.Step != lastLine) return (scenario, $"the concrete model's first violation is at step {first.Step}, the trace's at step {lastLine}");
+        return (scenario, null);
+    }
+
+    /// <summary>The decoded trace as a scenario with the choices that make the model take its decisions; null if it does not parse.</summary>
+    public static Scenario? ScenarioOf(SymbolicConfig config, IReadOnlyList<SymbolicStep> steps, out string? error)
+    {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(steps);
         var lines = new List<string> { $"listen 127.0.0.1:{P(Encoding.ServerPort)}" };
@@ -109,21 +175,19 @@ public static class Bmc
             wanted[name] = (s.W1, s.W2);
         }
         var parsed = ScenarioParser.Parse("z3-trace.scenario", string.Join("\n", lines) + "\n");
-        if (!parsed.Ok) return (null!, "the decoded trace does not parse: " + parsed.Errors[0]);
-        var scenario = Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted);
-        var sim = Simulation.Run(scenario, ChoiceSource.First);
-        var lastLine = lines.Count;
-        var first = sim.Violations.FirstOrDefault();
-        if (sim.Rejected is not null) return (scenario, $"the concrete model rejects line {sim.RejectedLine!.Line}: {sim.Rejected}");
-        if (first is null) return (scenario, "the concrete model shows no violation");
-        if (first.Step != lastLine) return (scenario, $"the concrete model's first violation is at step {first.Step}, the trace's at step {lastLine}");
-        return (scenario, null);
+        error = parsed.Ok ? null : "the decoded trace does not parse: " + parsed.Errors[0];
+        return parsed.Ok ? Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted) : null;
     }
 
-    /// <summary>Pins each connection's NAT source choices: its first SYN to the trace's first port, later ones (the SYN sent after every idle entry expired) to its second.</summary>
+    /// <summary>
+    /// Pins each connection's NAT source choices: its first SYN to the trace's first port, later ones (the SYN sent
+    /// after every idle entry expired) to its second. Re-pinned every round until nothing changes: an earlier
+    /// connection's pin changes the list of outcomes a later one chooses from (the index of a port moves), so a pin
+    /// computed against an earlier round's list would pick another port.
+    /// </summary>
     private static Scenario Pin(Scenario scenario, Dictionary<string, (int First, int Then)> wanted)
     {
-        for (var round = 0; round < 8; round++)
+        for (var round = 0; round < 16; round++)
         {
             var pins = scenario.Choices;
             var seen = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -133,9 +197,9 @@ public static class Bmc
                 if (!key.StartsWith("nat:src:", StringComparison.Ordinal) || !wanted.TryGetValue(ev.Owner, out var w)) continue;
                 var k = seen[ev.Owner] = seen.GetValueOrDefault(ev.Owner) + 1;
                 var port = k == 1 ? w.First : w.Then;
-                if (!pins.ContainsKey(key) && ev.Made.ValueFor(new SockAddr(IPv4Address.Loopback, port)) is { } v) pins = pins.SetItem(key, v);
+                if (ev.Made.ValueFor(new SockAddr(IPv4Address.Loopback, port)) is { } v) pins = pins.SetItem(key, v);
             }
-            if (pins.Count == scenario.Choices.Count) break;
+            if (pins.Count == scenario.Choices.Count && pins.All(kv => scenario.Choices.TryGetValue(kv.Key, out var old) && old == kv.Value)) break;
             scenario = scenario with { Choices = pins };
         }
         return scenario;
