@@ -61,7 +61,7 @@ public static class Z3Commands
             {
                 var wire = WireExploration.Explore(cx.Scenario, ChoiceSource.First, WireExploration.DefaultBudget);
                 trace = TextReport.Write(cx.Simulation, Observation.Of(cx.Simulation, wire.Wire), wire, 1);
-                File.WriteAllText(minimalPath, $"# Minimal-length counterexample to {cx.Violation.Name} found by `ctmodel check --engine z3 --config {config.Name} --depth {depth}`; the choose lines pin the model's choices.\n" + cx.Scenario.ToScript());
+                File.WriteAllText(minimalPath, $"# Minimal-length counterexample to {cx.Violation.Name} found by `ctmodel check --engine z3 --config {config.Name} --depth {depth}`; its choose lines, if any, pin the choices the violation depends on.\n" + cx.Scenario.ToScript());
             }
             else if (File.Exists(minimalPath))
             {

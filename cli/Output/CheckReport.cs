@@ -34,7 +34,7 @@ public static class CheckReport
     {
         ArgumentNullException.ThrowIfNull(r);
         ArgumentNullException.ThrowIfNull(cx);
-        return $"# Minimal counterexample to {cx.Violation.Name} found by `{CommandLine(r)}`; the choose lines pin the model's choices so it replays exactly.\n" +
+        return $"# Minimal counterexample to {cx.Violation.Name} found by `{CommandLine(r)}`; its choose lines, if any, pin the choices the violation depends on.\n" +
                cx.Scenario.ToScript();
     }
 

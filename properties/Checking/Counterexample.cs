@@ -25,8 +25,11 @@ public sealed record Counterexample(Scenario Scenario, Simulation Simulation, Vi
     {
         ArgumentNullException.ThrowIfNull(scenario);
         scenario = scenario with { Choices = scenario.Choices.SetItems(TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.First))) };
+        var first = Simulation.Run(scenario, ChoiceSource.First).Violations.FirstOrDefault() ?? throw new ArgumentException("the scenario violates no invariant", nameof(scenario));
+        // Only the pins the violation depends on stay in the written scenario.
+        scenario = Shrinking.Pins.Necessary(scenario, first.Invariant, first.Step);
         var sim = Simulation.Run(scenario, ChoiceSource.First);
-        var violation = sim.Violations.FirstOrDefault() ?? throw new ArgumentException("the scenario violates no invariant", nameof(scenario));
+        var violation = sim.Violations.FirstOrDefault() ?? throw new InvalidOperationException("the counterexample lost its violation when pins were dropped");
         var before = World.Initial;
         var after = World.Initial;
         foreach (var (step, world, _) in Simulation.Trace(scenario, ChoiceSource.First, World.Initial))
