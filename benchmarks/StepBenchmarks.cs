@@ -7,7 +7,7 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Benchmarks;
 
 /// <summary>
-/// <c>Kernel.Step</c> for the two commands of the workload, on a namespace that already holds N connections:
+/// <c>LinuxKernel.Step</c> for the two commands of the workload, on a namespace that already holds N connections:
 /// how a step's cost grows with the size of the state it updates (persistent maps: logarithmically).
 /// </summary>
 [MemoryDiagnoser]
@@ -25,14 +25,14 @@ public class StepBenchmarks
     public void Setup()
     {
         _world = Worlds.After(Connections);
-        _connected = Kernel.Step(_world, _connect, ChoiceSource.Seeded(1)).World;
+        _connected = LinuxKernel.Step(_world, _connect, ChoiceSource.Seeded(1)).World;
     }
 
     /// <summary>connect: handshake through conntrack, SNAT and confirm; accept on the server side.</summary>
     [Benchmark]
-    public StepResult Connect() => Kernel.Step(_world, _connect, ChoiceSource.Seeded(1));
+    public StepResult Connect() => LinuxKernel.Step(_world, _connect, ChoiceSource.Seeded(1));
 
     /// <summary>send: one data segment and its ACK through conntrack.</summary>
     [Benchmark]
-    public StepResult Send() => Kernel.Step(_connected, _send, ChoiceSource.Seeded(1));
+    public StepResult Send() => LinuxKernel.Step(_connected, _send, ChoiceSource.Seeded(1));
 }

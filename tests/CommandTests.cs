@@ -191,7 +191,7 @@ public class CommandTests
     public void Step_RejectedCommand_LeavesTheWorldUnchanged()
     {
         var w = Simulation.Run(Run.Parse("listen 127.0.0.1:8080"), ChoiceSource.First).Final;
-        var r = Kernel.Step(w, new Command.Listen(new(Model.Addressing.IPv4Address.Loopback, 8080)), ChoiceSource.First);
+        var r = LinuxKernel.Step(w, new Command.Listen(new(Model.Addressing.IPv4Address.Loopback, 8080)), ChoiceSource.First);
         Assert.NotNull(r.Rejected);
         Assert.Same(w, r.World);
         Assert.Empty(r.Events);

@@ -100,8 +100,8 @@ public partial class FuzzTests(ITestOutputHelper output)
             {
                 var path = Path.Combine(dir.FullName, name);
                 File.WriteAllBytes(path, bytes);
-                var stdout = new StringWriter();
-                var stderr = new StringWriter();
+                using var stdout = new StringWriter();
+                using var stderr = new StringWriter();
                 var code = Program.Run(["simulate", path], stdout, stderr);
                 codes[code] = codes.GetValueOrDefault(code) + 1;
                 var err = stderr.ToString();

@@ -58,7 +58,7 @@ public class WorldStateTests(ITestOutputHelper output)
             var w = World.Initial;
             foreach (var line in scenario.Lines)
             {
-                var r = Kernel.Step(w, line.Command, ChoiceSource.Seeded(1));
+                var r = LinuxKernel.Step(w, line.Command, ChoiceSource.Seeded(1));
                 if (r.Rejected is not null) continue;
                 w = r.World;
                 worlds.Add((w, Fingerprint(w)));
@@ -67,7 +67,7 @@ public class WorldStateTests(ITestOutputHelper output)
             for (var i = 0; i < worlds.Count; i++)
             {
                 var b = worlds[i].World;
-                foreach (var line in scenario.Lines.Skip(i + 1)) b = Kernel.Step(b, line.Command, ChoiceSource.Seeded(99)).World;
+                foreach (var line in scenario.Lines.Skip(i + 1)) b = LinuxKernel.Step(b, line.Command, ChoiceSource.Seeded(99)).World;
             }
             foreach (var (world, print) in worlds)
             {

@@ -24,20 +24,20 @@ internal static class Z3Bench
         var late = SymbolicConfigs.Find("late-start")!;
         var boot = SymbolicConfigs.Find("boot")!;
         // First: from process start to the late-start counterexample, as a user running `check --engine z3` sees it.
-        var first = Bmc.Search(late, 6);
+        var first = ModelChecker.Search(late, 6);
         var sinceStart = DateTime.Now - Process.GetCurrentProcess().StartTime;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"late-start: violation at minimal depth {first.Depth}, replayed: {first.Found}; {sinceStart.TotalMilliseconds:0} ms from process start (search {first.Elapsed.TotalMilliseconds:0} ms)"));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"late-start search, warm: median {Median(repeat, () => Bmc.Search(late, 6).Elapsed):0} ms"));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"boot proof, depth 8, 8 connections, ports 1024-65535: median {Median(repeat, () => Bmc.Search(boot, 8).Elapsed):0} ms"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"late-start search, warm: median {Median(repeat, () => ModelChecker.Search(late, 6).Elapsed):0} ms"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"boot proof, depth 8, 8 connections, ports 1024-65535: median {Median(repeat, () => ModelChecker.Search(boot, 8).Elapsed):0} ms"));
         stdout.WriteLine("boot, time by depth (median ms):");
         foreach (var d in new[] { 2, 4, 6, 8, 10, 12 })
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  depth {d,2}: {Median(repeat, () => Bmc.Search(boot, d).Elapsed),8:0}"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  depth {d,2}: {Median(repeat, () => ModelChecker.Search(boot, d).Elapsed),8:0}"));
         stdout.WriteLine("boot depth 8, time by range size (median ms):");
         foreach (var span in new int?[] { 4, 64, 4096, null })
         {
             var cfg = boot with { PortSpan = span };
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(span is null ? "full (1024-65535)" : span + " ports"),18}: {Median(repeat, () => Bmc.Search(cfg, 8).Elapsed),8:0}"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {(span is null ? "full (1024-65535)" : span + " ports"),18}: {Median(repeat, () => ModelChecker.Search(cfg, 8).Elapsed),8:0}"));
         }
         var proof = Prover.Prove(boot, 8, induction: true);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -43,7 +43,7 @@ public static class Z3Commands
         ArgumentNullException.ThrowIfNull(stderr);
         if (Config(configName, stderr, "check") is not { } config) return ExitCode.BadInput;
         if (!Available(stderr)) return ExitCode.BadInput;
-        var r = Bmc.Search(config, depth, smt);
+        var r = ModelChecker.Search(config, depth, smt);
         if (r.EncodingBug is not null)
         {
             stderr.WriteLine($"ctmodel: check --engine z3: ENCODING BUG: Z3 found a trace of depth {r.Depth} that the concrete model does not replay: {r.EncodingBug}");
@@ -79,7 +79,7 @@ public static class Z3Commands
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {config.Name} (z3): depth up to {depth}, {r.Elapsed.TotalMilliseconds:0} ms ({string.Join(", ", r.PerDepth.Select(p => $"depth {p.Depth}: {p.Ms:0} ms"))})"));
         if (cx is null)
         {
-            stdout.WriteLine($"no violation within {depth} steps (ports over their full ranges, up to {Bmc.SlotsFor(depth)} connections)");
+            stdout.WriteLine($"no violation within {depth} steps (ports over their full ranges, up to {ModelChecker.SlotsFor(depth)} connections)");
         }
         else
         {
@@ -185,7 +185,7 @@ public static class Z3Commands
             return ExitCode.Violation;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"prove {config.Name}: {invariants} hold for every run of up to {depth} steps, up to {Bmc.SlotsFor(depth)} connections, ports over their full ranges ({r.Bounded.Elapsed.TotalMilliseconds:0} ms)"));
+            $"prove {config.Name}: {invariants} hold for every run of up to {depth} steps, up to {ModelChecker.SlotsFor(depth)} connections, ports over their full ranges ({r.Bounded.Elapsed.TotalMilliseconds:0} ms)"));
         if (r.Inductive is { } inductive)
         {
             stdout.WriteLine($"  inductive alone: {(r.InductiveAlone == true ? "yes" : "no (a state with a live untracked connection can step into a collision)")}");

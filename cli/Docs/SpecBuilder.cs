@@ -21,7 +21,7 @@ namespace ConntrackModel.Cli.Docs;
 
 /// <summary>
 /// Builds the specification from the model's own definitions: types and their XML comments, the transition table,
-/// the timeouts, the invariants, the configurations, the precondition messages <c>Kernel.Check</c> gives, and the
+/// the timeouts, the invariants, the configurations, the precondition messages <c>LinuxKernel.Check</c> gives, and the
 /// examples run through the model. Deterministic: the same code and examples give the same document.
 /// </summary>
 public static class SpecBuilder
@@ -62,8 +62,8 @@ public static class SpecBuilder
         }
 
         H(2, "The packet path");
-        P(docs.Summary(typeof(Kernel)));
-        P(docs.Remarks(typeof(Kernel)));
+        P(docs.Summary(typeof(LinuxKernel)));
+        P(docs.Remarks(typeof(LinuxKernel)));
 
         H(2, "NAT tuple selection");
         P(docs.Summary(typeof(NatSelection)));
@@ -131,12 +131,12 @@ public static class SpecBuilder
     public static string Anchor(string text) =>
         new string([.. text.ToLowerInvariant().Where(c => char.IsLetterOrDigit(c) || c is ' ' or '-')]).Replace(' ', '-');
 
-    /// <summary>Each command kind's preconditions, as the messages <c>Kernel.Check</c> gives for a case that breaks them.</summary>
+    /// <summary>Each command kind's preconditions, as the messages <c>LinuxKernel.Check</c> gives for a case that breaks them.</summary>
     private static IEnumerable<(string When, string Message)> Preconditions(Type command)
     {
-        var listening = Kernel.Step(World.Initial, new Command.Listen(new SockAddr(IPv4Address.Loopback, 8080)), ChoiceSource.First).World;
-        var connected = Kernel.Step(listening, new Command.Connect("A", new SockAddr(IPv4Address.Loopback, 40000), new SockAddr(IPv4Address.Loopback, 8080)), ChoiceSource.First).World;
-        var closed = Kernel.Step(connected, new Command.Close("A"), ChoiceSource.First).World;
+        var listening = LinuxKernel.Step(World.Initial, new Command.Listen(new SockAddr(IPv4Address.Loopback, 8080)), ChoiceSource.First).World;
+        var connected = LinuxKernel.Step(listening, new Command.Connect("A", new SockAddr(IPv4Address.Loopback, 40000), new SockAddr(IPv4Address.Loopback, 8080)), ChoiceSource.First).World;
+        var closed = LinuxKernel.Step(connected, new Command.Close("A"), ChoiceSource.First).World;
         var l = new SockAddr(IPv4Address.Loopback, 8080);
         var cases = new (Type Kind, string When, World World, Command Command)[]
         {
@@ -155,7 +155,7 @@ public static class SpecBuilder
         };
         foreach (var c in cases.Where(c => c.Kind == command))
         {
-            if (Kernel.Check(c.World, c.Command) is { } message) yield return (c.When, message);
+            if (LinuxKernel.Check(c.World, c.Command) is { } message) yield return (c.When, message);
         }
     }
 

@@ -53,7 +53,7 @@ public static class SequenceDiagram
                     KernelEvent.Delivered d => new Item(Middle, Id(d.End), d.Reaction.Length > 0 ? d.Reaction : $"[{d.Segment.FlagString()}]", false),
                     KernelEvent.Dropped d => new Item(Middle, Middle, "dropped: " + Short(d.Reason), true),
                     KernelEvent.Reset r => new Item(Id(r.End), Id(r.End), $"reset by a RST of {r.By.Connection}", true),
-                    KernelEvent.Conntrack c when c.Text.Contains("SNAT", StringComparison.Ordinal) || c.Text.Contains("DNAT", StringComparison.Ordinal) || c.Text.Contains("tracking", StringComparison.Ordinal) || c.Text.Contains("conntrack -F", StringComparison.Ordinal) =>
+                    KernelEvent.Ct c when c.Text.Contains("SNAT", StringComparison.Ordinal) || c.Text.Contains("DNAT", StringComparison.Ordinal) || c.Text.Contains("tracking", StringComparison.Ordinal) || c.Text.Contains("conntrack -F", StringComparison.Ordinal) =>
                         new Item(Middle, Middle, Short(c.Text), true),
                     _ => null,
                 };

@@ -2,7 +2,7 @@ namespace ConntrackModel.Model.Choices;
 
 /// <summary>
 /// Answers choice points. A source is an immutable function of the point (never of call order), so
-/// <c>Kernel.Step</c> stays pure and a scripted source can override single decisions by key.
+/// <c>LinuxKernel.Step</c> stays pure and a scripted source can override single decisions by key.
 /// </summary>
 public abstract record ChoiceSource
 {

@@ -19,7 +19,7 @@ public abstract record KernelEvent(long Time)
     public sealed record Reset(long Time, string End, Segment By) : KernelEvent(Time);
 
     /// <summary>A conntrack or NAT decision worth showing next to the trace.</summary>
-    public sealed record Conntrack(long Time, string Text) : KernelEvent(Time);
+    public sealed record Ct(long Time, string Text) : KernelEvent(Time);
 
     /// <summary>A nondeterministic decision.</summary>
     public sealed record Choice(long Time, ChoiceMade Made, string Owner) : KernelEvent(Time);

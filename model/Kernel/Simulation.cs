@@ -44,7 +44,7 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
         foreach (var line in scenario.Lines)
         {
             n++;
-            var r = Kernel.Step(world, line.Command, choices);
+            var r = LinuxKernel.Step(world, line.Command, choices);
             if (r.Rejected is not null)
             {
                 yield return (new StepRecord(n, line, world.Now, [], []), world, r.Rejected);

@@ -7,7 +7,7 @@ namespace ConntrackModel.Model.Kernel;
 
 /// <summary>
 /// The whole state of one network namespace (with <c>lo</c> and 127.0.0.0/8) at time <paramref name="Now"/> (ms).
-/// Immutable; <see cref="Kernel.Step"/> returns a new one. <paramref name="Timers"/> holds exactly the armed socket
+/// Immutable; <see cref="LinuxKernel.Step"/> returns a new one. <paramref name="Timers"/> holds exactly the armed socket
 /// timers; <paramref name="Decisions"/> counts the NAT decisions per packet origin (it names their choice points).
 /// </summary>
 public sealed record World(

@@ -12,7 +12,7 @@ namespace ConntrackModel.Properties.Generation;
 /// <summary>
 /// Generates trials for a configuration. Generation is state-aware: each command is drawn from what the world
 /// built so far allows (connect from a free local port, send/close/abort only a live end, delete only an existing
-/// rule), and is run through <see cref="Kernel.Step"/> before the next is drawn, so no generated sequence is
+/// rule), and is run through <see cref="LinuxKernel.Step"/> before the next is drawn, so no generated sequence is
 /// rejected. Weights favour the interleavings that matter: a listener early, connects, rules that map onto the
 /// ports clients bind.
 /// </summary>
@@ -43,11 +43,11 @@ public static class TrialGen
         return state;
     }
 
-    /// <summary>One command through <see cref="Kernel.Step"/>; null if the model rejects it.</summary>
+    /// <summary>One command through <see cref="LinuxKernel.Step"/>; null if the model rejects it.</summary>
     private static State? Step(State state, Command command, ChoiceSource choices)
     {
         var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        var r = Kernel.Step(state.World, command, choices);
+        var r = LinuxKernel.Step(state.World, command, choices);
         var ticks = System.Diagnostics.Stopwatch.GetTimestamp() - t0;
         return r.Rejected is not null ? null : state with { World = r.World, Steps = state.Steps.Add((command, r, state.World)), Ticks = state.Ticks + ticks };
     }

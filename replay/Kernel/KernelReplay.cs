@@ -162,7 +162,7 @@ public static class KernelReplay
                 Note($"[{step}] {line.Command.ToScript()}");
                 if (AppClosedEnd(line.Command) is { } closed)
                 {
-                    // The model refuses this command (Kernel.Check); the script stops here on both sides.
+                    // The model refuses this command (LinuxKernel.Check); the script stops here on both sides.
                     Note($"    {closed}: no such end, or the application already closed it; the run stops here");
                     StoppedAt = line.Line;
                     break;
@@ -294,7 +294,7 @@ public static class KernelReplay
             }
             // A blocking connect bounded by SO_SNDTIMEO (inet_stream_connect waits sock_sndtimeo): as the model's
             // application, it returns on success, on the error (which connect() thereby consumes), or after 3 s.
-            s.SendTimeout = (int)ConntrackModel.Model.Kernel.Kernel.ConnectTimeoutMs;
+            s.SendTimeout = (int)ConntrackModel.Model.Kernel.LinuxKernel.ConnectTimeoutMs;
             string result;
             try
             {

@@ -23,7 +23,7 @@ public static class Agreement
     public const string WrapMiss = "skipped: a NAT round wrapped its u16 offset past free ports (not in the encoding)";
 
     /// <summary>What <see cref="Check"/> returns for a run with more connects than the encoding has slots.</summary>
-    public static string TooLong => string.Create(CultureInfo.InvariantCulture, $"skipped: more than {Bmc.MaxSlots} connects (the encoding's slots)");
+    public static string TooLong => string.Create(CultureInfo.InvariantCulture, $"skipped: more than {ModelChecker.MaxSlots} connects (the encoding's slots)");
 
     /// <summary>Is <paramref name="verdict"/> one of the two runs <see cref="Check"/> cannot judge, rather than a disagreement?</summary>
     public static bool IsSkip(string? verdict) => verdict == WrapMiss || verdict == TooLong;
@@ -46,8 +46,8 @@ public static class Agreement
         var setup = 1 + config.Setup.Length;
         var slots = Math.Max(1, trace.Count(t => t.Step.Line.Command is Command.Connect));
         using var z = new Context();
-        var enc = new Encoding(z, config, Math.Min(Bmc.MaxSlots, slots));
-        if (slots > Bmc.MaxSlots) return TooLong;
+        var enc = new Encoding(z, config, Math.Min(ModelChecker.MaxSlots, slots));
+        if (slots > ModelChecker.MaxSlots) return TooLong;
         var before = trace[setup - 1].After;
         for (var k = setup; k < trace.Count; k++)
         {

@@ -11,7 +11,7 @@ namespace ConntrackModel.Solver.Bmc;
 /// 127.0.0.1) and the DNAT rule exist; per slot: used (connect issued), open (the client socket holds its port),
 /// live (the server end is alive), tracked (a conntrack entry exists), bound, svc (connected to 127.0.0.2:80),
 /// local port, wire port (the source port the server sees).
-/// A connect (slots are used in order) mirrors <c>Kernel.Step</c>'s connect on the model's packet path:
+/// A connect (slots are used in order) mirrors <c>LinuxKernel.Step</c>'s connect on the model's packet path:
 /// untracked it keeps its port; tracked, the SRC manip (the SNAT rule, else the null binding over 1024-65535)
 /// keeps the port when it is in range and no entry's reply tuple uses it (<c>get_unique_tuple</c> step 1), else
 /// picks any free port of the range (<c>nf_nat_l4proto_unique_tuple</c>), and if none is free the SYN is dropped at

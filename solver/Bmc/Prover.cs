@@ -6,7 +6,7 @@ using Microsoft.Z3;
 namespace ConntrackModel.Solver.Bmc;
 
 /// <summary>
-/// Proofs: bounded (no violation within K steps, by <see cref="Bmc.Search"/>) and unbounded by 1-induction with a
+/// Proofs: bounded (no violation within K steps, by <see cref="ModelChecker.Search"/>) and unbounded by 1-induction with a
 /// Houdini-style strengthening: from a fixed list of candidate invariants, drop every candidate that does not hold
 /// after the first step or is not preserved by a step from any state satisfying the rest; then ask whether "no
 /// violation" follows from what is left. A violation is a collision, which in this fragment breaks both
@@ -18,12 +18,12 @@ public static class Prover
     {
         ArgumentNullException.ThrowIfNull(config);
         var sw = Stopwatch.StartNew();
-        var bounded = Bmc.Search(config, depth);
+        var bounded = ModelChecker.Search(config, depth);
         if (!induction || bounded.Found) return new ProofResult(config, depth, bounded, null, null, [], [], [], sw.Elapsed);
 
         Z3Runtime.Ensure();
         using var z = new Context();
-        var enc = new Encoding(z, config, Bmc.SlotsFor(depth));
+        var enc = new Encoding(z, config, ModelChecker.SlotsFor(depth));
         var s = enc.NewState("s");
         var x = enc.NewStep(1);
         var n = enc.NewState("n");

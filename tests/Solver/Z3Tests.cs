@@ -52,7 +52,7 @@ public class Z3Tests(ITestOutputHelper output)
     [MemberData(nameof(Finds))]
     public void Search_UnsafeConfig_FindsAReplayingViolationAtTheMinimalDepth(string config, int depth)
     {
-        var r = Bmc.Search(SymbolicConfigs.Find(config)!, 6);
+        var r = ModelChecker.Search(SymbolicConfigs.Find(config)!, 6);
         output.WriteLine(r.Scenario?.ToScript());
         Assert.Null(r.EncodingBug);
         Assert.True(r.Found);
@@ -125,7 +125,7 @@ public class Z3Tests(ITestOutputHelper output)
                     case Command.IptablesAdd:
                         break;
                     case Command.Sleep:
-                        lines.Add(Bmc.Line(new SymbolicStep(Op.Expire, false, false, 0, 0, 0, 0, 0, false), ""));
+                        lines.Add(ModelChecker.Line(new SymbolicStep(Op.Expire, false, false, 0, 0, 0, 0, 0, false), ""));
                         break;
                     default:
                         lines.Add(c.ToScript().Replace("8081", "8080", StringComparison.Ordinal));
@@ -171,7 +171,7 @@ public class Z3Tests(ITestOutputHelper output)
             }
         }
         output.WriteLine($"{name}: 150 generated traces: {agreed} agree step by step ({steps} steps, {violating} of them reaching a violation); " +
-            $"not compared: {rejected} the model refuses once brought into the fragment, {wrap} took the u16 wrap outcome, {tooLong} have more than {ConntrackModel.Solver.Bmc.Bmc.MaxSlots} connects");
+            $"not compared: {rejected} the model refuses once brought into the fragment, {wrap} took the u16 wrap outcome, {tooLong} have more than {ConntrackModel.Solver.Bmc.ModelChecker.MaxSlots} connects");
         Assert.Equal(150, agreed + wrap + tooLong + rejected);
         // Measured with seed 7: all 111 compared (6 reaching a violation), expiry 96 (76); the floors leave room for
         // generator changes but fail if the comparison quietly shrinks.
@@ -191,11 +191,11 @@ public class Z3Tests(ITestOutputHelper output)
     public void EncodingTraces_AreModelRuns_WithTheSameViolations(string name)
     {
         var config = SymbolicConfigs.Find(name)!;
-        var traces = Bmc.Sample(config, depth: 5, count: 80, seed: 11);
+        var traces = ModelChecker.Sample(config, depth: 5, count: 80, seed: 11);
         int compared = 0, violating = 0, wrap = 0;
         foreach (var steps in traces)
         {
-            var scenario = Bmc.ScenarioOf(config, steps, out var error);
+            var scenario = ModelChecker.ScenarioOf(config, steps, out var error);
             Assert.True(scenario is not null, error);
             var sim = Simulation.Run(scenario, ChoiceSource.First);
             Assert.True(sim.Rejected is null, $"the model refuses a step the encoding allows: {sim.Rejected}\n{scenario.ToScript()}");

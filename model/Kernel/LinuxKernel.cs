@@ -24,7 +24,7 @@ namespace ConntrackModel.Model.Kernel;
 /// attached (<c>loopback_xmit</c> keeps it, <c>nf_conntrack_in</c> returns at once), so only a packet that lost its
 /// entry (invalid) is tracked again; then <c>tcp_v4_rcv</c> demultiplexes it to a socket.
 /// </remarks>
-public static class Kernel
+public static class LinuxKernel
 {
     /// <summary>How long the scenario's connect waits for the handshake before giving up (the replay uses the same).</summary>
     public const long ConnectTimeoutMs = 3000;
@@ -190,7 +190,7 @@ public static class Kernel
                 case Command.ConntrackFlush:
                     var n = _ct.ToImmutable().Live(Now).Count();
                     _ct = CtTable.Empty.ToBuilder();
-                    Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"conntrack -F: {n} flow entries deleted")));
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"conntrack -F: {n} flow entries deleted")));
                     break;
                 case Command.Sysctl s:
                     _sysctls = SysctlKeys.Apply(_sysctls, s.Key, s.Value);
@@ -215,9 +215,9 @@ public static class Kernel
         {
             var now = _netfilter.Tracking;
             if (!was && now)
-                Events.Add(new KernelEvent.Conntrack(Now, "conntrack hooks registered in the namespace (nf_ct_netns_get): tracking starts; existing connections are not tracked until they send"));
+                Events.Add(new KernelEvent.Ct(Now, "conntrack hooks registered in the namespace (nf_ct_netns_get): tracking starts; existing connections are not tracked until they send"));
             else if (was && !now)
-                Events.Add(new KernelEvent.Conntrack(Now, "last conntrack user gone (nf_ct_netns_put): hooks unregistered; entries stay until they time out"));
+                Events.Add(new KernelEvent.Ct(Now, "last conntrack user gone (nf_ct_netns_put): hooks unregistered; entries stay until they time out"));
         }
 
         // ------------------------------------------------------------ sockets and time
@@ -466,7 +466,7 @@ public static class Kernel
                     if (opened is null)
                     {
                         Count(c => c with { Invalid = c.Invalid + 1 });
-                        Events.Add(new KernelEvent.Conntrack(Now, $"{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
+                        Events.Add(new KernelEvent.Ct(Now, $"{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
                         return true;
                     }
                     var r = TcpTracker.Packet(opened, CtDirection.Original, seg, _sysctls, Now);
@@ -476,7 +476,7 @@ public static class Kernel
                         return true;
                     }
                     _nextCtId++;
-                    Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture,
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture,
                         $"new entry #{r.Ct.Id} {r.Ct.Orig} {CtEntry.StateName(r.Ct.State)}{(seg.Has(TcpFlags.Syn) ? "" : " (mid-stream pickup)")}")));
                     skb = skb with { Ct = r.Ct, Dir = CtDirection.Original, Confirmed = false };
                     return true;
@@ -487,11 +487,11 @@ public static class Kernel
                 {
                     case TrackVerdict.Repeat:
                         _ct.Remove(entry.Id);
-                        Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{entry.Id} killed: {res.Note}")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{entry.Id} killed: {res.Note}")));
                         continue;
                     case TrackVerdict.Invalid:
                         Count(c => c with { Invalid = c.Invalid + 1 });
-                        Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"{Describe(seg)}: INVALID for entry #{entry.Id} ({res.Note}): leaves untracked, not NATed")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Describe(seg)}: INVALID for entry #{entry.Id} ({res.Note}): leaves untracked, not NATed")));
                         skb = skb with { Ct = null };
                         return true;
                     case TrackVerdict.Drop:
@@ -504,15 +504,15 @@ public static class Kernel
                 if (res.Kill)
                 {
                     _ct.Remove(ct.Id);
-                    Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} deleted: {res.Note}")));
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} deleted: {res.Note}")));
                 }
                 else
                 {
                     _ct.Update(ct);
                     if (ct.State != entry.State)
-                        Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {CtEntry.StateName(entry.State)} -> {CtEntry.StateName(ct.State)}")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {CtEntry.StateName(entry.State)} -> {CtEntry.StateName(ct.State)}")));
                     else if (res.Note.Length > 0)
-                        Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id}: {res.Note}")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id}: {res.Note}")));
                 }
                 skb = skb with { Ct = ct, Dir = dir, Confirmed = true };
                 return true;
@@ -573,19 +573,19 @@ public static class Kernel
             if (outcome.Evicted is { } victim)
             {
                 _ct.Remove(victim);
-                Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{victim} evicted to free its reply tuple (nf_nat_used_tuple_harder)")));
+                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{victim} evicted to free its reply tuple (nf_nat_used_tuple_harder)")));
             }
             var status = ct.Status | (manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone);
             if (outcome.Tuple != curr)
             {
                 status |= manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
-                Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture,
+                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture,
                     $"entry #{ct.Id} {(manip == Manip.Src ? "SNAT" : "DNAT")} ({by}): {curr} becomes {outcome.Tuple}")));
                 ct = ct with { Reply = outcome.Tuple.Invert() };
             }
             else if (by != "null binding")
             {
-                Events.Add(new KernelEvent.Conntrack(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {by}: tuple {curr} kept")));
+                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {by}: tuple {curr} kept")));
             }
             return ct with { Status = status };
         }

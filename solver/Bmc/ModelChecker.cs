@@ -18,7 +18,7 @@ namespace ConntrackModel.Solver.Bmc;
 /// <see cref="Simulation"/>; one that does not show the same violation at the same step is an encoding bug.
 /// Each search owns one Z3 context (seed and timeout set), never shared across threads.
 /// </summary>
-public static class Bmc
+public static class ModelChecker
 {
     /// <summary>The most connection slots an encoding has (a proof at depth 16 covers 16 connections).</summary>
     public const int MaxSlots = 16;
