@@ -59,7 +59,9 @@ public static class Program
     internal static ExitCode UsageError(TextWriter stderr, string message)
     {
         stderr.WriteLine($"ctmodel: {message}");
-        stderr.WriteLine("run 'ctmodel help' for usage");
+        // Messages start with the command's name ("check: ..."): point to that command's help.
+        var command = CliParser.Commands.FirstOrDefault(c => message.StartsWith(c.Name + ":", StringComparison.Ordinal));
+        stderr.WriteLine(command is null ? "run 'ctmodel help' for usage" : $"run 'ctmodel {command.Name} --help' for its options");
         return ExitCode.BadInput;
     }
 }
