@@ -72,6 +72,15 @@ public class InputValidationTests
     }
 
     [Fact]
+    public void ConnectToTheUnspecifiedAddress_GoesToLoopback()
+    {
+        // Kernel run (conform agrees): the listener on 127.0.0.1:8080 accepts it, and both ends name 127.0.0.1.
+        var o = Run.Observe("listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 0.0.0.0:8080\n");
+        Assert.Equal("established", o.Conn("A").Connect);
+        Assert.Equal("127.0.0.1:40000", Assert.Single(o.Conn("A").Wire));
+    }
+
+    [Fact]
     public void ManyBadLines_ReportTwentyAndCountTheRest()
     {
         var r = ScenarioParser.Parse("f", string.Concat(Enumerable.Repeat("bogus line\r\n", 100_000)));

@@ -65,7 +65,7 @@ public static class LinuxKernel
                 {
                     if (!local.Ip.IsLoopback) return $"connect {c.Name}: bind {local}: Cannot assign requested address (EADDRNOTAVAIL)";
                     if (world.Sockets.PortInUse(local)) return $"connect {c.Name}: bind {local}: Address already in use (EADDRINUSE)";
-                    if (world.Sockets.Established(new ConnTuple(c.Remote, local)) is not null)
+                    if (world.Sockets.Established(new ConnTuple(Destination(c.Remote), local)) is not null)
                         return $"connect {c.Name}: {local} -> {c.Remote}: Address already in use (EADDRINUSE)";
                 }
                 // A connect() without bind that finds no free local port is rejected by Step itself (EADDRNOTAVAIL),
@@ -106,6 +106,13 @@ public static class LinuxKernel
         if (e.AppClosed) return $"{verb} {end}: the socket was already closed by the application";
         return null;
     }
+
+    /// <summary>
+    /// Where connect() really sends: to 0.0.0.0 the route lookup (<c>ip_route_output_key_hash_rcu</c>, no
+    /// destination) uses the loopback address, and tcp_v4_connect stores it as the peer. Kernel run: a connect to
+    /// 0.0.0.0:8080 is accepted by the listener on 127.0.0.1:8080 and both ends name 127.0.0.1.
+    /// </summary>
+    private static SockAddr Destination(SockAddr remote) => remote.Ip.Value == 0 ? remote with { Ip = IPv4Address.Loopback } : remote;
 
     /// <summary>
     /// The source address connect() picks without bind: the namespace has only lo, whose primary address is
@@ -229,6 +236,7 @@ public static class LinuxKernel
                 Unreachable(c);
                 return;
             }
+            var remote = Destination(c.Remote);
             SockAddr local;
             if (c.Local is { } l)
             {
@@ -236,9 +244,9 @@ public static class LinuxKernel
             }
             else
             {
-                local = PickEphemeral(c.Name, c.Remote);
+                local = PickEphemeral(c.Name, remote);
             }
-            var r = Tcp.Connect(c.Name, local, c.Remote, c.Local is not null, Now, NextIsnClock());
+            var r = Tcp.Connect(c.Name, local, remote, c.Local is not null, Now, NextIsnClock());
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
@@ -267,12 +275,12 @@ public static class LinuxKernel
                 // refused connect, SO_ERROR 0 afterwards).
                 if (result != ConnectResult.Established) Put(end with { Error = null });
             }
-            _connections = _connections.SetItem(c.Name, new Connection(c.Name, result, local, c.Remote) { Ordinal = _connections.Count });
+            _connections = World.Record(_connections, new Connection(c.Name, result, local, remote));
         }
 
         /// <summary>
         /// Does the namespace have a route to <paramref name="ip"/>? It has only lo, whose local table covers
-        /// 127.0.0.0/8; 0.0.0.0 is routed to the loopback device too (<c>ip_route_output_key_hash_rcu</c>).
+        /// 127.0.0.0/8; 0.0.0.0 is routed to the loopback device too (<see cref="Destination"/>).
         /// </summary>
         private static bool Routable(IPv4Address ip) => ip.IsLoopback || ip.Value == 0;
 
@@ -287,7 +295,7 @@ public static class LinuxKernel
             var end = TcpEnd.Create(c.Name, local, c.Remote, TcpState.Close, 0, c.Local is not null) with { Gone = true };
             Put(end);
             Events.Add(new KernelEvent.Socket(Now, c.Name, "connect failed: ENETUNREACH (no route to the destination); nothing sent"));
-            _connections = _connections.SetItem(c.Name, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote) { Ordinal = _connections.Count });
+            _connections = World.Record(_connections, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote));
         }
 
         /// <summary>
