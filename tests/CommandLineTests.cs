@@ -67,12 +67,24 @@ public class CommandLineTests(ITestOutputHelper output)
     [InlineData(new[] { "simulate", "x", "--seed" }, "simulate: option --seed needs a value")]
     [InlineData(new[] { "check", "extra" }, "check: unexpected argument 'extra'")]
     [InlineData(new[] { "help", "simulte" }, "unknown command 'simulte'; did you mean 'simulate'?")]
+    [InlineData(new[] { "check", "--list", "true" }, "check: unexpected argument 'true'")]
     public void Mistakes_SayWhatWasMeant_Exit2(string[] args, string message)
     {
         var (code, stdout, stderr) = Ctmodel(args);
         Assert.Equal(ExitCode.BadInput, code);
         Assert.Equal("", stdout);
         Assert.Contains("ctmodel: " + message, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFlagTakesNoValue()
+    {
+        // "--json false" must not mean --json: the word is left over, and simulate says it expected one FILE.
+        var file = Path.Combine(AppContext.BaseDirectory, "examples", "reference.scenario");
+        var (code, stdout, stderr) = Ctmodel("simulate", file, "--json", "false");
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("expected exactly one scenario FILE", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -118,8 +118,9 @@ public static class CliParser
             }
             foreach (var o in spec.Options)
             {
+                // A flag takes no value: System.CommandLine's bool options would read "--json false" as given.
                 Option option = o.IsFlag
-                    ? new Option<bool>(o.Name) { Description = o.Description }
+                    ? new Option<bool>(o.Name) { Description = o.Description, Arity = ArgumentArity.Zero }
                     : new Option<string>(o.Name) { Description = o.Description, HelpName = o.ValueName };
                 command.Add(option);
             }
