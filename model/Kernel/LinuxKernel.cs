@@ -80,11 +80,11 @@ public static class LinuxKernel
             case Command.IptablesDelete d:
                 if (d.Rule is not null && !world.Netfilter.Rules.Any(r => r.SameRule(d.Rule)))
                     return "iptables: Bad rule (does a matching rule exist in that chain?).";
-                if (d.Index is { } i && world.Netfilter.Chain(d.Chain).Length < i)
+                if (d.Index is { } i && world.Netfilter.Chain(d.Chain).Count < i)
                     return "iptables: Index of deletion too big.";
                 return null;
             case Command.IptablesAdd add:
-                if (add.Position is { } pos && pos > world.Netfilter.Chain(add.Rule.Chain).Length + 1)
+                if (add.Position is { } pos && pos > world.Netfilter.Chain(add.Rule.Chain).Count + 1)
                     return "iptables: Index of insertion too big.";
                 return null;
             default:
@@ -177,7 +177,7 @@ public static class LinuxKernel
                 case Command.IptablesAdd add:
                     var rules = _netfilter.Rules;
                     var chainRules = _netfilter.Chain(add.Rule.Chain);
-                    var at = add.Position!.Value - 1 < chainRules.Length ? rules.IndexOf(chainRules[add.Position.Value - 1]) : rules.Count;
+                    var at = add.Position!.Value - 1 < chainRules.Count ? rules.IndexOf(chainRules[add.Position.Value - 1]) : rules.Count;
                     SetRules(rules.Insert(at, add.Rule));
                     break;
                 case Command.IptablesDelete d:

@@ -32,12 +32,15 @@ public sealed record NetfilterConfig
             // Counted and split once per rule change, not per packet: every packet asks whether the hooks are
             // registered and walks the chain of each nat hook it passes.
             RuleUsers = value.Count(r => r.Target.UsesConntrack);
-            _chains = [.. Enum.GetValues<NatChain>().Select(c => value.Where(r => r.Chain == c).ToImmutableArray())];
+            _chains = [.. Enum.GetValues<NatChain>().Select(c => value.Where(r => r.Chain == c).ToImmutableList())];
         }
     }
 
-    /// <summary>Each chain's rules in order, indexed by <see cref="NatChain"/>.</summary>
-    private readonly ImmutableArray<ImmutableArray<NatRule>> _chains = [.. Enum.GetValues<NatChain>().Select(_ => ImmutableArray<NatRule>.Empty)];
+    /// <summary>
+    /// Each chain's rules in order, indexed by <see cref="NatChain"/>. Lists, not arrays: appending to an array copies
+    /// it, and a script that adds rules one by one was quadratic again (32,000 rules: 2.1 s, against 0.6 s for 16,000).
+    /// </summary>
+    private readonly ImmutableArray<ImmutableList<NatRule>> _chains = [.. Enum.GetValues<NatChain>().Select(_ => ImmutableList<NatRule>.Empty)];
 
     public bool NatTableExists { get; init; }
 
@@ -50,7 +53,7 @@ public sealed record NetfilterConfig
     /// <summary>Are the conntrack hooks (<c>ipv4_conntrack_ops</c>) registered in the namespace?</summary>
     public bool Tracking => ConntrackUsers > 0;
 
-    public ImmutableArray<NatRule> Chain(NatChain chain) => _chains[(int)chain];
+    public ImmutableList<NatRule> Chain(NatChain chain) => _chains[(int)chain];
 
     /// <summary>
     /// <c>iptables -A</c>: the rule appended to its chain. Incremental (the chain's copy, not every rule again), so a
@@ -64,7 +67,7 @@ public sealed record NetfilterConfig
         return new NetfilterConfig(this, _rules.Add(rule), chains, RuleUsers + (rule.Target.UsesConntrack ? 1 : 0)) { NatTableExists = true };
     }
 
-    private NetfilterConfig(NetfilterConfig original, ImmutableList<NatRule> rules, ImmutableArray<ImmutableArray<NatRule>> chains, int ruleUsers)
+    private NetfilterConfig(NetfilterConfig original, ImmutableList<NatRule> rules, ImmutableArray<ImmutableList<NatRule>> chains, int ruleUsers)
         : this(original)
     {
         _rules = rules;

@@ -12,10 +12,13 @@ public sealed class KernelFactAttribute : FactAttribute
     /// <summary>The test records with tcpdump: only it is skipped where tcpdump is missing.</summary>
     public bool Pcap { get; set; }
 
-    // Computed when xunit asks, after the named arguments (Pcap) are set.
+    /// <summary>The test also runs the Z3 engine: skipped, with the reason, where libz3 or gcc is missing.</summary>
+    public bool Z3 { get; set; }
+
+    // Computed when xunit asks, after the named arguments are set.
     public override string? Skip
     {
-        get => base.Skip ?? Missing(Pcap);
+        get => base.Skip ?? Missing(Pcap) ?? (Z3 ? Solver.Z3FactAttribute.Missing : null);
         set => base.Skip = value;
     }
 
