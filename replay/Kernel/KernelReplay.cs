@@ -92,7 +92,8 @@ public static class KernelReplay
         var ip = Tool.Find("ip")!;
         // tcpdump must not outlive ctmodel: setpriv --pdeathsig makes the kernel SIGKILL it when ctmodel dies, even by
         // SIGKILL (ip netns exec execs tcpdump in the same process, which keeps the setting). -Z root: tcpdump would
-        // otherwise switch to its own user after opening lo, and a change of user clears the parent-death signal.
+        // otherwise switch to its own user after opening lo, and a change of user clears the parent-death signal
+        // (measured: without -Z root, KernelReplayTests' SIGKILL test finds tcpdump still running).
         // Should it survive anyway, the namespace's cleanup kills whatever runs inside (NetworkNamespace.Delete).
         string[] argv = ["netns", "exec", ns.Name, "tcpdump", "-Z", "root", "-i", "lo", "--immediate-mode", "-U", "-n", "-w", Path.GetFullPath(pcap)];
         var setpriv = Tool.Find("setpriv");
