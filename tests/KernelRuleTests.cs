@@ -154,9 +154,9 @@ public class KernelRuleTests
     {
         var ct = NewSyn(1) with { State = TcpCtState.None };
         var ack = new Segment(ct.Orig, TcpFlags.Ack, 1, 1, null, "A");
-        Assert.NotNull(TcpTracker.New(ct, ack, Sysctls.Default));
-        Assert.Null(TcpTracker.New(ct, ack, Sysctls.Default with { TcpLoose = false }));
-        Assert.Null(TcpTracker.New(ct, ack with { Flags = TcpFlags.Syn | TcpFlags.Ack }, Sysctls.Default));
+        Assert.NotNull(TcpTracker.New(ack, Sysctls.Default));
+        Assert.Null(TcpTracker.New(ack, Sysctls.Default with { TcpLoose = false }));
+        Assert.Null(TcpTracker.New(ack with { Flags = TcpFlags.Syn | TcpFlags.Ack }, Sysctls.Default));
     }
 
     [Fact]

@@ -3,6 +3,10 @@ using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Model.Sockets;
+using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Generation;
+using FsCheck;
+using FsCheck.Fluent;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -77,6 +81,77 @@ public class WorldStateTests(ITestOutputHelper output)
         }
         output.WriteLine($"{checkedWorlds} worlds re-checked after later steps and branches");
         Assert.True(checkedWorlds > 50);
+    }
+
+    /// <summary>
+    /// A run that keeps its builders from step to step (<see cref="LinuxKernel.Run"/>, what simulate, check and the
+    /// wire exploration use) and the run that hands out a world after every step (<see cref="LinuxKernel.Step"/>) are
+    /// the same semantics: same events, violations and rejection at every step, same final world. Every example
+    /// (seeds 1-3), 200 generated trials of every check configuration, and runs that end in a rejection.
+    /// </summary>
+    [Fact]
+    public void Run_IsStepRepeated()
+    {
+        var scenarios = new List<(string Name, Scenario Scenario, ulong Seed)>();
+        foreach (var file in Examples)
+        {
+            for (ulong seed = 1; seed <= 3; seed++) scenarios.Add((Path.GetFileName(file), Run.Parse(File.ReadAllText(file)), seed));
+        }
+        foreach (var config in CheckConfigs.Catalogue)
+        {
+            var trials = Gen.Sample(TrialGen.For(config), 200, new Rnd(20261129UL), 30);
+            scenarios.AddRange(trials.Select((t, i) => ($"{config.Name} trial {i}", t.ToScenario("trial"), 1UL)));
+        }
+        // Rejections found while running (no free ephemeral port) and by the precondition, after steps that changed things.
+        scenarios.Add(("port exhaustion", Run.Parse("sysctl -w net.ipv4.ip_local_port_range=\"40000 40001\"\nlisten 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nconnect B 127.0.0.1:8080\nconnect C 127.0.0.1:8080\nsend A x"), 1));
+        scenarios.Add(("bind in use", Run.Parse("listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\nconnect B 127.0.0.1:40000 127.0.0.1:8080"), 1));
+        var rejected = 0;
+        var steps = 0;
+        foreach (var (name, scenario, seed) in scenarios)
+        {
+            var folded = Simulation.Run(scenario, ChoiceSource.Seeded(seed));
+            var records = new List<StepRecord>();
+            var world = World.Initial;
+            string? why = null;
+            foreach (var (step, after, rej) in Simulation.Trace(scenario, ChoiceSource.Seeded(seed), World.Initial))
+            {
+                if (rej is not null)
+                {
+                    why = rej;
+                    break;
+                }
+                records.Add(step);
+                world = after;
+            }
+            Assert.True(records.SequenceEqual(folded.Steps), $"{name} seed {seed}: the steps differ");
+            Assert.Equal(why, folded.Rejected);
+            Assert.True(world.Equals(folded.Final), $"{name} seed {seed}: the final worlds differ");
+            Assert.Equal(Fingerprint(world), Fingerprint(folded.Final));
+            if (why is not null) rejected++;
+            steps += records.Count;
+        }
+        output.WriteLine($"{scenarios.Count} runs, {steps} steps compared, {rejected} ending in a rejection");
+        Assert.True(rejected >= 2, "the rejected runs were compared");
+    }
+
+    /// <summary>A run may hand out a world and go on: the world it froze stays as it was, and the run ends where Step ends.</summary>
+    [Fact]
+    public void Run_FrozenMidway_StaysFrozen()
+    {
+        var scenario = Run.Parse(File.ReadAllText(Examples.Single(f => f.EndsWith("reference.scenario", StringComparison.Ordinal))) + "\nsleep 1000\nsend A more\nclose A");
+        var run = new LinuxKernel.Run(World.Initial, ChoiceSource.Seeded(1));
+        var byStep = World.Initial;
+        var frozen = new List<(World World, string Print)>();
+        foreach (var line in scenario.Lines)
+        {
+            Assert.Null(run.Step(line.Command).Rejected);
+            byStep = LinuxKernel.Step(byStep, line.Command, ChoiceSource.Seeded(1)).World;
+            var w = run.Freeze();
+            Assert.Equal(Fingerprint(byStep), Fingerprint(w));
+            frozen.Add((w, Fingerprint(w)));
+        }
+        foreach (var (w, print) in frozen) Assert.Equal(print, Fingerprint(w));
+        Assert.Equal(scenario.Lines.Count, frozen.Count);
     }
 
     [Fact]

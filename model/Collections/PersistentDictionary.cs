@@ -293,7 +293,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
                 added = true;
                 var sub = Pair(here, Hash(here.Key), new KeyValuePair<TKey, TValue>(key, value), hash, shift + Bits, owner);
                 var j = Index(node.NodeMap, bit);
-                return new Node(node.DataMap & ~bit, node.NodeMap | bit, RemoveAt(node.Data, i), InsertAt(node.Nodes, j, sub), owner);
+                return node.Reshaped(node.DataMap & ~bit, node.NodeMap | bit, RemoveAt(node.Data, i), InsertAt(node.Nodes, j, sub), owner);
             }
             if ((node.NodeMap & bit) != 0)
             {
@@ -304,7 +304,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
             }
             added = true;
             var k = Index(node.DataMap, bit);
-            return new Node(node.DataMap | bit, node.NodeMap, InsertAt(node.Data, k, new KeyValuePair<TKey, TValue>(key, value)), node.Nodes, owner, nodesShared: true);
+            return node.Reshaped(node.DataMap | bit, node.NodeMap, InsertAt(node.Data, k, new KeyValuePair<TKey, TValue>(key, value)), null, owner);
         }
 
         private static Node SetCollision(Node node, TKey key, TValue value, object? owner, ref bool added)
@@ -354,20 +354,40 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
                 var i = Index(node.DataMap, bit);
                 if (!KeyEquals(node.Data[i].Key, key)) return node;
                 removed = true;
-                return new Node(node.DataMap & ~bit, node.NodeMap, RemoveAt(node.Data, i), node.Nodes, owner, nodesShared: true);
+                return node.Reshaped(node.DataMap & ~bit, node.NodeMap, RemoveAt(node.Data, i), null, owner);
             }
             if ((node.NodeMap & bit) == 0) return node;
             var j = Index(node.NodeMap, bit);
             var child = node.Nodes[j];
             var changed = Remove(child, key, hash, shift + Bits, owner, ref removed);
-            if (ReferenceEquals(changed, child)) return node;
+            if (!removed) return node;
+            // Checked even when the builder changed the child in place, so the trie stays in its canonical shape.
             if (changed.Nodes.Length == 0 && changed.Data.Length == 1)
             {
                 // A sub-trie left with one entry moves up into this node, keeping the trie as shallow as its keys need.
                 var k = Index(node.DataMap, bit);
-                return new Node(node.DataMap | bit, node.NodeMap & ~bit, InsertAt(node.Data, k, changed.Data[0]), RemoveAt(node.Nodes, j), owner);
+                return node.Reshaped(node.DataMap | bit, node.NodeMap & ~bit, InsertAt(node.Data, k, changed.Data[0]), RemoveAt(node.Nodes, j), owner);
             }
-            return WithChild(node, j, changed, owner);
+            return ReferenceEquals(changed, child) ? node : WithChild(node, j, changed, owner);
+        }
+
+        /// <summary>
+        /// The node with new maps and arrays (<paramref name="nodes"/> null: the sub-tries unchanged): in place if the
+        /// builder owns it, so an insertion allocates only the grown array, else a copy.
+        /// </summary>
+        private Node Reshaped(uint dataMap, uint nodeMap, KeyValuePair<TKey, TValue>[] data, Node[]? nodes, object? owner)
+        {
+            if (!EditableBy(owner)) return nodes is null ? new Node(dataMap, nodeMap, data, Nodes, owner, nodesShared: true) : new Node(dataMap, nodeMap, data, nodes, owner);
+            DataMap = dataMap;
+            NodeMap = nodeMap;
+            Data = data;
+            _dataShared = false;
+            if (nodes is not null)
+            {
+                Nodes = nodes;
+                _nodesShared = false;
+            }
+            return this;
         }
 
         /// <summary>The node with sub-trie <paramref name="j"/> replaced: in place if the builder owns it, else a copy.</summary>

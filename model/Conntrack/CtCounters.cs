@@ -1,7 +1,7 @@
 namespace ConntrackModel.Model.Conntrack;
 
 /// <summary>The <c>conntrack -S</c> counters the model maintains (<c>NF_CT_STAT_INC</c> sites it mirrors).</summary>
-public sealed record CtCounters(long Found, long Invalid, long Insert, long InsertFailed, long Drop, long EarlyDrop)
+public readonly record struct CtCounters(long Found, long Invalid, long Insert, long InsertFailed, long Drop, long EarlyDrop)
 {
     public static CtCounters Zero { get; } = new(0, 0, 0, 0, 0, 0);
 }

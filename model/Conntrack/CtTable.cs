@@ -26,7 +26,7 @@ public abstract class CtView
 
     private protected abstract bool TryEntry(long id, out CtEntry entry);
 
-    private protected abstract ImmutableArray<long> SourcesOf(SockAddr src);
+    private protected abstract SourceIds SourcesOf(SockAddr src);
 
     public CtEntry? Get(long id) => TryEntry(id, out var e) ? e : null;
 
@@ -82,15 +82,15 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 {
     private readonly PersistentDictionary<long, CtEntry> _entries;
     private readonly PersistentDictionary<ConnTuple, CtRef> _index;
-    private readonly PersistentDictionary<SockAddr, ImmutableArray<long>> _bySource;
+    private readonly PersistentDictionary<SockAddr, SourceIds> _bySource;
 
     public static CtTable Empty { get; } = new(
         PersistentDictionary<long, CtEntry>.Empty,
         PersistentDictionary<ConnTuple, CtRef>.Empty,
-        PersistentDictionary<SockAddr, ImmutableArray<long>>.Empty);
+        PersistentDictionary<SockAddr, SourceIds>.Empty);
 
     private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<ConnTuple, CtRef> index,
-        PersistentDictionary<SockAddr, ImmutableArray<long>> bySource)
+        PersistentDictionary<SockAddr, SourceIds> bySource)
     {
         _entries = entries;
         _index = index;
@@ -110,7 +110,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
     private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-    private protected override ImmutableArray<long> SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src, []);
+    private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
 
     public Builder ToBuilder() => new(this);
 
@@ -149,7 +149,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     {
         private readonly PersistentDictionary<long, CtEntry>.Builder _entries;
         private readonly PersistentDictionary<ConnTuple, CtRef>.Builder _index;
-        private readonly PersistentDictionary<SockAddr, ImmutableArray<long>>.Builder _bySource;
+        private readonly PersistentDictionary<SockAddr, SourceIds>.Builder _bySource;
 
         private readonly CtTable _source;
 
@@ -169,7 +169,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
         private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-        private protected override ImmutableArray<long> SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src, []);
+        private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
 
         /// <summary>Inserts a confirmed entry, first reaping expired entries that still hold one of its tuples.</summary>
         public void Insert(CtEntry e, long now)

@@ -1,9 +1,13 @@
+using System.Runtime.InteropServices;
+
 namespace ConntrackModel.Model.Conntrack;
 
 /// <summary>
 /// The TCP tracker's per-entry memory (<c>struct ip_ct_tcp</c>): both directions and the <c>last_*</c> fields that
 /// the IGNORE, retransmission and RST rules of <c>nf_conntrack_tcp_packet</c> consult.
 /// </summary>
+// Auto layout packs the fields: every conntrack entry carries this, and a step copies entries.
+[StructLayout(LayoutKind.Auto)]
 public readonly record struct TcpCtInfo(
     TcpDirState Original,
     TcpDirState Reply,

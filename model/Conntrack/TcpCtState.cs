@@ -5,7 +5,8 @@ namespace ConntrackModel.Model.Conntrack;
 /// <c>nf_conntrack_tcp_packet</c> and <c>nf_nat_used_tuple_harder</c> compare states numerically.
 /// <see cref="Max"/> is the table's "invalid" (sIV) and <see cref="Ignore"/> its "ignore" (sIG) pseudo-state.
 /// </summary>
-public enum TcpCtState
+// One byte, as struct ip_ct_tcp stores it (u_int8_t state, include/linux/netfilter/nf_conntrack_tcp.h).
+public enum TcpCtState : byte
 {
     None = 0,
     SynSent = 1,

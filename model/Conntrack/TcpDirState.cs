@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace ConntrackModel.Model.Conntrack;
 
 /// <summary>
@@ -5,6 +7,8 @@ namespace ConntrackModel.Model.Conntrack;
 /// <c>td_end</c> (highest seq+len sent), <c>td_maxack</c> (highest ack sent) and the flags CLOSE_INIT,
 /// BE_LIBERAL, MAXACK_SET and DATA_UNACKNOWLEDGED. <see cref="Initialized"/> stands for td_maxwin != 0.
 /// </summary>
+// Auto layout packs the fields: every conntrack entry carries two.
+[StructLayout(LayoutKind.Auto)]
 public readonly record struct TcpDirState(
     bool Initialized,
     uint TdEnd,

@@ -24,28 +24,21 @@ public static class TcpTracker
     }
 
     /// <summary>
-    /// <c>tcp_new</c>: the state a first packet opens an entry in, or null when it may not create one: SYN/ACK, FIN,
+    /// <c>tcp_new</c>: the tracking state a first packet opens an entry with (in state NONE), or null when it may not create one: SYN/ACK, FIN,
     /// RST and flagless packets never do; a non-SYN only with <c>nf_conntrack_tcp_loose</c> (mid-stream pickup,
     /// both directions then BE_LIBERAL).
     /// </summary>
-    public static CtEntry? New(CtEntry ct, Segment seg, Sysctls sys)
+    public static TcpCtInfo? New(Segment seg, Sysctls sys)
     {
-        ArgumentNullException.ThrowIfNull(ct);
+        ArgumentNullException.ThrowIfNull(seg);
         ArgumentNullException.ThrowIfNull(sys);
         var state = TcpTransitionTable.Next(CtDirection.Original, Classify(seg), TcpCtState.None);
         if (state >= TcpCtState.Max) return null;
         if (state == TcpCtState.SynSent)
-        {
-            var seen = TcpDirState.Empty with { Initialized = true, TdEnd = seg.EndSeq };
-            return ct with { State = TcpCtState.None, Tcp = TcpCtInfo.Empty with { Original = seen } };
-        }
+            return TcpCtInfo.Empty with { Original = TcpDirState.Empty with { Initialized = true, TdEnd = seg.EndSeq } };
         if (!sys.TcpLoose) return null;
         var picked = TcpDirState.Empty with { Initialized = true, TdEnd = seg.EndSeq, BeLiberal = true };
-        return ct with
-        {
-            State = TcpCtState.None,
-            Tcp = TcpCtInfo.Empty with { Original = picked, Reply = TcpDirState.Empty with { BeLiberal = true } },
-        };
+        return TcpCtInfo.Empty with { Original = picked, Reply = TcpDirState.Empty with { BeLiberal = true } };
     }
 
     /// <summary><c>nf_conntrack_tcp_packet</c> for a packet in direction <paramref name="dir"/> of <paramref name="ct"/>.</summary>
@@ -139,20 +132,19 @@ public static class TcpTracker
             timeout = sys.UnackTimeoutMs;
         else timeout = sys.TimeoutMs(newState);
 
-        var updated = ct with { State = newState, Tcp = tcp };
+        // The entry is built once, at the end, with whichever of these applied.
         if (!ct.Has(CtStatus.SeenReply))
         {
             if (seg.Has(TcpFlags.Rst))
-                return new TrackResult(TrackVerdict.Accept, updated, true, "only reply is a RST: entry deleted");
+                return new TrackResult(TrackVerdict.Accept, ct with { State = newState, Tcp = tcp }, true, "only reply is a RST: entry deleted");
             if (index == TcpFlagClass.Syn && old == TcpCtState.SynSent)
-                return new TrackResult(TrackVerdict.Accept, updated with { State = old }, false, "SYN retransmit; timeout not renewed");
+                return new TrackResult(TrackVerdict.Accept, ct with { Tcp = tcp }, false, "SYN retransmit; timeout not renewed");
             if (newState == TcpCtState.Established && timeout > sys.UnackTimeoutMs) timeout = sys.UnackTimeoutMs;
         }
-        else if (!ct.Has(CtStatus.Assured) && (old == TcpCtState.SynRecv || old == TcpCtState.Established) && newState == TcpCtState.Established)
-        {
-            updated = updated with { Status = updated.Status | CtStatus.Assured };
-        }
-        return new TrackResult(TrackVerdict.Accept, updated with { ExpiresAt = now + timeout }, false, "");
+        var status = ct.Status;
+        if (ct.Has(CtStatus.SeenReply) && !ct.Has(CtStatus.Assured) && (old == TcpCtState.SynRecv || old == TcpCtState.Established) && newState == TcpCtState.Established)
+            status |= CtStatus.Assured;
+        return new TrackResult(TrackVerdict.Accept, ct with { State = newState, Tcp = tcp, Status = status, ExpiresAt = now + timeout }, false, "");
     }
 
     /// <summary><c>tcp_can_early_drop</c>: the closing states.</summary>

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Sockets;
 
 namespace ConntrackModel.Model.Diagnostics;
 
@@ -48,15 +50,22 @@ public static class Invariants
     /// A connection is live while an application holds one of its ends: a socket the application closed (e.g. a
     /// TIME_WAIT remnant, which legitimately accepts a new SYN on its 4-tuple) no longer counts.
     /// </summary>
-    private static bool HeldByApp(World world, string end) => world.Sockets.End(end) is not { AppClosed: true };
+    private static bool HeldByApp(SocketView sockets, string end) => sockets.End(end) is not { AppClosed: true };
 
     private static string Pair(string a, string b) => string.CompareOrdinal(a, b) < 0 ? a + "|" + b : b + "|" + a;
 
     /// <summary>Evaluates every invariant on the outcome of step <paramref name="step"/>.</summary>
-    public static ImmutableList<Violation> Check(int step, World world, IEnumerable<KernelEvent> events)
+    public static ImmutableList<Violation> Check(int step, World world, ImmutableArray<KernelEvent> events)
     {
         ArgumentNullException.ThrowIfNull(world);
-        ArgumentNullException.ThrowIfNull(events);
+        return Check(step, world.Sockets, world.Conntrack, events);
+    }
+
+    /// <summary>The same, on the tables a <see cref="LinuxKernel.Run"/> has after the step.</summary>
+    public static ImmutableList<Violation> Check(int step, SocketView sockets, CtView conntrack, ImmutableArray<KernelEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(sockets);
+        ArgumentNullException.ThrowIfNull(conntrack);
         // Almost every step violates nothing: only then is anything allocated.
         var found = ImmutableList<Violation>.Empty;
         HashSet<string>? seen = null;
@@ -64,19 +73,19 @@ public static class Invariants
         {
             switch (ev)
             {
-                case KernelEvent.Delivered d when !d.End.StartsWith('(') && !Packets.Segment.SameConnection(d.End, d.Segment.Origin) && HeldByApp(world, d.End) && HeldByApp(world, d.Segment.Origin):
+                case KernelEvent.Delivered d when !d.End.StartsWith('(') && !Packets.Segment.SameConnection(d.End, d.Segment.Origin) && HeldByApp(sockets, d.End) && HeldByApp(sockets, d.Segment.Origin):
                     var msg = string.Create(CultureInfo.InvariantCulture,
                         $"a segment of connection {d.Segment.Connection} ({d.Segment.Tuple.Src} > {d.Segment.Tuple.Dst} [{d.Segment.FlagString()}]) reached {d.End}: both connections use {d.Segment.Tuple.Src}->{d.Segment.Tuple.Dst} on the wire; {d.End} reacted: {d.Reaction}");
                     seen ??= new HashSet<string>(StringComparer.Ordinal);
                     if (seen.Add(Pair(Packets.Segment.ConnectionOf(d.End), d.Segment.Connection))) found = found.Add(new Violation(InvariantId.WireTupleUniqueness, step, msg));
                     break;
-                case KernelEvent.Reset r when !Packets.Segment.SameConnection(r.End, r.By.Origin) && HeldByApp(world, r.End):
+                case KernelEvent.Reset r when !Packets.Segment.SameConnection(r.End, r.By.Origin) && HeldByApp(sockets, r.End):
                     found = found.Add(new Violation(InvariantId.NoForeignReset, step, string.Create(CultureInfo.InvariantCulture,
                         $"{r.End} was reset by a RST of connection {r.By.Connection} ({r.By.Tuple.Src} > {r.By.Tuple.Dst} seq {r.By.Seq})")));
                     break;
             }
         }
-        if (world.Conntrack.IndexCount != 2 * world.Conntrack.Count)
+        if (conntrack.IndexCount != 2 * conntrack.Count)
             found = found.Add(new Violation(InvariantId.CtTupleUniqueness, step, "two conntrack entries share a tuple"));
         return found;
     }

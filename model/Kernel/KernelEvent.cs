@@ -18,8 +18,31 @@ public abstract record KernelEvent(long Time)
     /// <summary>End <paramref name="End"/> accepted a RST (or connection refusal) carried by <paramref name="By"/>.</summary>
     public sealed record Reset(long Time, string End, Segment By) : KernelEvent(Time);
 
-    /// <summary>A conntrack or NAT decision worth showing next to the trace.</summary>
-    public sealed record Ct(long Time, string Text) : KernelEvent(Time);
+    /// <summary>
+    /// A conntrack or NAT decision worth showing next to the trace. The step's common notes (<see cref="CtNote"/>) are
+    /// formatted when the text is first read: most runs (check's trials, simulate --json) never read it.
+    /// </summary>
+    public sealed record Ct : KernelEvent
+    {
+        private readonly CtNote _note;
+        private string? _text;
+
+        public Ct(long time, string text)
+            : base(time)
+        {
+            ArgumentNullException.ThrowIfNull(text);
+            _text = text;
+        }
+
+        internal Ct(long time, CtNote note)
+            : base(time) => _note = note;
+
+        public string Text => _text ??= _note.Format();
+
+        public bool Equals(Ct? other) => other is not null && Time == other.Time && Text == other.Text;
+
+        public override int GetHashCode() => HashCode.Combine(Time, Text);
+    }
 
     /// <summary>A nondeterministic decision.</summary>
     public sealed record Choice(long Time, ChoiceMade Made, string Owner) : KernelEvent(Time);

@@ -39,52 +39,51 @@ public static class LinuxKernel
         ArgumentNullException.ThrowIfNull(choices);
         if (Check(world, command) is { } rejected) return new StepResult(world, [], rejected);
         var ctx = new StepContext(world, choices);
-        try
-        {
-            ctx.Run(command);
-        }
-        catch (RejectedException e)
-        {
-            return new StepResult(world, [], e.Message);
-        }
-        return new StepResult(ctx.Result(), ctx.Events.DrainToImmutable(), null);
+        var (events, rejectedWhileRunning) = ctx.Step(command);
+        return rejectedWhileRunning is not null ? new StepResult(world, [], rejectedWhileRunning) : new StepResult(ctx.Result(), events, null);
     }
 
     /// <summary>The command's precondition: null if it may run, else what is wrong (as the shell would report it).</summary>
     public static string? Check(World world, Command command)
     {
         ArgumentNullException.ThrowIfNull(world);
+        ArgumentNullException.ThrowIfNull(command);
+        return Check(world.Sockets, world.ConnectionsByName.ContainsKey, world.Netfilter, command);
+    }
+
+    private static string? Check(SocketView sockets, Func<string, bool> isConnection, NetfilterConfig netfilter, Command command)
+    {
         switch (command)
         {
             case Command.Listen l:
                 if (!l.Address.Ip.IsLoopback) return $"listen {l.Address}: cannot bind: the namespace only has 127.0.0.0/8 (EADDRNOTAVAIL)";
-                return world.Sockets.PortInUse(l.Address) ? $"listen {l.Address}: Address already in use (EADDRINUSE)" : null;
+                return sockets.PortInUse(l.Address) ? $"listen {l.Address}: Address already in use (EADDRINUSE)" : null;
             case Command.Connect c:
-                if (world.FindConnection(c.Name) is not null) return $"connect {c.Name}: connection name already used";
+                if (isConnection(c.Name)) return $"connect {c.Name}: connection name already used";
                 if (c.Local is { } local)
                 {
                     if (!local.Ip.IsLoopback) return $"connect {c.Name}: bind {local}: Cannot assign requested address (EADDRNOTAVAIL)";
-                    if (world.Sockets.PortInUse(local)) return $"connect {c.Name}: bind {local}: Address already in use (EADDRINUSE)";
-                    if (world.Sockets.Established(new ConnTuple(Destination(c.Remote), local)) is not null)
+                    if (sockets.PortInUse(local)) return $"connect {c.Name}: bind {local}: Address already in use (EADDRINUSE)";
+                    if (sockets.Established(new ConnTuple(Destination(c.Remote), local)) is not null)
                         return $"connect {c.Name}: {local} -> {c.Remote}: Address already in use (EADDRINUSE)";
                 }
                 // A connect() without bind that finds no free local port is rejected by Step itself (EADDRNOTAVAIL),
                 // where the port search runs anyway.
                 return null;
             case Command.Send s:
-                return CheckEnd(world, s.End, "send");
+                return CheckEnd(sockets, isConnection, s.End, "send");
             case Command.Close cl:
-                return CheckEnd(world, cl.End, "close");
+                return CheckEnd(sockets, isConnection, cl.End, "close");
             case Command.Abort a:
-                return CheckEnd(world, a.End, "abort");
+                return CheckEnd(sockets, isConnection, a.End, "abort");
             case Command.IptablesDelete d:
-                if (d.Rule is not null && !world.Netfilter.Rules.Any(r => r.SameRule(d.Rule)))
+                if (d.Rule is not null && !netfilter.Rules.Any(r => r.SameRule(d.Rule)))
                     return "iptables: Bad rule (does a matching rule exist in that chain?).";
-                if (d.Index is { } i && world.Netfilter.Chain(d.Chain).Count < i)
+                if (d.Index is { } i && netfilter.Chain(d.Chain).Count < i)
                     return "iptables: Index of deletion too big.";
                 return null;
             case Command.IptablesAdd add:
-                if (add.Position is { } pos && pos > world.Netfilter.Chain(add.Rule.Chain).Count + 1)
+                if (add.Position is { } pos && pos > netfilter.Chain(add.Rule.Chain).Count + 1)
                     return "iptables: Index of insertion too big.";
                 return null;
             default:
@@ -92,11 +91,55 @@ public static class LinuxKernel
         }
     }
 
-    private static string? CheckEnd(World world, string end, string verb)
+    /// <summary>
+    /// <see cref="Step"/> applied command after command to a world nobody looks at in between: the step's builders
+    /// are kept from one command to the next, so a run copies no path of its hashes twice, and the world is built once
+    /// at the end (<see cref="Freeze"/>). Each command's events, rejection and invariants are exactly those of
+    /// <see cref="Step"/> (a test runs every example and generated runs both ways). Not shared between threads; a
+    /// frozen world is immutable like any other.
+    /// </summary>
+    public sealed class Run
+    {
+        private readonly StepContext _ctx;
+        private readonly Func<string, bool> _isConnection;
+
+        public Run(World start, ChoiceSource choices)
+        {
+            ArgumentNullException.ThrowIfNull(start);
+            ArgumentNullException.ThrowIfNull(choices);
+            _ctx = new StepContext(start, choices);
+            _isConnection = _ctx.IsConnection;
+        }
+
+        /// <summary>The time the next command starts at (ms).</summary>
+        public long Now => _ctx.Time;
+
+        /// <summary>The sockets as they are now, for the invariants.</summary>
+        public SocketView Sockets => _ctx.Sockets;
+
+        /// <summary>The conntrack table as it is now, for the invariants.</summary>
+        public CtView Conntrack => _ctx.Conntrack;
+
+        /// <summary>
+        /// Runs one command as <see cref="Step"/> would. A rejected command changes nothing: the run goes on from the
+        /// world before it.
+        /// </summary>
+        public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)
+        {
+            ArgumentNullException.ThrowIfNull(command);
+            if (Check(_ctx.Sockets, _isConnection, _ctx.Netfilter, command) is { } rejected) return ([], rejected);
+            return _ctx.Step(command);
+        }
+
+        /// <summary>The world as it is now. The run may go on: later commands copy what the frozen world shares.</summary>
+        public World Freeze() => _ctx.Result();
+    }
+
+    private static string? CheckEnd(SocketView sockets, Func<string, bool> isConnection, string end, string verb)
     {
         var conn = Segment.ConnectionOf(end);
-        if (world.FindConnection(conn) is null) return $"{verb} {end}: no connection named {conn}";
-        var e = world.Sockets.End(end);
+        if (!isConnection(conn)) return $"{verb} {end}: no connection named {conn}";
+        var e = sockets.End(end);
         if (e is null || !e.Accepted)
         {
             return end.EndsWith(".server", StringComparison.Ordinal)
@@ -120,17 +163,21 @@ public static class LinuxKernel
     /// </summary>
     private static IPv4Address SourceAddress => IPv4Address.Loopback;
 
-    /// <summary>A precondition found only while running (the port search): Step turns it into a rejection.</summary>
+    /// <summary>
+    /// A precondition found only while running (the port search): Step turns it into a rejection. Thrown before the
+    /// step changes anything but its own events, so a <see cref="Run"/> goes on from the world before the command.
+    /// </summary>
     private sealed class RejectedException(string message) : Exception(message);
 
     /// <summary>
-    /// The step's scratch state: the world's parts as they evolve (the socket and conntrack tables as builders, which
-    /// copy each changed path of their hashes once per step) and the events so far. Never escapes Step:
-    /// <see cref="Result"/> freezes it into the next world.
+    /// The world's parts as steps change them (the socket, conntrack and connection tables as builders, which copy
+    /// each changed path of their hashes once until the next <see cref="Result"/>) and the current step's events.
+    /// Never escapes LinuxKernel: <see cref="Result"/> freezes it into a world.
     /// </summary>
     private sealed class StepContext(World world, ChoiceSource choices)
     {
-        public ImmutableArray<KernelEvent>.Builder Events { get; } = ImmutableArray.CreateBuilder<KernelEvent>();
+        /// <summary>The current step's events; the list (and its capacity) is kept from step to step.</summary>
+        private List<KernelEvent> Events { get; } = [];
 
         private readonly Queue<Segment> _wire = new();
 
@@ -141,16 +188,43 @@ public static class LinuxKernel
         private CtTable.Builder _ct = world.Conntrack.ToBuilder();
         private CtCounters _counters = world.Counters;
         private readonly SocketTable.Builder _sockets = world.Sockets.ToBuilder();
-        private PersistentDictionary<string, Connection> _connections = world.ConnectionsByName;
-        private ImmutableSortedSet<TimerEntry> _timers = world.Timers;
+        private readonly PersistentDictionary<string, Connection>.Builder _connections = world.ConnectionsByName.ToBuilder();
+        private readonly ImmutableSortedSet<TimerEntry>.Builder _timers = world.Timers.ToBuilder();
         private long _nextCtId = world.NextCtId;
         private long _isnCount = world.IsnCount;
         private readonly PersistentDictionary<string, int>.Builder _decisions = world.Decisions.ToBuilder();
 
-        public World Result() => new(Now, _sysctls, _netfilter, _ct.ToImmutable(), _counters, _sockets.ToImmutable(), _connections, _timers,
+        public long Time => Now;
+
+        public SocketView Sockets => _sockets;
+
+        public CtView Conntrack => _ct;
+
+        public NetfilterConfig Netfilter => _netfilter;
+
+        public bool IsConnection(string name) => _connections.ContainsKey(name);
+
+        public World Result() => new(Now, _sysctls, _netfilter, _ct.ToImmutable(), _counters, _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
             _nextCtId, _isnCount, _decisions.ToImmutable());
 
-        public void Run(Command command)
+        /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
+        public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)
+        {
+            try
+            {
+                Run(command);
+            }
+            catch (RejectedException e)
+            {
+                Events.Clear();
+                return ([], e.Message);
+            }
+            ImmutableArray<KernelEvent> events = [.. Events];
+            Events.Clear();
+            return (events, null);
+        }
+
+        private void Run(Command command)
         {
             switch (command)
             {
@@ -161,13 +235,13 @@ public static class LinuxKernel
                     Connect(c);
                     break;
                 case Command.Send s:
-                    AppCall(s.End, e => e.State == TcpState.Close ? null : Tcp.Send(e, s.Label, Now), $"send \"{s.Label}\"");
+                    AppCall(s.End, s);
                     break;
                 case Command.Close cl:
-                    AppCall(cl.End, e => Tcp.Close(e, Now), "close");
+                    AppCall(cl.End, cl);
                     break;
                 case Command.Abort a:
-                    AppCall(a.End, Tcp.Abort, "abort");
+                    AppCall(a.End, a);
                     break;
                 case Command.IptablesAdd add when add.Position is null:
                     var tracked = _netfilter.Tracking;
@@ -203,7 +277,7 @@ public static class LinuxKernel
                     _sysctls = SysctlKeys.Apply(_sysctls, s.Key, s.Value);
                     break;
                 case Command.Sleep sl:
-                    RunUntil(Now + sl.Milliseconds, inclusive: true, stop: null);
+                    RunUntil(Now + sl.Milliseconds, inclusive: true, connecting: null);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command");
@@ -250,7 +324,7 @@ public static class LinuxKernel
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
-            RunUntil(deadline, inclusive: false, stop: () => _sockets.End(c.Name) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true });
+            RunUntil(deadline, inclusive: false, connecting: c.Name);
             var end = _sockets.End(c.Name)!;
             ConnectResult result;
             if (end.State == TcpState.SynSent && !end.Gone)
@@ -275,7 +349,7 @@ public static class LinuxKernel
                 // refused connect, SO_ERROR 0 afterwards).
                 if (result != ConnectResult.Established) Put(end with { Error = null });
             }
-            _connections = World.Record(_connections, new Connection(c.Name, result, local, remote));
+            World.Record(_connections, new Connection(c.Name, result, local, remote));
         }
 
         /// <summary>
@@ -295,7 +369,7 @@ public static class LinuxKernel
             var end = TcpEnd.Create(c.Name, local, c.Remote, TcpState.Close, 0, c.Local is not null) with { Gone = true };
             Put(end);
             Events.Add(new KernelEvent.Socket(Now, c.Name, "connect failed: ENETUNREACH (no route to the destination); nothing sent"));
-            _connections = World.Record(_connections, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote));
+            World.Record(_connections, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote));
         }
 
         /// <summary>
@@ -330,14 +404,15 @@ public static class LinuxKernel
             throw new RejectedException($"connect {name}: no free local port in ip_local_port_range (EADDRNOTAVAIL)");
         }
 
-        private void AppCall(string endName, Func<TcpEnd, EndResult?> call, string what)
+        /// <summary>An application's send, close or abort on one end.</summary>
+        private void AppCall(string endName, Command call)
         {
             var e = _sockets.End(endName)!;
-            if (e.Gone && what != "close" && what != "abort")
+            if (e.Gone && call is Command.Send s)
             {
                 // tcp_sendmsg_locked on a dead socket fails with -EPIPE, which sk_stream_error turns into the pending
                 // error through sock_error(sk), consuming it: the next call (and SO_ERROR) sees none.
-                Events.Add(new KernelEvent.Socket(Now, endName, $"{what} failed: {(e.Error?.ToString() ?? "EPIPE")}"));
+                Events.Add(new KernelEvent.Socket(Now, endName, $"send \"{s.Label}\" failed: {(e.Error?.ToString() ?? "EPIPE")}"));
                 if (e.Error is not null) Put(e with { Error = null });
                 return;
             }
@@ -346,22 +421,29 @@ public static class LinuxKernel
                 Put(e with { AppClosed = true });
                 return;
             }
-            var r = call(e);
-            if (r is null)
+            if (call is Command.Send send)
             {
-                Events.Add(new KernelEvent.Socket(Now, endName, $"{what} failed: EPIPE"));
+                if (e.State == TcpState.Close)
+                {
+                    Events.Add(new KernelEvent.Socket(Now, endName, $"send \"{send.Label}\" failed: EPIPE"));
+                    return;
+                }
+                Apply(Tcp.Send(e, send.Label, Now), null);
                 return;
             }
-            Apply(r, null);
+            Apply(call is Command.Close ? Tcp.Close(e, Now) : Tcp.Abort(e), null);
         }
 
-        /// <summary>Fire timers in time order until the deadline or until <paramref name="stop"/> holds.</summary>
-        private void RunUntil(long deadline, bool inclusive, Func<bool>? stop)
+        /// <summary>
+        /// Fire timers in time order until the deadline or, if <paramref name="connecting"/> names an end, until its
+        /// handshake is decided (connect() returns).
+        /// </summary>
+        private void RunUntil(long deadline, bool inclusive, string? connecting)
         {
             while (true)
             {
                 Settle();
-                if (stop is not null && stop()) return;
+                if (connecting is not null && _sockets.End(connecting) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true }) return;
                 var next = NextTimer();
                 if (next is null || next.Value.Due > deadline || (!inclusive && next.Value.Due == deadline))
                 {
@@ -370,13 +452,13 @@ public static class LinuxKernel
                 }
                 var t = next.Value;
                 Now = Math.Max(Now, t.Due);
-                _timers = _timers.Remove(t);
+                _timers.Remove(t);
                 Fire(t);
             }
         }
 
         /// <summary>The earliest armed timer. <see cref="Put"/> keeps the set exact, so every entry is live.</summary>
-        private TimerEntry? NextTimer() => _timers.IsEmpty ? null : _timers.Min;
+        private TimerEntry? NextTimer() => _timers.Count == 0 ? null : _timers.Min;
 
         private void Fire(TimerEntry t)
         {
@@ -419,8 +501,8 @@ public static class LinuxKernel
         private void Rearm(string end, TimerKind kind, long? was, long? now)
         {
             if (was == now) return;
-            if (was is { } w) _timers = _timers.Remove(new TimerEntry(w, end, kind));
-            if (now is { } n) _timers = _timers.Add(new TimerEntry(n, end, kind));
+            if (was is { } w) _timers.Remove(new TimerEntry(w, end, kind));
+            if (now is { } n) _timers.Add(new TimerEntry(n, end, kind));
         }
 
         /// <summary>Process every queued segment; loopback delivery is instantaneous and in order.</summary>
@@ -469,14 +551,14 @@ public static class LinuxKernel
                 var hit = _ct.Find(seg.Tuple, Now);
                 if (hit is null)
                 {
-                    var fresh = new CtEntry(_nextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, TcpCtInfo.Empty);
-                    var opened = TcpTracker.New(fresh, seg, _sysctls);
-                    if (opened is null)
+                    var opening = TcpTracker.New(seg, _sysctls);
+                    if (opening is not { } info)
                     {
                         Count(c => c with { Invalid = c.Invalid + 1 });
                         Events.Add(new KernelEvent.Ct(Now, $"{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
                         return true;
                     }
+                    var opened = new CtEntry(_nextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, info);
                     var r = TcpTracker.Packet(opened, CtDirection.Original, seg, _sysctls, Now);
                     if (r.Verdict != TrackVerdict.Accept)
                     {
@@ -484,8 +566,7 @@ public static class LinuxKernel
                         return true;
                     }
                     _nextCtId++;
-                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture,
-                        $"new entry #{r.Ct.Id} {r.Ct.Orig} {CtEntry.StateName(r.Ct.State)}{(seg.Has(TcpFlags.Syn) ? "" : " (mid-stream pickup)")}")));
+                    Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NewEntry, r.Ct.Id, r.Ct.Orig, To: r.Ct.State, Flag: !seg.Has(TcpFlags.Syn))));
                     skb = skb with { Ct = r.Ct, Dir = CtDirection.Original, Confirmed = false };
                     return true;
                 }
@@ -518,7 +599,7 @@ public static class LinuxKernel
                 {
                     _ct.Update(ct);
                     if (ct.State != entry.State)
-                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {CtEntry.StateName(entry.State)} -> {CtEntry.StateName(ct.State)}")));
+                        Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.StateChange, ct.Id, ct.Orig, From: entry.State, To: ct.State)));
                     else if (res.Note.Length > 0)
                         Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id}: {res.Note}")));
                 }
@@ -562,15 +643,15 @@ public static class LinuxKernel
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
-                ct = SetupInfo(ct, range, manip, skb.Seg.Origin, nullBinding ? "null binding" : by!.ToString());
+                ct = SetupInfo(ct, range, manip, skb.Seg.Origin, nullBinding ? null : by);
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
             skb = skb with { Ct = ct, Seg = seg };
             return true;
         }
 
-        /// <summary><c>nf_nat_setup_info</c> for an unconfirmed entry.</summary>
-        private CtEntry SetupInfo(CtEntry ct, NatRange range, Manip manip, string origin, string by)
+        /// <summary><c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule matched).</summary>
+        private CtEntry SetupInfo(CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by)
         {
             var curr = ct.Reply.Invert();
             var k = _decisions.GetValueOrDefault(origin);
@@ -587,14 +668,11 @@ public static class LinuxKernel
             if (outcome.Tuple != curr)
             {
                 status |= manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
-                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture,
-                    $"entry #{ct.Id} {(manip == Manip.Src ? "SNAT" : "DNAT")} ({by}): {curr} becomes {outcome.Tuple}")));
-                ct = ct with { Reply = outcome.Tuple.Invert() };
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by, Flag: manip == Manip.Src)));
+                return ct with { Reply = outcome.Tuple.Invert(), Status = status };
             }
-            else if (by != "null binding")
-            {
-                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} {by}: tuple {curr} kept")));
-            }
+            if (by is not null)
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by)));
             return ct with { Status = status };
         }
 

@@ -25,12 +25,9 @@ public sealed record RunSummary(
     {
         var violations = ImmutableArray.CreateBuilder<Violation>();
         var open = ImmutableArray.CreateBuilder<KernelEvent.Choice>();
-        var world = World.Initial;
         var asked = scenario.Choices.IsEmpty ? null : new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (step, after, rejected) in Simulation.Trace(scenario, choices, World.Initial))
+        var (final, rejectedLine, rejected) = Simulation.Fold(scenario, choices, World.Initial, step =>
         {
-            if (rejected is not null) return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), step.Line, rejected) { AskedKeys = Asked(asked) };
-            world = after;
             violations.AddRange(step.Violations);
             foreach (var ev in step.Events)
             {
@@ -38,8 +35,8 @@ public sealed record RunSummary(
                 if (IsOpen(c)) open.Add(c);
                 asked?.Add(c.Made.Point.Key);
             }
-        }
-        return new RunSummary(world, violations.ToImmutable(), open.ToImmutable(), null, null) { AskedKeys = Asked(asked) };
+        });
+        return new RunSummary(final, violations.ToImmutable(), open.ToImmutable(), rejectedLine, rejected) { AskedKeys = Asked(asked) };
     }
 
     private static ImmutableHashSet<string> Asked(HashSet<string>? asked) => asked is null ? ImmutableHashSet<string>.Empty : asked.ToImmutableHashSet(StringComparer.Ordinal);

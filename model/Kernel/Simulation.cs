@@ -17,15 +17,37 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
     public static Simulation Run(Scenario scenario, ChoiceSource choices, World start)
     {
         var steps = ImmutableList.CreateBuilder<StepRecord>();
-        var world = start;
-        foreach (var (step, after, rejected) in Trace(scenario, choices, start))
-        {
-            if (rejected is not null) return new Simulation(scenario, steps.ToImmutable(), world, step.Line, rejected);
-            steps.Add(step);
-            world = after;
-        }
-        return new Simulation(scenario, steps.ToImmutable(), world, null, null);
+        var (final, rejectedLine, rejected) = Fold(scenario, choices, start, steps.Add);
+        return new Simulation(scenario, steps.ToImmutable(), final, rejectedLine, rejected);
     }
+
+    /// <summary>
+    /// The run without the worlds in between (<see cref="LinuxKernel.Run"/>): each step's record goes to
+    /// <paramref name="onStep"/>; returns the final world, or the world before the first rejected command with its line
+    /// and reason. What <see cref="Run(Scenario, ChoiceSource, World)"/> and <see cref="RunSummary"/> use.
+    /// </summary>
+    public static (World Final, ScenarioLine? RejectedLine, string? Rejected) Fold(Scenario scenario, ChoiceSource choices, World start, Action<StepRecord> onStep)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(choices);
+        ArgumentNullException.ThrowIfNull(start);
+        ArgumentNullException.ThrowIfNull(onStep);
+        var run = new LinuxKernel.Run(start, Pinned(scenario, choices));
+        var n = 0;
+        foreach (var line in scenario.Lines)
+        {
+            n++;
+            var startTime = run.Now;
+            var (events, rejected) = run.Step(line.Command);
+            if (rejected is not null) return (run.Freeze(), line, rejected);
+            onStep(new StepRecord(n, line, startTime, events, Invariants.Check(n, run.Sockets, run.Conntrack, events)));
+        }
+        return (run.Freeze(), null, null);
+    }
+
+    /// <summary>Choices the scenario pins win over the caller's source (see Scenario.Choices).</summary>
+    private static ChoiceSource Pinned(Scenario scenario, ChoiceSource choices) =>
+        scenario.Choices.IsEmpty ? choices : new ScriptedChoices(scenario.Choices.ToImmutableDictionary(StringComparer.Ordinal), choices);
 
     /// <summary>
     /// The run one step at a time, each with the world after it, for callers that look at intermediate worlds
@@ -37,8 +59,7 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(choices);
         ArgumentNullException.ThrowIfNull(start);
-        // Choices the scenario pins win over the caller's source (see Scenario.Choices).
-        if (!scenario.Choices.IsEmpty) choices = new ScriptedChoices(scenario.Choices.ToImmutableDictionary(StringComparer.Ordinal), choices);
+        choices = Pinned(scenario, choices);
         var world = start;
         var n = 0;
         foreach (var line in scenario.Lines)

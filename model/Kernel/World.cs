@@ -35,15 +35,20 @@ public sealed record World(
     public Connection? FindConnection(string name) => ConnectionsByName.GetValueOrDefault(name);
 
     /// <summary>Adds a connection (numbered in opening order) or replaces the one with the same name.</summary>
-    public World WithConnection(Connection c) => this with { ConnectionsByName = Record(ConnectionsByName, c) };
+    public World WithConnection(Connection c)
+    {
+        var connections = ConnectionsByName.ToBuilder();
+        Record(connections, c);
+        return this with { ConnectionsByName = connections.ToImmutable() };
+    }
 
     /// <summary>The one numbering rule, for the world and for a step in progress: a new name comes last, a known one keeps its place.</summary>
-    internal static PersistentDictionary<string, Connection> Record(PersistentDictionary<string, Connection> connections, Connection c)
+    internal static void Record(PersistentDictionary<string, Connection>.Builder connections, Connection c)
     {
         ArgumentNullException.ThrowIfNull(connections);
         ArgumentNullException.ThrowIfNull(c);
         var ordinal = connections.TryGetValue(c.Name, out var old) ? old.Ordinal : connections.Count;
-        return connections.SetItem(c.Name, c with { Ordinal = ordinal });
+        connections.SetItem(c.Name, c with { Ordinal = ordinal });
     }
 
     public bool Equals(World? other) =>

@@ -8,4 +8,4 @@ namespace ConntrackModel.Model.Nat;
 /// What <c>get_unique_tuple</c> chose: the new original-direction tuple, an entry that
 /// <c>nf_nat_used_tuple_harder</c> evicted to make room (or null), and the choices it took.
 /// </summary>
-public sealed record NatOutcome(ConnTuple Tuple, long? Evicted, ImmutableList<ChoiceMade> Choices);
+public readonly record struct NatOutcome(ConnTuple Tuple, long? Evicted, ImmutableList<ChoiceMade> Choices);

@@ -8,7 +8,7 @@ namespace ConntrackModel.Model.Sockets;
 /// its reaction, and whether it accepted a reset. <paramref name="ReopenIss"/>: a TIME_WAIT end accepted a new SYN
 /// (TCP_TW_SYN); the end is gone and the listener must take the SYN with this initial sequence number.
 /// </summary>
-public sealed record EndResult(TcpEnd End, ImmutableList<Segment> Out, string Reaction, bool WasReset, uint? ReopenIss = null)
+public readonly record struct EndResult(TcpEnd End, ImmutableArray<Segment> Out, string Reaction, bool WasReset, uint? ReopenIss = null)
 {
     public static EndResult Quiet(TcpEnd end, string reaction) => new(end, [], reaction, false);
 }

@@ -96,9 +96,8 @@ public static class Tcp
     public static EndResult Connect(string name, SockAddr local, SockAddr remote, bool explicitBind, long now, uint clock)
     {
         var iss = SecureSeq(local, remote, clock);
-        var e = TcpEnd.Create(name, local, remote, TcpState.SynSent, iss, explicitBind);
-        var syn = Make(e, TcpFlags.Syn, iss, 0);
-        e = e with { SndNxt = iss + 1, Unacked = [syn], RetransmitAt = now + SynRtoMs };
+        var syn = new Segment(new ConnTuple(local, remote), TcpFlags.Syn, iss, 0, null, name);
+        var e = TcpEnd.Create(name, local, remote, TcpState.SynSent, iss, explicitBind, sndNxt: iss + 1, unacked: [syn], retransmitAt: now + SynRtoMs);
         return new EndResult(e, [syn], "SYN sent", false);
     }
 
@@ -171,9 +170,8 @@ public static class Tcp
         var local = syn.Tuple.Dst;
         var remote = syn.Tuple.Src;
         var s = iss ?? SecureSeq(local, remote, clock);
-        var e = TcpEnd.Create(name, local, remote, TcpState.SynRecv, s, false) with { RcvNxt = syn.Seq + 1 };
-        var synack = Make(e, TcpFlags.Syn | TcpFlags.Ack, s, e.RcvNxt);
-        e = e with { SndNxt = s + 1, Unacked = [synack], RetransmitAt = now + SynRtoMs };
+        var synack = new Segment(new ConnTuple(local, remote), TcpFlags.Syn | TcpFlags.Ack, s, syn.Seq + 1, null, name);
+        var e = TcpEnd.Create(name, local, remote, TcpState.SynRecv, s, false, sndNxt: s + 1, rcvNxt: syn.Seq + 1, unacked: [synack], retransmitAt: now + SynRtoMs);
         return new EndResult(e, [synack], "SYN/ACK sent", false);
     }
 
@@ -271,6 +269,17 @@ public static class Tcp
         return OutOfWindowAck(e, seg, now, "segment to TIME_WAIT");
     }
 
+    /// <summary>The retransmit queue without the segments <paramref name="ack"/> covers (<c>tcp_clean_rtx_queue</c>).</summary>
+    private static ImmutableList<Segment> Acked(ImmutableList<Segment> unacked, uint ack)
+    {
+        var queue = unacked;
+        foreach (var s in unacked)
+        {
+            if (!After(s.EndSeq, ack)) queue = queue.Remove(s);
+        }
+        return queue;
+    }
+
     /// <summary><c>tcp_validate_incoming</c>, <c>tcp_ack</c>, <c>tcp_data_queue</c>, <c>tcp_fin</c> for synchronised states.</summary>
     private static EndResult Synchronized(TcpEnd e, Segment seg, long now)
     {
@@ -305,11 +314,12 @@ public static class Tcp
         var ourFinSent = e.State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck;
         if (After(seg.Ack, e.SndUna))
         {
-            var unacked = e.Unacked.RemoveAll(s => !After(s.EndSeq, seg.Ack));
+            var unacked = Acked(e.Unacked, seg.Ack);
             e = e with { SndUna = seg.Ack, Unacked = unacked, RetransmitAt = unacked.IsEmpty ? null : now + RtoMinMs, Retransmits = 0 };
         }
         var finAcked = ourFinSent && e.SndUna == e.SndNxt;
-        var reactions = new List<string>();
+        // What the end did, "; "-separated (a segment may carry data and a FIN).
+        var reactions = "";
         if (finAcked)
         {
             switch (e.State)
@@ -337,11 +347,11 @@ public static class Tcp
             if (seg.Seq == e.RcvNxt && e.State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
             {
                 e = e with { RcvNxt = e.RcvNxt + (uint)seg.Length, Received = e.Received.Add(seg.Payload!) };
-                reactions.Add($"delivered \"{seg.Payload}\"");
+                reactions = $"delivered \"{seg.Payload}\"";
             }
             else
             {
-                reactions.Add("data not in sequence: duplicate ACK");
+                reactions = "data not in sequence: duplicate ACK";
             }
             respond = true;
         }
@@ -360,12 +370,12 @@ public static class Tcp
                     TcpState.FinWait2 => e with { State = TcpState.TimeWait, TimeWaitUntil = now + TimeWaitMs },
                     _ => e,
                 };
-                reactions.Add("FIN");
+                reactions = reactions.Length == 0 ? "FIN" : reactions + "; FIN";
             }
             respond = true;
         }
-        if (!respond) return EndResult.Quiet(e, string.Join("; ", reactions));
-        return new EndResult(e, [Make(e, TcpFlags.Ack, e.SndNxt, e.RcvNxt)], string.Join("; ", reactions), false);
+        if (!respond) return EndResult.Quiet(e, reactions);
+        return new EndResult(e, [Make(e, TcpFlags.Ack, e.SndNxt, e.RcvNxt)], reactions, false);
     }
 
     /// <summary><c>tcp_sequence</c>: end_seq not before rcv_nxt and seq not after the right edge of the window.</summary>

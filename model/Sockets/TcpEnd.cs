@@ -22,7 +22,7 @@ public sealed record TcpEnd(
     uint SndNxt,
     uint RcvNxt,
     Errno? Error,
-    ImmutableList<string> Received,
+    ImmutableArray<string> Received,
     ImmutableList<Segment> Unacked,
     bool ExplicitBind,
     bool AppClosed,
@@ -40,6 +40,12 @@ public sealed record TcpEnd(
     /// <summary>The (local, remote) pair the receive path demultiplexes on, written as an incoming tuple.</summary>
     public ConnTuple IncomingTuple => new(Remote, Local);
 
-    public static TcpEnd Create(string name, SockAddr local, SockAddr remote, TcpState state, uint iss, bool explicitBind) =>
-        new(name, local, remote, state, iss, iss, iss, 0, null, [], [], explicitBind, false, !name.EndsWith(".server", StringComparison.Ordinal), false, null, 0, null, long.MinValue / 2);
+    /// <summary>
+    /// A new end: nothing sent beyond <paramref name="sndNxt"/> (default: the ISS), nothing received, no timer but
+    /// <paramref name="retransmitAt"/>; a client is accepted by definition, a server end once accept() returns it.
+    /// </summary>
+    public static TcpEnd Create(string name, SockAddr local, SockAddr remote, TcpState state, uint iss, bool explicitBind,
+        uint? sndNxt = null, uint rcvNxt = 0, ImmutableList<Segment>? unacked = null, long? retransmitAt = null) =>
+        new(name, local, remote, state, iss, iss, sndNxt ?? iss, rcvNxt, null, [], unacked ?? [], explicitBind, false,
+            !name.EndsWith(".server", StringComparison.Ordinal), false, retransmitAt, 0, null, long.MinValue / 2);
 }

@@ -1,0 +1,36 @@
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Conntrack;
+using ConntrackModel.Model.Nat;
+
+namespace ConntrackModel.Model.Kernel;
+
+/// <summary>What a <see cref="KernelEvent.Ct"/> note says, kept as values so the text is made only when read.</summary>
+internal enum CtNoteKind
+{
+    /// <summary>"new entry #Id Tuple STATE", with " (mid-stream pickup)" when <see cref="CtNote.Flag"/> is set.</summary>
+    NewEntry,
+
+    /// <summary>"entry #Id FROM -> TO".</summary>
+    StateChange,
+
+    /// <summary>"entry #Id SNAT|DNAT (target): Tuple becomes Other"; <see cref="CtNote.Flag"/> set for SNAT.</summary>
+    NatRewrite,
+
+    /// <summary>"entry #Id target: tuple Tuple kept".</summary>
+    NatKept,
+}
+
+/// <summary>The values of a conntrack note; <see cref="Format"/> writes the text the trace shows.</summary>
+internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple, ConnTuple Other = default, TcpCtState From = default,
+    TcpCtState To = default, NatTarget? Target = null, bool Flag = false)
+{
+    public string Format() => Kind switch
+    {
+        CtNoteKind.NewEntry => string.Create(CultureInfo.InvariantCulture, $"new entry #{Id} {Tuple} {CtEntry.StateName(To)}{(Flag ? " (mid-stream pickup)" : "")}"),
+        CtNoteKind.StateChange => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {CtEntry.StateName(From)} -> {CtEntry.StateName(To)}"),
+        CtNoteKind.NatRewrite => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {(Flag ? "SNAT" : "DNAT")} ({Target}): {Tuple} becomes {Other}"),
+        CtNoteKind.NatKept => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {Target}: tuple {Tuple} kept"),
+        _ => throw new InvalidOperationException($"unknown note kind {Kind}"),
+    };
+}
