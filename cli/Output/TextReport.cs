@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Reporting;
 
@@ -32,6 +33,8 @@ public static class TextReport
                     KernelEvent.Reset r => $"    {r.End} reset by a RST of {r.By.Connection}",
                     KernelEvent.Socket s => $"    {s.End}: {s.Text}",
                     KernelEvent.Delivered d when d.Reaction.Length > 0 => $"    -> {d.End}: {d.Reaction}",
+                    KernelEvent.Choice { Made.Point.Kind: ChoiceKind.Order } c =>
+                        $"    {c.Made.Point.Key}: {c.Made.Alternatives[c.Made.Value]}: one of {c.Made.Point.Arity} orders",
                     KernelEvent.Choice c when c.Made.Alternatives.Length > 1 =>
                         $"    choice {c.Made.Point.Key}: {c.Made.Alternatives[c.Made.Value]} (of {string.Join(", ", c.Made.Alternatives)})",
                     _ => null,

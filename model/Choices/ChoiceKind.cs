@@ -20,4 +20,10 @@ public enum ChoiceKind
     /// <c>nf_nat_used_tuple_harder</c>) when the two come from different client 4-tuples: secure_tcp_seq's secret key decides.
     /// </summary>
     SeqAdvanced,
+
+    /// <summary>
+    /// Which of the things that fall due at the same instant (socket timers, a connect's 3 s deadline, a sleep's end)
+    /// happens first: timer-wheel timers fire late by up to their level's granularity, so the kernel fixes no order.
+    /// </summary>
+    Order,
 }

@@ -8,7 +8,7 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Model.Reporting;
 
 /// <summary>
-/// Model versus kernel. <see cref="Guided"/> first lets the kernel's own decisions (ephemeral ports, the NAT port
+/// Model versus kernel. <see cref="Guided(Scenario, Observation, ChoiceSource)"/> first lets the kernel's own decisions (ephemeral ports, the NAT port
 /// a range gave) answer the model's choice points, so the comparison asks "is what the kernel did one of the
 /// model's possible runs?" rather than "did both draw the same random numbers?". <see cref="Compare"/> then goes
 /// field by field: connect result, local address, the kernel's wire address among the model's, each end's state
@@ -17,7 +17,7 @@ namespace ConntrackModel.Model.Reporting;
 /// </summary>
 public static class Conformance
 {
-    /// <summary>How many times <see cref="Guided"/> re-runs the model to follow choices that depend on earlier ones.</summary>
+    /// <summary>How many times <see cref="Guided(Scenario, Observation, ChoiceSource)"/> re-runs the model to follow choices that depend on earlier ones.</summary>
     public const int GuideRounds = 6;
 
     public static ImmutableArray<Difference> Compare(Observation model, Observation kernel)
@@ -39,7 +39,10 @@ public static class Conformance
             Field(d, $"{name}.local", m.Local, k.Local);
             var kw = k.Wire.IsEmpty ? "nothing" : k.Wire[0];
             var mw = m.Wire.IsEmpty ? "nothing" : string.Join(" or ", m.Wire);
-            if (k.Wire.IsEmpty != m.Wire.IsEmpty || (!k.Wire.IsEmpty && !k.Wire.Any(w => WireContains(m.Wire, w))))
+            // The model's wire is every address its explored runs gave the server; the kernel's is the one address of its
+            // run. A kernel run whose server accepted nothing is judged by the connect and server fields: other orders
+            // and NAT outcomes of the same scenario may well connect.
+            if (!k.Wire.IsEmpty && !k.Wire.Any(w => WireContains(m.Wire, w)))
                 d.Add(new Difference($"{name}.wire", mw, kw));
             Field(d, $"{name}.client", End(m.Client), End(k.Client));
             Field(d, $"{name}.server", End(m.Server), End(k.Server));
@@ -89,18 +92,26 @@ public static class Conformance
     /// <summary>
     /// The scenario with the kernel's decisions pinned as choices: each unbound connect's ephemeral port (as an
     /// offset from ip_local_port_range's low end at that step), and the NAT source-port outcome of each connection's
-    /// last SYN, which produced the address the server saw. Re-runs the model until no more choices can be matched.
+    /// last SYN, which produced the address the server saw (or the kernel's entry for it, <see cref="NatSource"/>). Re-runs the model until no more choices can be matched.
     /// The scenario's own pins are dropped first: they choose one of the paths the kernel may take, and the kernel,
     /// drawing its own ports, need not take it (a counterexample from check pins the colliding NAT port; the kernel
     /// usually picks another). The comparison is with the path the kernel took, so the scenarios check writes
     /// conform too.
     /// </summary>
-    public static Scenario Guided(Scenario scenario, Observation kernel, ChoiceSource fallback)
+    public static Scenario Guided(Scenario scenario, Observation kernel, ChoiceSource fallback) =>
+        Guided(scenario, kernel, fallback, ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal));
+
+    /// <summary>
+    /// <see cref="Guided(Scenario, Observation, ChoiceSource)"/> starting from <paramref name="tried"/>: the pins
+    /// <see cref="Explain"/> is trying (an order, a NAT outcome the kernel's observation does not name), which the
+    /// kernel's own decisions are added to and override where they name the same choice.
+    /// </summary>
+    private static Scenario Guided(Scenario scenario, Observation kernel, ChoiceSource fallback, ImmutableSortedDictionary<string, int> tried)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(kernel);
         ArgumentNullException.ThrowIfNull(fallback);
-        var pins = ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal);
+        var pins = tried;
         for (var round = 0; round < GuideRounds; round++)
         {
             var trace = Simulation.Trace(scenario with { Choices = pins }, fallback, World.Initial).TakeWhile(t => t.Rejected is null).ToList();
@@ -124,8 +135,7 @@ public static class Conformance
                         var low = before.Sysctls.LocalPortLow;
                         if (local.Port >= low && local.Port - low < ev.Made.Point.Arity) added = added.SetItem(key, local.Port - low);
                     }
-                    else if (key == lastNat.GetValueOrDefault(ev.Owner) && !conn.Wire.IsEmpty && SockAddr.TryParse(conn.Wire[0], out var wire) &&
-                             ev.Made.ValueFor(wire) is { } v)
+                    else if (key == lastNat.GetValueOrDefault(ev.Owner) && NatSource(kernel, conn) is { } wire && ev.Made.ValueFor(wire) is { } v)
                     {
                         // Re-pinned every round: an earlier connection's pin can change this one's list of outcomes.
                         added = added.SetItem(key, v);
@@ -139,6 +149,19 @@ public static class Conformance
         return scenario with { Choices = pins };
     }
 
+    /// <summary>
+    /// The source address a connection's last SYN was NATed to on the kernel: the address its server saw, or, when the
+    /// server accepted nothing, the reply destination of the kernel's entry for the connection's own local address.
+    /// </summary>
+    private static SockAddr? NatSource(Observation kernel, ConnectionObservation conn)
+    {
+        if (!conn.Wire.IsEmpty) return SockAddr.TryParse(conn.Wire[0], out var w) ? w : null;
+        var entry = kernel.Conntrack.FirstOrDefault(e => e.Orig.StartsWith(conn.Local + "->", StringComparison.Ordinal));
+        if (entry is null) return null;
+        var arrow = entry.Reply.IndexOf("->", StringComparison.Ordinal);
+        return arrow > 0 && SockAddr.TryParse(entry.Reply[(arrow + 2)..], out var dst) ? dst : null;
+    }
+
     /// <summary>What the model observes for a scenario: the run with <paramref name="fallback"/> plus every wire address.</summary>
     public static Observation Observe(Scenario scenario, ChoiceSource fallback)
     {
@@ -148,53 +171,59 @@ public static class Conformance
     }
 
     /// <summary>
-    /// The model run that best explains the kernel's: <see cref="Guided"/> first; if that still differs, the
-    /// remaining small choices the run made (an ISN order, a later NAT outcome) are tried one at a time, greedily
-    /// keeping the run with the fewest differences, up to <paramref name="budget"/> model runs.
-    /// <paramref name="kernelStoppedAt"/> is the line where the kernel run stopped on a failed precondition; the
-    /// model must stop at the same line (both observe what happened before it).
+    /// The model run that best explains the kernel's: <see cref="Guided(Scenario, Observation, ChoiceSource)"/>
+    /// first; if that still differs, the remaining small choices the runs make (an order of things due together, an
+    /// ISN order, an earlier NAT outcome) are searched depth first, each candidate guided again, until a run agrees or
+    /// <paramref name="budget"/> model runs are spent; the run with the fewest differences is kept. Each branch may
+    /// change any decision its run left open, the last first; a set of pins is run once. A search and not a greedy walk: the kernel's path often
+    /// differs in several decisions at once (a NAT port, then which of two timers fired first), and one change alone
+    /// need not bring it closer. <paramref name="kernelStoppedAt"/> is the line where the kernel run stopped on a
+    /// failed precondition; the model must stop at the same line (both observe what happened before it).
     /// </summary>
-    public static (Scenario Scenario, Observation Model, ImmutableArray<Difference> Differences) Explain(Scenario scenario, Observation kernel, int? kernelStoppedAt, ChoiceSource fallback, int budget = 48)
+    public static (Scenario Scenario, Observation Model, ImmutableArray<Difference> Differences) Explain(Scenario scenario, Observation kernel, int? kernelStoppedAt, ChoiceSource fallback, int budget = 96)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(kernel);
-        ImmutableArray<Difference> Diff(Scenario s, Observation o)
+        ImmutableArray<Difference> Diff(Scenario s, Observation o, Simulation sim)
         {
             var d = Compare(o, kernel);
-            var sim = Simulation.Run(s, fallback);
             var m = sim.RejectedLine?.Line;
             return m == kernelStoppedAt ? d : d.Add(new Difference("stopped",
                 m is null ? "ran every line" : $"line {m}: {sim.Rejected}",
                 kernelStoppedAt is null ? "ran every line" : $"line {kernelStoppedAt}: the end was already closed"));
         }
-        var best = Guided(scenario, kernel, fallback);
-        var bestObs = Observe(best, fallback);
-        var bestDiff = Diff(best, bestObs);
+        (Scenario Scenario, Observation Model, ImmutableArray<Difference> Differences)? best = null;
+        var stack = new Stack<ImmutableSortedDictionary<string, int>>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        stack.Push(ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal));
         var runs = 0;
-        var improved = true;
-        while (!bestDiff.IsEmpty && improved && runs < budget)
+        while (stack.Count > 0 && runs <= budget && best is not { Differences.IsEmpty: true })
         {
-            improved = false;
-            var open = Simulation.Run(best, fallback).Events.OfType<KernelEvent.Choice>()
-                .Where(c => !best.Choices.ContainsKey(c.Made.Point.Key) && c.Made.Point.Arity is > 1 and <= MaxExplainedArity)
+            var tried = stack.Pop();
+            if (!seen.Add(string.Join(";", tried.Select(kv => kv.Key + "=" + kv.Value)))) continue;
+            runs++;
+            var candidate = Guided(scenario, kernel, fallback, tried);
+            var sim = Simulation.Run(candidate, fallback);
+            var obs = Observation.Of(sim, WireExploration.Explore(candidate, fallback).Wire);
+            var diff = Diff(candidate, obs, sim);
+            if (best is null || diff.Length < best.Value.Differences.Length) best = (candidate, obs, diff);
+            var open = sim.Events.OfType<KernelEvent.Choice>()
+                .Where(c => !candidate.Choices.ContainsKey(c.Made.Point.Key) && c.Made.Point.Arity is > 1 and <= MaxExplainedArity)
                 .Select(c => c.Made).DistinctBy(m => m.Point.Key).ToList();
+            // Pushed first to last, so the last decision is tried first: the end of a run is where the kernel's
+            // observation is taken, and early decisions (a SYN's NAT port before it clashed and was dropped) often
+            // change nothing it shows. Every open decision of the branch's run, earlier ones too: changing one (an
+            // order) can free another that guidance had pinned in the parent (the last NAT decision moves).
             foreach (var made in open)
             {
-                for (var v = 0; v < made.Point.Arity && runs < budget; v++)
+                if (tried.ContainsKey(made.Point.Key)) continue;
+                for (var v = made.Point.Arity - 1; v >= 0; v--)
                 {
-                    if (v == made.Value) continue;
-                    runs++;
-                    var candidate = Guided(best with { Choices = best.Choices.SetItem(made.Point.Key, v) }, kernel, fallback);
-                    var obs = Observe(candidate, fallback);
-                    var diff = Diff(candidate, obs);
-                    if (diff.Length >= bestDiff.Length) continue;
-                    (best, bestObs, bestDiff, improved) = (candidate, obs, diff, true);
-                    break;
+                    if (v != made.Value) stack.Push(tried.SetItem(made.Point.Key, v));
                 }
-                if (improved) break;
             }
         }
-        return (best, bestObs, bestDiff);
+        return best!.Value;
     }
 
     /// <summary>Choices with more alternatives than this are not explored by <see cref="Explain"/> (they are pinned or irrelevant).</summary>

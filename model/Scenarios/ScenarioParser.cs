@@ -158,14 +158,15 @@ public static class ScenarioParser
 
     /// <summary>
     /// <c>choose KEY VALUE</c>: pins the answer to one choice point (as <c>simulate</c> prints it, e.g.
-    /// <c>ephemeral:B</c> or <c>nat:src:B#1:port</c>); values beyond the point's arity are clamped when it is asked.
+    /// <c>ephemeral:B</c>, <c>nat:src:B#1:port</c> or <c>order@3000#0</c>); values beyond the point's arity are clamped
+    /// when it is asked.
     /// </summary>
     private static (string Key, int Value) Choose(List<Token> t)
     {
         Arity(t, 3, 3, "choose KEY VALUE (e.g. choose ephemeral:B 0)");
         var key = t[1].Text;
-        if (!(key.StartsWith("ephemeral:", StringComparison.Ordinal) || key.StartsWith("nat:", StringComparison.Ordinal)))
-            throw new ParseException(t[1].Column, $"unknown choice key {Q(key)}: expected ephemeral:NAME or nat:src|dst:END#N:port|addr|offR");
+        if (!(key.StartsWith("ephemeral:", StringComparison.Ordinal) || key.StartsWith("nat:", StringComparison.Ordinal) || key.StartsWith("order@", StringComparison.Ordinal)))
+            throw new ParseException(t[1].Column, $"unknown choice key {Q(key)}: expected ephemeral:NAME, nat:src|dst:END#N:port|addr|offR or order@MS#N");
         if (!int.TryParse(t[2].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var v))
             throw new ParseException(t[2].Column, $"expected VALUE as a non-negative integer, got {Q(t[2].Text)}");
         return (key, v);
