@@ -20,6 +20,7 @@ public class ExamplesTests
         { "time-wait-reuse.scenario", [] },
         { "abort.scenario", [] },
         { "unreachable.scenario", [] },
+        { "due-together.scenario", ["no-foreign-reset"] },
     };
 
     [Theory]

@@ -191,15 +191,18 @@ public static class ConformCommand
     /// N scenarios from the configuration's generator (FsCheck, seeded), each on both. A disagreement is shrunk
     /// with the property shrinker's candidates, each re-run on the kernel, and written to OUT as a scenario.
     /// </summary>
+    /// <summary>The <paramref name="n"/> scenarios <c>conform --random</c> draws for a configuration and seed, without choices (the kernel makes its own).</summary>
+    public static Trial[] RandomTrials(CheckConfig config, int n, ulong seed) =>
+        [.. Gen.Sample(TrialGen.For(config), n, new Rnd(seed), 50).Select(t => t with { Choices = Trial.NoChoices })];
+
     private static ExitCode RunRandom(CheckConfig config, int n, ulong seed, int shrinkRuns, string outDir, bool json, bool quiet, TextWriter stdout, TextWriter stderr)
     {
-        var trials = Gen.Sample(TrialGen.For(config), n, new Rnd(seed), 50);
+        var trials = RandomTrials(config, n, seed);
         var results = new List<Comparison>();
         var disagreements = 0;
         for (var i = 0; i < trials.Length; i++)
         {
-            // The kernel makes its own choices: the scenario carries commands only.
-            var trial = trials[i] with { Choices = Trial.NoChoices };
+            var trial = trials[i];
             var name = string.Create(CultureInfo.InvariantCulture, $"random-{seed}-{i + 1}");
             var r = Compare(trial.ToScenario(name), name);
             results.Add(r);

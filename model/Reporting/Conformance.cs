@@ -104,7 +104,7 @@ public static class Conformance
     /// <summary>
     /// <see cref="Guided(Scenario, Observation, ChoiceSource)"/> starting from <paramref name="tried"/>: the pins
     /// <see cref="Explain"/> is trying (an order, a NAT outcome the kernel's observation does not name), which the
-    /// kernel's own decisions are added to and override where they name the same choice.
+    /// kernel's own decisions are added to; where both name the same choice, the search's pin stays.
     /// </summary>
     private static Scenario Guided(Scenario scenario, Observation kernel, ChoiceSource fallback, ImmutableSortedDictionary<string, int> tried)
     {
@@ -127,6 +127,8 @@ public static class Conformance
                 foreach (var ev in step.Events.OfType<KernelEvent.Choice>())
                 {
                     var key = ev.Made.Point.Key;
+                    // What the search is trying stays as it set it (see Explain).
+                    if (tried.ContainsKey(key)) continue;
                     var conn = kernel.Connections.FirstOrDefault(c => c.Name == Packets.Segment.ConnectionOf(ev.Owner));
                     if (conn is null) continue;
                     if (ev.Made.Point.Kind == ChoiceKind.EphemeralPort && SockAddr.TryParse(conn.Local, out var local))
@@ -207,8 +209,10 @@ public static class Conformance
             var obs = Observation.Of(sim, WireExploration.Explore(candidate, fallback).Wire);
             var diff = Diff(candidate, obs, sim);
             if (best is null || diff.Length < best.Value.Differences.Length) best = (candidate, obs, diff);
+            // Guidance's own pins are open to the search too: a NAT decision pinned because it was a connection's last
+            // may, changed, make the SYN collide and a later decision the last (which guidance then pins instead).
             var open = sim.Events.OfType<KernelEvent.Choice>()
-                .Where(c => !candidate.Choices.ContainsKey(c.Made.Point.Key) && c.Made.Point.Arity is > 1 and <= MaxExplainedArity)
+                .Where(c => !tried.ContainsKey(c.Made.Point.Key) && c.Made.Point.Arity is > 1 and <= MaxExplainedArity)
                 .Select(c => c.Made).DistinctBy(m => m.Point.Key).ToList();
             // Pushed first to last, so the last decision is tried first: the end of a run is where the kernel's
             // observation is taken, and early decisions (a SYN's NAT port before it clashed and was dropped) often
@@ -216,7 +220,6 @@ public static class Conformance
             // order) can free another that guidance had pinned in the parent (the last NAT decision moves).
             foreach (var made in open)
             {
-                if (tried.ContainsKey(made.Point.Key)) continue;
                 for (var v = made.Point.Arity - 1; v >= 0; v--)
                 {
                     if (v != made.Value) stack.Push(tried.SetItem(made.Point.Key, v));

@@ -21,7 +21,8 @@ namespace ConntrackModel.Replay.Kernel;
 /// <list type="bullet">
 /// <item><c>listen</c>: SO_REUSEADDR, bind, listen(128); connections are accepted as their connect completes.</item>
 /// <item><c>connect</c>: bind (no SO_REUSEADDR) if LOCAL is given, non-blocking connect, wait up to 3 s; on timeout
-/// the socket is closed, as the model's application does.</item>
+/// the socket is closed, as the model's application does; a connection the server completed as it timed out is
+/// taken off the listener's queue and held, never attributed (the server's application does not accept it).</item>
 /// <item><c>send</c>: LABEL and a newline; receivers split what they read at newlines.</item>
 /// <item><c>close</c> / <c>abort</c>: close(2), for abort after SO_LINGER {1, 0}.</item>
 /// <item><c>modprobe nf_conntrack</c>: inside a namespace, loading the module registers nothing; the per-namespace
@@ -142,6 +143,9 @@ public static class KernelReplay
     private sealed class Driver(NetworkNamespace ns, ReplayOptions options) : IDisposable
     {
         private readonly Dictionary<SockAddr, Socket> _listeners = [];
+
+        /// <summary>Connections the server's application never accepted (see <see cref="ParkUnaccepted"/>), held open.</summary>
+        private readonly List<Socket> _parked = [];
         private readonly Dictionary<string, End> _ends = new(StringComparer.Ordinal);
         private readonly List<ConnectionInfo> _connections = [];
         private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -321,6 +325,7 @@ public static class KernelReplay
                 end.AppClosed = true;
                 s.Dispose();
                 end.Socket = null;
+                ParkUnaccepted();
             }
             else
             {
@@ -330,6 +335,32 @@ public static class KernelReplay
             if (result == "established") peer = AcceptFor(c.Name);
             Note($"    connect {c.Name}: {result}, local {local0}{(peer is null ? "" : ", server sees " + peer)}");
             _connections.Add(new ConnectionInfo(c.Name, result, local0, peer));
+        }
+
+        /// <summary>
+        /// A connect() can time out as its re-sent SYN completes the handshake (the model's order choice at the
+        /// deadline): the server then has a connection queued that its application never accepts. It is taken off the
+        /// queue and held open, attributed to nobody, so that <see cref="AcceptFor"/> does not hand it to the next
+        /// connection (measured: a later connect was given this end, in CLOSE_WAIT, as its server end). The handshake
+        /// completes within microseconds of the timeout on loopback; 20 ms covers it.
+        /// </summary>
+        private void ParkUnaccepted()
+        {
+            Thread.Sleep(20);
+            foreach (var l in _listeners.Values)
+            {
+                while (true)
+                {
+                    try
+                    {
+                        _parked.Add(l.Accept());
+                    }
+                    catch (SocketException x) when (x.SocketErrorCode == SocketError.WouldBlock)
+                    {
+                        break;
+                    }
+                }
+            }
         }
 
         /// <summary>The accepted end of a connection that just completed: the next one any listener has queued.</summary>
@@ -430,6 +461,7 @@ public static class KernelReplay
         {
             foreach (var e in _ends.Values) e.Socket?.Dispose();
             foreach (var l in _listeners.Values) l.Dispose();
+            foreach (var p in _parked) p.Dispose();
         }
 
         /// <summary>SO_ERROR as the raw errno (reading it clears the pending error, as getsockopt does).</summary>
