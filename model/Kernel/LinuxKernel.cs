@@ -529,7 +529,7 @@ public static class LinuxKernel
             var point = new ChoicePoint(ChoiceKind.Order, string.Create(CultureInfo.InvariantCulture, $"{counter}#{k}"), alternatives.Length);
             var v = choices.Choose(point);
             var owner = connecting ?? members.First(m => m is not null)!.Value.End;
-            Events.Add(new KernelEvent.Choice(Now, new ChoiceMade(point, v, alternatives), Segment.ConnectionOf(owner)));
+            Events.Add(new KernelEvent.Choice(due, new ChoiceMade(point, v, alternatives), Segment.ConnectionOf(owner)));
             return v < members.Count ? (members[v], false) : (timers[own], true);
         }
 

@@ -120,6 +120,11 @@ public static class Conformance
             var lastNat = trace.SelectMany(t => t.Step.Events.OfType<KernelEvent.Choice>())
                 .Where(c => c.Made.Point.Kind is ChoiceKind.NatPortOutcome or ChoiceKind.NatPortOffset && c.Made.Point.Key.StartsWith("nat:src:", StringComparison.Ordinal))
                 .GroupBy(c => c.Owner).ToDictionary(g => g.Key, g => g.Last().Made.Point.Key, StringComparer.Ordinal);
+            // A connect whose deadline met its own SYN retransmission offers a third outcome (the handshake completes
+            // as the wait times out); the last such decision of each connection is the one at its deadline.
+            var lastRace = trace.SelectMany(t => t.Step.Events.OfType<KernelEvent.Choice>())
+                .Where(c => c.Made.Point.Kind == ChoiceKind.Order && c.Made.Alternatives.Length == 3)
+                .GroupBy(c => c.Owner).ToDictionary(g => g.Key, g => g.Last().Made.Point.Key, StringComparer.Ordinal);
             var added = pins;
             var before = World.Initial;
             foreach (var (step, after, _) in trace)
@@ -136,6 +141,12 @@ public static class Conformance
                         // The range is the one in force when the connect ran.
                         var low = before.Sysctls.LocalPortLow;
                         if (local.Port >= low && local.Port - low < ev.Made.Point.Arity) added = added.SetItem(key, local.Port - low);
+                    }
+                    else if (key == lastRace.GetValueOrDefault(ev.Owner) && conn.Connect == "timeout" && HandshakeCompleted(kernel, conn))
+                    {
+                        // The kernel's connect timed out, yet its entry saw the handshake complete (ASSURED): the SYN
+                        // went first and the wait ran out as the answer came.
+                        added = added.SetItem(key, 2);
                     }
                     else if (key == lastNat.GetValueOrDefault(ev.Owner) && NatSource(kernel, conn) is { } wire && ev.Made.ValueFor(wire) is { } v)
                     {
@@ -164,6 +175,10 @@ public static class Conformance
         return arrow > 0 && SockAddr.TryParse(entry.Reply[(arrow + 2)..], out var dst) ? dst : null;
     }
 
+    /// <summary>Did the kernel's entry for the connection's own local address see a handshake complete (ASSURED)?</summary>
+    private static bool HandshakeCompleted(Observation kernel, ConnectionObservation conn) =>
+        kernel.Conntrack.Any(e => e.Assured && e.Orig.StartsWith(conn.Local + "->", StringComparison.Ordinal));
+
     /// <summary>What the model observes for a scenario: the run with <paramref name="fallback"/> plus every wire address.</summary>
     public static Observation Observe(Scenario scenario, ChoiceSource fallback)
     {
@@ -175,9 +190,9 @@ public static class Conformance
     /// <summary>
     /// The model run that best explains the kernel's: <see cref="Guided(Scenario, Observation, ChoiceSource)"/>
     /// first; if that still differs, the remaining small choices the runs make (an order of things due together, an
-    /// ISN order, an earlier NAT outcome) are searched depth first, each candidate guided again, until a run agrees or
-    /// <paramref name="budget"/> model runs are spent; the run with the fewest differences is kept. Each branch may
-    /// change any decision its run left open, the last first; a set of pins is run once. A search and not a greedy walk: the kernel's path often
+    /// ISN order, an earlier NAT outcome) are searched breadth first, each candidate guided again, until a run agrees or
+    /// <paramref name="budget"/> model runs are spent; the run with the fewest differences is kept. A candidate
+    /// may change any decision its run left open, the last first; a set of pins is run once. A search and not a greedy walk: the kernel's path often
     /// differs in several decisions at once (a NAT port, then which of two timers fired first), and one change alone
     /// need not bring it closer. <paramref name="kernelStoppedAt"/> is the line where the kernel run stopped on a
     /// failed precondition; the model must stop at the same line (both observe what happened before it).
@@ -195,13 +210,13 @@ public static class Conformance
                 kernelStoppedAt is null ? "ran every line" : $"line {kernelStoppedAt}: the end was already closed"));
         }
         (Scenario Scenario, Observation Model, ImmutableArray<Difference> Differences)? best = null;
-        var stack = new Stack<ImmutableSortedDictionary<string, int>>();
+        var queue = new Queue<ImmutableSortedDictionary<string, int>>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        stack.Push(ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal));
+        queue.Enqueue(ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal));
         var runs = 0;
-        while (stack.Count > 0 && runs <= budget && best is not { Differences.IsEmpty: true })
+        while (queue.Count > 0 && runs <= budget && best is not { Differences.IsEmpty: true })
         {
-            var tried = stack.Pop();
+            var tried = queue.Dequeue();
             if (!seen.Add(string.Join(";", tried.Select(kv => kv.Key + "=" + kv.Value)))) continue;
             runs++;
             var candidate = Guided(scenario, kernel, fallback, tried);
@@ -214,15 +229,16 @@ public static class Conformance
             var open = sim.Events.OfType<KernelEvent.Choice>()
                 .Where(c => !tried.ContainsKey(c.Made.Point.Key) && c.Made.Point.Arity is > 1 and <= MaxExplainedArity)
                 .Select(c => c.Made).DistinctBy(m => m.Point.Key).ToList();
-            // Pushed first to last, so the last decision is tried first: the end of a run is where the kernel's
-            // observation is taken, and early decisions (a SYN's NAT port before it clashed and was dropped) often
-            // change nothing it shows. Every open decision of the branch's run, earlier ones too: changing one (an
-            // order) can free another that guidance had pinned in the parent (the last NAT decision moves).
-            foreach (var made in open)
+            // Breadth first: every run with one decision changed before any with two. Within a level the last
+            // decision first: the end of a run is where the kernel's observation is taken, and early decisions (a
+            // SYN's NAT port before it clashed and was dropped) often change nothing it shows. Every open decision
+            // of the candidate's run, earlier ones too: changing one (an order) can free another that guidance had
+            // pinned in the parent (the last NAT decision moves).
+            for (var i = open.Count - 1; i >= 0; i--)
             {
-                for (var v = made.Point.Arity - 1; v >= 0; v--)
+                for (var v = 0; v < open[i].Point.Arity; v++)
                 {
-                    if (v != made.Value) stack.Push(tried.SetItem(made.Point.Key, v));
+                    if (v != open[i].Value) queue.Enqueue(tried.SetItem(open[i].Point.Key, v));
                 }
             }
         }
