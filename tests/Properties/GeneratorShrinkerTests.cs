@@ -4,6 +4,7 @@ using ConntrackModel.Properties.Checking;
 using ConntrackModel.Properties.Configs;
 using ConntrackModel.Properties.Generation;
 using ConntrackModel.Properties.Shrinking;
+using FsCheck;
 using FsCheck.Fluent;
 
 namespace ConntrackModel.Tests.Properties;
@@ -13,7 +14,11 @@ public class GeneratorShrinkerTests
 {
     public static TheoryData<string> Configs => [.. CheckConfigs.Catalogue.Select(c => c.Name)];
 
-    private static Trial[] Sample(CheckConfig config, int size, int n) => Gen.Sample(TrialGen.For(config), n, size);
+    /// <summary>
+    /// A fixed sample, so the assertions that count (e.g. "some trial of `all` violates") cannot fail by chance: over
+    /// 20 unseeded samples of 240 trials `all` had 3 to 10 violating ones, and one CI run drew none.
+    /// </summary>
+    private static Trial[] Sample(CheckConfig config, int size, int n) => Gen.Sample(TrialGen.For(config), n, new Rnd(20261129UL + (ulong)size), size);
 
     [Theory]
     [MemberData(nameof(Configs))]
