@@ -168,4 +168,40 @@ public class TimerOrderTests
         Assert.Empty(explained.Differences);
         Assert.Equal(2, explained.Scenario.Choices["order@3000#0"]);
     }
+
+    /// <summary>
+    /// When the wait runs out as the re-sent SYN is answered, connect() fails with a timeout whatever the answer did:
+    /// with each NAT port for that SYN (one leads to the listener, the other to a live server end's challenge ACK).
+    /// </summary>
+    [Fact]
+    public void AnswerMissed_IsATimeout_WhateverTheAnswer()
+    {
+        var script = """
+            sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=2
+            iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:40000-40001
+            listen 127.0.0.1:8080
+            connect A 127.0.0.1:8080
+            connect C 127.0.0.1:8080
+            connect B 127.0.0.1:8080
+            """;
+        var outcomes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var port in new[] { 0, 1 })
+        {
+            var sim = Pinned(script, ("order@3000#0", 2), ("nat:src:B#7:port", port));
+            Assert.Equal(ConnectResult.Timeout, sim.Final.FindConnection("B")!.Result);
+            var b = sim.Final.Sockets.End("B")!;
+            Assert.True(b.AppClosed);
+            Assert.Equal(Errno.ETIMEDOUT, b.Error);
+            outcomes.Add(sim.Events.OfType<KernelEvent.Socket>().Last(e => e.End == "B").Text);
+        }
+        // The two ports led to different answers, and both still timed out.
+        Assert.Equal(2, outcomes.Count);
+    }
+
+    [Fact]
+    public void NullBinding_IsNamedInTheTrace()
+    {
+        var sim = Run.Sim(Run.Example("dnat.scenario"));
+        Assert.Contains(sim.Events.OfType<KernelEvent.Ct>(), c => c.Text.Contains("SNAT (null binding):", StringComparison.Ordinal));
+    }
 }

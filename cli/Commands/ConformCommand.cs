@@ -187,14 +187,14 @@ public static class ConformCommand
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    /// <summary>
-    /// N scenarios from the configuration's generator (FsCheck, seeded), each on both. A disagreement is shrunk
-    /// with the property shrinker's candidates, each re-run on the kernel, and written to OUT as a scenario.
-    /// </summary>
     /// <summary>The <paramref name="n"/> scenarios <c>conform --random</c> draws for a configuration and seed, without choices (the kernel makes its own).</summary>
     public static Trial[] RandomTrials(CheckConfig config, int n, ulong seed) =>
         [.. Gen.Sample(TrialGen.For(config), n, new Rnd(seed), 50).Select(t => t with { Choices = Trial.NoChoices })];
 
+    /// <summary>
+    /// N scenarios from the configuration's generator (FsCheck, seeded), each on both. A disagreement is shrunk
+    /// with the property shrinker's candidates, each re-run on the kernel, and written to OUT as a scenario.
+    /// </summary>
     private static ExitCode RunRandom(CheckConfig config, int n, ulong seed, int shrinkRuns, string outDir, bool json, bool quiet, TextWriter stdout, TextWriter stderr)
     {
         var trials = RandomTrials(config, n, seed);

@@ -14,7 +14,7 @@ internal enum CtNoteKind
     /// <summary>"entry #Id FROM -> TO".</summary>
     StateChange,
 
-    /// <summary>"entry #Id SNAT|DNAT (target): Tuple becomes Other"; <see cref="CtNote.Flag"/> set for SNAT.</summary>
+    /// <summary>"entry #Id SNAT|DNAT (target or null binding): Tuple becomes Other"; <see cref="CtNote.Flag"/> set for SNAT.</summary>
     NatRewrite,
 
     /// <summary>"entry #Id target: tuple Tuple kept".</summary>
@@ -29,7 +29,7 @@ internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple
     {
         CtNoteKind.NewEntry => string.Create(CultureInfo.InvariantCulture, $"new entry #{Id} {Tuple} {CtEntry.StateName(To)}{(Flag ? " (mid-stream pickup)" : "")}"),
         CtNoteKind.StateChange => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {CtEntry.StateName(From)} -> {CtEntry.StateName(To)}"),
-        CtNoteKind.NatRewrite => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {(Flag ? "SNAT" : "DNAT")} ({Target}): {Tuple} becomes {Other}"),
+        CtNoteKind.NatRewrite => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {(Flag ? "SNAT" : "DNAT")} ({Target?.ToString() ?? "null binding"}): {Tuple} becomes {Other}"),
         CtNoteKind.NatKept => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {Target}: tuple {Tuple} kept"),
         _ => throw new InvalidOperationException($"unknown note kind {Kind}"),
     };

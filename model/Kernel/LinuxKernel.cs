@@ -29,6 +29,12 @@ public static class LinuxKernel
     /// <summary>How long the scenario's connect waits for the handshake before giving up (the replay uses the same).</summary>
     public const long ConnectTimeoutMs = 3000;
 
+    /// <summary>
+    /// How the last outcome of an order decision at a connect's deadline ends when the connect's own SYN is among what
+    /// fell due: the SYN goes and the wait runs out before the answer is seen (conform's guidance looks for it).
+    /// </summary>
+    public const string AnswerMissedSuffix = " gives up before it sees the answer";
+
     /// <summary>The output device of every packet in a namespace that has only lo.</summary>
     public const string Loopback = "lo";
 
@@ -324,21 +330,30 @@ public static class LinuxKernel
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
-            var gaveUp = RunUntil(deadline, inclusive: false, connecting: c.Name);
+            var answerMissed = RunUntil(deadline, inclusive: false, connecting: c.Name) == Stop.AnswerMissed;
             var end = _sockets.End(c.Name)!;
             ConnectResult result;
-            if (!end.Gone && (end.State == TcpState.SynSent || gaveUp))
+            if (answerMissed || (end.State == TcpState.SynSent && !end.Gone))
             {
-                // The application gives up and closes the socket: a socket still connecting is destroyed, one whose
-                // handshake completed as its wait timed out (FirstDue) sends a FIN, and the server's application
-                // never accepts that connection (it accepts those whose connect() returned).
-                var closed = Tcp.Close(end, Now);
-                Apply(closed with { End = closed.End with { Error = Errno.ETIMEDOUT } }, null);
-                if (_sockets.End(c.Name + ".server") is { Accepted: true, IsServer: true } server) Put(server with { Accepted = false });
-                Events.Add(new KernelEvent.Socket(Now, c.Name, end.State == TcpState.SynSent
-                    ? "connect gave up after 3 s; socket closed"
-                    : $"connect gave up after 3 s as the handshake completed ({Tcp.StateName(end.State)}); socket closed"));
-                Settle();
+                // The application gives up and closes the socket. A socket still connecting is destroyed. When the
+                // wait ran out as the re-sent SYN was answered (FirstDue), connect() fails whatever the answer did: a
+                // socket it established sends a FIN, one it reset is closed with the reset's error unread, and the
+                // server's application never accepts the connection (it accepts those whose connect() returned).
+                if (end.Gone)
+                {
+                    Put(end with { Error = Errno.ETIMEDOUT, AppClosed = true });
+                    Events.Add(new KernelEvent.Socket(Now, c.Name, "connect gave up after 3 s as the answer came; the socket it reset is closed"));
+                }
+                else
+                {
+                    var closed = Tcp.Close(end, Now);
+                    Apply(closed with { End = closed.End with { Error = Errno.ETIMEDOUT } }, null);
+                    if (_sockets.End(c.Name + ".server") is { Accepted: true } server) Put(server with { Accepted = false });
+                    Events.Add(new KernelEvent.Socket(Now, c.Name, answerMissed && end.State != TcpState.SynSent
+                        ? $"connect gave up after 3 s as the handshake completed ({Tcp.StateName(end.State)}); socket closed"
+                        : "connect gave up after 3 s; socket closed"));
+                    Settle();
+                }
                 result = ConnectResult.Timeout;
             }
             else
@@ -445,18 +460,17 @@ public static class LinuxKernel
         /// handshake is decided (connect() returns). What falls due at the same instant (timers, and the deadline
         /// itself) runs in an order that is a choice (<see cref="FirstDue"/>).
         /// </summary>
-        /// <returns>Whether it stopped at the deadline (for a connect: the application gave up).</returns>
-        private bool RunUntil(long deadline, bool inclusive, string? connecting)
+        private Stop RunUntil(long deadline, bool inclusive, string? connecting)
         {
             while (true)
             {
                 Settle();
-                if (connecting is not null && _sockets.End(connecting) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true }) return false;
+                if (connecting is not null && _sockets.End(connecting) is { State: not TcpState.SynSent and not TcpState.SynRecv } or { Gone: true }) return Stop.Decided;
                 var next = NextTimer();
                 if (next is null || next.Value.Due > deadline)
                 {
                     Now = Math.Max(Now, deadline);
-                    return true;
+                    return Stop.Deadline;
                 }
                 var due = next.Value.Due;
                 var (first, thenGiveUp) = DueTogether(due, deadline) ? FirstDue(due, deadline, inclusive, connecting) : (next, false);
@@ -464,15 +478,28 @@ public static class LinuxKernel
                 {
                     // The command's deadline came first: the timers due at this instant stay armed and fire later.
                     Now = Math.Max(Now, deadline);
-                    return true;
+                    return Stop.Deadline;
                 }
                 Now = Math.Max(Now, t.Due);
                 _timers.Remove(t);
                 Fire(t);
                 if (!thenGiveUp) continue;
                 Settle();
-                return true;
+                return Stop.AnswerMissed;
             }
+        }
+
+        /// <summary>Why <see cref="RunUntil"/> returned.</summary>
+        private enum Stop
+        {
+            /// <summary>The connecting end's handshake was decided (established, refused, reset).</summary>
+            Decided,
+
+            /// <summary>The deadline came (a sleep ended; a connect's wait ran out).</summary>
+            Deadline,
+
+            /// <summary>A connect's own SYN was re-sent as its wait ran out, and the wait ended before the answer was seen.</summary>
+            AnswerMissed,
         }
 
         /// <summary>Does anything besides the earliest timer fall due at its instant <paramref name="due"/>?</summary>
@@ -522,7 +549,7 @@ public static class LinuxKernel
             // returns 0 once the timeout is spent, whatever the state). Measured: SYN re-sent at 3.053 s, handshake
             // done at 3.053 s, connect() timed out and the socket's FIN left at 3.058 s.
             var own = withDeadline && connecting is not null ? timers.FindIndex(t => t.End == connecting && t.Kind == TimerKind.Retransmit) : -1;
-            if (own >= 0) alternatives = alternatives.Add($"{DueLabel(timers[own])} but connect {connecting} gives up before it sees the answer");
+            if (own >= 0) alternatives = alternatives.Add($"{DueLabel(timers[own])} but connect {connecting}{AnswerMissedSuffix}");
             var counter = string.Create(CultureInfo.InvariantCulture, $"order@{due}");
             var k = _decisions.GetValueOrDefault(counter);
             _decisions.SetItem(counter, k + 1);

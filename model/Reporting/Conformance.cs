@@ -120,10 +120,10 @@ public static class Conformance
             var lastNat = trace.SelectMany(t => t.Step.Events.OfType<KernelEvent.Choice>())
                 .Where(c => c.Made.Point.Kind is ChoiceKind.NatPortOutcome or ChoiceKind.NatPortOffset && c.Made.Point.Key.StartsWith("nat:src:", StringComparison.Ordinal))
                 .GroupBy(c => c.Owner).ToDictionary(g => g.Key, g => g.Last().Made.Point.Key, StringComparer.Ordinal);
-            // A connect whose deadline met its own SYN retransmission offers a third outcome (the handshake completes
-            // as the wait times out); the last such decision of each connection is the one at its deadline.
+            // A connect whose deadline met its own SYN retransmission offers one more outcome, always the last: the wait
+            // runs out as the answer comes (LinuxKernel's FirstDue). The last such decision of a connection is at its deadline.
             var lastRace = trace.SelectMany(t => t.Step.Events.OfType<KernelEvent.Choice>())
-                .Where(c => c.Made.Point.Kind == ChoiceKind.Order && c.Made.Alternatives.Length == 3)
+                .Where(IsAnswerMissedRace)
                 .GroupBy(c => c.Owner).ToDictionary(g => g.Key, g => g.Last().Made.Point.Key, StringComparer.Ordinal);
             var added = pins;
             var before = World.Initial;
@@ -146,7 +146,7 @@ public static class Conformance
                     {
                         // The kernel's connect timed out, yet its entry saw the handshake complete (ASSURED): the SYN
                         // went first and the wait ran out as the answer came.
-                        added = added.SetItem(key, 2);
+                        added = added.SetItem(key, ev.Made.Point.Arity - 1);
                     }
                     else if (key == lastNat.GetValueOrDefault(ev.Owner) && NatSource(kernel, conn) is { } wire && ev.Made.ValueFor(wire) is { } v)
                     {
@@ -175,6 +175,11 @@ public static class Conformance
         return arrow > 0 && SockAddr.TryParse(entry.Reply[(arrow + 2)..], out var dst) ? dst : null;
     }
 
+    /// <summary>An order decision at a connect's deadline whose last outcome is "the SYN goes, the wait runs out before the answer".</summary>
+    private static bool IsAnswerMissedRace(KernelEvent.Choice c) =>
+        c.Made.Point.Kind == ChoiceKind.Order && c.Made.Alternatives.Length > 0 &&
+        c.Made.Alternatives[^1].EndsWith(LinuxKernel.AnswerMissedSuffix, StringComparison.Ordinal);
+
     /// <summary>Did the kernel's entry for the connection's own local address see a handshake complete (ASSURED)?</summary>
     private static bool HandshakeCompleted(Observation kernel, ConnectionObservation conn) =>
         kernel.Conntrack.Any(e => e.Assured && e.Orig.StartsWith(conn.Local + "->", StringComparison.Ordinal));
@@ -191,7 +196,8 @@ public static class Conformance
     /// The model run that best explains the kernel's: <see cref="Guided(Scenario, Observation, ChoiceSource)"/>
     /// first; if that still differs, the remaining small choices the runs make (an order of things due together, an
     /// ISN order, an earlier NAT outcome) are searched breadth first, each candidate guided again, until a run agrees or
-    /// <paramref name="budget"/> model runs are spent; the run with the fewest differences is kept. A candidate
+    /// <paramref name="budget"/> candidates have been tried (each is up to <see cref="GuideRounds"/> guiding runs, one
+    /// run and its wire exploration); the run with the fewest differences is kept. A candidate
     /// may change any decision its run left open, the last first; a set of pins is run once. A search and not a greedy walk: the kernel's path often
     /// differs in several decisions at once (a NAT port, then which of two timers fired first), and one change alone
     /// need not bring it closer. <paramref name="kernelStoppedAt"/> is the line where the kernel run stopped on a
@@ -214,7 +220,7 @@ public static class Conformance
         var seen = new HashSet<string>(StringComparer.Ordinal);
         queue.Enqueue(ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal));
         var runs = 0;
-        while (queue.Count > 0 && runs <= budget && best is not { Differences.IsEmpty: true })
+        while (queue.Count > 0 && runs < budget && best is not { Differences.IsEmpty: true })
         {
             var tried = queue.Dequeue();
             if (!seen.Add(string.Join(";", tried.Select(kv => kv.Key + "=" + kv.Value)))) continue;
