@@ -15,6 +15,19 @@ namespace ConntrackModel.Tests;
 /// </summary>
 public class TimerOrderTests
 {
+    /// <summary>
+    /// A and C take the two SNAT ports; B's SYN clashes until their entries expire at 2 s, then resets one of their
+    /// server ends, and its SYN at 3 s falls due with its 3 s connect deadline.
+    /// </summary>
+    private const string TwoPortsThreeClients = """
+        sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=2
+        iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:40000-40001
+        listen 127.0.0.1:8080
+        connect A 127.0.0.1:8080
+        connect C 127.0.0.1:8080
+        connect B 127.0.0.1:8080
+        """;
+
     private static Simulation Pinned(string script, params (string Key, int Value)[] pins)
     {
         var scenario = Run.Parse(script);
@@ -143,14 +156,7 @@ public class TimerOrderTests
     [Fact]
     public void Explain_FindsAPathThatDiffersInSeveralDecisions()
     {
-        var scenario = Run.Parse("""
-            sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=2
-            iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:40000-40001
-            listen 127.0.0.1:8080
-            connect A 127.0.0.1:8080
-            connect C 127.0.0.1:8080
-            connect B 127.0.0.1:8080
-            """);
+        var scenario = Run.Parse(TwoPortsThreeClients);
         var first = Simulation.Run(scenario, ChoiceSource.Seeded(1));
         var natAt2s = first.Events.OfType<KernelEvent.Choice>().Last(c => c.Made.Point.Key.StartsWith("nat:src:B#", StringComparison.Ordinal));
         // The kernel's run: B's SYN at 2 s takes the other port, its SYN at 3 s goes first, takes the port whose server
@@ -176,14 +182,7 @@ public class TimerOrderTests
     [Fact]
     public void AnswerMissed_IsATimeout_WhateverTheAnswer()
     {
-        var script = """
-            sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=2
-            iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:40000-40001
-            listen 127.0.0.1:8080
-            connect A 127.0.0.1:8080
-            connect C 127.0.0.1:8080
-            connect B 127.0.0.1:8080
-            """;
+        var script = TwoPortsThreeClients;
         var outcomes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var port in new[] { 0, 1 })
         {
