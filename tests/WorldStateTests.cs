@@ -76,6 +76,8 @@ public class WorldStateTests(ITestOutputHelper output)
             foreach (var (world, print) in worlds)
             {
                 Assert.Equal(print, Fingerprint(world));
+                Assert.Null(world.Conntrack.Inconsistency());
+                Assert.Null(world.Sockets.Inconsistency());
                 checkedWorlds++;
             }
         }
@@ -127,6 +129,8 @@ public class WorldStateTests(ITestOutputHelper output)
             Assert.Equal(why, folded.Rejected);
             Assert.True(world.Equals(folded.Final), $"{name} seed {seed}: the final worlds differ");
             Assert.Equal(Fingerprint(world), Fingerprint(folded.Final));
+            Assert.Null(folded.Final.Conntrack.Inconsistency());
+            Assert.Null(folded.Final.Sockets.Inconsistency());
             if (why is not null) rejected++;
             steps += records.Count;
         }
@@ -150,8 +154,52 @@ public class WorldStateTests(ITestOutputHelper output)
             Assert.Equal(Fingerprint(byStep), Fingerprint(w));
             frozen.Add((w, Fingerprint(w)));
         }
-        foreach (var (w, print) in frozen) Assert.Equal(print, Fingerprint(w));
+        foreach (var (w, print) in frozen)
+        {
+            Assert.Equal(print, Fingerprint(w));
+            Assert.Null(w.Conntrack.Inconsistency());
+            Assert.Null(w.Sockets.Inconsistency());
+        }
         Assert.Equal(scenario.Lines.Count, frozen.Count);
+    }
+
+    /// <summary>
+    /// A rejected command changes nothing, and the run goes on from the world before it, exactly as Step does: a
+    /// precondition that fails (bind to a port in use) and one found while running (no free ephemeral port).
+    /// </summary>
+    [Fact]
+    public void Run_AfterARejection_GoesOnAsStepDoes()
+    {
+        var scenario = Run.Parse("""
+            sysctl -w net.ipv4.ip_local_port_range="40000 40001"
+            listen 127.0.0.1:8080
+            connect A 127.0.0.1:8080
+            connect B 127.0.0.1:8080
+            connect C 127.0.0.1:8080
+            connect D 127.0.0.1:40000 127.0.0.1:8080
+            send A x
+            close B
+            connect E 127.0.0.1:50000 127.0.0.1:8080
+            """);
+        var run = new LinuxKernel.Run(World.Initial, ChoiceSource.Seeded(1));
+        var byStep = World.Initial;
+        var rejected = 0;
+        foreach (var line in scenario.Lines)
+        {
+            var (events, why) = run.Step(line.Command);
+            var r = LinuxKernel.Step(byStep, line.Command, ChoiceSource.Seeded(1));
+            Assert.Equal(r.Rejected, why);
+            Assert.True(r.Events.SequenceEqual(events), line.Command.ToScript());
+            if (why is not null) rejected++;
+            byStep = r.World;
+            var w = run.Freeze();
+            Assert.Equal(Fingerprint(byStep), Fingerprint(w));
+            Assert.Null(w.Conntrack.Inconsistency());
+            Assert.Null(w.Sockets.Inconsistency());
+        }
+        // connect C finds no free port (the run's own rejection) and connect D's bind is refused (the precondition).
+        Assert.Equal(2, rejected);
+        Assert.NotNull(byStep.FindConnection("E"));
     }
 
     [Fact]

@@ -114,6 +114,31 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
     public Builder ToBuilder() => new(this);
 
+    /// <summary>
+    /// What is wrong with the hashes, or null: every entry is found under both its tuples and nothing else is, and the
+    /// bysource hash lists exactly the source-NATed entries of each original source, oldest first. For tests: the
+    /// builders change these hashes in place, and a world handed out must never see such a change.
+    /// </summary>
+    internal string? Inconsistency()
+    {
+        foreach (var e in _entries.Values)
+        {
+            if (!_index.TryGetValue(e.Orig, out var o) || o != new CtRef(e.Id, CtDirection.Original)) return $"entry #{e.Id}: not indexed under its original tuple {e.Orig}";
+            if (!_index.TryGetValue(e.Reply, out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
+        }
+        if (_index.Count != 2 * _entries.Count) return $"{_index.Count} index keys for {_entries.Count} entries";
+        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => e.Orig.Src)
+            .ToDictionary(g => g.Key, g => string.Join(",", g.Select(e => e.Id).Order()));
+        if (expected.Count != _bySource.Count) return $"bysource has {_bySource.Count} sources, the entries {expected.Count}";
+        foreach (var (src, ids) in _bySource)
+        {
+            var listed = new List<long>();
+            foreach (var id in ids) listed.Add(id);
+            if (!expected.TryGetValue(src, out var want) || want != string.Join(",", listed)) return $"bysource {src}: [{string.Join(",", listed)}], entries [{want}]";
+        }
+        return null;
+    }
+
     /// <summary>Inserts a confirmed entry (<see cref="Builder.Insert"/>).</summary>
     public CtTable Insert(CtEntry e, long now)
     {

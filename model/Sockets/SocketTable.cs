@@ -81,6 +81,28 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
 
     public Builder ToBuilder() => new(this);
 
+    /// <summary>
+    /// What is wrong with the hashes, or null: ehash holds exactly the live ends under their incoming tuples, bhash
+    /// exactly the live client ends' local addresses with their counts. For tests (see CtTable's).
+    /// </summary>
+    internal string? Inconsistency()
+    {
+        var live = _ends.Values.Where(e => !e.Gone).ToList();
+        foreach (var e in live)
+        {
+            if (!_ehash.TryGetValue(e.IncomingTuple, out var n) || n != e.Name) return $"{e.Name}: not in ehash under {e.IncomingTuple}";
+        }
+        if (_ehash.Count != live.Count) return $"ehash has {_ehash.Count} keys for {live.Count} live ends";
+        var owners = live.Where(e => !e.IsServer).GroupBy(e => e.Local)
+            .ToDictionary(g => g.Key, g => new PortOwners(g.Count(), g.Count(e => e.ExplicitBind)));
+        if (owners.Count != _bhash.Count) return $"bhash has {_bhash.Count} ports, the live client ends {owners.Count}";
+        foreach (var (local, o) in _bhash)
+        {
+            if (!owners.TryGetValue(local, out var want) || want != o) return $"bhash {local}: {o}, ends {want}";
+        }
+        return null;
+    }
+
     public SocketTable Listen(SockAddr addr)
     {
         var b = ToBuilder();
