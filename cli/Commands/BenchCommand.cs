@@ -12,7 +12,7 @@ namespace ConntrackModel.Cli.Commands;
 /// loop inside it, on generated scenarios of N connections behind a SNAT rule (<see cref="SnatWorkload"/>).
 /// <list type="bullet">
 /// <item><b>loop</b>: the step loop <c>simulate --json</c> runs (<see cref="RunSummary.Of(Scenario, ChoiceSource)"/>:
-/// every command through <c>LinuxKernel.Step</c>, invariants checked after each), in this process after a warm-up:
+/// every command through <c>LinuxKernel.Run</c>, invariants checked after each), in this process after a warm-up:
 /// wall time, commands/s, bytes allocated per command, bytes the final world retains per connection.</item>
 /// <item><b>commands</b>: <c>ctmodel simulate FILE --json</c> at each size, <c>check</c> for <c>late-start</c> and
 /// <c>boot</c>, and <c>prove --config boot --depth 16</c>, each as a child process timed from its start to the
@@ -81,7 +81,7 @@ public static class BenchCommand
     private static ExitCode Loop(List<int> sizes, int repeat, TextWriter stdout, TextWriter stderr)
     {
         stdout.WriteLine();
-        stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Step and the invariants for every command; in process, after warm-up)");
+        stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Run and the invariants for every command; in process, after warm-up)");
         stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"alloc B/cmd",12} {"retained B/conn",16}");
         // Warm up the JIT so the first size is not charged for it: tiered compilation recompiles hot methods in the
         // background only after calls pause for 100 ms and keeps doing so for a while, so run for a second and a half.

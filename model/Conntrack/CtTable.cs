@@ -147,14 +147,6 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
         return b.ToImmutable();
     }
 
-    /// <summary>Replaces an entry (<see cref="Builder.Update"/>).</summary>
-    public CtTable Update(CtEntry e)
-    {
-        var b = ToBuilder();
-        b.Update(e);
-        return b.ToImmutable();
-    }
-
     /// <summary><c>nf_ct_delete</c> (<see cref="Builder.Remove"/>).</summary>
     public CtTable Remove(long id)
     {

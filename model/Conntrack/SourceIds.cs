@@ -37,14 +37,18 @@ internal readonly record struct SourceIds
 
     public Enumerator GetEnumerator() => new(this);
 
-    public bool Equals(SourceIds other) => Count == other.Count && this.AsEnumerable().SequenceEqual(other.AsEnumerable());
+    public bool Equals(SourceIds other)
+    {
+        if (Count != other.Count) return false;
+        var (a, b) = (GetEnumerator(), other.GetEnumerator());
+        while (a.MoveNext() && b.MoveNext())
+        {
+            if (a.Current != b.Current) return false;
+        }
+        return true;
+    }
 
     public override int GetHashCode() => HashCode.Combine(Count, _first);
-
-    private IEnumerable<long> AsEnumerable()
-    {
-        foreach (var id in this) yield return id;
-    }
 
     /// <summary>Allocation-free enumeration, oldest first.</summary>
     public struct Enumerator(SourceIds ids)

@@ -103,21 +103,6 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
         return null;
     }
 
-    public SocketTable Listen(SockAddr addr)
-    {
-        var b = ToBuilder();
-        b.Listen(addr);
-        return b.ToImmutable();
-    }
-
-    /// <summary>Adds or replaces an end (<see cref="Builder.Put"/>).</summary>
-    public SocketTable Put(TcpEnd end)
-    {
-        var b = ToBuilder();
-        b.Put(end);
-        return b.ToImmutable();
-    }
-
     public bool Equals(SocketTable? other) =>
         other is not null && _listeners.Equals(other._listeners) && _ends.Count == other._ends.Count &&
         _ends.All(kv => other._ends.TryGetValue(kv.Key, out var e) && EndEquals(e, kv.Value));
