@@ -174,7 +174,7 @@ public class CliTests
             Assert.Equal(ExitCode.Violation, code);
             Assert.Contains("check late-start: seed 7,", stdout, StringComparison.Ordinal);
             Assert.Contains("shrunk in ", stdout, StringComparison.Ordinal);
-            Assert.Contains("to 4 commands (minimal: removing any one of the 4 commands: 4 make it pass, 0 leave a script the model rejects, 0 still fail)", stdout, StringComparison.Ordinal);
+            Assert.Contains("to 4 commands (minimal: removing any one of the 4 commands: 4 make it pass, 0 leave a script the model or the configuration rejects, 0 still fail)", stdout, StringComparison.Ordinal);
             Assert.Contains("replay: ctmodel check --engine fscheck --config late-start --replay ", stdout, StringComparison.Ordinal);
             Assert.Contains("tests", stderr, StringComparison.Ordinal);
             Assert.Contains("shrink step 1", stderr, StringComparison.Ordinal);

@@ -87,7 +87,7 @@ public static class CheckCommand
         var result = CheckRunner.Run(new CheckOptions(config, tests, seed, replay), progress.Report);
         progress.Done();
 
-        Counterexample? cx = result.Minimal is null ? null : Counterexample.Of(result.Minimal, Path.Combine(outDir, "minimal.scenario"));
+        Counterexample? cx = result.Minimal is null ? null : Counterexample.Of(result.Minimal, Path.Combine(outDir, "minimal.scenario"), result.Options.Config);
         string? trace = null;
         string? minimal = null;
         if (cx is not null)

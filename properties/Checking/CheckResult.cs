@@ -26,7 +26,7 @@ public sealed record CheckResult(
     public bool Failed => Minimal is not null;
 
     /// <summary>The minimality check of the shrunk trial (computed on demand: it replays every one-command removal).</summary>
-    public Minimality? MinimalityOfMinimal => Minimal is null ? null : Minimality.Of(Minimal);
+    public Minimality? MinimalityOfMinimal => Minimal is null ? null : Minimality.Of(Minimal, Options.Config);
 
     public bool Equals(CheckResult? other) =>
         other is not null && Seed == other.Seed && TestsRun == other.TestsRun && ShrinkSteps == other.ShrinkSteps &&

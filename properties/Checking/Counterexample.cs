@@ -14,10 +14,11 @@ namespace ConntrackModel.Properties.Checking;
 /// </summary>
 public sealed record Counterexample(Scenario Scenario, Simulation Simulation, Violation Violation, World Before, World After, Minimality Minimality)
 {
-    public static Counterexample Of(Trial trial, string name)
+    /// <summary>A shrunk trial; its minimality is judged within <paramref name="config"/> when given (see <see cref="Minimality"/>).</summary>
+    public static Counterexample Of(Trial trial, string name, Configs.CheckConfig? config = null)
     {
         ArgumentNullException.ThrowIfNull(trial);
-        return Of(trial.ToScenario(name), Minimality.Of(trial));
+        return Of(trial.ToScenario(name), Minimality.Of(trial, config));
     }
 
     /// <summary>A failing scenario from another engine (the Z3 search), with its own minimality verdict.</summary>

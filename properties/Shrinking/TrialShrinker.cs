@@ -43,9 +43,18 @@ public static partial class TrialShrinker
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(t);
-        if (t.Body.IsEmpty) return false;
-        if (config.TrackingFromStart && !StartsTracking(t.Body[0])) return false;
-        return t.Replay().Rejected is null;
+        return Admits(config, t) && t.Replay().Rejected is null;
+    }
+
+    /// <summary>
+    /// Is the trial one the configuration generates at all: a body, and, for a configuration with tracking from the
+    /// start, a first command that starts tracking (the definition the generator and the Z3 encoding use too)?
+    /// </summary>
+    public static bool Admits(CheckConfig config, Trial t)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(t);
+        return !t.Body.IsEmpty && (!config.TrackingFromStart || StartsTracking(t.Body[0]));
     }
 
     /// <summary>Does the command take a conntrack reference (a rule whose target uses conntrack, or modprobe)?</summary>
@@ -90,6 +99,14 @@ public static partial class TrialShrinker
             for (var start = 0; start + size <= n; start += size) yield return t.WithBody(RemoveRange(body, start, size));
         }
         for (var i = n - 1; i >= 0; i--) yield return t.WithBody(RemoveAt(body, i));
+
+        // A later command that starts tracking takes the first one's place: with tracking from the start the first
+        // command may only be removed that way (a fresh-seed `flush` run stopped at six commands, the MASQUERADE rule
+        // it began with no longer needed once the SNAT rule inserted after it came first).
+        for (var i = 1; i < n; i++)
+        {
+            if (StartsTracking(body[i])) yield return t.WithBody(body.RemoveAt(i).SetItem(0, body[i]));
+        }
 
         // Pairs: a command that only matters together with another (a bound port that steers NAT elsewhere and the
         // connect that needed it) goes in one step. Quadratic, so only once the trial is short.

@@ -215,4 +215,32 @@ public class GeneratorShrinkerTests
         Assert.False(m.Minimal);
         Assert.Equal([4], m.StillFailing.ToArray());
     }
+
+    /// <summary>
+    /// Minimality is judged within the configuration, as the shrinker shrinks (a fresh-seed run of `flush` once
+    /// reported this minimal trial as not minimal): without its first rule the trial still fails, but its first
+    /// command no longer starts tracking, which `flush` never generates.
+    /// </summary>
+    [Fact]
+    public void Minimality_RemovalsTheConfigurationDoesNotAdmit_DoNotCount()
+    {
+        var t = TrialOf("""
+            iptables -t nat -A POSTROUTING -p tcp -j MASQUERADE --to-ports 40000
+            listen 127.0.0.1:8080
+            iptables -t nat -I POSTROUTING 1 -p tcp -j SNAT --to-source 127.0.0.1:40001
+            connect A 127.0.0.1:8080
+            conntrack -F
+            connect B 127.0.0.1:8080
+            """);
+        Assert.False(TrialOutcome.Of(t).Holds);
+        Assert.Equal([0], Minimality.Of(t).StillFailing.ToArray());
+        var within = Minimality.Of(t, CheckConfigs.Flush);
+        Assert.True(within.Minimal);
+        Assert.Contains(0, within.Rejected);
+        // The shrinker takes what the configuration admits only, and still gets past it: the later tracking rule
+        // moves to the front in place of the first, five commands that still fail.
+        var smaller = TrialShrinker.Shrink(CheckConfigs.Flush, t).Where(c => c.Body.Count < t.Body.Count && !TrialOutcome.Of(c).Holds).ToList();
+        Assert.All(smaller, c => Assert.True(TrialShrinker.StartsTracking(c.Body[0])));
+        Assert.Contains(smaller, c => c.Body.Count == 5 && c.Body[0] == t.Body[2]);
+    }
 }
