@@ -9,6 +9,15 @@ namespace ConntrackModel.Model.Conntrack;
 /// </summary>
 public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus Status, TcpCtState State, long ExpiresAt, TcpCtInfo Tcp)
 {
+    /// <summary>The namespace whose table holds the entry (<c>nf_ct_net</c>).</summary>
+    public int Netns { get; init; }
+
+    /// <summary>
+    /// The output device MASQUERADE chose the source address from (<c>nat->masq_index</c>), null otherwise: the entry
+    /// goes when that device goes down or loses the address (<c>masq_device_event</c>, <c>masq_inet_event</c>).
+    /// </summary>
+    public string? MasqDevice { get; init; }
+
     public bool Has(CtStatus s) => (Status & s) == s;
 
     public bool IsExpired(long now) => now >= ExpiresAt;

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Collections;
+using ConntrackModel.Model.Net;
 
 namespace ConntrackModel.Model.Conntrack;
 
@@ -22,20 +23,20 @@ public abstract class CtView
     /// <summary>Number of index keys; twice the entry count exactly when all tuples are distinct.</summary>
     public abstract int IndexCount { get; }
 
-    private protected abstract bool TryIndex(ConnTuple tuple, out CtRef r);
+    private protected abstract bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r);
 
     private protected abstract bool TryEntry(long id, out CtEntry entry);
 
-    private protected abstract SourceIds SourcesOf(SockAddr src);
+    private protected abstract SourceIds SourcesOf(NetKey<SockAddr> src);
 
     public CtEntry? Get(long id) => TryEntry(id, out var e) ? e : null;
 
     /// <summary>
     /// <c>__nf_conntrack_find_get</c>: the live entry one of whose tuples equals <paramref name="tuple"/>, and which.
     /// </summary>
-    public (CtEntry Entry, CtDirection Dir)? Find(ConnTuple tuple, long now)
+    public (CtEntry Entry, CtDirection Dir)? Find(ConnTuple tuple, long now, int netns = 0)
     {
-        if (!TryIndex(tuple, out var r) || !TryEntry(r.Id, out var e)) return null;
+        if (!TryIndex(new(netns, tuple), out var r) || !TryEntry(r.Id, out var e)) return null;
         return e.IsExpired(now) ? null : (e, r.Dir);
     }
 
@@ -43,9 +44,9 @@ public abstract class CtView
     /// <c>nf_conntrack_tuple_taken</c>: does a live entry other than <paramref name="ignoredOrig"/>'s flow hold
     /// <paramref name="tuple"/> in either direction? State is irrelevant.
     /// </summary>
-    public bool Taken(ConnTuple tuple, ConnTuple ignoredOrig, long now)
+    public bool Taken(ConnTuple tuple, ConnTuple ignoredOrig, long now, int netns = 0)
     {
-        var hit = Find(tuple, now);
+        var hit = Find(tuple, now, netns);
         if (hit is null) return false;
         // Same flow seen by another CPU: let the clash logic merge it (only possible with allow_clash protocols).
         return hit.Value.Entry.Orig != ignoredOrig;
@@ -56,15 +57,15 @@ public abstract class CtView
     /// <c>nf_ct_key_equal</c> does not test expiry, so an expired entry the GC has not reaped yet still clashes;
     /// the model reaps expired entries at the instant they expire (see Kernel docs), so only live ones count here.
     /// </summary>
-    public bool Clashes(CtEntry ct, long now) => Find(ct.Orig, now) is not null || Find(ct.Reply, now) is not null;
+    public bool Clashes(CtEntry ct, long now) => Find(ct.Orig, now, ct.Netns) is not null || Find(ct.Reply, now, ct.Netns) is not null;
 
     /// <summary>
     /// Live entries in the bysource hash whose original source is <paramref name="src"/>, oldest first
     /// (<c>find_appropriate_src</c>).
     /// </summary>
-    public IEnumerable<CtEntry> BySource(SockAddr src, long now)
+    public IEnumerable<CtEntry> BySource(SockAddr src, long now, int netns = 0)
     {
-        foreach (var id in SourcesOf(src))
+        foreach (var id in SourcesOf(new(netns, src)))
         {
             if (TryEntry(id, out var e) && !e.IsExpired(now)) yield return e;
         }
@@ -81,16 +82,16 @@ public abstract class CtView
 public sealed class CtTable : CtView, IEquatable<CtTable>
 {
     private readonly PersistentDictionary<long, CtEntry> _entries;
-    private readonly PersistentDictionary<ConnTuple, CtRef> _index;
-    private readonly PersistentDictionary<SockAddr, SourceIds> _bySource;
+    private readonly PersistentDictionary<NetKey<ConnTuple>, CtRef> _index;
+    private readonly PersistentDictionary<NetKey<SockAddr>, SourceIds> _bySource;
 
     public static CtTable Empty { get; } = new(
         PersistentDictionary<long, CtEntry>.Empty,
-        PersistentDictionary<ConnTuple, CtRef>.Empty,
-        PersistentDictionary<SockAddr, SourceIds>.Empty);
+        PersistentDictionary<NetKey<ConnTuple>, CtRef>.Empty,
+        PersistentDictionary<NetKey<SockAddr>, SourceIds>.Empty);
 
-    private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<ConnTuple, CtRef> index,
-        PersistentDictionary<SockAddr, SourceIds> bySource)
+    private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<NetKey<ConnTuple>, CtRef> index,
+        PersistentDictionary<NetKey<SockAddr>, SourceIds> bySource)
     {
         _entries = entries;
         _index = index;
@@ -106,11 +107,14 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
     public IEnumerable<CtEntry> Live(long now) => All.Where(e => !e.IsExpired(now));
 
-    private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+    /// <summary>The live entries of one namespace, in insertion order.</summary>
+    public IEnumerable<CtEntry> Live(long now, int netns) => Live(now).Where(e => e.Netns == netns);
+
+    private protected override bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
 
     private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-    private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
+    private protected override SourceIds SourcesOf(NetKey<SockAddr> src) => _bySource.GetValueOrDefault(src);
 
     public Builder ToBuilder() => new(this);
 
@@ -123,11 +127,11 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     {
         foreach (var e in _entries.Values)
         {
-            if (!_index.TryGetValue(e.Orig, out var o) || o != new CtRef(e.Id, CtDirection.Original)) return $"entry #{e.Id}: not indexed under its original tuple {e.Orig}";
-            if (!_index.TryGetValue(e.Reply, out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
+            if (!_index.TryGetValue(new(e.Netns, e.Orig), out var o) || o != new CtRef(e.Id, CtDirection.Original)) return $"entry #{e.Id}: not indexed under its original tuple {e.Orig}";
+            if (!_index.TryGetValue(new(e.Netns, e.Reply), out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
         }
         if (_index.Count != 2 * _entries.Count) return $"{_index.Count} index keys for {_entries.Count} entries";
-        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => e.Orig.Src)
+        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => new NetKey<SockAddr>(e.Netns, e.Orig.Src))
             .ToDictionary(g => g.Key, g => string.Join(",", g.Select(e => e.Id).Order()));
         if (expected.Count != _bySource.Count) return $"bysource has {_bySource.Count} sources, the entries {expected.Count}";
         foreach (var (src, ids) in _bySource)
@@ -165,8 +169,8 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     public sealed class Builder : CtView
     {
         private readonly PersistentDictionary<long, CtEntry>.Builder _entries;
-        private readonly PersistentDictionary<ConnTuple, CtRef>.Builder _index;
-        private readonly PersistentDictionary<SockAddr, SourceIds>.Builder _bySource;
+        private readonly PersistentDictionary<NetKey<ConnTuple>, CtRef>.Builder _index;
+        private readonly PersistentDictionary<NetKey<SockAddr>, SourceIds>.Builder _bySource;
 
         private readonly CtTable _source;
 
@@ -182,22 +186,24 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
         public override int IndexCount => _index.Count;
 
-        private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+        private protected override bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
 
         private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-        private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
+        private protected override SourceIds SourcesOf(NetKey<SockAddr> src) => _bySource.GetValueOrDefault(src);
 
         /// <summary>Inserts a confirmed entry, first reaping expired entries that still hold one of its tuples.</summary>
         public void Insert(CtEntry e, long now)
         {
             ArgumentNullException.ThrowIfNull(e);
-            if (_index.TryGetValue(e.Orig, out var r) && Get(r.Id) is { } o && o.IsExpired(now)) Remove(r.Id);
-            if (_index.TryGetValue(e.Reply, out r) && Get(r.Id) is { } p && p.IsExpired(now)) Remove(r.Id);
-            _index.SetItem(e.Orig, new CtRef(e.Id, CtDirection.Original));
-            _index.SetItem(e.Reply, new CtRef(e.Id, CtDirection.Reply));
+            NetKey<ConnTuple> orig = new(e.Netns, e.Orig), reply = new(e.Netns, e.Reply);
+            if (_index.TryGetValue(orig, out var r) && Get(r.Id) is { } o && o.IsExpired(now)) Remove(r.Id);
+            if (_index.TryGetValue(reply, out r) && Get(r.Id) is { } p && p.IsExpired(now)) Remove(r.Id);
+            _index.SetItem(orig, new CtRef(e.Id, CtDirection.Original));
+            _index.SetItem(reply, new CtRef(e.Id, CtDirection.Reply));
             // Ids only grow, so appending keeps each source's list in insertion order.
-            if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(e.Orig.Src, SourcesOf(e.Orig.Src).Add(e.Id));
+            NetKey<SockAddr> src = new(e.Netns, e.Orig.Src);
+            if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(src, SourcesOf(src).Add(e.Id));
             _entries.SetItem(e.Id, e);
         }
 
@@ -212,14 +218,16 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
         public void Remove(long id)
         {
             if (!_entries.TryGetValue(id, out var e)) return;
-            if (_index.TryGetValue(e.Orig, out var r) && r == new CtRef(id, CtDirection.Original)) _index.Remove(e.Orig);
-            if (_index.TryGetValue(e.Reply, out r) && r == new CtRef(id, CtDirection.Reply)) _index.Remove(e.Reply);
-            var ids = SourcesOf(e.Orig.Src);
+            NetKey<ConnTuple> orig = new(e.Netns, e.Orig), reply = new(e.Netns, e.Reply);
+            if (_index.TryGetValue(orig, out var r) && r == new CtRef(id, CtDirection.Original)) _index.Remove(orig);
+            if (_index.TryGetValue(reply, out r) && r == new CtRef(id, CtDirection.Reply)) _index.Remove(reply);
+            NetKey<SockAddr> src = new(e.Netns, e.Orig.Src);
+            var ids = SourcesOf(src);
             if (ids.Contains(id))
             {
                 ids = ids.Remove(id);
-                if (ids.IsEmpty) _bySource.Remove(e.Orig.Src);
-                else _bySource.SetItem(e.Orig.Src, ids);
+                if (ids.IsEmpty) _bySource.Remove(src);
+                else _bySource.SetItem(src, ids);
             }
             _entries.Remove(id);
         }

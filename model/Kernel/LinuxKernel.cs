@@ -210,8 +210,10 @@ public static class LinuxKernel
 
         public bool IsConnection(string name) => _connections.ContainsKey(name);
 
-        public World Result() => new(Now, _sysctls, _netfilter, _ct.ToImmutable(), _counters, _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
-            _nextCtId, _isnCount, _decisions.ToImmutable());
+        public World Result() => new World(Now, [.. _namespaces], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
+            _nextCtId, _isnCount, _decisions.ToImmutable()) { Sysctls = _sysctls, Netfilter = _netfilter } is var w ? w with { Namespaces = w.Namespaces.SetItem(0, w.Namespaces[0] with { Counters = _counters }) } : null!;
+
+        private readonly List<Net.Netns> _namespaces = [.. world.Namespaces];
 
         /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
         public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)

@@ -15,6 +15,7 @@ public static class SysctlKeys
         "net.netfilter.nf_conntrack_tcp_max_retrans",
         .. Sysctls.DefaultTimeouts.Keys.Order(StringComparer.Ordinal).Select(k => TimeoutPrefix + k),
         "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_forward",
     ];
 
     /// <summary><c>net.ipv4.ip_unprivileged_port_start</c>'s default, the floor of <c>ip_local_port_range</c>.</summary>
@@ -45,7 +46,7 @@ public static class SysctlKeys
             return null;
         }
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n)) return "expected a non-negative integer";
-        if (key is "net.netfilter.nf_conntrack_tcp_loose" or "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst" && n > 1) return "expected 0 or 1";
+        if (key is "net.netfilter.nf_conntrack_tcp_loose" or "net.ipv4.ip_forward" or "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst" && n > 1) return "expected 0 or 1";
         // nf_conntrack_tcp_max_retrans is a u8 (proc_dou8vec_minmax): 256 and more are -EINVAL (measured on 6.18).
         if (key == "net.netfilter.nf_conntrack_tcp_max_retrans" && n > byte.MaxValue) return Einval(key, "at most 255, the value is a u8");
         // The timeouts are seconds turned into jiffies by proc_dointvec_jiffies, which refuses more than INT_MAX / HZ:
@@ -72,6 +73,7 @@ public static class SysctlKeys
             "net.netfilter.nf_conntrack_tcp_loose" => s with { TcpLoose = n != 0 },
             "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst" => s with { TcpIgnoreInvalidRst = n != 0 },
             "net.netfilter.nf_conntrack_tcp_max_retrans" => s with { TcpMaxRetrans = n },
+            "net.ipv4.ip_forward" => s with { IpForward = n != 0 },
             _ when key.StartsWith(TimeoutPrefix, StringComparison.Ordinal) => s with { TcpTimeouts = s.TcpTimeouts.SetItem(key[TimeoutPrefix.Length..], n) },
             _ => throw new ArgumentException($"unsupported sysctl key '{key}'", nameof(key)),
         };

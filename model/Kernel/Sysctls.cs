@@ -17,6 +17,9 @@ public sealed record Sysctls(
     int LocalPortLow,
     int LocalPortHigh)
 {
+    /// <summary><c>net.ipv4.ip_forward</c>: 0 in every new namespace (<c>devinet_init_net</c> copies the defaults).</summary>
+    public bool IpForward { get; init; }
+
     /// <summary>The timeout slots (<c>enum tcp_conntrack</c> + RETRANS, UNACK) by their sysctl suffix.</summary>
     public static ImmutableDictionary<string, int> DefaultTimeouts { get; } = new Dictionary<string, int>
     {
@@ -56,7 +59,7 @@ public sealed record Sysctls(
 
     public bool Equals(Sysctls? other) =>
         other is not null && TcpLoose == other.TcpLoose && TcpIgnoreInvalidRst == other.TcpIgnoreInvalidRst &&
-        TcpMaxRetrans == other.TcpMaxRetrans && LocalPortLow == other.LocalPortLow && LocalPortHigh == other.LocalPortHigh &&
+        TcpMaxRetrans == other.TcpMaxRetrans && LocalPortLow == other.LocalPortLow && LocalPortHigh == other.LocalPortHigh && IpForward == other.IpForward &&
         TcpTimeouts.Count == other.TcpTimeouts.Count &&
         TcpTimeouts.All(kv => other.TcpTimeouts.TryGetValue(kv.Key, out var v) && v == kv.Value);
 

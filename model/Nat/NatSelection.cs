@@ -38,7 +38,7 @@ public static class NatSelection
                 // nf_nat_used_tuple_new: TCP has no allow_clash, so it is nf_nat_used_tuple.
                 if (!Used(orig, ct, table, now)) return new NatOutcome(orig, null, made);
             }
-            else if (FindAppropriateSrc(orig, range, table, now) is { } cand)
+            else if (FindAppropriateSrc(orig, range, table, now, ct.Netns) is { } cand)
             {
                 if (!Used(cand, ct, table, now)) return new NatOutcome(cand, null, made);
             }
@@ -78,7 +78,7 @@ public static class NatSelection
     {
         ArgumentNullException.ThrowIfNull(ct);
         ArgumentNullException.ThrowIfNull(table);
-        return table.Taken(t.Invert(), ct.Orig, now);
+        return table.Taken(t.Invert(), ct.Orig, now, ct.Netns);
     }
 
     private static bool PortInRange(ConnTuple t, Manip manip, NatRange range)
@@ -91,9 +91,9 @@ public static class NatSelection
     /// <c>find_appropriate_src</c>: the newest bysource entry with the same original source whose mapping, applied
     /// to our destination, is in range.
     /// </summary>
-    private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtView table, long now)
+    private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtView table, long now, int netns)
     {
-        foreach (var e in table.BySource(orig.Src, now).Reverse())
+        foreach (var e in table.BySource(orig.Src, now, netns).Reverse())
         {
             var cand = new ConnTuple(e.Reply.Dst, orig.Dst);
             if (InRange(cand, range)) return cand;
@@ -225,7 +225,7 @@ public static class NatSelection
     private static (bool Used, long? Evict) UsedHarder(ConnTuple t, CtEntry ct, int attemptsLeft, CtView table, long now, SeqOracle seq)
     {
         if (attemptsLeft > HarderThresh || ct.State != TcpCtState.SynSent) return (Used(t, ct, table, now), null);
-        var hit = table.Find(t.Invert(), now);
+        var hit = table.Find(t.Invert(), now, ct.Netns);
         if (hit is null) return (false, null);
         var (e, dir) = hit.Value;
         if (dir == CtDirection.Original) return (true, null);

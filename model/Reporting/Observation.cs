@@ -49,7 +49,7 @@ public sealed record Observation(
                 [.. client.Received]);
         }).ToImmutableArray();
         var table = w.Conntrack.Live(w.Now)
-            .Select(e => new CtObservation("tcp", CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(), e.Has(CtStatus.Assured)))
+            .Select(e => new CtObservation("tcp", CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(), e.Has(CtStatus.Assured), w.Namespaces[e.Netns].Name))
             .ToImmutableArray();
         var violations = found.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
         return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);

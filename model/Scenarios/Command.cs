@@ -11,45 +11,59 @@ public abstract record Command
     {
     }
 
+    /// <summary>
+    /// The namespace the command runs in (<c>ip netns exec NS ...</c>, <c>ip -n NS ...</c>); null for the scenario's
+    /// initial namespace.
+    /// </summary>
+    public string? Netns { get; init; }
+
     /// <summary>The command as it would be written in a scenario script.</summary>
-    public abstract string ToScript();
+    public string ToScript()
+    {
+        var body = Body();
+        if (Netns is null) return body;
+        return this is IpCommand ? $"ip -n {Netns} {body[3..]}" : $"ip netns exec {Netns} {body}";
+    }
+
+    /// <summary>The command as typed in its own namespace.</summary>
+    protected abstract string Body();
 
     public override string ToString() => ToScript();
 
     /// <summary><c>listen IP:PORT</c>: a listening socket that accepts every connection.</summary>
     public sealed record Listen(SockAddr Address) : Command
     {
-        public override string ToScript() => $"listen {Address}";
+        protected override string Body() => $"listen {Address}";
     }
 
     /// <summary><c>connect NAME [LOCAL] REMOTE</c>: bind (if LOCAL is given) and a blocking connect.</summary>
     public sealed record Connect(string Name, SockAddr? Local, SockAddr Remote) : Command
     {
-        public override string ToScript() => Local is { } l ? $"connect {Name} {l} {Remote}" : $"connect {Name} {Remote}";
+        protected override string Body() => Local is { } l ? $"connect {Name} {l} {Remote}" : $"connect {Name} {Remote}";
     }
 
     /// <summary><c>send END LABEL</c>: END is a connection name (client end) or NAME.server (accepted end).</summary>
     public sealed record Send(string End, string Label) : Command
     {
-        public override string ToScript() => $"send {End} {Label}";
+        protected override string Body() => $"send {End} {Label}";
     }
 
     /// <summary><c>close END</c>.</summary>
     public sealed record Close(string End) : Command
     {
-        public override string ToScript() => $"close {End}";
+        protected override string Body() => $"close {End}";
     }
 
     /// <summary><c>abort END</c>: SO_LINGER {1, 0} then close, so the kernel sends RST.</summary>
     public sealed record Abort(string End) : Command
     {
-        public override string ToScript() => $"abort {End}";
+        protected override string Body() => $"abort {End}";
     }
 
     /// <summary><c>iptables -t nat -A CHAIN ...</c> or <c>-I CHAIN [N] ...</c> (Position 1-based; null appends).</summary>
     public sealed record IptablesAdd(NatRule Rule, int? Position) : Command
     {
-        public override string ToScript() => Position is { } p
+        protected override string Body() => Position is { } p
             ? string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -I {ChainName(Rule.Chain)} {p} {Rule.Spec}")
             : $"iptables -t nat -A {ChainName(Rule.Chain)} {Rule.Spec}";
     }
@@ -57,7 +71,7 @@ public abstract record Command
     /// <summary><c>iptables -t nat -D CHAIN RULE</c> (Rule given) or <c>-D CHAIN N</c> (Index given, 1-based).</summary>
     public sealed record IptablesDelete(NatChain Chain, NatRule? Rule, int? Index) : Command
     {
-        public override string ToScript() => Rule is not null
+        protected override string Body() => Rule is not null
             ? $"iptables -t nat -D {ChainName(Chain)} {Rule.Spec}"
             : string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -D {ChainName(Chain)} {Index}");
     }
@@ -65,31 +79,80 @@ public abstract record Command
     /// <summary><c>iptables -t nat -F [CHAIN]</c>.</summary>
     public sealed record IptablesFlush(NatChain? Chain) : Command
     {
-        public override string ToScript() => Chain is { } c ? $"iptables -t nat -F {ChainName(c)}" : "iptables -t nat -F";
+        protected override string Body() => Chain is { } c ? $"iptables -t nat -F {ChainName(c)}" : "iptables -t nat -F";
     }
 
     /// <summary><c>modprobe nf_conntrack</c>: in a namespace, a conntrack user that never goes away.</summary>
     public sealed record Modprobe : Command
     {
-        public override string ToScript() => "modprobe nf_conntrack";
+        protected override string Body() => "modprobe nf_conntrack";
     }
 
     /// <summary><c>conntrack -F</c>: delete every entry of the namespace.</summary>
     public sealed record ConntrackFlush : Command
     {
-        public override string ToScript() => "conntrack -F";
+        protected override string Body() => "conntrack -F";
     }
 
     /// <summary><c>sysctl -w KEY=VALUE</c>, validated by the parser.</summary>
     public sealed record Sysctl(string Key, string Value) : Command
     {
-        public override string ToScript() => Value.Contains(' ', StringComparison.Ordinal) ? $"sysctl -w {Key}=\"{Value}\"" : $"sysctl -w {Key}={Value}";
+        protected override string Body() => Value.Contains(' ', StringComparison.Ordinal) ? $"sysctl -w {Key}=\"{Value}\"" : $"sysctl -w {Key}={Value}";
     }
 
     /// <summary><c>sleep SECONDS</c>: time passes; timers fire, entries expire.</summary>
     public sealed record Sleep(long Milliseconds) : Command
     {
-        public override string ToScript() => string.Create(CultureInfo.InvariantCulture, $"sleep {Milliseconds / 1000.0:0.###}");
+        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"sleep {Milliseconds / 1000.0:0.###}");
+    }
+
+    /// <summary>The <c>ip</c> subcommands (iproute2): written <c>ip -n NS ...</c> when they run in another namespace.</summary>
+    public abstract record IpCommand : Command;
+
+    /// <summary><c>ip netns add NAME</c>: a namespace with only <c>lo</c>, down.</summary>
+    public sealed record NetnsAdd(string Name) : IpCommand
+    {
+        protected override string Body() => $"ip netns add {Name}";
+    }
+
+    /// <summary>
+    /// <c>ip link add NAME [netns NS] type veth peer name PEER [netns NS2]</c>: a veth pair, both ends down. A null
+    /// namespace is the one the command runs in.
+    /// </summary>
+    public sealed record LinkAddVeth(string Device, string? DeviceNetns, string Peer, string? PeerNetns) : IpCommand
+    {
+        protected override string Body() =>
+            $"ip link add {Device}{(DeviceNetns is null ? "" : " netns " + DeviceNetns)} type veth peer name {Peer}{(PeerNetns is null ? "" : " netns " + PeerNetns)}";
+    }
+
+    /// <summary><c>ip link set DEV netns NS</c>: the device moves, down and without its addresses.</summary>
+    public sealed record LinkSetNetns(string Device, string Target) : IpCommand
+    {
+        protected override string Body() => $"ip link set {Device} netns {Target}";
+    }
+
+    /// <summary><c>ip link set DEV up|down</c>.</summary>
+    public sealed record LinkSetState(string Device, bool Up) : IpCommand
+    {
+        protected override string Body() => $"ip link set {Device} {(Up ? "up" : "down")}";
+    }
+
+    /// <summary><c>ip addr add|del ADDR/LEN dev DEV</c>.</summary>
+    public sealed record AddrChange(bool Add, Net.InAddr Address, string Device) : IpCommand
+    {
+        protected override string Body() => $"ip addr {(Add ? "add" : "del")} {Address} dev {Device}";
+    }
+
+    /// <summary>
+    /// <c>ip route add|del default|PREFIX/LEN [via GW] [dev DEV]</c> in the main table (at least one of GW and DEV).
+    /// </summary>
+    public sealed record RouteChange(bool Add, Cidr Destination, IPv4Address? Gateway, string? Device) : IpCommand
+    {
+        protected override string Body()
+        {
+            var dst = Destination.PrefixLength == 0 ? "default" : $"{Destination.Network}/{Destination.PrefixLength}";
+            return $"ip route {(Add ? "add" : "del")} {dst}{(Gateway is { } g ? " via " + g : "")}{(Device is { } d ? " dev " + d : "")}";
+        }
     }
 
     public static string ChainName(NatChain c) => c switch

@@ -33,6 +33,9 @@ public sealed record TcpEnd(
     long? TimeWaitUntil,
     long LastOowAckAt)
 {
+    /// <summary>The namespace the socket lives in (<c>sock_net</c>), by index.</summary>
+    public int Netns { get; init; }
+
     public bool IsServer => Name.EndsWith(".server", StringComparison.Ordinal);
 
     public string Connection => Segment.ConnectionOf(Name);
