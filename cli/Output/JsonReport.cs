@@ -52,6 +52,8 @@ public static class JsonReport
                 w.WriteString("orig", e.Orig);
                 w.WriteString("reply", e.Reply);
                 w.WriteBoolean("assured", e.Assured);
+                if (e.Netns is null) w.WriteNull("netns");
+                else w.WriteString("netns", e.Netns);
                 w.WriteEndObject();
                 if (w.BytesPending + stream.Length >= ChunkBytes) Drain(w, stream, output);
             }

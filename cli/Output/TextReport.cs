@@ -20,6 +20,13 @@ public static class TextReport
         ArgumentNullException.ThrowIfNull(wire);
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"# {sim.Scenario.Name} (seed {seed})");
+        // One namespace: the trace reads as tcpdump -i lo; several: each packet names where it left.
+        var many = sim.Final.Namespaces.Length > 1;
+        if (many)
+        {
+            sb.Append(Topology.Text(sim.Final));
+            sb.AppendLine();
+        }
         foreach (var step in sim.Steps)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"[{step.Step}] {step.Line.Command.ToScript()}    # line {step.Line.Line}, t={step.StartTime / 1000.0:0.000}s");
@@ -27,6 +34,7 @@ public static class TextReport
             {
                 var line = ev switch
                 {
+                    KernelEvent.Captured c when many => $"{Time(c.Time)} {c.Netns ?? "init"} {c.Device} > {c.Segment.ToTcpdump()}",
                     KernelEvent.Captured c => $"{Time(c.Time)} {c.Segment.ToTcpdump()}",
                     KernelEvent.Dropped d => $"    dropped {d.Segment.Tuple.Src} > {d.Segment.Tuple.Dst} [{d.Segment.FlagString()}]: {d.Reason}",
                     KernelEvent.Ct c => $"    conntrack: {c.Text}",
@@ -44,10 +52,13 @@ public static class TextReport
             foreach (var v in step.Violations) sb.AppendLine(CultureInfo.InvariantCulture, $"    !! {v.Name}: {v.Message}");
         }
         sb.AppendLine();
-        sb.AppendLine("conntrack -L:");
-        var live = sim.Final.Conntrack.Live(sim.Final.Now).ToList();
-        foreach (var e in live) sb.AppendLine(e.ToConntrackLine(sim.Final.Now));
-        sb.AppendLine(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {live.Count} flow entries have been shown.");
+        foreach (var ns in sim.Final.Namespaces)
+        {
+            sb.AppendLine(many ? $"conntrack -L ({ns.Display}):" : "conntrack -L:");
+            var live = sim.Final.Conntrack.Live(sim.Final.Now, ns.Index).ToList();
+            foreach (var e in live) sb.AppendLine(e.ToConntrackLine(sim.Final.Now));
+            sb.AppendLine(CultureInfo.InvariantCulture, $"conntrack v1.4.7 (conntrack-tools): {live.Count} flow entries have been shown.");
+        }
         var c0 = sim.Final.Counters;
         sb.AppendLine(CultureInfo.InvariantCulture, $"conntrack -S: insert_failed={c0.InsertFailed} drop={c0.Drop} invalid={c0.Invalid}");
         sb.AppendLine();

@@ -23,9 +23,12 @@ internal enum CtNoteKind
 
 /// <summary>The values of a conntrack note; <see cref="Format"/> writes the text the trace shows.</summary>
 internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple, ConnTuple Other = default, TcpCtState From = default,
-    TcpCtState To = default, NatTarget? Target = null, bool Flag = false)
+    TcpCtState To = default, NatTarget? Target = null, bool Flag = false, string? Netns = null)
 {
-    public string Format() => Kind switch
+    /// <summary>The text, prefixed with the namespace's name outside the initial namespace.</summary>
+    public string Format() => Netns is null ? Body() : Netns + ": " + Body();
+
+    private string Body() => Kind switch
     {
         CtNoteKind.NewEntry => string.Create(CultureInfo.InvariantCulture, $"new entry #{Id} {Tuple} {CtEntry.StateName(To)}{(Flag ? " (mid-stream pickup)" : "")}"),
         CtNoteKind.StateChange => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {CtEntry.StateName(From)} -> {CtEntry.StateName(To)}"),

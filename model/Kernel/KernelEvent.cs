@@ -6,8 +6,11 @@ namespace ConntrackModel.Model.Kernel;
 /// <summary>What happened during a step, in order. Times are ms since the scenario started.</summary>
 public abstract record KernelEvent(long Time)
 {
-    /// <summary>A segment left on <c>lo</c> (what <c>tcpdump -i lo</c> shows: after POSTROUTING NAT).</summary>
-    public sealed record Captured(long Time, Segment Segment) : KernelEvent(Time);
+    /// <summary>
+    /// A segment left namespace <paramref name="Netns"/> (null: the initial one) through <paramref name="Device"/>: what
+    /// <c>tcpdump -i DEVICE</c> there shows, after POSTROUTING NAT.
+    /// </summary>
+    public sealed record Captured(long Time, Segment Segment, string? Netns = null, string Device = "lo") : KernelEvent(Time);
 
     /// <summary>A segment was dropped before it reached <c>lo</c> or a socket.</summary>
     public sealed record Dropped(long Time, Segment Segment, string Reason) : KernelEvent(Time);

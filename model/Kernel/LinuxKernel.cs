@@ -5,6 +5,7 @@ using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Collections;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Net;
 using ConntrackModel.Model.Packets;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Model.Sockets;
@@ -54,23 +55,45 @@ public static class LinuxKernel
     {
         ArgumentNullException.ThrowIfNull(world);
         ArgumentNullException.ThrowIfNull(command);
-        return Check(world.Sockets, world.ConnectionsByName.ContainsKey, world.Netfilter, command);
+        return Check(world.Sockets, world.ConnectionsByName.ContainsKey, world.Namespaces, command);
     }
 
-    private static string? Check(SocketView sockets, Func<string, bool> isConnection, NetfilterConfig netfilter, Command command)
+    /// <summary>The index of the namespace called <paramref name="name"/> (null: the initial one), or -1.</summary>
+    private static int IndexOf(IReadOnlyList<Netns> namespaces, string? name)
     {
+        for (var i = 0; i < namespaces.Count; i++)
+        {
+            if (namespaces[i].Name == name) return i;
+        }
+        return -1;
+    }
+
+    /// <summary>What <c>ip</c> prints for a namespace it cannot open.</summary>
+    private static string NoNetns(string name) => $"Cannot open network namespace \"{name}\": No such file or directory";
+
+    private static string NoDevice(string name) => $"Cannot find device \"{name}\"";
+
+    private static string BadNetnsArgument(string name) => $"Error: argument \"{name}\" is wrong: Invalid \"netns\" value";
+
+    private static string? Check(SocketView sockets, Func<string, bool> isConnection, IReadOnlyList<Netns> namespaces, Command command)
+    {
+        var n = IndexOf(namespaces, command.Netns);
+        if (n < 0) return NoNetns(command.Netns!);
+        var ns = namespaces[n];
+        var netfilter = ns.Netfilter;
         switch (command)
         {
             case Command.Listen l:
-                if (!l.Address.Ip.IsLoopback) return $"listen {l.Address}: cannot bind: the namespace only has 127.0.0.0/8 (EADDRNOTAVAIL)";
-                return sockets.PortInUse(l.Address) ? $"listen {l.Address}: Address already in use (EADDRINUSE)" : null;
+                if (l.Address.Ip.Value == 0) return $"listen {l.Address}: a wildcard listener is not modelled: listen on an address of the namespace";
+                if (!Bindable(ns, l.Address.Ip)) return $"listen {l.Address}: cannot bind: Cannot assign requested address (EADDRNOTAVAIL): not an address of {NetnsPhrase(ns)}";
+                return sockets.PortInUse(l.Address, n) ? $"listen {l.Address}: Address already in use (EADDRINUSE)" : null;
             case Command.Connect c:
                 if (isConnection(c.Name)) return $"connect {c.Name}: connection name already used";
                 if (c.Local is { } local)
                 {
-                    if (!local.Ip.IsLoopback) return $"connect {c.Name}: bind {local}: Cannot assign requested address (EADDRNOTAVAIL)";
-                    if (sockets.PortInUse(local)) return $"connect {c.Name}: bind {local}: Address already in use (EADDRINUSE)";
-                    if (sockets.Established(new ConnTuple(Destination(c.Remote), local)) is not null)
+                    if (!Bindable(ns, local.Ip)) return $"connect {c.Name}: bind {local}: Cannot assign requested address (EADDRNOTAVAIL)";
+                    if (sockets.PortInUse(local, n)) return $"connect {c.Name}: bind {local}: Address already in use (EADDRINUSE)";
+                    if (sockets.Established(new ConnTuple(Destination(c.Remote), local), n) is not null)
                         return $"connect {c.Name}: {local} -> {c.Remote}: Address already in use (EADDRINUSE)";
                 }
                 // A connect() without bind that finds no free local port is rejected by Step itself (EADDRNOTAVAIL),
@@ -92,10 +115,76 @@ public static class LinuxKernel
                 if (add.Position is { } pos && pos > netfilter.Chain(add.Rule.Chain).Count + 1)
                     return "iptables: Index of insertion too big.";
                 return null;
+            case Command.IpCommand ip:
+                return CheckIp(namespaces, ns, ip);
             default:
                 return null;
         }
     }
+
+    private static string NetnsPhrase(Netns ns) => ns.Name is null ? "the initial namespace" : $"namespace {ns.Name}";
+
+    /// <summary>
+    /// May bind() take <paramref name="ip"/> (<c>inet_addr_valid_or_nonlocal</c>)? A local address, or any address
+    /// while the namespace has no local table yet (<see cref="Netns.LocalTable"/>).
+    /// </summary>
+    private static bool Bindable(Netns ns, IPv4Address ip) => !ns.LocalTable || Fib.IsLocal(ns, ip);
+
+    /// <summary>The <c>ip</c> commands' preconditions, with the messages iproute2 prints (measured on 6.18).</summary>
+    private static string? CheckIp(IReadOnlyList<Netns> namespaces, Netns ns, Command.IpCommand command)
+    {
+        switch (command)
+        {
+            case Command.NetnsAdd add:
+                return IndexOf(namespaces, add.Name) >= 0 ? $"Cannot create namespace file \"/run/netns/{add.Name}\": File exists" : null;
+            case Command.LinkAddVeth veth:
+                var devNs = veth.DeviceNetns is null ? ns : IndexOf(namespaces, veth.DeviceNetns) is var i and >= 0 ? namespaces[i] : null;
+                if (devNs is null) return BadNetnsArgument(veth.DeviceNetns!);
+                var peerNs = veth.PeerNetns is null ? ns : IndexOf(namespaces, veth.PeerNetns) is var j and >= 0 ? namespaces[j] : null;
+                if (peerNs is null) return BadNetnsArgument(veth.PeerNetns!);
+                if (devNs.Device(veth.Device) is not null || peerNs.Device(veth.Peer) is not null || (devNs.Index == peerNs.Index && veth.Device == veth.Peer))
+                    return "RTNETLINK answers: File exists";
+                return null;
+            case Command.LinkSetNetns move:
+                var dev = ns.Device(move.Device);
+                if (dev is null) return NoDevice(move.Device);
+                var target = IndexOf(namespaces, move.Target);
+                if (target < 0) return BadNetnsArgument(move.Target);
+                // The loopback device is NETIF_F_NETNS_LOCAL: dev_change_net_namespace refuses it.
+                if (dev.Kind == DeviceKind.Loopback) return "RTNETLINK answers: Invalid argument";
+                if (target != ns.Index && namespaces[target].Device(move.Device) is not null) return "RTNETLINK answers: File exists";
+                return null;
+            case Command.LinkSetState state:
+                return ns.Device(state.Device) is null ? NoDevice(state.Device) : null;
+            case Command.AddrChange addr:
+                var d = ns.Device(addr.Device);
+                if (d is null) return NoDevice(addr.Device);
+                var has = d.Addresses.Contains(addr.Address);
+                if (addr.Add && has) return "Error: ipv4: Address already assigned.";
+                if (!addr.Add && !has) return "Error: ipv4: Address not found.";
+                return null;
+            case Command.RouteChange route:
+                if (route.Device is { } rd && ns.Device(rd) is null) return NoDevice(rd);
+                if (!route.Add) return FindRoute(ns, route) is null ? "RTNETLINK answers: No such process" : null;
+                if (route.Gateway is { } gw)
+                {
+                    if (Fib.GatewayDevice(ns, gw, route.Device) is null) return "Error: Nexthop has invalid gateway.";
+                }
+                else if (ns.Device(route.Device!) is not { Up: true })
+                {
+                    return "Error: Device for nexthop is not up.";
+                }
+                if (ns.Routes.Any(r => r.Destination == route.Destination) || Fib.Connected(ns).Any(c => c.Subnet == route.Destination))
+                    return "RTNETLINK answers: File exists";
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The added route <c>ip route del</c> removes: same prefix, and the gateway and device if given.</summary>
+    private static FibRoute? FindRoute(Netns ns, Command.RouteChange del) =>
+        ns.Routes.FirstOrDefault(r => r.Destination == del.Destination && (del.Gateway is null || r.Gateway == del.Gateway) && (del.Device is null || r.Device == del.Device));
 
     /// <summary>
     /// <see cref="Step"/> applied command after command to a world nobody looks at in between: the step's builders
@@ -133,7 +222,7 @@ public static class LinuxKernel
         public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)
         {
             ArgumentNullException.ThrowIfNull(command);
-            if (Check(_ctx.Sockets, _isConnection, _ctx.Netfilter, command) is { } rejected) return ([], rejected);
+            if (Check(_ctx.Sockets, _isConnection, _ctx.Namespaces, command) is { } rejected) return ([], rejected);
             return _ctx.Step(command);
         }
 
@@ -164,12 +253,6 @@ public static class LinuxKernel
     private static SockAddr Destination(SockAddr remote) => remote.Ip.Value == 0 ? remote with { Ip = IPv4Address.Loopback } : remote;
 
     /// <summary>
-    /// The source address connect() picks without bind: the namespace has only lo, whose primary address is
-    /// 127.0.0.1, so every route (127.0.0.0/8 local) selects it.
-    /// </summary>
-    private static IPv4Address SourceAddress => IPv4Address.Loopback;
-
-    /// <summary>
     /// A precondition found only while running (the port search): Step turns it into a rejection. Thrown before the
     /// step changes anything but its own events, so a <see cref="Run"/> goes on from the world before the command.
     /// </summary>
@@ -185,14 +268,14 @@ public static class LinuxKernel
         /// <summary>The current step's events; the list (and its capacity) is kept from step to step.</summary>
         private List<KernelEvent> Events { get; } = [];
 
-        private readonly Queue<Segment> _wire = new();
+        /// <summary>Segments sent and not yet through the stack, each with the namespace it leaves from.</summary>
+        private readonly Queue<(int Netns, Segment Seg)> _wire = new();
 
         private long Now { get; set; } = world.Now;
 
-        private Sysctls _sysctls = world.Sysctls;
-        private NetfilterConfig _netfilter = world.Netfilter;
+        /// <summary>Each namespace's own state; a namespace record is replaced whenever a step changes it.</summary>
+        private readonly List<Netns> _namespaces = [.. world.Namespaces];
         private CtTable.Builder _ct = world.Conntrack.ToBuilder();
-        private CtCounters _counters = world.Counters;
         private readonly SocketTable.Builder _sockets = world.Sockets.ToBuilder();
         private readonly PersistentDictionary<string, Connection>.Builder _connections = world.ConnectionsByName.ToBuilder();
         private readonly ImmutableSortedSet<TimerEntry>.Builder _timers = world.Timers.ToBuilder();
@@ -206,14 +289,12 @@ public static class LinuxKernel
 
         public CtView Conntrack => _ct;
 
-        public NetfilterConfig Netfilter => _netfilter;
+        public IReadOnlyList<Netns> Namespaces => _namespaces;
 
         public bool IsConnection(string name) => _connections.ContainsKey(name);
 
-        public World Result() => new World(Now, [.. _namespaces], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
-            _nextCtId, _isnCount, _decisions.ToImmutable()) { Sysctls = _sysctls, Netfilter = _netfilter } is var w ? w with { Namespaces = w.Namespaces.SetItem(0, w.Namespaces[0] with { Counters = _counters }) } : null!;
-
-        private readonly List<Net.Netns> _namespaces = [.. world.Namespaces];
+        public World Result() => new(Now, [.. _namespaces], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
+            _nextCtId, _isnCount, _decisions.ToImmutable());
 
         /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
         public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)
@@ -234,13 +315,14 @@ public static class LinuxKernel
 
         private void Run(Command command)
         {
+            var n = IndexOf(_namespaces, command.Netns);
             switch (command)
             {
                 case Command.Listen l:
-                    _sockets.Listen(l.Address);
+                    _sockets.Listen(l.Address, n);
                     break;
                 case Command.Connect c:
-                    Connect(c);
+                    Connect(n, c);
                     break;
                 case Command.Send s:
                     AppCall(s.End, s);
@@ -252,40 +334,41 @@ public static class LinuxKernel
                     AppCall(a.End, a);
                     break;
                 case Command.IptablesAdd add when add.Position is null:
-                    var tracked = _netfilter.Tracking;
-                    _netfilter = _netfilter.Append(add.Rule);
-                    NoteTracking(tracked);
+                    SetNetfilter(n, _namespaces[n].Netfilter.Append(add.Rule));
                     break;
                 case Command.IptablesAdd add:
-                    var rules = _netfilter.Rules;
-                    var chainRules = _netfilter.Chain(add.Rule.Chain);
+                    var rules = _namespaces[n].Netfilter.Rules;
+                    var chainRules = _namespaces[n].Netfilter.Chain(add.Rule.Chain);
                     var at = add.Position!.Value - 1 < chainRules.Count ? rules.IndexOf(chainRules[add.Position.Value - 1]) : rules.Count;
-                    SetRules(rules.Insert(at, add.Rule));
+                    SetRules(n, rules.Insert(at, add.Rule));
                     break;
                 case Command.IptablesDelete d:
+                    var netfilter = _namespaces[n].Netfilter;
                     var victim = d.Rule is not null
-                        ? _netfilter.Rules.First(r => r.SameRule(d.Rule))
-                        : _netfilter.Chain(d.Chain)[d.Index!.Value - 1];
-                    SetRules(_netfilter.Rules.Remove(victim));
+                        ? netfilter.Rules.First(r => r.SameRule(d.Rule))
+                        : netfilter.Chain(d.Chain)[d.Index!.Value - 1];
+                    SetRules(n, netfilter.Rules.Remove(victim));
                     break;
                 case Command.IptablesFlush f:
-                    SetRules(f.Chain is { } ch ? _netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
+                    SetRules(n, f.Chain is { } ch ? _namespaces[n].Netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
                     break;
                 case Command.Modprobe:
-                    var was = _netfilter.Tracking;
-                    _netfilter = _netfilter with { Modprobed = true };
-                    NoteTracking(was);
+                    SetNetfilter(n, _namespaces[n].Netfilter with { Modprobed = true });
                     break;
                 case Command.ConntrackFlush:
-                    var n = _ct.ToImmutable().Live(Now).Count();
-                    _ct = CtTable.Empty.ToBuilder();
-                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"conntrack -F: {n} flow entries deleted")));
+                    var flushed = _ct.ToImmutable().Live(Now, n).Select(e => e.Id).ToList();
+                    if (flushed.Count == _ct.Count) _ct = CtTable.Empty.ToBuilder();
+                    else foreach (var id in _ct.ToImmutable().All.Where(e => e.Netns == n).Select(e => e.Id).ToList()) _ct.Remove(id);
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}conntrack -F: {flushed.Count} flow entries deleted")));
                     break;
                 case Command.Sysctl s:
-                    _sysctls = SysctlKeys.Apply(_sysctls, s.Key, s.Value);
+                    _namespaces[n] = _namespaces[n] with { Sysctls = SysctlKeys.Apply(_namespaces[n].Sysctls, s.Key, s.Value) };
                     break;
                 case Command.Sleep sl:
                     RunUntil(Now + sl.Milliseconds, inclusive: true, connecting: null);
+                    break;
+                case Command.IpCommand ip:
+                    Ip(n, ip);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command");
@@ -293,42 +376,145 @@ public static class LinuxKernel
             Settle();
         }
 
-        private void SetRules(ImmutableList<NatRule> rules)
+        /// <summary>A note's prefix naming the namespace, empty for the initial one (one-namespace traces read as before).</summary>
+        private string Where(int n) => _namespaces[n].Name is { } name ? name + ": " : "";
+
+        private void SetRules(int n, ImmutableList<NatRule> rules) =>
+            SetNetfilter(n, _namespaces[n].Netfilter with { Rules = rules, NatTableExists = true });
+
+        private void SetNetfilter(int n, NetfilterConfig netfilter)
         {
-            var was = _netfilter.Tracking;
-            _netfilter = _netfilter with { Rules = rules, NatTableExists = true };
-            NoteTracking(was);
+            var was = _namespaces[n].Netfilter.Tracking;
+            _namespaces[n] = _namespaces[n] with { Netfilter = netfilter };
+            var now = netfilter.Tracking;
+            if (!was && now)
+                Events.Add(new KernelEvent.Ct(Now, Where(n) + "conntrack hooks registered in the namespace (nf_ct_netns_get): tracking starts; existing connections are not tracked until they send"));
+            else if (was && !now)
+                Events.Add(new KernelEvent.Ct(Now, Where(n) + "last conntrack user gone (nf_ct_netns_put): hooks unregistered; entries stay until they time out"));
         }
 
-        private void NoteTracking(bool was)
+        // ------------------------------------------------------------ devices, addresses, routes
+
+        /// <summary>The <c>ip</c> commands (their preconditions hold: <see cref="CheckIp"/>).</summary>
+        private void Ip(int n, Command.IpCommand command)
         {
-            var now = _netfilter.Tracking;
-            if (!was && now)
-                Events.Add(new KernelEvent.Ct(Now, "conntrack hooks registered in the namespace (nf_ct_netns_get): tracking starts; existing connections are not tracked until they send"));
-            else if (was && !now)
-                Events.Add(new KernelEvent.Ct(Now, "last conntrack user gone (nf_ct_netns_put): hooks unregistered; entries stay until they time out"));
+            switch (command)
+            {
+                case Command.NetnsAdd add:
+                    _namespaces.Add(Netns.Create(_namespaces.Count, add.Name));
+                    break;
+                case Command.LinkAddVeth veth:
+                    // veth_newlink: both ends are made down; each knows the other (the peer's namespace is its own).
+                    var a = veth.DeviceNetns is null ? n : IndexOf(_namespaces, veth.DeviceNetns);
+                    var b = veth.PeerNetns is null ? n : IndexOf(_namespaces, veth.PeerNetns);
+                    _namespaces[a] = _namespaces[a].WithDevice(new NetDevice(veth.Device, DeviceKind.Veth, false, [], new VethPeer(b, veth.Peer)));
+                    _namespaces[b] = _namespaces[b].WithDevice(new NetDevice(veth.Peer, DeviceKind.Veth, false, [], new VethPeer(a, veth.Device)));
+                    break;
+                case Command.LinkSetNetns move:
+                    Move(n, move.Device, IndexOf(_namespaces, move.Target));
+                    break;
+                case Command.LinkSetState state:
+                    SetState(n, state.Device, state.Up);
+                    break;
+                case Command.AddrChange addr:
+                    var dev = _namespaces[n].Device(addr.Device)!;
+                    if (addr.Add)
+                    {
+                        _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = dev.Addresses.Add(addr.Address) }) with { LocalTable = true };
+                        break;
+                    }
+                    _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = dev.Addresses.Remove(addr.Address) });
+                    // fib_inetaddr_event: the last address of a device gone, fib_disable_ip flushes its routes.
+                    if (dev.Addresses.Count == 1) DropRoutes(n, addr.Device);
+                    // masq_inet_event: MASQUERADEd entries through the device whose reply goes to the address go.
+                    ForgetMasqueraded(n, addr.Device, addr.Address.Local, $"{addr.Address} was removed from {addr.Device} (masq_inet_event)");
+                    break;
+                case Command.RouteChange route when route.Add:
+                    var via = route.Device ?? Fib.GatewayDevice(_namespaces[n], route.Gateway!.Value, null)!;
+                    _namespaces[n] = _namespaces[n] with { Routes = _namespaces[n].Routes.Add(new FibRoute(route.Destination, route.Gateway, via)) };
+                    break;
+                case Command.RouteChange route:
+                    _namespaces[n] = _namespaces[n] with { Routes = _namespaces[n].Routes.Remove(FindRoute(_namespaces[n], route)!) };
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(command), command, "unknown ip command");
+            }
+        }
+
+        /// <summary>
+        /// <c>ip link set DEV up|down</c>. Up: a loopback device gets 127.0.0.1/8 (<c>inetdev_event</c> NETDEV_UP).
+        /// Down (<c>fib_disable_ip</c> → <c>fib_sync_down_dev</c>, <c>fib_flush</c>): the routes through it are deleted and
+        /// do not come back with the device (measured on 6.18), and MASQUERADEd entries through it go
+        /// (<c>masq_device_event</c>).
+        /// </summary>
+        private void SetState(int n, string device, bool up)
+        {
+            var dev = _namespaces[n].Device(device)!;
+            if (dev.Up == up) return;
+            if (up)
+            {
+                var lo = new InAddr(IPv4Address.Loopback, 8);
+                var addresses = dev.Kind == DeviceKind.Loopback && !dev.Addresses.Contains(lo) ? dev.Addresses.Add(lo) : dev.Addresses;
+                _namespaces[n] = _namespaces[n].WithDevice(dev with { Up = true, Addresses = addresses }) with { LocalTable = _namespaces[n].LocalTable || !addresses.IsEmpty };
+                return;
+            }
+            _namespaces[n] = _namespaces[n].WithDevice(dev with { Up = false });
+            DropRoutes(n, device);
+            ForgetMasqueraded(n, device, null, $"{device} went down (masq_device_event)");
+        }
+
+        /// <summary>
+        /// <c>ip link set DEV netns NS</c> (<c>dev_change_net_namespace</c>): the device goes down in its old namespace
+        /// (routes and MASQUERADEd entries go), loses its addresses, and arrives down; its peer learns where it is.
+        /// </summary>
+        private void Move(int from, string device, int to)
+        {
+            if (from == to) return;
+            SetState(from, device, up: false);
+            var dev = _namespaces[from].Device(device)!;
+            _namespaces[from] = _namespaces[from] with { Devices = _namespaces[from].Devices.RemoveAll(d => d.Name == device) };
+            _namespaces[to] = _namespaces[to].WithDevice(dev with { Addresses = [] });
+            if (dev.Peer is { } peer && _namespaces[peer.Netns].Device(peer.Device) is { } other)
+                _namespaces[peer.Netns] = _namespaces[peer.Netns].WithDevice(other with { Peer = new VethPeer(to, device) });
+        }
+
+        private void DropRoutes(int n, string device) =>
+            _namespaces[n] = _namespaces[n] with { Routes = _namespaces[n].Routes.RemoveAll(r => r.Device == device) };
+
+        /// <summary>
+        /// Deletes the namespace's entries MASQUERADE made through <paramref name="device"/> (and, for an address event,
+        /// whose reply goes to <paramref name="address"/>): <c>nf_nat_masq_schedule</c>'s worker, run at once here.
+        /// </summary>
+        private void ForgetMasqueraded(int n, string device, IPv4Address? address, string why)
+        {
+            var victims = _ct.ToImmutable().All
+                .Where(e => e.Netns == n && e.MasqDevice == device && (address is null || e.Reply.Dst.Ip == address.Value))
+                .Select(e => e.Id).ToList();
+            foreach (var id in victims)
+            {
+                _ct.Remove(id);
+                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{id} deleted: {why}")));
+            }
         }
 
         // ------------------------------------------------------------ sockets and time
 
-        private void Connect(Command.Connect c)
+        /// <summary>
+        /// <c>tcp_v4_connect</c>: <c>ip_route_connect</c> finds the route (no route: ENETUNREACH, nothing sent) and,
+        /// without bind(), the source address (the route's preferred source, <see cref="Fib.Lookup"/>); then the port
+        /// (<see cref="PickEphemeral"/>), the SYN, and the wait for the handshake.
+        /// </summary>
+        private void Connect(int n, Command.Connect c)
         {
-            if (!Routable(c.Remote.Ip))
+            var remote = Destination(c.Remote);
+            if (Fib.Lookup(_namespaces[n], remote.Ip) is not { } route)
             {
-                Unreachable(c);
+                Unreachable(n, c);
                 return;
             }
-            var remote = Destination(c.Remote);
-            SockAddr local;
-            if (c.Local is { } l)
-            {
-                local = l;
-            }
-            else
-            {
-                local = PickEphemeral(c.Name, remote);
-            }
+            var local = c.Local ?? PickEphemeral(n, c.Name, remote, route.PrefSrc);
             var r = Tcp.Connect(c.Name, local, remote, c.Local is not null, Now, NextIsnClock());
+            r = r with { End = r.End with { Netns = n } };
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
@@ -376,20 +562,14 @@ public static class LinuxKernel
         }
 
         /// <summary>
-        /// Does the namespace have a route to <paramref name="ip"/>? It has only lo, whose local table covers
-        /// 127.0.0.0/8; 0.0.0.0 is routed to the loopback device too (<see cref="Destination"/>).
-        /// </summary>
-        private static bool Routable(IPv4Address ip) => ip.IsLoopback || ip.Value == 0;
-
-        /// <summary>
         /// <c>tcp_v4_connect</c> fails in <c>ip_route_connect</c> with -ENETUNREACH before it picks a source port or
         /// sends anything (kernel run: <c>connect()</c> to 10.0.0.1 in a namespace with only lo). The socket stays
         /// CLOSE, with the address bind() gave it or none.
         /// </summary>
-        private void Unreachable(Command.Connect c)
+        private void Unreachable(int n, Command.Connect c)
         {
             var local = c.Local ?? new SockAddr(default, 0);
-            var end = TcpEnd.Create(c.Name, local, c.Remote, TcpState.Close, 0, c.Local is not null) with { Gone = true };
+            var end = TcpEnd.Create(c.Name, local, c.Remote, TcpState.Close, 0, c.Local is not null) with { Gone = true, Netns = n };
             Put(end);
             Events.Add(new KernelEvent.Socket(Now, c.Name, "connect failed: ENETUNREACH (no route to the destination); nothing sent"));
             World.Record(_connections, new Connection(c.Name, ConnectResult.Unreachable, local, c.Remote));
@@ -399,16 +579,15 @@ public static class LinuxKernel
         /// <c>__inet_hash_connect</c>: from a hashed start offset (a choice), try ports of the same parity as the
         /// range's low end, then the other parity; a port is usable if no bind() holds it and the 4-tuple is unique.
         /// </summary>
-        private SockAddr PickEphemeral(string name, SockAddr remote)
+        private SockAddr PickEphemeral(int n, string name, SockAddr remote, IPv4Address src)
         {
-            var low = _sysctls.LocalPortLow;
-            var high = _sysctls.LocalPortHigh;
+            var low = _namespaces[n].Sysctls.LocalPortLow;
+            var high = _namespaces[n].Sysctls.LocalPortHigh;
             var remaining = high + 1 - low;
             if (remaining > 1) remaining &= ~1;
             var point = new ChoicePoint(ChoiceKind.EphemeralPort, "ephemeral:" + name, Math.Max(1, remaining));
             var offset = choices.Choose(point) & ~1;
             Events.Add(new KernelEvent.Choice(Now, new ChoiceMade(point, offset, []), name));
-            var src = SourceAddress;
             for (var pass = 0; pass < 2; pass++, offset++)
             {
                 for (var i = 0; i < remaining; i += 2)
@@ -416,13 +595,13 @@ public static class LinuxKernel
                     var port = low + ((offset + i) % remaining);
                     if (port > high) continue;
                     var cand = new SockAddr(src, port);
-                    if (_sockets.EphemeralUsable(cand, remote)) return cand;
+                    if (_sockets.EphemeralUsable(cand, remote, n)) return cand;
                 }
             }
             // An odd-sized range's last port is not on either parity walk.
             foreach (var p in Enumerable.Range(low, high - low + 1))
             {
-                if (_sockets.EphemeralUsable(new SockAddr(src, p), remote)) return new SockAddr(src, p);
+                if (_sockets.EphemeralUsable(new SockAddr(src, p), remote, n)) return new SockAddr(src, p);
             }
             throw new RejectedException($"connect {name}: no free local port in ip_local_port_range (EADDRNOTAVAIL)");
         }
@@ -604,7 +783,7 @@ public static class LinuxKernel
         {
             Put(r.End);
             if (r.WasReset && cause is not null) Events.Add(new KernelEvent.Reset(Now, r.End.Name, cause));
-            foreach (var s in r.Out) _wire.Enqueue(s);
+            foreach (var s in r.Out) _wire.Enqueue((r.End.Netns, s));
         }
 
         /// <summary>Stores an end, re-arming or cancelling its timers as they changed (a gone socket has none).</summary>
@@ -623,10 +802,14 @@ public static class LinuxKernel
             if (now is { } n) _timers.Add(new TimerEntry(n, end, kind));
         }
 
-        /// <summary>Process every queued segment; loopback delivery is instantaneous and in order.</summary>
+        /// <summary>Runs every queued segment through the stack; delivery is instantaneous and in order.</summary>
         private void Settle()
         {
-            while (_wire.Count > 0) Transmit(_wire.Dequeue());
+            while (_wire.Count > 0)
+            {
+                var (n, seg) = _wire.Dequeue();
+                Output(n, seg);
+            }
         }
 
         // ------------------------------------------------------------ the netfilter path
@@ -634,75 +817,161 @@ public static class LinuxKernel
         /// <summary>A packet in flight: the segment as rewritten so far and the conntrack entry attached to it.</summary>
         private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed);
 
-        private void Transmit(Segment seg)
+        /// <summary>
+        /// A locally generated segment (<c>ip_queue_xmit</c> → <c>__ip_local_out</c> → <c>ip_output</c>): route, then
+        /// NF_INET_LOCAL_OUT (conntrack, nat OUTPUT: DST), a new route if DNAT moved the destination
+        /// (<c>ip_route_me_harder</c>), NF_INET_POST_ROUTING (nat POSTROUTING: SRC, confirm), and out of the device.
+        /// Each hook returns its verdict: false is NF_DROP (the packet goes no further).
+        /// </summary>
+        private void Output(int n, Segment seg)
         {
-            // Each hook returns its verdict: false is NF_DROP (the packet goes no further), true is NF_ACCEPT.
-            var skb = new Skb(seg, null, CtDirection.Original, false);
-            var tracking = _netfilter.Tracking;
-            var nat = _netfilter.NatTableExists;
-
-            // NF_INET_LOCAL_OUT, then NF_INET_POST_ROUTING
-            if (tracking && !ConntrackIn(ref skb)) return;
-            if (nat && !NatHook(ref skb, Manip.Dst, NatChain.Output)) return;
-            if (nat && !NatHook(ref skb, Manip.Src, NatChain.PostRouting)) return;
-            if (!Confirm(ref skb)) return;
-
-            Events.Add(new KernelEvent.Captured(Now, skb.Seg));
-
-            // Receive side: NF_INET_PRE_ROUTING / NF_INET_LOCAL_IN. Only a packet without an entry is tracked again.
-            if (tracking && skb.Ct is null)
+            var ns = _namespaces[n];
+            if (Fib.Lookup(ns, seg.Tuple.Dst.Ip) is not { } route)
             {
-                if (!ConntrackIn(ref skb)) return;
-                if (nat && !NatHook(ref skb, Manip.Dst, NatChain.PreRouting)) return;
-                if (nat && !NatHook(ref skb, Manip.Src, NatChain.Input)) return;
-                if (!Confirm(ref skb)) return;
+                Events.Add(new KernelEvent.Dropped(Now, seg, $"{Where(n)}no route to {seg.Tuple.Dst.Ip} (ip_route_output: ENETUNREACH)"));
+                return;
             }
-            Receive(skb.Seg);
+            var skb = new Skb(seg, null, CtDirection.Original, false);
+            var tracking = ns.Netfilter.Tracking;
+            var nat = ns.Netfilter.NatTableExists;
+            if (tracking && !ConntrackIn(n, ref skb)) return;
+            if (nat && !NatHook(n, ref skb, Manip.Dst, NatChain.Output, null, route)) return;
+            if (skb.Seg.Tuple.Dst.Ip != seg.Tuple.Dst.Ip)
+            {
+                if (Fib.Lookup(ns, skb.Seg.Tuple.Dst.Ip) is not { } rerouted)
+                {
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to {skb.Seg.Tuple.Dst.Ip} after DNAT (ip_route_me_harder)"));
+                    return;
+                }
+                route = rerouted;
+            }
+            if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.PostRouting, null, route)) return;
+            if (!Confirm(n, ref skb)) return;
+            Xmit(n, route, skb);
         }
 
-        /// <summary><c>nf_conntrack_in</c> → <c>resolve_normal_ct</c> → <c>nf_conntrack_tcp_packet</c>.</summary>
-        private bool ConntrackIn(ref Skb skb)
+        /// <summary>
+        /// The segment leaves through the route's device (<c>ip_finish_output2</c>). On <c>lo</c> it comes straight back
+        /// with its conntrack entry (<c>loopback_xmit</c> keeps it). On a veth the neighbour must answer first: the next
+        /// hop must be an address of the namespace at the other end (ARP, <c>arp_ignore</c> 0 answers for any local
+        /// address) and both ends up (carrier); then <c>veth_xmit</c> → <c>__dev_forward_skb</c> → <c>skb_scrub_packet</c>
+        /// drops the entry and the peer namespace receives the packet as new.
+        /// </summary>
+        private void Xmit(int n, FibResult route, Skb skb)
         {
             var seg = skb.Seg;
+            if (route.Local)
+            {
+                Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, Loopback));
+                Input(n, Loopback, skb);
+                return;
+            }
+            var dev = _namespaces[n].Device(route.Device)!;
+            var peer = dev.Peer!.Value;
+            var peerNs = _namespaces[peer.Netns];
+            if (!dev.Up || peerNs.Device(peer.Device) is not { Up: true })
+            {
+                Events.Add(new KernelEvent.Dropped(Now, seg, $"{Where(n)}{dev.Name} has no carrier (its veth peer {peer.Device} is down)"));
+                return;
+            }
+            var nextHop = route.NextHop(seg.Tuple.Dst.Ip);
+            if (!Fib.IsLocal(peerNs, nextHop))
+            {
+                Events.Add(new KernelEvent.Dropped(Now, seg, $"{Where(n)}no ARP answer for {nextHop} on {dev.Name} (neighbour FAILED)"));
+                return;
+            }
+            Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, dev.Name));
+            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original });
+        }
+
+        /// <summary>
+        /// A received segment (<c>ip_rcv</c>): NF_INET_PRE_ROUTING (conntrack, nat PREROUTING: DST) unless it kept its
+        /// entry on <c>lo</c>, then the route: for this namespace NF_INET_LOCAL_IN (nat INPUT: SRC, confirm) and the
+        /// socket; else, if <c>ip_forward</c> is on, NF_INET_FORWARD and NF_INET_POST_ROUTING (nat POSTROUTING: SRC,
+        /// confirm) and out again. Forwarding off drops the packet silently (<c>ip_route_input_slow</c>; measured: no
+        /// ICMP, the connect times out).
+        /// </summary>
+        private void Input(int n, string inDev, Skb skb)
+        {
+            var ns = _namespaces[n];
+            var tracking = ns.Netfilter.Tracking;
+            var nat = ns.Netfilter.NatTableExists;
+            var fresh = tracking && skb.Ct is null;
+            if (fresh)
+            {
+                if (!ConntrackIn(n, ref skb)) return;
+                if (nat && !NatHook(n, ref skb, Manip.Dst, NatChain.PreRouting, inDev, null)) return;
+            }
+            var dst = skb.Seg.Tuple.Dst.Ip;
+            if (inDev == Loopback || Fib.IsLocal(ns, dst))
+            {
+                if (fresh)
+                {
+                    if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.Input, inDev, null)) return;
+                    if (!Confirm(n, ref skb)) return;
+                }
+                Receive(n, skb.Seg);
+                return;
+            }
+            if (!ns.Sysctls.IpForward)
+            {
+                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}not for this namespace and net.ipv4.ip_forward is 0: dropped"));
+                return;
+            }
+            if (Fib.Lookup(ns, dst) is not { } route)
+            {
+                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to forward to {dst}"));
+                return;
+            }
+            if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.PostRouting, inDev, route)) return;
+            if (!Confirm(n, ref skb)) return;
+            Xmit(n, route, skb);
+        }
+
+        /// <summary><c>nf_conntrack_in</c> → <c>resolve_normal_ct</c> → <c>nf_conntrack_tcp_packet</c>, in namespace <paramref name="n"/>.</summary>
+        private bool ConntrackIn(int n, ref Skb skb)
+        {
+            var seg = skb.Seg;
+            var sysctls = _namespaces[n].Sysctls;
             for (var repeat = 0; repeat < 3; repeat++)
             {
-                var hit = _ct.Find(seg.Tuple, Now);
+                var hit = _ct.Find(seg.Tuple, Now, n);
                 if (hit is null)
                 {
-                    var opening = TcpTracker.New(seg, _sysctls);
+                    var opening = TcpTracker.New(seg, sysctls);
                     if (opening is not { } info)
                     {
-                        Count(c => c with { Invalid = c.Invalid + 1 });
-                        Events.Add(new KernelEvent.Ct(Now, $"{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
+                        Count(n, c => c with { Invalid = c.Invalid + 1 });
+                        Events.Add(new KernelEvent.Ct(Now, $"{Where(n)}{Describe(seg)}: no entry and may not open one (tcp_new): leaves untracked"));
                         return true;
                     }
-                    var opened = new CtEntry(_nextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, info);
-                    var r = TcpTracker.Packet(opened, CtDirection.Original, seg, _sysctls, Now);
+                    var opened = new CtEntry(_nextCtId, seg.Tuple, seg.Tuple.Invert(), CtStatus.None, TcpCtState.None, Now, info) { Netns = n };
+                    var r = TcpTracker.Packet(opened, CtDirection.Original, seg, sysctls, Now);
                     if (r.Verdict != TrackVerdict.Accept)
                     {
-                        Count(c => c with { Invalid = c.Invalid + 1 });
+                        Count(n, c => c with { Invalid = c.Invalid + 1 });
                         return true;
                     }
                     _nextCtId++;
-                    Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NewEntry, r.Ct.Id, r.Ct.Orig, To: r.Ct.State, Flag: !seg.Has(TcpFlags.Syn))));
+                    Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NewEntry, r.Ct.Id, r.Ct.Orig, To: r.Ct.State, Flag: !seg.Has(TcpFlags.Syn), Netns: _namespaces[n].Name)));
                     skb = skb with { Ct = r.Ct, Dir = CtDirection.Original, Confirmed = false };
                     return true;
                 }
                 var (entry, dir) = hit.Value;
-                var res = TcpTracker.Packet(entry, dir, seg, _sysctls, Now);
+                var res = TcpTracker.Packet(entry, dir, seg, sysctls, Now);
                 switch (res.Verdict)
                 {
                     case TrackVerdict.Repeat:
                         _ct.Remove(entry.Id);
-                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{entry.Id} killed: {res.Note}")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{entry.Id} killed: {res.Note}")));
                         continue;
                     case TrackVerdict.Invalid:
-                        Count(c => c with { Invalid = c.Invalid + 1 });
-                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Describe(seg)}: INVALID for entry #{entry.Id} ({res.Note}): leaves untracked, not NATed")));
+                        Count(n, c => c with { Invalid = c.Invalid + 1 });
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}{Describe(seg)}: INVALID for entry #{entry.Id} ({res.Note}): leaves untracked, not NATed")));
                         skb = skb with { Ct = null };
                         return true;
                     case TrackVerdict.Drop:
-                        Count(c => c with { Invalid = c.Invalid + 1, Drop = c.Drop + 1 });
+                        Count(n, c => c with { Invalid = c.Invalid + 1, Drop = c.Drop + 1 });
                         Events.Add(new KernelEvent.Dropped(Now, seg, "conntrack: " + res.Note));
                         return false;
                 }
@@ -711,15 +980,15 @@ public static class LinuxKernel
                 if (res.Kill)
                 {
                     _ct.Remove(ct.Id);
-                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id} deleted: {res.Note}")));
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{ct.Id} deleted: {res.Note}")));
                 }
                 else
                 {
                     _ct.Update(ct);
                     if (ct.State != entry.State)
-                        Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.StateChange, ct.Id, ct.Orig, From: entry.State, To: ct.State)));
+                        Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.StateChange, ct.Id, ct.Orig, From: entry.State, To: ct.State, Netns: _namespaces[n].Name)));
                     else if (res.Note.Length > 0)
-                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{ct.Id}: {res.Note}")));
+                        Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{ct.Id}: {res.Note}")));
                 }
                 skb = skb with { Ct = ct, Dir = dir, Confirmed = true };
                 return true;
@@ -727,8 +996,12 @@ public static class LinuxKernel
             throw new InvalidOperationException("NF_REPEAT loop did not settle");
         }
 
-        /// <summary><c>nf_nat_inet_fn</c> at one hook, then <c>nf_nat_packet</c>.</summary>
-        private bool NatHook(ref Skb skb, Manip manip, NatChain chain)
+        /// <summary>
+        /// <c>nf_nat_inet_fn</c> at one hook, then <c>nf_nat_packet</c>. <paramref name="inDev"/> and the route's device
+        /// are what <c>-i</c> and <c>-o</c> see (null where the hook has none); MASQUERADE takes its address from the
+        /// route (<c>nf_nat_masquerade_ipv4</c>).
+        /// </summary>
+        private bool NatHook(int n, ref Skb skb, Manip manip, NatChain chain, string? inDev, FibResult? route)
         {
             if (skb.Ct is not { } ct) return true;
             var done = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
@@ -737,9 +1010,10 @@ public static class LinuxKernel
             {
                 NatRange? range = null;
                 NatTarget? by = null;
-                foreach (var rule in _netfilter.Chain(chain))
+                var outDev = route?.Device;
+                foreach (var rule in _namespaces[n].Netfilter.Chain(chain))
                 {
-                    if (!rule.Match.Matches(skb.Seg.Tuple, Loopback)) continue;
+                    if (!rule.Match.Matches(skb.Seg.Tuple, inDev, outDev)) continue;
                     by = rule.Target;
                     switch (rule.Target)
                     {
@@ -749,11 +1023,17 @@ public static class LinuxKernel
                         case NatTarget.Dnat d:
                             range = d.Range;
                             break;
-                        case NatTarget.Masquerade:
-                            // nf_nat_masquerade_ipv4: inet_select_addr(out, nh, RT_SCOPE_UNIVERSE). The namespace has
-                            // only lo, whose 127.0.0.1/8 is host scope: no address, so the packet is dropped.
-                            Events.Add(new KernelEvent.Dropped(Now, skb.Seg, "MASQUERADE: lo ate my IP address (no universe-scope address)"));
-                            return false;
+                        case NatTarget.Masquerade m:
+                            // inet_select_addr(out, rt_nexthop(rt, daddr), RT_SCOPE_UNIVERSE): no universe-scope address
+                            // in the namespace (lo's 127.0.0.1/8 is host scope) and the packet is dropped.
+                            if (route is not { } r || Fib.SelectAddress(_namespaces[n], r.Device, r.NextHop(skb.Seg.Tuple.Dst.Ip)) is not { } addr)
+                            {
+                                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}MASQUERADE: {outDev ?? Loopback} ate my IP address (no universe-scope address)"));
+                                return false;
+                            }
+                            range = m.Range with { MapIps = true, MinIp = addr, MaxIp = addr };
+                            ct = ct with { MasqDevice = r.Device };
+                            break;
                         case NatTarget.Accept:
                             break;
                     }
@@ -761,7 +1041,7 @@ public static class LinuxKernel
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
-                ct = SetupInfo(ct, range, manip, skb.Seg.Origin, nullBinding ? null : by);
+                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : by);
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
             skb = skb with { Ct = ct, Seg = seg };
@@ -769,7 +1049,7 @@ public static class LinuxKernel
         }
 
         /// <summary><c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule matched).</summary>
-        private CtEntry SetupInfo(CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by)
+        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by)
         {
             var curr = ct.Reply.Invert();
             var k = _decisions.GetValueOrDefault(origin);
@@ -780,17 +1060,17 @@ public static class LinuxKernel
             if (outcome.Evicted is { } victim)
             {
                 _ct.Remove(victim);
-                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"entry #{victim} evicted to free its reply tuple (nf_nat_used_tuple_harder)")));
+                Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{victim} evicted to free its reply tuple (nf_nat_used_tuple_harder)")));
             }
             var status = ct.Status | (manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone);
             if (outcome.Tuple != curr)
             {
                 status |= manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by, Flag: manip == Manip.Src)));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by, Flag: manip == Manip.Src, Netns: _namespaces[n].Name)));
                 return ct with { Reply = outcome.Tuple.Invert(), Status = status };
             }
             if (by is not null)
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by)));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by, Netns: _namespaces[n].Name)));
             return ct with { Status = status };
         }
 
@@ -807,51 +1087,51 @@ public static class LinuxKernel
         }
 
         /// <summary><c>__nf_conntrack_confirm</c>: insert a new entry unless a tuple clashes; TCP clashes are dropped.</summary>
-        private bool Confirm(ref Skb skb)
+        private bool Confirm(int n, ref Skb skb)
         {
             if (skb.Ct is not { } ct || skb.Confirmed) return true;
             if (_ct.Clashes(ct, Now))
             {
-                Count(c => c with { InsertFailed = c.InsertFailed + 1, Drop = c.Drop + 1 });
+                Count(n, c => c with { InsertFailed = c.InsertFailed + 1, Drop = c.Drop + 1 });
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, string.Create(CultureInfo.InvariantCulture,
-                    $"conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; TCP cannot resolve clashes (insert_failed, drop)")));
+                    $"{Where(n)}conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; TCP cannot resolve clashes (insert_failed, drop)")));
                 return false;
             }
             ct = ct with { Status = ct.Status | CtStatus.Confirmed };
             _ct.Insert(ct, Now);
-            _counters = _counters with { Insert = _counters.Insert + 1 };
+            Count(n, c => c with { Insert = c.Insert + 1 });
             skb = skb with { Ct = ct, Confirmed = true };
             return true;
         }
 
-        private void Count(Func<CtCounters, CtCounters> f) => _counters = f(_counters);
+        private void Count(int n, Func<CtCounters, CtCounters> f) => _namespaces[n] = _namespaces[n] with { Counters = f(_namespaces[n].Counters) };
 
         private static string Describe(Segment s) => $"{s.Tuple.Src} > {s.Tuple.Dst} [{s.FlagString()}]";
 
         // ------------------------------------------------------------ the socket layer
 
-        /// <summary><c>tcp_v4_rcv</c>: established hash first, then the listener, else a RST from the stack.</summary>
-        private void Receive(Segment seg)
+        /// <summary><c>tcp_v4_rcv</c> in namespace <paramref name="n"/>: established hash first, then the listener, else a RST from the stack.</summary>
+        private void Receive(int n, Segment seg)
         {
-            var end = _sockets.Established(seg.Tuple);
+            var end = _sockets.Established(seg.Tuple, n);
             if (end is not null)
             {
                 var r = Tcp.Receive(end, seg, Now);
                 Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction));
                 Apply(r, seg);
-                if (r.ReopenIss is { } iss && _sockets.IsListening(seg.Tuple.Dst)) Listener(seg, iss);
+                if (r.ReopenIss is { } iss && _sockets.IsListening(seg.Tuple.Dst, n)) Listener(n, seg, iss);
                 return;
             }
-            if (_sockets.IsListening(seg.Tuple.Dst))
+            if (_sockets.IsListening(seg.Tuple.Dst, n))
             {
-                Listener(seg, null);
+                Listener(n, seg, null);
                 return;
             }
             Events.Add(new KernelEvent.Delivered(Now, seg, "(no socket)", "no socket: RST"));
-            if (Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is { } rst) _wire.Enqueue(rst);
+            if (Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is { } rst) _wire.Enqueue((n, rst));
         }
 
-        private void Listener(Segment seg, uint? iss)
+        private void Listener(int n, Segment seg, uint? iss)
         {
             var listener = $"(listener {seg.Tuple.Dst})";
             if (seg.Has(TcpFlags.Rst))
@@ -862,19 +1142,19 @@ public static class LinuxKernel
             if (seg.Has(TcpFlags.Ack) || !seg.Has(TcpFlags.Syn))
             {
                 Events.Add(new KernelEvent.Delivered(Now, seg, listener, seg.Has(TcpFlags.Ack) ? "ACK to listener: RST" : "dropped"));
-                if (seg.Has(TcpFlags.Ack) && Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is { } rst) _wire.Enqueue(rst);
+                if (seg.Has(TcpFlags.Ack) && Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is { } rst) _wire.Enqueue((n, rst));
                 return;
             }
             var name = Segment.ConnectionOf(seg.Origin) + ".server";
             if (_sockets.End(name) is { Gone: false })
             {
-                var n = 2;
-                while (_sockets.End(string.Create(CultureInfo.InvariantCulture, $"{name}#{n}")) is { Gone: false }) n++;
-                name = string.Create(CultureInfo.InvariantCulture, $"{name}#{n}");
+                var k = 2;
+                while (_sockets.End(string.Create(CultureInfo.InvariantCulture, $"{name}#{k}")) is { Gone: false }) k++;
+                name = string.Create(CultureInfo.InvariantCulture, $"{name}#{k}");
             }
             var r = Tcp.Accept(name, seg, Now, NextIsnClock(), iss);
             Events.Add(new KernelEvent.Delivered(Now, seg, listener, "new request " + name));
-            Apply(r, seg);
+            Apply(r with { End = r.End with { Netns = n } }, seg);
         }
     }
 }

@@ -10,12 +10,28 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
 {
     public static RuleMatch Any { get; } = new(null, null, null, null, null, null);
 
-    /// <summary>Does a packet with <paramref name="tuple"/> travelling out of / into <paramref name="device"/> match?</summary>
-    public bool Matches(ConnTuple tuple, string device) =>
+    /// <summary>
+    /// Does a packet with <paramref name="tuple"/> that came in on <paramref name="inDevice"/> and goes out of
+    /// <paramref name="outDevice"/> match (<c>ip_packet_match</c>)? A device a hook does not have is null, and a rule
+    /// naming it does not match there (iptables refuses <c>-o</c> in PREROUTING and INPUT, <c>-i</c> in OUTPUT and
+    /// POSTROUTING).
+    /// </summary>
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) =>
         (Source is null || Source.Value.Contains(tuple.Src.Ip)) &&
         (Destination is null || Destination.Value.Contains(tuple.Dst.Ip)) &&
         (SourcePort is null || SourcePort.Value.Contains(tuple.Src.Port)) &&
         (DestinationPort is null || DestinationPort.Value.Contains(tuple.Dst.Port)) &&
-        (OutInterface is null || OutInterface == device) &&
-        (InInterface is null || InInterface == device);
+        (OutInterface is null || (outDevice is not null && InterfaceMatches(OutInterface, outDevice))) &&
+        (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice)));
+
+    /// <summary>
+    /// <c>ifname_compare_aligned</c> with the mask iptables builds (<c>xtables_parse_interface</c>): a trailing
+    /// <c>+</c> matches every name with that prefix, otherwise the whole name must be equal.
+    /// </summary>
+    public static bool InterfaceMatches(string pattern, string device)
+    {
+        ArgumentNullException.ThrowIfNull(pattern);
+        ArgumentNullException.ThrowIfNull(device);
+        return pattern.EndsWith('+') ? device.StartsWith(pattern[..^1], StringComparison.Ordinal) : pattern == device;
+    }
 }

@@ -28,6 +28,9 @@ public enum OpKind
 
     /// <summary><c>sysctl -w</c> of conntrack settings (loose, established timeout).</summary>
     Sysctl,
+
+    /// <summary>The <c>ip</c> commands that build a topology (namespaces, veth pairs, addresses, routes).</summary>
+    Ip,
 }
 
 /// <summary>Names and classification of <see cref="OpKind"/>.</summary>
@@ -47,6 +50,7 @@ public static class OpKinds
         OpKind.ConntrackFlush => "conntrack -F",
         OpKind.Sleep => "sleep",
         OpKind.Sysctl => "sysctl",
+        OpKind.Ip => "ip",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
@@ -64,6 +68,7 @@ public static class OpKinds
         Model.Scenarios.Command.ConntrackFlush => OpKind.ConntrackFlush,
         Model.Scenarios.Command.Sleep => OpKind.Sleep,
         Model.Scenarios.Command.Sysctl => OpKind.Sysctl,
+        Model.Scenarios.Command.IpCommand => OpKind.Ip,
         _ => throw new ArgumentOutOfRangeException(nameof(command)),
     };
 }

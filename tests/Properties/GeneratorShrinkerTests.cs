@@ -1,4 +1,7 @@
 using System.Collections.Immutable;
+using IPv4Address = ConntrackModel.Model.Addressing.IPv4Address;
+using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Net;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Properties.Checking;
 using ConntrackModel.Properties.Configs;
@@ -85,14 +88,16 @@ public class GeneratorShrinkerTests
     [Fact]
     public void OpKinds_EveryCommandSubtype_HasAKindAndAName()
     {
-        var subtypes = typeof(Command).GetNestedTypes().Where(t => t.IsSubclassOf(typeof(Command))).ToList();
-        Assert.Equal(Enum.GetValues<OpKind>().Length, subtypes.Count);
+        var subtypes = typeof(Command).GetNestedTypes().Where(t => t.IsSubclassOf(typeof(Command)) && !t.IsAbstract).ToList();
         var samples = new Command[]
         {
             new Command.Listen(Pools.Server(8080)), new Command.Connect("A", null, Pools.Server(8080)), new Command.Send("A", "x"),
             new Command.Close("A"), new Command.Abort("A"), ScenarioParser.ParseLine("iptables -t nat -A POSTROUTING -j ACCEPT"),
             ScenarioParser.ParseLine("iptables -t nat -D POSTROUTING 1"), new Command.IptablesFlush(null), new Command.Modprobe(),
             new Command.ConntrackFlush(), new Command.Sleep(1), new Command.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0"),
+            new Command.NetnsAdd("pod"), new Command.LinkAddVeth("veth0", null, "eth0", "pod"), new Command.LinkSetNetns("veth0", "pod"),
+            new Command.LinkSetState("veth0", true), new Command.AddrChange(true, new InAddr(new IPv4Address(0x0A000001), 24), "veth0"),
+            new Command.RouteChange(true, new Cidr(default, 0), new IPv4Address(0x0A000001), null),
         };
         Assert.Equal(subtypes.ToHashSet(), samples.Select(s => s.GetType()).ToHashSet());
         Assert.Equal(Enum.GetValues<OpKind>().ToHashSet(), samples.Select(OpKinds.Of).ToHashSet());
