@@ -65,6 +65,17 @@ public static class SpecBuilder
         P(docs.Summary(typeof(LinuxKernel)));
         P(docs.Remarks(typeof(LinuxKernel)));
 
+        H(2, "Namespaces and routing");
+        P(docs.Summary(typeof(Model.Net.Netns)));
+        P(docs.Summary(typeof(Model.Net.NetDevice)));
+        P(docs.Summary(typeof(Model.Net.Fib)));
+        foreach (var m in typeof(Model.Net.Fib).GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.DeclaredOnly)
+                     .Where(m => !m.IsSpecialName).OrderBy(m => m.MetadataToken).Select(m => m.Name).Distinct())
+        {
+            var s = docs.MemberSummary(typeof(Model.Net.Fib), m);
+            if (s.Length > 0) P($"**{m}**: {s}");
+        }
+
         H(2, "NAT tuple selection");
         P(docs.Summary(typeof(NatSelection)));
         foreach (var m in typeof(NatSelection).GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
@@ -138,9 +149,11 @@ public static class SpecBuilder
         var connected = LinuxKernel.Step(listening, new Command.Connect("A", new SockAddr(IPv4Address.Loopback, 40000), new SockAddr(IPv4Address.Loopback, 8080)), ChoiceSource.First).World;
         var closed = LinuxKernel.Step(connected, new Command.Close("A"), ChoiceSource.First).World;
         var l = new SockAddr(IPv4Address.Loopback, 8080);
+        var pod = Steps(World.Initial, new Command.NetnsAdd("pod"), new Command.LinkAddVeth("veth0", null, "eth0", "pod"));
+        var addressed = Steps(pod, new Command.AddrChange(true, new Model.Net.InAddr(new IPv4Address(0x0AF40001), 24), "veth0"), new Command.LinkSetState("veth0", true));
         var cases = new (Type Kind, string When, World World, Command Command)[]
         {
-            (typeof(Command.Listen), "the address is not in 127.0.0.0/8", World.Initial, new Command.Listen(new SockAddr(new IPv4Address(0x0A000001), 8080))),
+            (typeof(Command.Listen), "the address is not one of the namespace's", World.Initial, new Command.Listen(new SockAddr(new IPv4Address(0x0A000001), 8080))),
             (typeof(Command.Listen), "the port is taken", listening, new Command.Listen(l)),
             (typeof(Command.Connect), "the name is taken", connected, new Command.Connect("A", null, l)),
             (typeof(Command.Connect), "bind() to a port in use", connected, new Command.Connect("B", new SockAddr(IPv4Address.Loopback, 40000), l)),
@@ -152,11 +165,30 @@ public static class SpecBuilder
             (typeof(Command.IptablesDelete), "no such rule", World.Initial, ScenarioParser.ParseLine("iptables -t nat -D POSTROUTING -j ACCEPT")),
             (typeof(Command.IptablesDelete), "index past the chain", World.Initial, ScenarioParser.ParseLine("iptables -t nat -D POSTROUTING 1")),
             (typeof(Command.IptablesAdd), "insert position past the chain", World.Initial, ScenarioParser.ParseLine("iptables -t nat -I POSTROUTING 2 -j ACCEPT")),
+            (typeof(Command.IptablesAdd), "the namespace does not exist", World.Initial, ScenarioParser.ParseLine("iptables -t nat -A POSTROUTING -j ACCEPT") with { Netns = "pod" }),
+            (typeof(Command.NetnsAdd), "the name is taken", pod, new Command.NetnsAdd("pod")),
+            (typeof(Command.LinkAddVeth), "a device of that name exists", pod, new Command.LinkAddVeth("veth0", null, "eth0", "pod")),
+            (typeof(Command.LinkAddVeth), "the peer's namespace does not exist", World.Initial, new Command.LinkAddVeth("veth0", null, "eth0", "pod")),
+            (typeof(Command.LinkSetNetns), "no such device", pod, new Command.LinkSetNetns("eth9", "pod")),
+            (typeof(Command.LinkSetNetns), "the loopback device", pod, new Command.LinkSetNetns("lo", "pod")),
+            (typeof(Command.LinkSetState), "no such device", pod, new Command.LinkSetState("eth9", true)),
+            (typeof(Command.AddrChange), "the address is already there", addressed, new Command.AddrChange(true, new Model.Net.InAddr(new IPv4Address(0x0AF40001), 24), "veth0")),
+            (typeof(Command.AddrChange), "removing an address the device does not have", pod, new Command.AddrChange(false, new Model.Net.InAddr(new IPv4Address(0x0AF40001), 24), "veth0")),
+            (typeof(Command.RouteChange), "the gateway is on no connected subnet", pod, new Command.RouteChange(true, new Cidr(default, 0), new IPv4Address(0x0AF40002), null)),
+            (typeof(Command.RouteChange), "a route to the prefix exists", addressed, new Command.RouteChange(true, new Cidr(new IPv4Address(0x0AF40000), 24), null, "veth0")),
+            (typeof(Command.RouteChange), "a device route through a device that is down", pod, new Command.RouteChange(true, new Cidr(default, 0), null, "veth0")),
+            (typeof(Command.RouteChange), "deleting a route that does not exist", pod, new Command.RouteChange(false, new Cidr(default, 0), null, null)),
         };
         foreach (var c in cases.Where(c => c.Kind == command))
         {
             if (LinuxKernel.Check(c.World, c.Command) is { } message) yield return (c.When, message);
         }
+    }
+
+    private static World Steps(World w, params Command[] commands)
+    {
+        foreach (var c in commands) w = LinuxKernel.Step(w, c, ChoiceSource.First).World;
+        return w;
     }
 
     private sealed record Conformance(string Note, IReadOnlyDictionary<string, bool> Results);
@@ -189,6 +221,7 @@ public static class SpecBuilder
         b.Add(new DocBlock.Heading(3, name, Anchor(name)));
         b.Add(new DocBlock.Para(description));
         b.Add(new DocBlock.Code("sh", scenario.ToScript()));
+        if (sim.Final.Namespaces.Length > 1) b.Add(new DocBlock.Code("mermaid", Topology.Mermaid(sim.Final)));
         b.Add(new DocBlock.Table(["connection", "connect", "server sees", "client", "server"],
             [.. obs.Connections.Select(c => ImmutableArray.Create(c.Name, c.Connect, c.Wire.IsEmpty ? "nothing" : string.Join(" or ", c.Wire), End(c.Client), c.Server is null ? "never accepted" : End(c.Server)))]));
         var verdict = obs.Violations.IsEmpty ? "no invariant violated" : "violates " + string.Join(", ", obs.Violations.Select(v => $"`{v.Invariant}` (step {v.Step})").Distinct());

@@ -15,15 +15,21 @@ namespace ConntrackModel.Model.Kernel;
 /// <summary>
 /// The semantics: <see cref="Step"/> is the one pure transition function. A command runs to completion as it
 /// would in a shell (connect blocks until the handshake is decided), every segment is pushed through the netfilter
-/// path of a locally generated packet on loopback, and time only moves inside connect and sleep.
+/// path of the namespaces it crosses, and time only moves inside connect and sleep.
 /// </summary>
 /// <remarks>
-/// Packet path (net/ipv4/ip_output.c, net/netfilter/nf_conntrack_core.c, nf_nat_core.c):
-/// LOCAL_OUT: <c>nf_conntrack_in</c> (priority -200), nat OUTPUT chain (DST manip, -100);
-/// POST_ROUTING: nat POSTROUTING chain (SRC manip, +100), <c>nf_confirm</c> (INT_MAX);
-/// the segment is captured on lo, then received: PRE_ROUTING and LOCAL_IN see the same skb with its entry still
-/// attached (<c>loopback_xmit</c> keeps it, <c>nf_conntrack_in</c> returns at once), so only a packet that lost its
-/// entry (invalid) is tracked again; then <c>tcp_v4_rcv</c> demultiplexes it to a socket.
+/// Packet path by kind (net/ipv4/ip_output.c, ip_input.c, ip_forward.c, net/netfilter/nf_conntrack_core.c,
+/// nf_nat_core.c), each hook in its namespace, with that namespace's rules, tracking switch and table:
+/// locally generated: route (<c>ip_route_output_key_hash_rcu</c>), LOCAL_OUT: <c>nf_conntrack_in</c> (priority -200),
+/// nat OUTPUT chain (DST manip, -100), a new route if DNAT moved the destination (<c>ip_route_me_harder</c>);
+/// POST_ROUTING: nat POSTROUTING chain (SRC manip, +100), <c>nf_confirm</c> (INT_MAX); out of the route's device.
+/// Received for the namespace: PRE_ROUTING: <c>nf_conntrack_in</c>, nat PREROUTING chain (DST); route; LOCAL_IN: nat
+/// INPUT chain (SRC), <c>nf_confirm</c>; then <c>tcp_v4_rcv</c> demultiplexes it to a socket. Forwarded (not for the
+/// namespace, <c>net.ipv4.ip_forward</c> on): PRE_ROUTING as above, route, FORWARD, POST_ROUTING as above, out again.
+/// On <c>lo</c> a packet comes back into the same namespace with its entry still attached (<c>loopback_xmit</c>
+/// keeps it, <c>nf_conntrack_in</c> returns at once), so only a packet that lost its entry (invalid) is tracked
+/// again; across a veth pair it loses the entry (<c>veth_xmit</c> → <c>__dev_forward_skb</c> →
+/// <c>skb_scrub_packet</c>) and the peer namespace tracks it anew.
 /// </remarks>
 public static class LinuxKernel
 {

@@ -55,7 +55,7 @@ public static class CheckConfigs
     public static CheckConfig All { get; } = new(
         "all",
         "Every command and rule kind: late start, rules deleted and flushed (tracking stops), conntrack -F, loose and timeout sysctls, long sleeps.",
-        [], false, [.. Enum.GetValues<OpKind>()], AllRules, 4 * ExpiryTimeoutSeconds * 1000L, 18, 4);
+        [], false, [.. Enum.GetValues<OpKind>().Where(k => k != OpKind.Ip)], AllRules, 4 * ExpiryTimeoutSeconds * 1000L, 18, 4);
 
     public static ImmutableArray<CheckConfig> Catalogue { get; } = [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All];
 
