@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
@@ -10,6 +11,30 @@ namespace ConntrackModel.Model.Scenarios;
 /// Reads scenario scripts: one command a line, <c>#</c> starts a comment, double quotes group words.
 /// Every error names file, line and column and says what was expected there.
 /// </summary>
+/// <remarks>
+/// <para>
+/// The <c>ip</c> (iproute2) subset, in ip's own syntax. Objects and subcommands may be abbreviated as ip resolves
+/// them (the first of ip's names that the word begins: <c>a</c>/<c>addr</c>/<c>address</c>, <c>r</c>/<c>ro</c>/<c>route</c>,
+/// <c>l</c>/<c>link</c>, <c>netns</c>; <c>del</c> for <c>delete</c>):
+/// </para>
+/// <list type="bullet">
+/// <item><c>ip netns add NAME</c></item>
+/// <item><c>ip link add NAME [netns NS] type veth peer [name] NAME2 [netns NS2]</c> (<c>name NAME</c> or <c>dev NAME</c> also name the first end)</item>
+/// <item><c>ip link set [dev] DEV up|down|netns NS</c> (one change a line)</item>
+/// <item><c>ip addr add|del [local] ADDR[/LEN] dev DEV</c> (no LEN: /32)</item>
+/// <item><c>ip route add|del [to] default|PREFIX[/LEN] [via GW] [dev DEV]</c> (at least one of via and dev; no LEN: /32;
+/// host bits set in PREFIX are refused as the kernel refuses them)</item>
+/// <item><c>ip netns exec NS COMMAND...</c>: any command of the script, run in NS (<see cref="Command.Netns"/>)</item>
+/// <item><c>ip -n NS OBJECT ...</c> (also <c>-netns NS</c>): an ip command run in NS</item>
+/// </list>
+/// <para>
+/// Anything else of ip's (other objects, subcommands, options, link types, route types and attributes) is an error
+/// that names it as unsupported, never ignored; a namespace switch inside another is an error. Names are checked as
+/// ip and the kernel check them (a device name is 1-15 bytes without '/', ':' or whitespace and not '.' or '..'; a
+/// netns name is 1-255 bytes without '/' and not '.' or '..'), not whether they exist: the kernel step does that when
+/// the command runs.
+/// </para>
+/// </remarks>
 public static class ScenarioParser
 {
     private sealed record Token(string Text, int Column);
@@ -69,14 +94,24 @@ public static class ScenarioParser
     public static string Q(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        var sb = new System.Text.StringBuilder("'");
+        return Quote(token, '\'');
+    }
+
+    /// <summary><see cref="Q"/> with another quotation mark (iproute2 quotes with <c>"</c>).</summary>
+    private static string Quote(string token, char mark) =>
+        token.Length > MaxEcho
+            ? string.Create(CultureInfo.InvariantCulture, $"{mark}{Escape(token)}{mark}... ({token.Length} characters)")
+            : $"{mark}{Escape(token)}{mark}";
+
+    /// <summary>The first <see cref="MaxEcho"/> characters of a token, control characters escaped.</summary>
+    private static string Escape(string token)
+    {
+        var sb = new System.Text.StringBuilder();
         foreach (var c in token.Length > MaxEcho ? token[..MaxEcho] : token)
         {
             if (char.IsControl(c)) sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
             else sb.Append(c);
         }
-        sb.Append('\'');
-        if (token.Length > MaxEcho) sb.Append(CultureInfo.InvariantCulture, $"... ({token.Length} characters)");
         return sb.ToString();
     }
 
@@ -172,9 +207,13 @@ public static class ScenarioParser
         return (key, v);
     }
 
-    private const string Commands = "listen, connect, send, close, abort, iptables, modprobe, conntrack, sysctl, sleep, choose";
+    private const string Commands = "listen, connect, send, close, abort, iptables, ip, modprobe, conntrack, sysctl, sleep, choose";
 
-    private static Command ParseCommand(List<Token> t, string raw)
+    /// <summary>
+    /// One command: <paramref name="t"/> starts with its verb. <paramref name="within"/> is the namespace switch the
+    /// command is wrapped in (<c>ip netns exec NS</c>), null at the top level; a second switch inside is an error.
+    /// </summary>
+    private static Command ParseCommand(List<Token> t, string raw, string? within = null)
     {
         var verb = t[0];
         switch (verb.Text)
@@ -214,6 +253,11 @@ public static class ScenarioParser
                 return new Command.Sleep((long)Math.Round(secs * 1000m));
             case "iptables":
                 return Iptables(t, raw);
+            case "ip":
+                return Ip(t, raw, within);
+            case "choose":
+                // Only reached inside ip netns exec: a top-level choose line is read before commands are.
+                throw new ParseException(verb.Column, "'choose' pins a choice of the whole scenario: it is not a command and cannot run in a namespace");
             default:
                 throw new ParseException(verb.Column, $"unknown command {Q(verb.Text)}: expected one of {Commands}");
         }
@@ -553,5 +597,401 @@ public static class ScenarioParser
         if (!IPv4Address.TryParse(b, out var maxIp)) throw new ParseException(tok.Column + dash + 1, $"expected an IPv4 address, got {Q(b)}");
         if (maxIp < minIp) throw new ParseException(tok.Column, $"address range {Q(ips)} is reversed");
         return new NatRange(true, minIp, maxIp, protoSpecified, minP, maxP, random, randomFully, persistent);
+    }
+
+    // ------------------------------------------------------------ ip (iproute2)
+
+    private const string IpUsage = "ip [-n NS] link|addr|route|netns ...";
+    private const string NetnsUsage = "ip netns add NAME or ip netns exec NAME COMMAND...";
+    private const string LinkAddUsage = "ip link add NAME [netns NS] type veth peer [name] NAME2 [netns NS2]";
+    private const string LinkSetUsage = "ip link set [dev] DEV up|down|netns NS";
+    private const string LinkUsage = LinkAddUsage + " or " + LinkSetUsage;
+    private const string AddrUsage = "ip addr add|del ADDR[/LEN] dev DEV";
+    private const string RouteUsage = "ip route add|del default|PREFIX[/LEN] [via GW] [dev DEV]";
+
+    // ip's tables in the order ip tries them: a word names the first entry it begins (ip's matches()), so "a" is
+    // address, "r" route, "l" link and "n" neighbor.
+    private static readonly string[] IpObjects =
+    [
+        "address", "addrlabel", "maddress", "route", "rule", "neighbor", "neighbour", "ntable", "ntbl", "link", "l2tp", "fou",
+        "ila", "macsec", "tunnel", "tunl", "tuntap", "tap", "token", "tcpmetrics", "tcp_metrics", "monitor", "xfrm", "mroute",
+        "mrule", "netns", "netconf", "vrf", "sr", "nexthop", "mptcp", "ioam", "help", "stats",
+    ];
+
+    private static readonly string[] NetnsVerbs = ["list", "show", "lst", "list-id", "help", "add", "set", "delete", "identify", "pids", "exec", "monitor", "attach"];
+
+    private static readonly string[] LinkVerbs = ["add", "set", "change", "replace", "delete", "show", "lst", "list", "xstats", "afstats", "property", "help"];
+
+    private static readonly string[] AddrVerbs = ["add", "change", "chg", "replace", "delete", "list", "show", "lst", "flush", "save", "showdump", "restore", "help"];
+
+    private static readonly string[] RouteVerbs =
+        ["add", "change", "chg", "replace", "prepend", "append", "test", "delete", "list", "show", "lst", "get", "flush", "save", "restore", "showdump", "help"];
+
+    // The words ip's parsers know that the model does not: named as unsupported rather than read as a name or address.
+    private static readonly FrozenSet<string> LinkKeywords = FrozenSet.ToFrozenSet(
+    [
+        "up", "down", "name", "index", "link", "address", "broadcast", "brd", "txqueuelen", "qlen", "txqlen", "mtu", "xdp", "xdpgeneric",
+        "xdpdrv", "xdpoffload", "netns", "multicast", "allmulticast", "promisc", "trailers", "arp", "carrier", "vf", "master", "vrf",
+        "nomaster", "dynamic", "type", "alias", "group", "mode", "state", "numtxqueues", "numrxqueues", "addrgenmode", "link-netns",
+        "link-netnsid", "protodown", "protodown_reason", "gso_max_size", "gso_max_segs", "gro_max_size", "gso_ipv4_max_size",
+        "gro_ipv4_max_size", "parentdev", "help",
+    ], StringComparer.Ordinal);
+
+    private static readonly FrozenSet<string> AddrKeywords = FrozenSet.ToFrozenSet(
+    [
+        "peer", "remote", "broadcast", "brd", "anycast", "scope", "label", "metric", "priority", "preference", "valid_lft",
+        "preferred_lft", "proto", "home", "nodad", "optimistic", "mngtmpaddr", "noprefixroute", "autojoin", "help",
+    ], StringComparer.Ordinal);
+
+    private static readonly FrozenSet<string> RouteKeywords = FrozenSet.ToFrozenSet(
+    [
+        "src", "as", "from", "tos", "dsfield", "expires", "metric", "priority", "preference", "scope", "mtu", "lock", "hoplimit",
+        "advmss", "reordering", "rtt", "rto_min", "window", "cwnd", "initcwnd", "initrwnd", "features", "quickack", "congctl",
+        "rttvar", "ssthresh", "realms", "onlink", "nexthop", "nhid", "protocol", "proto", "table", "vrf", "pref", "encap",
+        "ttl-propagate", "fastopen_no_cookie", "help",
+    ], StringComparer.Ordinal);
+
+    private static readonly FrozenSet<string> RouteTypes = FrozenSet.ToFrozenSet(
+        ["unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "anycast"], StringComparer.Ordinal);
+
+    /// <summary>The entry of ip's <paramref name="table"/> that <paramref name="word"/> abbreviates (ip's matches()), if any.</summary>
+    private static string? Resolve(string word, string[] table) =>
+        word.Length == 0 ? null : table.FirstOrDefault(k => k.StartsWith(word, StringComparison.Ordinal));
+
+    /// <summary>The column just past a token: where a missing argument would go.</summary>
+    private static int After(Token tok) => tok.Column + tok.Text.Length + 1;
+
+    private static ParseException Unsupported(Token tok, string what, string why) => new(tok.Column, $"unsupported: '{what}' ({why})");
+
+    /// <summary>A token inside an echoed command (<c>'ip link add ... type X'</c>): escaped and cut as <see cref="Q"/> does.</summary>
+    private static string Echo(string token) => token.Length > MaxEcho ? Escape(token) + "..." : Escape(token);
+
+    private static ParseException Nested(Token tok, string what, string within) =>
+        new(tok.Column, $"nested namespace switch: '{what}' inside '{within}' (a command runs in one namespace)");
+
+    /// <summary>
+    /// <c>ip [-n NS] OBJECT ...</c>. <paramref name="within"/> is the enclosing <c>ip netns exec NS</c>, if any.
+    /// </summary>
+    private static Command Ip(List<Token> t, string raw, string? within)
+    {
+        var i = 1;
+        string? ns = null;
+        while (i < t.Count && t[i].Text.Length > 1 && t[i].Text[0] == '-')
+        {
+            var opt = t[i];
+            // ip reads --opt as -opt, and -n, -ne, ... as -netns.
+            var name = opt.Text[1] == '-' ? opt.Text[1..] : opt.Text;
+            if (name.Length < 2 || !"-netns".StartsWith(name, StringComparison.Ordinal))
+                throw Unsupported(opt, $"ip {Echo(opt.Text)}", "only -n NS (-netns NS) is modelled");
+            if (within is not null) throw Nested(opt, $"ip {opt.Text}", within);
+            if (ns is not null) throw new ParseException(opt.Column, $"unexpected {Q(opt.Text)}: the namespace is already given (ip -n {ns})");
+            ns = NetnsName(Next(t, ref i, "a namespace NAME"));
+            i++;
+        }
+        if (i >= t.Count) throw new ParseException(After(t[^1]), $"missing argument: expected {IpUsage}");
+        var objTok = t[i];
+        var obj = Resolve(objTok.Text, IpObjects)
+            ?? throw new ParseException(objTok.Column, $"unknown ip object {Q(objTok.Text)}: expected link, addr, route or netns ({IpUsage})");
+        Command c = obj switch
+        {
+            "link" => IpLink(t, i + 1),
+            "address" => IpAddr(t, i + 1),
+            "route" => IpRoute(t, i + 1),
+            "netns" => IpNetns(t, i + 1, raw, ns is null ? within : $"ip -n {ns}"),
+            _ => throw Unsupported(objTok, $"ip {obj}", "only ip link, ip addr, ip route and ip netns are modelled"),
+        };
+        return ns is null ? c : c with { Netns = ns };
+    }
+
+    /// <summary><c>ip netns add NAME</c>, <c>ip netns exec NAME COMMAND...</c>.</summary>
+    private static Command IpNetns(List<Token> t, int i, string raw, string? within)
+    {
+        if (i >= t.Count) throw new ParseException(After(t[^1]), $"missing argument: expected {NetnsUsage}");
+        var verbTok = t[i];
+        var verb = Resolve(verbTok.Text, NetnsVerbs)
+            ?? throw new ParseException(verbTok.Column, $"unknown ip netns command {Q(verbTok.Text)}: expected add or exec ({NetnsUsage})");
+        switch (verb)
+        {
+            case "add":
+                if (i + 1 >= t.Count) throw new ParseException(After(verbTok), "missing argument: expected ip netns add NAME");
+                var name = NetnsName(t[i + 1]);
+                if (i + 2 < t.Count) throw new ParseException(t[i + 2].Column, $"unexpected {Q(t[i + 2].Text)}: expected ip netns add NAME");
+                return new Command.NetnsAdd(name);
+            case "exec":
+                return NetnsExec(t, i, raw, within);
+            default:
+                throw Unsupported(verbTok, $"ip netns {verb}", "only ip netns add and ip netns exec are modelled");
+        }
+    }
+
+    /// <summary><c>ip netns exec NAME COMMAND...</c>: <paramref name="i"/> is the index of <c>exec</c>.</summary>
+    private static Command NetnsExec(List<Token> t, int i, string raw, string? within)
+    {
+        var verbTok = t[i];
+        if (within is not null) throw Nested(verbTok, "ip netns exec", within);
+        if (i + 1 >= t.Count) throw new ParseException(After(verbTok), "missing argument: expected ip netns exec NAME COMMAND...");
+        var ns = NetnsName(t[i + 1]);
+        if (i + 2 >= t.Count)
+            throw new ParseException(After(t[i + 1]), $"missing argument: expected a COMMAND after ip netns exec {Echo(ns)} (one of {Commands[..^", choose".Length]})");
+        var command = ParseCommand(t.GetRange(i + 2, t.Count - i - 2), raw, $"ip netns exec {Echo(ns)}");
+        return command with { Netns = ns };
+    }
+
+    /// <summary><c>ip link add ... type veth ...</c>, <c>ip link set ...</c>.</summary>
+    private static Command IpLink(List<Token> t, int i)
+    {
+        if (i >= t.Count) throw new ParseException(After(t[^1]), $"missing argument: expected {LinkUsage}");
+        var verbTok = t[i];
+        var verb = Resolve(verbTok.Text, LinkVerbs)
+            ?? throw new ParseException(verbTok.Column, $"unknown ip link command {Q(verbTok.Text)}: expected add or set ({LinkUsage})");
+        return verb switch
+        {
+            "add" => LinkAdd(t, i + 1),
+            // ip treats change as set.
+            "set" or "change" => LinkSet(t, i + 1),
+            _ => throw Unsupported(verbTok, $"ip link {verb}", "only ip link add ... type veth and ip link set are modelled"),
+        };
+    }
+
+    private static Command.LinkAddVeth LinkAdd(List<Token> t, int i)
+    {
+        Token? dev = null;
+        string? devNs = null;
+        var typed = false;
+        for (; i < t.Count && !typed; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "name" or "dev":
+                    SetDevice(ref dev, Next(t, ref i, "a device NAME"), tok.Text, "name");
+                    break;
+                case "netns":
+                    if (devNs is not null) throw new ParseException(tok.Column, $"Error: duplicate \"netns\" (expected one netns NS before type and one netns NS2 after peer: {LinkAddUsage})");
+                    devNs = NetnsName(Next(t, ref i, "a namespace NAME"));
+                    break;
+                case "type":
+                    var type = Next(t, ref i, "a link type (veth)");
+                    if (type.Text != "veth") throw Unsupported(type, $"ip link add ... type {Echo(type.Text)}", "only veth pairs are modelled");
+                    if (dev is null) throw new ParseException(tok.Column, $"missing device NAME before type: expected {LinkAddUsage}");
+                    typed = true;
+                    break;
+                default:
+                    if (LinkKeywords.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip link add ... {tok.Text}", "only NAME, netns NS and type veth peer [name] NAME2 [netns NS2] are modelled");
+                    SetDevice(ref dev, tok, "dev", "name");
+                    break;
+            }
+        }
+        if (dev is null) throw new ParseException(After(t[^1]), $"missing argument: expected {LinkAddUsage}");
+        if (!typed) throw new ParseException(After(t[^1]), $"missing argument: expected type veth peer [name] NAME2 after ip link add {Echo(dev.Text)} (only veth pairs are modelled)");
+        if (i >= t.Count) throw new ParseException(After(t[^1]), "missing argument: expected peer [name] NAME2 after type veth (a peer the kernel names is not modelled)");
+        if (t[i].Text != "peer") throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)}: expected peer [name] NAME2 after type veth");
+        var peerTok = t[i];
+        Token? peer = null;
+        string? peerNs = null;
+        for (i++; i < t.Count; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "name" or "dev":
+                    SetDevice(ref peer, Next(t, ref i, "a device NAME"), tok.Text, "name");
+                    break;
+                case "netns":
+                    if (peerNs is not null) throw new ParseException(tok.Column, $"Error: duplicate \"netns\" (expected one netns NS before type and one netns NS2 after peer: {LinkAddUsage})");
+                    peerNs = NetnsName(Next(t, ref i, "a namespace NAME"));
+                    break;
+                case "type":
+                    throw new ParseException(tok.Column, "unexpected 'type' after peer: the peer is the other end of the veth pair (Error: duplicate \"type\")");
+                default:
+                    if (LinkKeywords.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip link add ... peer ... {tok.Text}", "only the peer's NAME2 and netns NS2 are modelled");
+                    SetDevice(ref peer, tok, "dev", "name");
+                    break;
+            }
+        }
+        if (peer is null) throw new ParseException(After(peerTok), "missing argument: expected the peer's [name] NAME2 after peer (a peer the kernel names is not modelled)");
+        return new Command.LinkAddVeth(dev.Text, devNs, peer.Text, peerNs);
+    }
+
+    private static Command LinkSet(List<Token> t, int i)
+    {
+        Token? dev = null;
+        Token? change = null;
+        string? target = null;
+        for (; i < t.Count; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "dev":
+                    SetDevice(ref dev, Next(t, ref i, "a device DEV"), "dev", "dev");
+                    break;
+                case "up" or "down" or "netns":
+                    if (change is not null)
+                        throw Unsupported(tok, $"ip link set ... {change.Text} ... {tok.Text}", "one change per ip link set: write each on a line of its own");
+                    change = tok;
+                    if (tok.Text == "netns") target = NetnsName(Next(t, ref i, "a namespace NAME"));
+                    break;
+                default:
+                    if (LinkKeywords.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip link set ... {tok.Text}", "only up, down and netns NS are modelled");
+                    SetDevice(ref dev, tok, "dev", "dev");
+                    break;
+            }
+        }
+        if (dev is null) throw new ParseException(After(t[^1]), $"missing argument: expected {LinkSetUsage} (ip: Not enough information: \"dev\" argument is required.)");
+        if (change is null) throw new ParseException(After(t[^1]), $"missing argument: expected up, down or netns NS after ip link set {Echo(dev.Text)}");
+        return target is not null ? new Command.LinkSetNetns(dev.Text, target) : new Command.LinkSetState(dev.Text, change.Text == "up");
+    }
+
+    /// <summary><c>ip addr add|del [local] ADDR[/LEN] dev DEV</c>.</summary>
+    private static Command.AddrChange IpAddr(List<Token> t, int i)
+    {
+        if (i >= t.Count) throw new ParseException(After(t[^1]), $"missing argument: expected {AddrUsage}");
+        var verbTok = t[i];
+        var verb = Resolve(verbTok.Text, AddrVerbs)
+            ?? throw new ParseException(verbTok.Column, $"unknown ip addr command {Q(verbTok.Text)}: expected add or del ({AddrUsage})");
+        if (verb is not ("add" or "delete")) throw Unsupported(verbTok, $"ip addr {verb}", "only ip addr add and ip addr del are modelled");
+        var v = verb == "add" ? "add" : "del";
+        Token? addrTok = null;
+        Net.InAddr address = default;
+        Token? dev = null;
+        for (i++; i < t.Count; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "dev":
+                    SetDevice(ref dev, Next(t, ref i, "a device DEV"), "dev", "dev");
+                    break;
+                case "local":
+                    SetAddress(Next(t, ref i, "ADDR[/LEN]"));
+                    break;
+                default:
+                    if (AddrKeywords.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip addr {v} ... {tok.Text}", "only ADDR/LEN and dev DEV are modelled");
+                    SetAddress(tok);
+                    break;
+            }
+        }
+        if (addrTok is null) throw new ParseException(After(t[^1]), $"missing argument: expected {AddrUsage}");
+        if (dev is null) throw new ParseException(After(t[^1]), "missing argument: expected dev DEV (ip: Not enough information: \"dev\" argument is required.)");
+        return new Command.AddrChange(verb == "add", address, dev.Text);
+
+        void SetAddress(Token tok)
+        {
+            if (addrTok is not null)
+                throw new ParseException(tok.Column, $"Error: either \"local\" is duplicate, or {Quote(tok.Text, '"')} is garbage. (expected one ADDR/LEN: {AddrUsage})");
+            var cidr = ParseCidr(tok);
+            addrTok = tok;
+            address = new Net.InAddr(cidr.Network, cidr.PrefixLength);
+        }
+    }
+
+    /// <summary><c>ip route add|del [to] default|PREFIX[/LEN] [via GW] [dev DEV]</c>.</summary>
+    private static Command.RouteChange IpRoute(List<Token> t, int i)
+    {
+        if (i >= t.Count) throw new ParseException(After(t[^1]), $"missing argument: expected {RouteUsage}");
+        var verbTok = t[i];
+        var verb = Resolve(verbTok.Text, RouteVerbs)
+            ?? throw new ParseException(verbTok.Column, $"unknown ip route command {Q(verbTok.Text)}: expected add or del ({RouteUsage})");
+        if (verb is not ("add" or "delete")) throw Unsupported(verbTok, $"ip route {verb}", "only ip route add and ip route del are modelled");
+        var v = verb == "add" ? "add" : "del";
+        Token? dstTok = null;
+        Cidr dst = default;
+        Token? gwTok = null;
+        IPv4Address? gw = null;
+        Token? dev = null;
+        for (i++; i < t.Count; i++)
+        {
+            var tok = t[i];
+            switch (tok.Text)
+            {
+                case "via":
+                    if (gwTok is not null) throw Unsupported(tok, $"ip route {v} ... via ... via", "multipath routes are not modelled");
+                    gwTok = Next(t, ref i, "a gateway GW");
+                    if (!IPv4Address.TryParse(gwTok.Text, out var g)) throw new ParseException(gwTok.Column, $"expected GW as an IPv4 address, got {Q(gwTok.Text)}");
+                    gw = g;
+                    break;
+                case "dev" or "oif":
+                    SetDevice(ref dev, Next(t, ref i, "a device DEV"), "dev", "dev");
+                    break;
+                case "to":
+                    SetDestination(Next(t, ref i, "default or PREFIX[/LEN]"));
+                    break;
+                default:
+                    if (RouteTypes.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip route {v} {tok.Text} ...", "only unicast routes are modelled");
+                    if (RouteKeywords.Contains(tok.Text))
+                        throw Unsupported(tok, $"ip route {v} ... {tok.Text}", "only default|PREFIX/LEN [via GW] [dev DEV] in the main table is modelled");
+                    SetDestination(tok);
+                    break;
+            }
+        }
+        if (dstTok is null) throw new ParseException(After(t[^1]), $"missing argument: expected {RouteUsage}");
+        if (gw is null && dev is null) throw new ParseException(After(t[^1]), $"missing argument: expected via GW or dev DEV ({RouteUsage})");
+        return new Command.RouteChange(verb == "add", dst, gw, dev?.Text);
+
+        void SetDestination(Token tok)
+        {
+            if (dstTok is not null)
+                throw new ParseException(tok.Column, $"Error: either \"to\" is duplicate, or {Quote(tok.Text, '"')} is garbage. (expected one destination: {RouteUsage})");
+            var cidr = tok.Text == "default" ? new Cidr(default, 0) : ParseCidr(tok);
+            var mask = cidr.PrefixLength == 0 ? 0u : uint.MaxValue << (32 - cidr.PrefixLength);
+            if ((cidr.Network.Value & ~mask) != 0)
+            {
+                var network = new IPv4Address(cidr.Network.Value & mask);
+                throw new ParseException(tok.Column, string.Create(CultureInfo.InvariantCulture,
+                    $"Error: Invalid prefix for given prefix length. ({cidr.Network} has host bits set for /{cidr.PrefixLength}: expected {network}/{cidr.PrefixLength})"));
+            }
+            dstTok = tok;
+            dst = cidr;
+        }
+    }
+
+    /// <summary>
+    /// Sets a device name given after <paramref name="keyword"/> (<c>dev</c> for a bare name), refusing a second one as
+    /// ip does; <paramref name="role"/> is the word ip's error names (<c>name</c> for a device being created).
+    /// </summary>
+    private static void SetDevice(ref Token? slot, Token tok, string keyword, string role)
+    {
+        if (slot is not null)
+            throw new ParseException(tok.Column, $"Error: either \"{keyword}\" is duplicate, or {Quote(tok.Text, '"')} is garbage. (expected one device name; {Q(slot.Text)} came first)");
+        DeviceName(tok, role);
+        slot = tok;
+    }
+
+    /// <summary>A device name as iproute2's check_ifname and the kernel's dev_valid_name take it.</summary>
+    private static string DeviceName(Token tok, string role)
+    {
+        var name = tok.Text;
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+        var why = name.Length == 0 ? "a device name is 1-15 bytes long, not empty"
+            : bytes > 15 ? string.Create(CultureInfo.InvariantCulture, $"it is {bytes} bytes long: a device name has at most 15")
+            : name is "." or ".." ? "a device name is not '.' or '..'"
+            : name.Any(c => c == '/' || char.IsWhiteSpace(c)) ? "a device name has no '/' or whitespace"
+            : name.Contains(':', StringComparison.Ordinal) ? "the kernel refuses ':' in a device name"
+            : name[0] == '#' ? "a name starting with '#' cannot be written in a scenario: it starts a comment"
+            : null;
+        if (why is not null) throw new ParseException(tok.Column, $"Error: argument {Quote(name, '"')} is wrong: \"{role}\" not a valid ifname ({why})");
+        return name;
+    }
+
+    /// <summary>A network namespace name as iproute2 takes it (ip netns's invalid_name, NAME_MAX 255).</summary>
+    private static string NetnsName(Token tok)
+    {
+        var name = tok.Text;
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(name);
+        var why = name.Length == 0 ? "a netns name is not empty"
+            : bytes > 255 ? string.Create(CultureInfo.InvariantCulture, $"it is {bytes} bytes long: a netns name has at most 255")
+            : name is "." or ".." ? "a netns name is not '.' or '..'"
+            : name.Contains('/', StringComparison.Ordinal) ? "a netns name has no '/'"
+            : name.Any(char.IsWhiteSpace) ? "a name with whitespace cannot be written in a scenario"
+            : name[0] == '#' ? "a name starting with '#' cannot be written in a scenario: it starts a comment"
+            : null;
+        if (why is not null) throw new ParseException(tok.Column, $"Invalid netns name {Quote(name, '"')} ({why})");
+        return name;
     }
 }
