@@ -4,11 +4,13 @@ using System.Runtime.InteropServices;
 namespace ConntrackModel.Replay.Host;
 
 /// <summary>
-/// A network namespace this process created (<c>ip netns add ctmodel-PID-N</c>), with <c>lo</c> up. Disposing it
-/// kills what still runs inside it and deletes it; so do SIGINT, SIGTERM, SIGHUP and process exit, for every
-/// namespace still alive. A run killed with SIGKILL leaves its namespace behind: <see cref="RemoveStale"/>, called
-/// before each run, kills what runs inside the ones whose creating process is gone and deletes them. Nothing here ever touches the host's own namespace: every command goes
-/// through <c>ip netns exec NAME</c> or <c>ip -n NAME</c>.
+/// A network namespace this process created: a run's initial namespace <c>ctmodel-PID-N</c> (<see cref="Create"/>,
+/// <c>lo</c> up), or one of the namespaces its scenario adds, <c>ctmodel-PID-N-NAME</c> (<see cref="CreateScenarioNamespace"/>,
+/// <c>lo</c> down as <c>ip netns add</c> leaves it). Disposing one kills what still runs inside it and deletes it; so
+/// do SIGINT, SIGTERM, SIGHUP and process exit, for every namespace still alive. A run killed with SIGKILL leaves its
+/// namespaces behind: <see cref="RemoveStale"/>, called before each run, kills what runs inside the ones whose
+/// creating process (the PID after the prefix, for both forms) is gone and deletes them. Nothing here ever touches the
+/// host's own namespace: every command goes through <c>ip netns exec NAME</c> or <c>ip -n NAME</c>.
 /// </summary>
 public sealed class NetworkNamespace : IDisposable
 {
@@ -34,26 +36,61 @@ public sealed class NetworkNamespace : IDisposable
     {
         var ip = Tool.Find("ip") ?? throw new ReplayException("the 'ip' command is missing (apt-get install iproute2)");
         InstallCleanup();
-        var name = string.Create(CultureInfo.InvariantCulture, $"{Prefix}{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}");
-        lock (Gate) Alive.Add(name);
-        var add = Tool.Run(ip, ["netns", "add", name]);
-        if (!add.Ok)
-        {
-            lock (Gate) Alive.Remove(name);
-            throw new ReplayException($"ip netns add {name} failed: {add.Output}");
-        }
-        var ns = new NetworkNamespace(name, ip);
-        var up = Tool.Run(ip, ["-n", name, "link", "set", "lo", "up"]);
+        var ns = Add(ip, string.Create(CultureInfo.InvariantCulture, $"{Prefix}{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}"));
+        var up = Tool.Run(ip, ["-n", ns.Name, "link", "set", "lo", "up"]);
         if (!up.Ok)
         {
             ns.Dispose();
-            throw new ReplayException($"ip -n {name} link set lo up failed: {up.Output}");
+            throw new ReplayException($"ip -n {ns.Name} link set lo up failed: {up.Output}");
         }
         return ns;
     }
 
+    /// <summary>
+    /// The longest name <c>ip netns add</c> takes: a namespace's name is a file name under /var/run/netns, so NAME_MAX
+    /// (measured with iproute2 6.1: 116 characters taken, 266 refused as an invalid name). IFNAMSIZ's 15 characters
+    /// bind device names only.
+    /// </summary>
+    public const int MaxNameLength = 255;
+
+    /// <summary>
+    /// For a scenario's <c>ip netns add <paramref name="scenarioName"/></c>: a fresh namespace named
+    /// <c>{Name}-{scenarioName}</c> (so it is unique to this run, and <see cref="RemoveStale"/> reads the creating PID
+    /// from it as from this one's), registered for cleanup like every other, with only <c>lo</c>, down. Throws
+    /// <see cref="ReplayException"/> if the name cannot be a namespace's or ip refuses.
+    /// </summary>
+    public NetworkNamespace CreateScenarioNamespace(string scenarioName)
+    {
+        ArgumentNullException.ThrowIfNull(scenarioName);
+        var name = Name + "-" + scenarioName;
+        if (scenarioName.Length == 0 || scenarioName is "." or ".." || scenarioName.Contains('/', StringComparison.Ordinal) ||
+            scenarioName.Contains('\0', StringComparison.Ordinal) || name.Length > MaxNameLength)
+            throw new ReplayException($"'{scenarioName}' cannot name a namespace of this run ({name} would be the namespace's file name; at most {MaxNameLength} characters, no '/')");
+        return Add(_ip, name);
+    }
+
+    /// <summary><c>ip netns add NAME</c>, registered for cleanup before it exists so that no signal can miss it.</summary>
+    private static NetworkNamespace Add(string ip, string name)
+    {
+        lock (Gate) Alive.Add(name);
+        var add = Tool.Run(ip, ["netns", "add", name]);
+        if (!add.Ok)
+        {
+            // Not deleted: ip removes a half-made one itself, and a name that exists already is not this call's.
+            lock (Gate) Alive.Remove(name);
+            throw new ReplayException($"ip netns add {name} failed: {add.Output}");
+        }
+        return new NetworkNamespace(name, ip);
+    }
+
     /// <summary>Runs a command inside the namespace (<c>ip netns exec NAME ...</c>).</summary>
     public ToolResult Exec(IEnumerable<string> argv, TimeSpan? timeout = null) => Tool.Run(_ip, ["netns", "exec", Name, .. argv], timeout);
+
+    /// <summary>Runs an iproute2 command in the namespace (<c>ip -n NAME ARGS</c>).</summary>
+    public ToolResult Ip(IEnumerable<string> args) => Tool.Run(_ip, ["-n", Name, .. args]);
+
+    /// <summary>The ip command the namespace was made with (for processes started inside it, such as tcpdump).</summary>
+    internal string IpPath => _ip;
 
     /// <summary>The namespace's file, for setns(2).</summary>
     public string Path => "/var/run/netns/" + Name;

@@ -9,9 +9,10 @@ public static class ConntrackTool
 {
     /// <summary>
     /// TCP lines of <c>conntrack -L</c>, e.g. <c>tcp 6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=50000
-    /// dport=8080 src=127.0.0.1 dst=127.0.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1</c>.
+    /// dport=8080 src=127.0.0.1 dst=127.0.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1</c>. Each entry gets
+    /// <paramref name="netns"/>, the scenario name of the namespace the listing was taken in (null: the initial one).
     /// </summary>
-    public static ImmutableArray<CtObservation> ParseList(string text)
+    public static ImmutableArray<CtObservation> ParseList(string text, string? netns = null)
     {
         ArgumentNullException.ThrowIfNull(text);
         var result = ImmutableArray.CreateBuilder<CtObservation>();
@@ -30,7 +31,7 @@ public static class ConntrackTool
             result.Add(new CtObservation("tcp", state,
                 $"{src[0]}:{sport[0]}->{dst[0]}:{dport[0]}",
                 $"{src[1]}:{sport[1]}->{dst[1]}:{dport[1]}",
-                t.Contains("[ASSURED]")));
+                t.Contains("[ASSURED]"), netns));
         }
         return result.ToImmutable();
     }

@@ -14,10 +14,16 @@ using ConntrackModel.Replay.Host;
 namespace ConntrackModel.Replay.Kernel;
 
 /// <summary>
-/// Runs a scenario on the machine's kernel, in a network namespace made for the run and deleted after it (also on
-/// error). Sockets are real: a dedicated thread moves itself into the namespace with setns(2) and creates and
-/// drives every socket there; iptables, conntrack and sysctl run through <c>ip netns exec</c>. The scenario's
-/// commands map one to one:
+/// Runs a scenario on the machine's kernel, in network namespaces made for the run and deleted after it (also on
+/// error). The scenario's initial namespace is <c>ctmodel-PID-N</c> (lo up); each <c>ip netns add NAME</c> makes
+/// <c>ctmodel-PID-N-NAME</c> (see <see cref="NetworkNamespace.CreateScenarioNamespace"/>), and every namespace a command
+/// names is mapped to its real name: ip commands run as <c>ip -n REAL ...</c> with the namespaces of
+/// <c>link add ... netns NS</c> and <c>link set DEV netns NS</c> mapped too; iptables, conntrack and sysctl run
+/// through <c>ip netns exec REAL</c>. A command naming a namespace the scenario has not created (yet) fails the run
+/// with <see cref="ReplayException"/>, as does a second <c>ip netns add</c> of one name. Sockets are real: a dedicated
+/// thread moves itself with setns(2) into the namespace of each <c>listen</c> and <c>connect</c> before it creates the
+/// socket (a socket stays in the namespace it was made in, so send, close and abort work from wherever the thread is;
+/// their namespace is only checked to exist). The scenario's commands map one to one:
 /// <list type="bullet">
 /// <item><c>listen</c>: SO_REUSEADDR, bind, listen(128); connections are accepted as their connect completes.</item>
 /// <item><c>connect</c>: bind (no SO_REUSEADDR) if LOCAL is given, non-blocking connect, wait up to 3 s; on timeout
@@ -28,16 +34,35 @@ namespace ConntrackModel.Replay.Kernel;
 /// <item><c>modprobe nf_conntrack</c>: inside a namespace, loading the module registers nothing; the per-namespace
 /// equivalent is a conntrack user, here <c>iptables -t filter -A OUTPUT -m conntrack --ctstate NEW -j ACCEPT</c>
 /// (xt_conntrack's <c>conntrack_mt_check</c> calls <c>nf_ct_netns_get</c>), which never goes away.</item>
-/// <item><c>iptables</c>, <c>conntrack -F</c>, <c>sysctl -w</c>: run as written.</item>
+/// <item><c>iptables</c>, <c>conntrack -F</c>, <c>sysctl -w</c>, <c>ip ...</c>: run as written, in their namespace.</item>
 /// </list>
 /// The observation reads, at the end: TCP_INFO state and SO_ERROR of every end the application still holds, the
-/// peer address accept() reported, the labels each end read, <c>conntrack -L</c> and <c>conntrack -S</c>. Data is
-/// read as it arrives (only the bytes FIONREAD reports, so a pending error is never consumed by a read).
+/// peer address accept() reported, the labels each end read, and <c>conntrack -L</c> and <c>conntrack -S</c> of every
+/// namespace of the scenario (the initial one first, then in the order they were added; each entry carries its
+/// namespace's scenario name, null for the initial one; the counters are summed over the namespaces). Data is read as
+/// it arrives (only the bytes FIONREAD reports, so a pending error is never consumed by a read).
+/// <para>
+/// With <see cref="ReplayOptions.PcapPath"/>, tcpdump records: <c>lo</c> of the initial namespace into that file, from
+/// before the first command; and for each <c>ip netns add NAME</c>, <c>-i any</c> inside that namespace into
+/// <c>STEM-NAME.pcap</c> beside it (STEM: the path without its extension), from right after the namespace is made, so
+/// it holds every device the namespace has or gets, its lo included (cooked headers, LINUX_SLL2: they carry the
+/// device's index only, and <c>tcpdump -r</c> prints the name the reading machine gives that index, not the
+/// namespace's). Not recorded: the initial namespace's devices other than lo (what crosses a veth end there shows up
+/// in the recording of the namespace holding its peer).
+/// </para>
 /// </summary>
 public static class KernelReplay
 {
     /// <summary>The ctstate match that stands for <c>modprobe nf_conntrack</c> (see the class remarks).</summary>
     public static IReadOnlyList<string> ModprobeRule { get; } = ["iptables", "-t", "filter", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT"];
+
+    /// <summary>Where a scenario namespace's recording goes: <c>STEM-NAME.pcap</c> beside <paramref name="pcap"/>.</summary>
+    public static string PcapPathFor(string pcap, string netns)
+    {
+        ArgumentNullException.ThrowIfNull(pcap);
+        var full = Path.GetFullPath(pcap);
+        return Path.Combine(Path.GetDirectoryName(full) ?? ".", $"{Path.GetFileNameWithoutExtension(full)}-{netns}.pcap");
+    }
 
     public static KernelRun Run(Scenario scenario, ReplayOptions options)
     {
@@ -45,17 +70,16 @@ public static class KernelReplay
         ArgumentNullException.ThrowIfNull(options);
         NetworkNamespace.RemoveStale();
         using var ns = NetworkNamespace.Create();
-        Process? tcpdump = null;
+        Tcpdump? tcpdump = null;
         try
         {
-            if (options.PcapPath is { } pcap) tcpdump = StartTcpdump(ns, pcap);
+            if (options.PcapPath is { } pcap) tcpdump = Tcpdump.Start(ns, "lo", pcap);
             Driver? driver = null;
             Exception? failure = null;
             var thread = new Thread(() =>
             {
                 try
                 {
-                    EnterNamespace(ns);
                     driver = new Driver(ns, options);
                     driver.Run(scenario);
                 }
@@ -65,7 +89,16 @@ public static class KernelReplay
                 }
                 finally
                 {
-                    driver?.Dispose();
+                    // On this thread: the scenario namespaces' tcpdumps were started here, and their parent-death
+                    // signal is tied to it. Disposing deletes the scenario namespaces.
+                    try
+                    {
+                        driver?.Dispose();
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        failure ??= e;
+                    }
                 }
             })
             { Name = "netns " + ns.Name, IsBackground = true };
@@ -73,52 +106,43 @@ public static class KernelReplay
             thread.Join();
             if (failure is ReplayException) throw failure;
             if (failure is not null) throw new ReplayException($"the kernel run failed: {failure.Message}", failure);
-            return new KernelRun(driver!.Observation!, [.. driver.Log], ns.Name, driver.StoppedAt);
+            return new KernelRun(driver!.Observation!, [.. driver.Log], ns.Name, driver.StoppedAt) { ScenarioNamespaces = driver.RealNames };
         }
         finally
         {
-            if (tcpdump is not null) StopTcpdump(tcpdump);
+            tcpdump?.Dispose();
         }
     }
 
-    private static void EnterNamespace(NetworkNamespace ns)
+    /// <summary>
+    /// One namespace of the run: its scenario name (null for the initial one), the real namespace, an open handle on
+    /// its file for setns(2), and its recording.
+    /// </summary>
+    private sealed class RunNamespace(string? name, NetworkNamespace real, bool owned) : IDisposable
     {
-        using var handle = File.OpenHandle(ns.Path);
-        if (Native.setns((int)handle.DangerousGetHandle(), Native.CloneNewNet) != 0)
-            throw new ReplayException($"setns({ns.Path}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-    }
+        public string? Name { get; } = name;
 
-    private static Process StartTcpdump(NetworkNamespace ns, string pcap)
-    {
-        var ip = Tool.Find("ip")!;
-        // tcpdump must not outlive ctmodel: setpriv --pdeathsig makes the kernel SIGKILL it when ctmodel dies, even by
-        // SIGKILL (ip netns exec execs tcpdump in the same process, which keeps the setting). -Z root: tcpdump would
-        // otherwise switch to its own user after opening lo, and a change of user clears the parent-death signal
-        // (measured: without -Z root, KernelReplayTests' SIGKILL test finds tcpdump still running).
-        // Should it survive anyway, the namespace's cleanup kills whatever runs inside (NetworkNamespace.Delete).
-        string[] argv = ["netns", "exec", ns.Name, "tcpdump", "-Z", "root", "-i", "lo", "--immediate-mode", "-U", "-n", "-w", Path.GetFullPath(pcap)];
-        var setpriv = Tool.Find("setpriv");
-        var psi = new ProcessStartInfo(setpriv ?? ip) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in setpriv is null ? argv : ["--pdeathsig", "KILL", "--", ip, .. argv]) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi) ?? throw new ReplayException("cannot start tcpdump");
-        // --immediate-mode: without it libpcap's TPACKET_V3 ring hands packets over only when a block times out,
-        // and a run shorter than that ends with an empty file. No filter: the namespace's lo carries only the
-        // scenario's traffic. tcpdump says "listening on lo" on stderr once capturing; only then may packets flow.
-        var ready = p.StandardError.ReadLineAsync();
-        if (!ready.Wait(TimeSpan.FromSeconds(5)) || ready.Result is null || !ready.Result.Contains("listening", StringComparison.Ordinal))
+        public NetworkNamespace Real { get; } = real;
+
+        public Microsoft.Win32.SafeHandles.SafeFileHandle Handle { get; } = File.OpenHandle(real.Path);
+
+        public Tcpdump? Tcpdump { get; set; }
+
+        public string Display => Name is null ? $"the initial namespace ({Real.Name})" : $"{Name} ({Real.Name})";
+
+        /// <summary>Stops the recording, closes the handle and, for a scenario namespace, deletes it.</summary>
+        public void Dispose()
         {
-            p.Kill(true);
-            throw new ReplayException($"tcpdump did not start capturing: {(ready.IsCompleted ? ready.Result : "no answer in 5 s")}");
+            try
+            {
+                Tcpdump?.Dispose();
+            }
+            finally
+            {
+                Handle.Dispose();
+                if (owned) Real.Dispose();
+            }
         }
-        _ = p.StandardError.ReadToEndAsync();
-        return p;
-    }
-
-    private static void StopTcpdump(Process p)
-    {
-        Native.kill(p.Id, Native.SigInt);
-        if (!p.WaitForExit(3000)) p.Kill(true);
-        p.Dispose();
     }
 
     /// <summary>One socket end the scenario opened: its socket while the application holds it, and what it read.</summary>
@@ -142,7 +166,17 @@ public static class KernelReplay
     /// <summary>Runs on the namespace thread: every socket call happens here.</summary>
     private sealed class Driver(NetworkNamespace ns, ReplayOptions options) : IDisposable
     {
-        private readonly Dictionary<SockAddr, Socket> _listeners = [];
+        /// <summary>Listeners by the namespace they were made in (null: the initial one) and their address.</summary>
+        private readonly Dictionary<(string? Netns, SockAddr Address), Socket> _listeners = [];
+
+        /// <summary>The initial namespace (made by <see cref="Run"/>'s caller, which deletes it), then the scenario's in order.</summary>
+        private readonly List<RunNamespace> _namespaces = [];
+        private readonly Dictionary<string, RunNamespace> _byName = new(StringComparer.Ordinal);
+
+        /// <summary>The namespace the driver thread is in now (after the first setns).</summary>
+        private RunNamespace? _current;
+        private ScenarioLine? _line;
+        private int _step;
 
         /// <summary>Connections the server's application never accepted (see <see cref="ParkUnaccepted"/>), held open.</summary>
         private readonly List<Socket> _parked = [];
@@ -156,14 +190,24 @@ public static class KernelReplay
 
         public int? StoppedAt { get; private set; }
 
+        /// <summary>Each scenario namespace's real name.</summary>
+        public ImmutableSortedDictionary<string, string> RealNames =>
+            _byName.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value.Real.Name, StringComparer.Ordinal);
+
         private void Note(string text) => Log.Add(string.Create(CultureInfo.InvariantCulture, $"{_clock.Elapsed.TotalSeconds,9:0.000000} {text}"));
 
         public void Run(Scenario scenario)
         {
+            var initial = new RunNamespace(null, ns, owned: false);
+            _namespaces.Add(initial);
+            Enter(initial);
+            Note($"initial namespace: {ns.Name}");
             var step = 0;
             foreach (var line in scenario.Lines)
             {
                 step++;
+                _line = line;
+                _step = step;
                 Note($"[{step}] {line.Command.ToScript()}");
                 if (AppClosedEnd(line.Command) is { } closed)
                 {
@@ -172,7 +216,7 @@ public static class KernelReplay
                     StoppedAt = line.Line;
                     break;
                 }
-                Execute(line, step);
+                Execute(line);
                 if (line.Command is not (Command.Connect or Command.Sleep)) Thread.Sleep(options.SettleMs);
                 Drain();
             }
@@ -194,19 +238,32 @@ public static class KernelReplay
             return !_ends.TryGetValue(end, out var e) || e.AppClosed ? end : null;
         }
 
-        private void Execute(ScenarioLine line, int step)
+        private void Execute(ScenarioLine line)
         {
+            // Every namespace the command names must exist, whatever the command (the model refuses it too).
+            var where = Resolve(line.Command.Netns);
             switch (line.Command)
             {
                 case Command.Listen l:
+                    Enter(where);
                     var s = NewSocket();
-                    s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                    s.Bind(Ep(l.Address));
-                    s.Listen(128);
-                    s.Blocking = false;
-                    _listeners[l.Address] = s;
+                    try
+                    {
+                        s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                        s.Bind(Ep(l.Address));
+                        s.Listen(128);
+                        s.Blocking = false;
+                    }
+                    catch
+                    {
+                        // Closed now: a socket holds its namespace until it is closed.
+                        s.Dispose();
+                        throw;
+                    }
+                    _listeners[(where.Name, l.Address)] = s;
                     break;
                 case Command.Connect c:
+                    Enter(where);
                     Connect(c);
                     break;
                 case Command.Send send:
@@ -228,16 +285,23 @@ public static class KernelReplay
                     CloseEnd(a.End, abort: true);
                     break;
                 case Command.Modprobe:
-                    Tool(ModprobeRule, line, step);
+                    Tool(where, ModprobeRule);
                     break;
                 case Command.Sysctl sy:
-                    Tool(["sysctl", "-w", $"{sy.Key}={sy.Value}"], line, step);
+                    Tool(where, ["sysctl", "-w", $"{sy.Key}={sy.Value}"]);
                     break;
                 case Command.ConntrackFlush:
-                    Tool(["conntrack", "-F"], line, step);
+                    Tool(where, ["conntrack", "-F"]);
                     break;
                 case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush:
-                    Tool(line.Command.ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries), line, step);
+                    // As typed in its own namespace: "iptables -t nat ...", not "ip netns exec NS iptables ...".
+                    Tool(where, (line.Command with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                    break;
+                case Command.NetnsAdd add:
+                    AddNamespace(add.Name);
+                    break;
+                case Command.IpCommand ip:
+                    Ip(where, IpArgs(ip));
                     break;
                 case Command.Sleep sl:
                     Thread.Sleep(TimeSpan.FromMilliseconds(sl.Milliseconds));
@@ -247,12 +311,86 @@ public static class KernelReplay
             }
         }
 
-        private void Tool(IReadOnlyList<string> argv, ScenarioLine line, int step)
+        private void Tool(RunNamespace where, IReadOnlyList<string> argv) =>
+            Check($"ip netns exec {where.Real.Name} {string.Join(' ', argv)}", where.Real.Exec(argv));
+
+        private void Ip(RunNamespace where, IReadOnlyList<string> args) =>
+            Check($"ip -n {where.Real.Name} {string.Join(' ', args)}", where.Real.Ip(args));
+
+        private void Check(string command, ToolResult r)
         {
-            var r = ns.Exec(argv);
-            Note($"    {string.Join(' ', argv)}: exit {r.ExitCode}{(r.Output.Length > 0 ? ": " + r.Output.Replace('\n', ' ') : "")}");
+            Note($"    {command}: exit {r.ExitCode}{(r.Output.Length > 0 ? ": " + r.Output.Replace('\n', ' ') : "")}");
             // conntrack -F says how many entries it deleted on stderr; only a non-zero exit is a failure.
-            if (!r.Ok) throw new ReplayException($"line {line.Line} (step {step}): the kernel refused '{string.Join(' ', argv)}': {r.Output}");
+            if (!r.Ok) throw new ReplayException($"{Where()}: the kernel refused '{command}': {r.Output}");
+        }
+
+        private string Where() => _line is { } l ? $"line {l.Line} (step {_step})" : "before the first command";
+
+        /// <summary>The run's namespace a command names (null: the initial one); one the scenario has not created fails the run.</summary>
+        private RunNamespace Resolve(string? name)
+        {
+            if (name is null) return _namespaces[0];
+            if (_byName.TryGetValue(name, out var n)) return n;
+            throw new ReplayException(
+                $"{Where()}: '{_line?.Command.ToScript()}' names the namespace '{name}', which the scenario has not created (no earlier 'ip netns add {name}')");
+        }
+
+        /// <summary>The argument list of an ip command, as typed after <c>ip</c>, with every namespace it names mapped to its real name.</summary>
+        private string[] IpArgs(Command.IpCommand c) => c switch
+        {
+            Command.LinkAddVeth v =>
+                ["link", "add", v.Device, .. NetnsArg(v.DeviceNetns), "type", "veth", "peer", "name", v.Peer, .. NetnsArg(v.PeerNetns)],
+            Command.LinkSetNetns m => ["link", "set", m.Device, "netns", Resolve(m.Target).Real.Name],
+            Command.LinkSetState st => ["link", "set", st.Device, st.Up ? "up" : "down"],
+            Command.AddrChange a => ["addr", a.Add ? "add" : "del", a.Address.ToString(), "dev", a.Device],
+            Command.RouteChange r =>
+            [
+                "route", r.Add ? "add" : "del",
+                r.Destination.PrefixLength == 0 ? "default" : string.Create(CultureInfo.InvariantCulture, $"{r.Destination.Network}/{r.Destination.PrefixLength}"),
+                .. r.Gateway is { } g ? new[] { "via", g.ToString() } : [],
+                .. r.Device is { } d ? new[] { "dev", d } : [],
+            ],
+            _ => throw new ReplayException($"{Where()}: no kernel mapping for '{c.ToScript()}'"),
+        };
+
+        private string[] NetnsArg(string? name) => name is null ? [] : ["netns", Resolve(name).Real.Name];
+
+        /// <summary>
+        /// <c>ip netns add NAME</c>: the run's namespace for NAME, with its recording when the run records (started
+        /// here, on the driver thread, which stops it in <see cref="Dispose"/>).
+        /// </summary>
+        private void AddNamespace(string name)
+        {
+            if (_byName.ContainsKey(name))
+                throw new ReplayException($"{Where()}: the namespace '{name}' exists already (ip netns add refuses a second one)");
+            var real = ns.CreateScenarioNamespace(name);
+            RunNamespace added;
+            try
+            {
+                added = new RunNamespace(name, real, owned: true);
+            }
+            catch
+            {
+                real.Dispose();
+                throw;
+            }
+            _namespaces.Add(added);
+            _byName[name] = added;
+            Note($"    namespace {name}: created as {real.Name}");
+            if (options.PcapPath is { } pcap)
+            {
+                added.Tcpdump = Tcpdump.Start(real, "any", PcapPathFor(pcap, name));
+                Note($"    namespace {name}: recording -i any into {added.Tcpdump.PcapPath}");
+            }
+        }
+
+        /// <summary>Moves the driver thread into <paramref name="n"/> (setns(2) affects the calling thread only).</summary>
+        private void Enter(RunNamespace n)
+        {
+            if (ReferenceEquals(_current, n)) return;
+            if (Native.setns((int)n.Handle.DangerousGetHandle(), Native.CloneNewNet) != 0)
+                throw new ReplayException($"setns({n.Real.Path}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+            _current = n;
         }
 
         private static Socket NewSocket() => new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -450,18 +588,56 @@ public static class KernelReplay
                 c.Peer is null ? null : EndOf(c.Name + ".server"),
                 _ends.TryGetValue(c.Name + ".server", out var srv) ? [.. srv.Labels] : [],
                 [.. _ends[c.Name].Labels])).ToImmutableArray();
-            var list = ns.Exec(["conntrack", "-L"]);
-            var stats = ns.Exec(["conntrack", "-S"]);
-            Note("conntrack -L:\n" + list.Stdout.TrimEnd() + "\nconntrack -S:\n" + stats.Stdout.TrimEnd());
-            return new Observation(connections, ConntrackTool.ParseList(list.Stdout),
-                ConntrackTool.Counter(stats.Stdout, "insert_failed"), ConntrackTool.Counter(stats.Stdout, "drop"), []);
+            var table = ImmutableArray.CreateBuilder<CtObservation>();
+            long insertFailed = 0, drop = 0;
+            foreach (var n in _namespaces)
+            {
+                var list = n.Real.Exec(["conntrack", "-L"]);
+                var stats = n.Real.Exec(["conntrack", "-S"]);
+                if (!list.Ok || !stats.Ok)
+                    throw new ReplayException($"conntrack -L/-S in {n.Display} failed: {list.Output} {stats.Output}".TrimEnd());
+                Note($"conntrack -L in {n.Display}:\n" + list.Stdout.TrimEnd() + $"\nconntrack -S in {n.Display}:\n" + stats.Stdout.TrimEnd());
+                table.AddRange(ConntrackTool.ParseList(list.Stdout, n.Name));
+                insertFailed += ConntrackTool.Counter(stats.Stdout, "insert_failed");
+                drop += ConntrackTool.Counter(stats.Stdout, "drop");
+            }
+            return new Observation(connections, table.ToImmutable(), insertFailed, drop, []);
         }
 
+        /// <summary>
+        /// Closes every socket, then, newest first, stops each namespace's recording, closes its handle and deletes the
+        /// scenario namespaces (the initial one is its creator's to delete). Every step is tried; the first failure is
+        /// thrown at the end (a namespace whose deletion failed stays registered, and process exit retries it).
+        /// </summary>
         public void Dispose()
         {
             foreach (var e in _ends.Values) e.Socket?.Dispose();
             foreach (var l in _listeners.Values) l.Dispose();
             foreach (var p in _parked) p.Dispose();
+            Exception? first = null;
+            try
+            {
+                // Out of the scenario namespaces before they go (the thread would keep a deleted one alive until it ends).
+                if (_namespaces.Count > 0) Enter(_namespaces[0]);
+            }
+            catch (ReplayException e)
+            {
+                first = e;
+            }
+            for (var i = _namespaces.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    _namespaces[i].Dispose();
+                    if (_namespaces[i].Name is { } name) Note($"namespace {name}: {_namespaces[i].Real.Name} deleted");
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    first ??= e;
+                }
+            }
+            _namespaces.Clear();
+            if (first is not null) throw first;
         }
 
         /// <summary>SO_ERROR as the raw errno (reading it clears the pending error, as getsockopt does).</summary>

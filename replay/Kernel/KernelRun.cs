@@ -11,6 +11,12 @@ namespace ConntrackModel.Replay.Kernel;
 /// </summary>
 public sealed record KernelRun(Observation Observation, ImmutableArray<string> Log, string Namespace, int? StoppedAt = null)
 {
+    /// <summary>
+    /// The real name each <c>ip netns add NAME</c> of the scenario was given (<c>{Namespace}-NAME</c>), all deleted
+    /// by the time the run returns. <see cref="Namespace"/> is the initial namespace's.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> ScenarioNamespaces { get; init; } = ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal);
+
     public bool Equals(KernelRun? other) => other is not null && Observation.Equals(other.Observation) && Namespace == other.Namespace;
 
     public override int GetHashCode() => HashCode.Combine(Observation, Namespace);
