@@ -67,7 +67,8 @@ public static class Conformance
 
     private static string List(ImmutableArray<string> labels) => "[" + string.Join(", ", labels) + "]";
 
-    private static string Entry(CtObservation e) => $"{e.Proto} {e.State} {e.Orig} | {e.Reply}{(e.Assured ? " [ASSURED]" : "")}";
+    /// <summary>An entry as compared: its namespace is part of it (the same tuples in another namespace's table differ).</summary>
+    private static string Entry(CtObservation e) => $"{(e.Netns is null ? "" : e.Netns + ": ")}{e.Proto} {e.State} {e.Orig} | {e.Reply}{(e.Assured ? " [ASSURED]" : "")}";
 
     private static string ZeroOrNot(long n) => n == 0 ? "0" : "non-zero";
 
