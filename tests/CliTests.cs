@@ -56,7 +56,7 @@ public class CliTests
         Assert.Equal(JsonValueKind.Null, a.GetProperty("client").GetProperty("error").ValueKind);
         Assert.Equal("ECONNRESET", a.GetProperty("server").GetProperty("error").GetString());
         var ct = root.GetProperty("conntrack")[0];
-        Assert.Equal(["proto", "state", "orig", "reply", "assured"], ct.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["proto", "state", "orig", "reply", "assured", "netns"], ct.EnumerateObject().Select(p => p.Name));
         Assert.Equal("127.0.0.1:8080->127.0.0.1:40000", ct.GetProperty("reply").GetString());
         Assert.Equal(["insert_failed", "drop"], root.GetProperty("counters").EnumerateObject().Select(p => p.Name));
         var v = root.GetProperty("violations")[0];

@@ -57,6 +57,7 @@ public class IpParserTests
         { "ip ro add 10.0.0.0/8 via 10.1.1.1", new Command.RouteChange(true, Net("10.0.0.0", 8), A("10.1.1.1"), null) },
         { "ip route del default via 10.0.0.1", new Command.RouteChange(false, Net("0.0.0.0", 0), A("10.0.0.1"), null) },
         { "ip route del 10.244.1.0/24 dev cni0", new Command.RouteChange(false, Net("10.244.1.0", 24), null, "cni0") },
+        { "ip route del default", new Command.RouteChange(false, Net("0.0.0.0", 0), null, null) },
         { "ip route delete 10.0.0.0/8 via 10.1.1.1 dev eth0", new Command.RouteChange(false, Net("10.0.0.0", 8), A("10.1.1.1"), "eth0") },
         { "ip -n pod1 link set eth0 up", new Command.LinkSetState("eth0", true) { Netns = "pod1" } },
         { "ip -netns pod1 addr add 10.244.1.2/24 dev eth0", new Command.AddrChange(true, new InAddr(A("10.244.1.2"), 24), "eth0") { Netns = "pod1" } },
@@ -282,7 +283,6 @@ public class IpParserTests
     [InlineData("ip addr add 10.0.0.1/24 dev", 29, "expected a device DEV after dev")]
     [InlineData("ip route add 10.0.0.1/8 via 10.1.1.1", 14, "Error: Invalid prefix for given prefix length. (10.0.0.1 has host bits set for /8: expected 10.0.0.0/8)")]
     [InlineData("ip route add 10.0.0.0/8", 25, "missing argument: expected via GW or dev DEV")]
-    [InlineData("ip route del 10.0.0.0/8", 25, "missing argument: expected via GW or dev DEV")]
     [InlineData("ip route add via 10.0.0.1", 27, "missing argument: expected ip route add|del default|PREFIX[/LEN] [via GW] [dev DEV]")]
     [InlineData("ip route add 10.0.0.0/8 via 10.1.1.1 metric 5", 38, "unsupported: 'ip route add ... metric' (only default|PREFIX/LEN [via GW] [dev DEV] in the main table is modelled)")]
     [InlineData("ip route add 10.0.0.0/8 via 10.1.1.1 table 100", 38, "unsupported: 'ip route add ... table'")]

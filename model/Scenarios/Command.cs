@@ -144,7 +144,7 @@ public abstract record Command
     }
 
     /// <summary>
-    /// <c>ip route add|del default|PREFIX/LEN [via GW] [dev DEV]</c> in the main table (at least one of GW and DEV).
+    /// <c>ip route add|del default|PREFIX/LEN [via GW] [dev DEV]</c> in the main table (add: at least one of GW and DEV; del: the first route to the prefix that has them).
     /// </summary>
     public sealed record RouteChange(bool Add, Cidr Destination, IPv4Address? Gateway, string? Device) : IpCommand
     {

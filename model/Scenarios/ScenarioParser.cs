@@ -22,7 +22,7 @@ namespace ConntrackModel.Model.Scenarios;
 /// <item><c>ip link add NAME [netns NS] type veth peer [name] NAME2 [netns NS2]</c> (<c>name NAME</c> or <c>dev NAME</c> also name the first end)</item>
 /// <item><c>ip link set [dev] DEV up|down|netns NS</c> (one change a line)</item>
 /// <item><c>ip addr add|del [local] ADDR[/LEN] dev DEV</c> (no LEN: /32)</item>
-/// <item><c>ip route add|del [to] default|PREFIX[/LEN] [via GW] [dev DEV]</c> (at least one of via and dev; no LEN: /32;
+/// <item><c>ip route add|del [to] default|PREFIX[/LEN] [via GW] [dev DEV]</c> (add: at least one of via and dev; no LEN: /32;
 /// host bits set in PREFIX are refused as the kernel refuses them)</item>
 /// <item><c>ip netns exec NS COMMAND...</c>: any command of the script, run in NS (<see cref="Command.Netns"/>)</item>
 /// <item><c>ip -n NS OBJECT ...</c> (also <c>-netns NS</c>): an ip command run in NS</item>
@@ -931,7 +931,8 @@ public static class ScenarioParser
             }
         }
         if (dstTok is null) throw new ParseException(After(t[^1]), $"missing argument: expected {RouteUsage}");
-        if (gw is null && dev is null) throw new ParseException(After(t[^1]), $"missing argument: expected via GW or dev DEV ({RouteUsage})");
+        // ip route del needs only the prefix (the kernel deletes the first route to it); add needs a next hop.
+        if (verb == "add" && gw is null && dev is null) throw new ParseException(After(t[^1]), $"missing argument: expected via GW or dev DEV ({RouteUsage})");
         return new Command.RouteChange(verb == "add", dst, gw, dev?.Text);
 
         void SetDestination(Token tok)

@@ -56,7 +56,11 @@ public class SpecTests(ITestOutputHelper output)
         Assert.Equal(12, blocks.OfType<DocBlock.Table>().Count(t => t.Headers[0] == "packet \\ state") * 6);
         Assert.Contains("[`nf_nat_used_tuple_harder`](https://elixir.bootlin.com/linux/v6.18/A/ident/nf_nat_used_tuple_harder)", md, StringComparison.Ordinal);
         Assert.Contains("the kernel agreed", md, StringComparison.Ordinal);
-        Assert.Equal(blocks.OfType<DocBlock.Diagram>().Count(), md.Split("```mermaid").Length - 1);
+        // Sequence diagrams, and a topology flowchart for each example with more than one namespace.
+        var flowcharts = blocks.OfType<DocBlock.Code>().Count(c => c.Language == "mermaid");
+        Assert.Equal(Directory.GetFiles(Path.Combine(root, "examples"), "node-*.scenario").Length, flowcharts);
+        Assert.Equal(blocks.OfType<DocBlock.Diagram>().Count() + flowcharts, md.Split("```mermaid").Length - 1);
+        Assert.Contains("subgraph", md, StringComparison.Ordinal);
     }
 
     [Fact]
