@@ -32,8 +32,13 @@ public static class Z3Commands
 
     private static SymbolicConfig? Config(string name, TextWriter stderr, string command)
     {
+        if (SymbolicConfigs.Find(name) is { OutsideFragment: { } why })
+        {
+            Program.UsageError(stderr, $"{command}: configuration '{name}' has no symbolic fragment: {why} (use --engine fscheck)");
+            return null;
+        }
         if (SymbolicConfigs.Find(name) is { } c) return c;
-        Program.UsageError(stderr, $"{command}: unknown configuration '{name}': expected one of {string.Join(", ", SymbolicConfigs.Catalogue.Select(x => x.Name))}");
+        Program.UsageError(stderr, $"{command}: unknown configuration '{name}': expected one of {string.Join(", ", SymbolicConfigs.Catalogue.Where(x => x.OutsideFragment is null).Select(x => x.Name))}");
         return null;
     }
 

@@ -176,7 +176,7 @@ public static class NatSelection
         var round = 0;
         while (true)
         {
-            var point = new ChoicePoint(ChoiceKind.NatPortOffset, string.Create(CultureInfo.InvariantCulture, $"{key}:off{round}"), 65536);
+            var point = new ChoicePoint(ChoiceKind.NatPortOffset, string.Create(CultureInfo.InvariantCulture, $"{key}:off{round}"), 65536) { PortLow = min, PortCount = size };
             var off = choices.Choose(point);
             var span = string.Create(CultureInfo.InvariantCulture, $"{(manip == Manip.Src ? t.Src : t.Dst).Ip}:{min}-{min + size - 1}");
             var r = Round(t, manip, min, size, off, attempts, ct, table, now, seq);

@@ -22,6 +22,12 @@ public sealed record CheckConfig(
     int MaxLength,
     int? KnownMinimum)
 {
+    /// <summary>The node topology of a <c>node-*</c> configuration (null: one namespace, loopback, as before).</summary>
+    public NodeTopology? Node { get; init; }
+
+    /// <summary>Connections are opened only before the first rule (a rule comes while they run, not before new ones).</summary>
+    public bool ConnectsBeforeRuleOnly { get; init; }
+
     public bool Allows(OpKind k) => Alphabet.Contains(k);
 
     public bool Equals(CheckConfig? other) => other is not null && Name == other.Name;

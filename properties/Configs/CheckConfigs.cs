@@ -57,7 +57,41 @@ public static class CheckConfigs
         "Every command and rule kind: late start, rules deleted and flushed (tracking stops), conntrack -F, loose and timeout sysctls, long sleeps.",
         [], false, [.. Enum.GetValues<OpKind>().Where(k => k != OpKind.Ip)], AllRules, 4 * ExpiryTimeoutSeconds * 1000L, 18, 4);
 
-    public static ImmutableArray<CheckConfig> Catalogue { get; } = [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All];
+    private static readonly ImmutableArray<OpKind> NodeSockets = [OpKind.Connect, OpKind.Send, OpKind.Close, OpKind.Abort, OpKind.Sleep];
+
+    private static CheckConfig OnNode(string name, string description, NodeTopology node, bool trackingFromStart, ImmutableArray<OpKind> alphabet, int? knownMinimum) =>
+        new(name, description, node.Setup(), trackingFromStart, alphabet, [node.RandomFully ? RuleKind.MasqueradeRandomFully : RuleKind.Masquerade], ShortSleepMs, 12, knownMinimum)
+        {
+            Node = node,
+        };
+
+    public static CheckConfig NodeLate { get; } = OnNode(
+        "node-late",
+        "A node MASQUERADEs two pods to a server; host-network processes on node talk to the server too; the MASQUERADE rule may come after connections exist.",
+        new NodeTopology(2, false), false, [.. NodeSockets, OpKind.RuleAdd], 3);
+
+    public static CheckConfig NodeFlush { get; } = OnNode(
+        "node-flush",
+        "As node-late with the MASQUERADE rule from the first step, and conntrack -F on node at any point.",
+        new NodeTopology(2, false), true, [.. NodeSockets, OpKind.RuleAdd, OpKind.ConntrackFlush], 4);
+
+    public static CheckConfig NodeMidstream { get; } = OnNode(
+        "node-midstream",
+        "As node-late, but connections open only before the MASQUERADE rule: the rule comes while they run and their next segments are NATed mid-stream.",
+        new NodeTopology(2, false), false, [.. NodeSockets, OpKind.RuleAdd], 4) with { ConnectsBeforeRuleOnly = true };
+
+    public static CheckConfig NodeBoot { get; } = OnNode(
+        "node-boot",
+        "Three pods behind node's MASQUERADE, tracked from the first step; no conntrack -F, no expiry.",
+        new NodeTopology(3, false), true, [.. NodeSockets, OpKind.RuleAdd], null);
+
+    public static CheckConfig NodeRandomFully { get; } = OnNode(
+        "node-random-fully",
+        "As node-late with MASQUERADE --random-fully: the pods' node port is random, and a collision needs it to land on a live untracked connection's port.",
+        new NodeTopology(2, true), false, [.. NodeSockets, OpKind.RuleAdd], 3);
+
+    public static ImmutableArray<CheckConfig> Catalogue { get; } =
+        [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All, NodeLate, NodeFlush, NodeMidstream, NodeBoot, NodeRandomFully];
 
     public static CheckConfig? Find(string name) => Catalogue.FirstOrDefault(c => c.Name == name);
 }

@@ -17,8 +17,11 @@ public enum RuleKind
     /// <summary>SNAT with <c>--random-fully</c>.</summary>
     SnatRandomFully,
 
-    /// <summary><c>-j MASQUERADE --to-ports</c> (drops its packet on lo).</summary>
+    /// <summary><c>-j MASQUERADE</c>: on lo with <c>--to-ports</c> (it drops its packet there); on a node the pods' egress rule.</summary>
     Masquerade,
+
+    /// <summary><c>-j MASQUERADE --random-fully</c>: the pods' egress rule with a random port.</summary>
+    MasqueradeRandomFully,
 
     /// <summary><c>-j DNAT --to-destination IP:PORT</c> in OUTPUT, for a service address.</summary>
     Dnat,
@@ -37,6 +40,7 @@ public static class RuleKinds
         RuleKind.SnatRandom => "snat-random",
         RuleKind.SnatRandomFully => "snat-random-fully",
         RuleKind.Masquerade => "masquerade",
+        RuleKind.MasqueradeRandomFully => "masquerade-random-fully",
         RuleKind.Dnat => "dnat",
         RuleKind.Accept => "accept",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
@@ -52,6 +56,7 @@ public static class RuleKinds
             NatTarget.Snat { Range.Random: true } => RuleKind.SnatRandom,
             NatTarget.Snat s when s.Range.ProtoSpecified && s.Range.MinPort != s.Range.MaxPort => RuleKind.SnatRange,
             NatTarget.Snat => RuleKind.SnatPort,
+            NatTarget.Masquerade { Range.RandomFully: true } => RuleKind.MasqueradeRandomFully,
             NatTarget.Masquerade => RuleKind.Masquerade,
             NatTarget.Dnat => RuleKind.Dnat,
             NatTarget.Accept => RuleKind.Accept,

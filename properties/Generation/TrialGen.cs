@@ -99,6 +99,7 @@ public static class TrialGen
 
     private static Gen<Command> Next(CheckConfig config, State s)
     {
+        if (config.Node is { } node) return OnNode(config, node, s);
         var w = s.World;
         if (config.TrackingFromStart && s.Body.IsEmpty) return RuleAdd(config, startsTracking: true);
         var options = new List<(int, Gen<Command>)>();
@@ -124,6 +125,47 @@ public static class TrialGen
         if (config.Allows(OpKind.Sleep)) options.Add((2, Sleep(config)));
         if (config.Allows(OpKind.Sysctl)) options.Add((1, Sysctl()));
         return Gen.Frequency(options.ToArray());
+    }
+
+    /// <summary>
+    /// One command on the node (<see cref="NodeTopology"/>): connects from node or a pod to the server, bound to a port
+    /// of the client pool free in that namespace or from an ephemeral port; sends, closes and aborts of live ends; the
+    /// pods' MASQUERADE rule once; <c>conntrack -F</c> on node; short sleeps.
+    /// </summary>
+    private static Gen<Command> OnNode(CheckConfig config, NodeTopology node, State s)
+    {
+        var w = s.World;
+        var rule = Gen.Constant(Parse(node.Rule));
+        var ruled = !w.Netfilter.Rules.IsEmpty;
+        if (config.TrackingFromStart && s.Body.IsEmpty) return rule;
+        var options = new List<(int, Gen<Command>)>();
+        if (config.Allows(OpKind.Connect) && s.Names < 8 && !(ruled && config.ConnectsBeforeRuleOnly))
+            options.Add((8, NodeConnect(node, w, Pools.ConnectionName(s.Names))));
+        var live = w.Sockets.Ends.Where(e => e.Accepted && !e.AppClosed).Select(e => e.Name).Order(StringComparer.Ordinal).ToList();
+        if (live.Count > 0)
+        {
+            if (config.Allows(OpKind.Send)) options.Add((ruled ? 4 : 2, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Send(e, "d" + (s.Body.Count + 1).ToString(CultureInfo.InvariantCulture)))));
+            if (config.Allows(OpKind.Close)) options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Close(e))));
+            if (config.Allows(OpKind.Abort)) options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Abort(e))));
+        }
+        if (config.Allows(OpKind.RuleAdd) && !ruled) options.Add((w.ConnectionCount == 0 ? 1 : 5, rule));
+        if (config.Allows(OpKind.ConntrackFlush)) options.Add((2, Gen.Constant((Command)new Command.ConntrackFlush())));
+        if (config.Allows(OpKind.Sleep)) options.Add((1, Sleep(config)));
+        return Gen.Frequency(options.ToArray());
+    }
+
+    private static Gen<Command> NodeConnect(NodeTopology node, World w, string name)
+    {
+        var origins = Enumerable.Range(0, node.Pods + 1).ToArray();
+        return from k in Gen.Elements(origins)
+               let ns = w.FindNetns(NodeTopology.Netns(k))!.Index
+               let free = Pools.ClientPorts.Select(p => new Model.Addressing.SockAddr(NodeTopology.Address(k), p)).Where(a => !w.Sockets.PortInUse(a, ns)).ToList()
+               from local in free.Count == 0
+                   ? Gen.Constant<Model.Addressing.SockAddr?>(null)
+                   : Gen.Frequency(
+                       (3, Gen.Constant<Model.Addressing.SockAddr?>(null)),
+                       (6, Gen.Frequency(free.Select(a => (PortWeight(a.Port), Gen.Constant((Model.Addressing.SockAddr?)a))).ToArray())))
+               select (Command)new Command.Connect(name, local, NodeTopology.Server) { Netns = NodeTopology.Netns(k) };
     }
 
     private static Gen<Command> Sleep(CheckConfig config) =>

@@ -47,14 +47,18 @@ public static partial class TrialShrinker
     }
 
     /// <summary>
-    /// Is the trial one the configuration generates at all: a body, and, for a configuration with tracking from the
-    /// start, a first command that starts tracking (the definition the generator and the Z3 encoding use too)?
+    /// Is the trial one the configuration generates at all: a body, for a configuration with tracking from the start a
+    /// first command that starts tracking (the definition the generator and the Z3 encoding use too), and where
+    /// connections open only before the rule, no connect after it?
     /// </summary>
     public static bool Admits(CheckConfig config, Trial t)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(t);
-        return !t.Body.IsEmpty && (!config.TrackingFromStart || StartsTracking(t.Body[0]));
+        if (t.Body.IsEmpty || (config.TrackingFromStart && !StartsTracking(t.Body[0]))) return false;
+        if (!config.ConnectsBeforeRuleOnly) return true;
+        var rule = t.Body.FindIndex(c => c is Command.IptablesAdd);
+        return rule < 0 || t.Body.Skip(rule).All(c => c is not Command.Connect);
     }
 
     /// <summary>Does the command take a conntrack reference (a rule whose target uses conntrack, or modprobe)?</summary>
@@ -154,7 +158,7 @@ public static partial class TrialShrinker
             if (end is null) continue;
             var conn = Segment.ConnectionOf(end);
             if (body.Take(i).OfType<Command.Connect>().FirstOrDefault(c => c.Name == conn) is { } opened)
-                yield return t.WithBody(body.SetItem(i, new Command.Connect(fresh, null, opened.Remote)));
+                yield return t.WithBody(body.SetItem(i, opened with { Name = fresh, Local = null }));
         }
     }
 

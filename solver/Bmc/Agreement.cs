@@ -43,7 +43,8 @@ public static class Agreement
         Z3Runtime.Ensure();
         var trace = Simulation.Trace(scenario, choices, World.Initial).ToList();
         if (trace.Any(t => t.Rejected is not null)) return "the concrete model rejects the scenario";
-        var setup = 1 + config.Setup.Length;
+        if (config.OutsideFragment is { } why) return $"configuration {config.Name} has no symbolic fragment: {why}";
+        var setup = config.FixedLines;
         var slots = Math.Max(1, trace.Count(t => t.Step.Line.Command is Command.Connect));
         using var z = new Context();
         var enc = new Encoding(z, config, Math.Min(ModelChecker.MaxSlots, slots));
@@ -62,7 +63,7 @@ public static class Agreement
             var x = enc.NewStep(t);
             var concreteBefore = Abstract(z, enc, s, before);
             var concreteAfter = Abstract(z, enc, n, after);
-            var inputs = Inputs(z, x, step, before, after);
+            if (Inputs(z, x, step, before, after) is not { } inputs) return $"step {step.Step} ({step.Line.Command.ToScript()}) is outside the symbolic fragment";
             var violated = step.Violations.Any(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness);
             var solver = z.MkSolver();
             solver.Assert(concreteBefore, inputs, enc.Transition(s, x, n, t));
@@ -96,8 +97,10 @@ public static class Agreement
         ArgumentNullException.ThrowIfNull(w);
         var f = new List<BoolExpr>();
         var snat = w.Netfilter.Rules.FirstOrDefault(r => r.Target is NatTarget.Snat);
+        var node = enc.Config.IsNode;
         f.Add(z.MkEq(s.Tracking, z.MkBool(w.Netfilter.Tracking)));
-        f.Add(z.MkEq(s.Snat, z.MkBool(snat is not null)));
+        // On the node the rule step is the pods' MASQUERADE rule; node's table is the one the encoding tracks.
+        f.Add(z.MkEq(s.Snat, z.MkBool(node ? w.Netfilter.Rules.Any(r => r.Target is NatTarget.Masquerade) : snat is not null)));
         f.Add(z.MkEq(s.Dnat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is NatTarget.Dnat))));
         var range = (snat?.Target as NatTarget.Snat)?.Range;
         f.Add(z.MkEq(s.Lo, Bv(z, range?.MinPort ?? 0)));
@@ -109,7 +112,10 @@ public static class Agreement
             var server = c is null ? null : w.Sockets.End(c.Name + ".server") is { Accepted: true } sv ? sv : null;
             // An entry counts for a connection whose socket still holds the tuple (a refused connect's tuple may
             // be reused by a later one, whose entry is then not the refused one's).
-            var tracked = c is not null && client is { AppClosed: false, Gone: false } && w.Conntrack.Live(w.Now).Any(e => e.Orig.Src == c.Local && e.Orig.Dst == c.Remote);
+            var tracked = c is not null && client is { AppClosed: false, Gone: false } && w.Conntrack.Live(w.Now, 0).Any(e => e.Orig.Src == c.Local && e.Orig.Dst == c.Remote);
+            var origin = client is null ? 0 : NodeTopology.OriginOf(w.Namespaces[client.Netns].Name);
+            f.Add(z.MkEq(s.Origin[i], z.MkBV(node ? origin : 0, Encoding.OriginBits)));
+            f.Add(z.MkEq(s.NodeAddr[i], z.MkBool(node && server is not null && server.Remote.Ip == NodeTopology.NodeAddress)));
             f.Add(z.MkEq(s.Used[i], z.MkBool(c is not null)));
             f.Add(z.MkEq(s.Open[i], z.MkBool(client is { AppClosed: false, Gone: false })));
             f.Add(z.MkEq(s.Live[i], z.MkBool(server is { Gone: false })));
@@ -122,19 +128,23 @@ public static class Agreement
         return z.MkAnd([.. f]);
     }
 
-    private static BoolExpr Inputs(Context z, Encoding.Step x, StepRecord step, World before, World after)
+    /// <summary>The step's inputs as equalities on <paramref name="x"/>; null for a command outside the symbolic fragment.</summary>
+    private static BoolExpr? Inputs(Context z, Encoding.Step x, StepRecord step, World before, World after)
     {
         Op op;
         var f = new List<BoolExpr>();
+        if (step.Line.Command is not Command.Connect) f.Add(z.MkEq(x.Origin, z.MkBV(0, Encoding.OriginBits)));
         switch (step.Line.Command)
         {
             case Command.Connect c:
                 op = Op.Connect;
+                f.Add(z.MkEq(x.Origin, z.MkBV(Math.Max(0, NodeTopology.OriginOf(c.Netns)), Encoding.OriginBits)));
                 var conn = after.FindConnection(c.Name)!;
                 f.Add(z.MkEq(x.Bound, z.MkBool(c.Local is not null)));
                 f.Add(z.MkEq(x.ToSvc, z.MkBool(c.Remote == Service)));
                 f.Add(z.MkEq(x.Port, Bv(z, conn.Local.Port)));
-                var syns = step.Events.OfType<KernelEvent.Captured>().Where(e => e.Segment.Origin == c.Name && e.Segment.Has(TcpFlags.Syn)).ToList();
+                // As node's side sends it (a pod's SYN is captured in the pod too, before node NATs it).
+                var syns = step.Events.OfType<KernelEvent.Captured>().Where(e => e.Netns is null && e.Segment.Origin == c.Name && e.Segment.Has(TcpFlags.Syn)).ToList();
                 if (syns.Count > 0) f.Add(z.MkEq(x.W1, Bv(z, syns[0].Segment.Tuple.Src.Port)));
                 if (after.Sockets.End(c.Name + ".server") is { Accepted: true } server) f.Add(z.MkEq(x.W2, Bv(z, server.Remote.Port)));
                 break;
@@ -142,6 +152,9 @@ public static class Agreement
                 op = Op.SnatAdd;
                 f.Add(z.MkEq(x.RuleLo, Bv(z, snat.Range.MinPort)));
                 f.Add(z.MkEq(x.RuleHi, Bv(z, snat.Range.MaxPort)));
+                break;
+            case Command.IptablesAdd { Rule.Target: NatTarget.Masquerade }:
+                op = Op.SnatAdd;
                 break;
             case Command.IptablesAdd { Rule.Target: NatTarget.Dnat }:
                 op = Op.DnatAdd;
@@ -156,7 +169,7 @@ public static class Agreement
                 op = Op.Expire;
                 break;
             default:
-                throw new ArgumentException($"'{step.Line.Command.ToScript()}' is outside the symbolic fragment", nameof(step));
+                return null;
         }
         f.Add(z.MkEq(x.Op, z.MkBV((int)op, 3)));
         return z.MkAnd([.. f]);

@@ -24,6 +24,15 @@ namespace ConntrackModel.Solver.Bmc;
 /// <c>icsk_retransmits</c> is 0). Search, proofs and the agreement test only rely on what comes before.
 /// With the expiry configuration's 2 s timeout, a connect whose SYNs are dropped outlives every idle entry (its
 /// third SYN leaves 2 s later), and that SYN is NATed against an empty table.
+/// Node configurations (<see cref="SymbolicConfig.IsNode"/>): each slot also has its origin (0: a host-network process
+/// on node, k: pod k) and whether the server sees it from node's address. Tracking is node's (the pods' MASQUERADE
+/// rule is its only conntrack user; pods and server track nothing, and the veth scrub leaves node's table the only
+/// one that matters). A node process's connect leaves from node's address, tracked with the null binding (keep the
+/// port unless an entry's reply tuple holds it, else any free port of 1024-65535); a pod's leaves from its own
+/// address untracked, and MASQUERADEd to node's address once tracked (<c>nf_nat_masquerade_ipv4</c>: the same port
+/// choice as the null binding, or with <c>--random-fully</c> any free port). Bind conflicts and ephemeral ports are
+/// per namespace. A collision is a connect whose wire tuple, on node's address, equals a live untracked
+/// connection's.
 /// </remarks>
 public sealed class Encoding
 {
@@ -62,6 +71,12 @@ public sealed class Encoding
         public required BoolExpr[] Svc { get; init; }
         public required BitVecExpr[] Local { get; init; }
         public required BitVecExpr[] Wire { get; init; }
+
+        /// <summary>Node configurations: where the connection comes from (0: node, k: pod k).</summary>
+        public required BitVecExpr[] Origin { get; init; }
+
+        /// <summary>Node configurations: does the server see the connection from node's address?</summary>
+        public required BoolExpr[] NodeAddr { get; init; }
     }
 
     /// <summary>One step's inputs: which op, and the values a connect or a rule takes (all symbolic).</summary>
@@ -76,7 +91,12 @@ public sealed class Encoding
         public required BitVecExpr RuleLo { get; init; }
         public required BitVecExpr RuleHi { get; init; }
         public required BoolExpr Violation { get; init; }
+
+        /// <summary>Node configurations: the connect's origin (0: node, k: pod k).</summary>
+        public required BitVecExpr Origin { get; init; }
     }
+
+    public const int OriginBits = 2;
 
     private BitVecNum Bv(int v) => _z.MkBV(v, PortBits);
 
@@ -99,6 +119,8 @@ public sealed class Encoding
         Svc = [.. Enumerable.Range(0, Slots).Select(i => B($"svc{i}@{tag}"))],
         Local = [.. Enumerable.Range(0, Slots).Select(i => P($"local{i}@{tag}"))],
         Wire = [.. Enumerable.Range(0, Slots).Select(i => P($"wire{i}@{tag}"))],
+        Origin = [.. Enumerable.Range(0, Slots).Select(i => _z.MkBVConst($"origin{i}@{tag}", OriginBits))],
+        NodeAddr = [.. Enumerable.Range(0, Slots).Select(i => B($"nodeaddr{i}@{tag}"))],
     };
 
     public Step NewStep(int t) => new()
@@ -112,6 +134,7 @@ public sealed class Encoding
         RuleLo = P($"rlo@{t}"),
         RuleHi = P($"rhi@{t}"),
         Violation = B($"violation@{t}"),
+        Origin = _z.MkBVConst($"origin@{t}", OriginBits),
     };
 
     /// <summary>The state after the setup: nothing tracked, no rules, no connections.</summary>
@@ -120,7 +143,7 @@ public sealed class Encoding
          .. Enumerable.Range(0, Slots).SelectMany(i => new BoolExpr[]
          {
              _z.MkNot(s.Used[i]), _z.MkNot(s.Open[i]), _z.MkNot(s.Live[i]), _z.MkNot(s.Tracked[i]), _z.MkNot(s.Bound[i]), _z.MkNot(s.Svc[i]),
-             _z.MkEq(s.Local[i], Bv(0)), _z.MkEq(s.Wire[i], Bv(0)),
+             _z.MkEq(s.Local[i], Bv(0)), _z.MkEq(s.Wire[i], Bv(0)), _z.MkEq(s.Origin[i], _z.MkBV(0, OriginBits)), _z.MkNot(s.NodeAddr[i]),
          })]);
 
     private BoolExpr Is(Step x, Op op) => _z.MkEq(x.Op, _z.MkBV((int)op, 3));
@@ -160,7 +183,9 @@ public sealed class Encoding
         _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Live[j], _z.MkNot(tracked[j]), _z.MkEq(s.Wire[j], w)))]);
 
     /// <summary>The transition from <paramref name="s"/> to <paramref name="n"/> under step <paramref name="x"/> (step index <paramref name="t"/>).</summary>
-    public BoolExpr Transition(State s, Step x, State n, int t)
+    public BoolExpr Transition(State s, Step x, State n, int t) => Config.IsNode ? NodeTransition(s, x, n, t) : LoopbackTransition(s, x, n, t);
+
+    private BoolExpr LoopbackTransition(State s, Step x, State n, int t)
     {
         var c = new List<BoolExpr>();
         var allowed = new List<BoolExpr> { Is(x, Op.Connect) };
@@ -226,6 +251,85 @@ public sealed class Encoding
             c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
             c.Add(_z.MkEq(n.Open[i], (BoolExpr)_z.MkITE(me, established, s.Open[i])));
             c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(me, (BitVecExpr)_z.MkITE(established, finalWire, Bv(0)), s.Wire[i])));
+            c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, s.Live[i])));
+            c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, tracked), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
+            c.Add(_z.MkEq(n.Origin[i], s.Origin[i]));
+            c.Add(_z.MkEq(n.NodeAddr[i], s.NodeAddr[i]));
+        }
+        c.Add(_z.MkEq(x.Origin, _z.MkBV(0, OriginBits)));
+        return _z.MkAnd([.. c]);
+    }
+
+    private BoolExpr IsOrigin(BitVecExpr v, int k) => _z.MkEq(v, _z.MkBV(k, OriginBits));
+
+    /// <summary>Does an entry of node's table use node's address and <paramref name="port"/> in its reply tuple?</summary>
+    private BoolExpr TakenOnNode(State s, BitVecExpr port) =>
+        _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracked[j], s.NodeAddr[j], _z.MkEq(s.Wire[j], port)))]);
+
+    /// <summary>A port of 1024-65535 that no entry of node's table uses exists.</summary>
+    private BoolExpr FreeOnNode(State s)
+    {
+        var tracked = Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracked[j], s.NodeAddr[j])).ToArray();
+        return FreeExists(s, Bv(NullBindingLow), Bv(65535), tracked);
+    }
+
+    /// <summary>The node configurations' transition (see the class remarks).</summary>
+    private BoolExpr NodeTransition(State s, Step x, State n, int t)
+    {
+        var c = new List<BoolExpr>();
+        var allowed = new List<BoolExpr> { Is(x, Op.Connect), _z.MkAnd(Is(x, Op.SnatAdd), _z.MkNot(s.Snat)) };
+        if (Config.Flush) allowed.Add(Is(x, Op.Flush));
+        c.Add(_z.MkOr([.. allowed]));
+        if (Config.TrackingFromStart && t == 0) c.Add(Is(x, Op.SnatAdd));
+        c.Add(_z.MkNot(x.ToSvc));
+        c.Add(_z.MkBVULE(x.Origin, _z.MkBV(Config.Pods, OriginBits)));
+
+        var connect = Is(x, Op.Connect);
+        c.Add(_z.MkImplies(connect, _z.MkNot(s.Used[Slots - 1])));
+        // Bind conflicts and the ephemeral search are per namespace (the socket hashes compare the namespace).
+        BoolExpr SameNs(int j) => _z.MkAnd(s.Open[j], _z.MkEq(s.Origin[j], x.Origin));
+        var boundOk = _z.MkAnd([_z.MkBVUGE(x.Port, Bv(1024)),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(SameNs(j), _z.MkNot(_z.MkEq(s.Local[j], x.Port))))]);
+        var ephemeralOk = _z.MkAnd([Between(x.Port, Bv(EphemeralLow), Bv(EphemeralHigh)), _z.MkEq(_z.MkExtract(0, 0, x.Port), _z.MkBV(0, 1)),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(SameNs(j), _z.MkNot(_z.MkEq(s.Local[j], x.Port))))]);
+        c.Add(_z.MkImplies(connect, (BoolExpr)_z.MkITE(x.Bound, boundOk, ephemeralOk)));
+        if (Config.PortSpan is { } span) c.Add(_z.MkImplies(_z.MkAnd(connect, x.Bound), Between(x.Port, Bv(40000), Bv(40000 + span - 1))));
+
+        // Node's SRC manip: the null binding for node's own process, MASQUERADE for a pod; both to node's address.
+        var tracked = s.Tracking;
+        var fromNode = IsOrigin(x.Origin, 0);
+        var keep = _z.MkNot(TakenOnNode(s, x.Port));
+        var anyFree = _z.MkAnd(Between(x.W1, Bv(NullBindingLow), Bv(65535)), _z.MkNot(TakenOnNode(s, x.W1)));
+        var valid = Config.RandomFully
+            ? (BoolExpr)_z.MkITE(fromNode, _z.MkITE(keep, _z.MkEq(x.W1, x.Port), anyFree), anyFree)
+            : (BoolExpr)_z.MkITE(keep, _z.MkEq(x.W1, x.Port), anyFree);
+        var possible = _z.MkOr(_z.MkAnd(keep, Config.RandomFully ? fromNode : _z.MkTrue()), FreeOnNode(s));
+        c.Add(_z.MkImplies(_z.MkAnd(connect, tracked), _z.MkImplies(possible, valid)));
+        var dropped = _z.MkAnd(connect, tracked, _z.MkNot(possible));
+        var onNode = _z.MkOr(fromNode, tracked);
+        var wire = (BitVecExpr)_z.MkITE(tracked, x.W1, x.Port);
+        var collide = _z.MkAnd(connect, _z.MkNot(dropped), onNode,
+            _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Live[j], _z.MkNot(s.Tracked[j]), s.NodeAddr[j], _z.MkEq(s.Wire[j], wire)))]));
+        c.Add(_z.MkEq(x.Violation, collide));
+        var established = _z.MkNot(dropped);
+
+        var flush = Is(x, Op.Flush);
+        c.Add(_z.MkEq(n.Tracking, _z.MkOr(s.Tracking, Is(x, Op.SnatAdd))));
+        c.Add(_z.MkEq(n.Snat, _z.MkOr(s.Snat, Is(x, Op.SnatAdd))));
+        c.Add(_z.MkEq(n.Dnat, s.Dnat));
+        c.Add(_z.MkEq(n.Lo, s.Lo));
+        c.Add(_z.MkEq(n.Hi, s.Hi));
+        for (var i = 0; i < Slots; i++)
+        {
+            var me = _z.MkAnd(connect, _z.MkNot(s.Used[i]), i == 0 ? _z.MkTrue() : s.Used[i - 1]);
+            c.Add(_z.MkEq(n.Used[i], _z.MkOr(s.Used[i], me)));
+            c.Add(_z.MkEq(n.Bound[i], (BoolExpr)_z.MkITE(me, x.Bound, s.Bound[i])));
+            c.Add(_z.MkEq(n.Svc[i], s.Svc[i]));
+            c.Add(_z.MkEq(n.Origin[i], (BitVecExpr)_z.MkITE(me, x.Origin, s.Origin[i])));
+            c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
+            c.Add(_z.MkEq(n.Open[i], (BoolExpr)_z.MkITE(me, established, s.Open[i])));
+            c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(me, (BitVecExpr)_z.MkITE(established, wire, Bv(0)), s.Wire[i])));
+            c.Add(_z.MkEq(n.NodeAddr[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, onNode), s.NodeAddr[i])));
             c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, s.Live[i])));
             c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, tracked), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
         }

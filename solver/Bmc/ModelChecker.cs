@@ -29,6 +29,7 @@ public static class ModelChecker
     public static BmcResult Search(SymbolicConfig config, int maxDepth, bool smt = false, uint timeoutMs = 60_000)
     {
         ArgumentNullException.ThrowIfNull(config);
+        if (config.OutsideFragment is { } why) throw new ArgumentException($"configuration {config.Name} has no symbolic fragment: {why}", nameof(config));
         Z3Runtime.Ensure();
         var sw = Stopwatch.StartNew();
         using var z = new Context();
@@ -91,7 +92,7 @@ public static class ModelChecker
             steps.Add(x);
             state = next;
         }
-        Op[] ops = [Op.Connect, Op.Connect, Op.Connect, .. config.Snat ? [Op.SnatAdd] : Array.Empty<Op>(), .. config.Dnat ? [Op.DnatAdd] : Array.Empty<Op>(),
+        Op[] ops = [Op.Connect, Op.Connect, Op.Connect, .. config.Snat || config.IsNode ? [Op.SnatAdd] : Array.Empty<Op>(), .. config.Dnat ? [Op.DnatAdd] : Array.Empty<Op>(),
             .. config.Modprobe ? [Op.Modprobe] : Array.Empty<Op>(), .. config.Flush ? [Op.Flush] : Array.Empty<Op>(), .. config.Expiry ? [Op.Expire] : Array.Empty<Op>()];
         var rng = new Random(seed);
         var traces = ImmutableArray.CreateBuilder<ImmutableArray<SymbolicStep>>();
@@ -100,10 +101,12 @@ public static class ModelChecker
             var assume = new List<BoolExpr>();
             foreach (var x in steps)
             {
-                var op = ops[rng.Next(ops.Length)];
+                // With tracking from the start the first step is the rule (the only traces there are).
+                var op = x == steps[0] && config.TrackingFromStart && (config.Snat || config.IsNode) ? Op.SnatAdd : ops[rng.Next(ops.Length)];
                 assume.Add(z.MkEq(x.Op, z.MkBV((int)op, ((BitVecSort)x.Op.Sort).Size)));
                 if (op != Op.Connect) continue;
                 assume.Add(rng.Next(3) == 0 ? x.Bound : z.MkNot(x.Bound));
+                if (config.IsNode) assume.Add(z.MkEq(x.Origin, z.MkBV(rng.Next(config.Pods + 1), Encoding.OriginBits)));
                 if (config.Dnat) assume.Add(rng.Next(2) == 0 ? x.ToSvc : z.MkNot(x.ToSvc));
             }
             // Left alone, Z3 rarely sets a violation flag: every other sample asks for one at the last step.
@@ -123,9 +126,26 @@ public static class ModelChecker
     private static bool Bool(Z3Model m, BoolExpr e) => m.Eval(e, true).IsTrue;
 
     private static SymbolicStep Decode(Z3Model m, Encoding.Step x) =>
-        new((Op)Int(m, x.Op), Bool(m, x.Bound), Bool(m, x.ToSvc), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), Int(m, x.RuleLo), Int(m, x.RuleHi), Bool(m, x.Violation));
+        new((Op)Int(m, x.Op), Bool(m, x.Bound), Bool(m, x.ToSvc), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), Int(m, x.RuleLo), Int(m, x.RuleHi), Bool(m, x.Violation), Int(m, x.Origin));
 
     private static string P(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The scenario line a decoded step stands for in <paramref name="config"/> (a node configuration's own lines).</summary>
+    public static string Line(SymbolicConfig config, SymbolicStep s, string name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(s);
+        if (!config.IsNode) return Line(s, name);
+        var node = new NodeTopology(config.Pods, config.RandomFully);
+        return s.Op switch
+        {
+            Op.Connect => (NodeTopology.Netns(s.Origin) is { } ns ? $"ip netns exec {ns} " : "") +
+                $"connect {name} {(s.Bound ? $"{NodeTopology.Address(s.Origin)}:{P(s.Port)} " : "")}{NodeTopology.Server}",
+            Op.SnatAdd => node.Rule,
+            Op.Flush => "conntrack -F",
+            _ => throw new ArgumentOutOfRangeException(nameof(s), s.Op, "not a step of a node configuration"),
+        };
+    }
 
     /// <summary>The scenario line a decoded step stands for.</summary>
     public static string Line(SymbolicStep s, string name) => s.Op switch
@@ -161,7 +181,7 @@ public static class ModelChecker
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(steps);
-        var lines = new List<string> { $"listen 127.0.0.1:{P(Encoding.ServerPort)}" };
+        var lines = config.IsNode ? [] : new List<string> { $"listen 127.0.0.1:{P(Encoding.ServerPort)}" };
         lines.AddRange(config.Setup.Select(c => c.ToScript()));
         var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (int First, int Then)>(StringComparer.Ordinal);
@@ -169,14 +189,15 @@ public static class ModelChecker
         foreach (var s in steps)
         {
             var name = s.Op == Op.Connect ? Scenario.ConnectionName(n++) : "";
-            lines.Add(Line(s, name));
+            lines.Add(Line(config, s, name));
             if (s.Op != Op.Connect) continue;
             if (!s.Bound) choices[$"ephemeral:{name}"] = s.Port - Encoding.EphemeralLow;
             wanted[name] = (s.W1, s.W2);
         }
         var parsed = ScenarioParser.Parse("z3-trace.scenario", string.Join("\n", lines) + "\n");
         error = parsed.Ok ? null : "the decoded trace does not parse: " + parsed.Errors[0];
-        return parsed.Ok ? Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted) : null;
+        var natAddress = config.IsNode ? NodeTopology.NodeAddress : IPv4Address.Loopback;
+        return parsed.Ok ? Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted, natAddress) : null;
     }
 
     /// <summary>
@@ -185,7 +206,7 @@ public static class ModelChecker
     /// connection's pin changes the list of outcomes a later one chooses from (the index of a port moves), so a pin
     /// computed against an earlier round's list would pick another port.
     /// </summary>
-    private static Scenario Pin(Scenario scenario, Dictionary<string, (int First, int Then)> wanted)
+    private static Scenario Pin(Scenario scenario, Dictionary<string, (int First, int Then)> wanted, IPv4Address natAddress)
     {
         for (var round = 0; round < 16; round++)
         {
@@ -197,7 +218,7 @@ public static class ModelChecker
                 if (!key.StartsWith("nat:src:", StringComparison.Ordinal) || !wanted.TryGetValue(ev.Owner, out var w)) continue;
                 var k = seen[ev.Owner] = seen.GetValueOrDefault(ev.Owner) + 1;
                 var port = k == 1 ? w.First : w.Then;
-                if (ev.Made.ValueFor(new SockAddr(IPv4Address.Loopback, port)) is { } v) pins = pins.SetItem(key, v);
+                if (ev.Made.ValueFor(new SockAddr(natAddress, port)) is { } v) pins = pins.SetItem(key, v);
             }
             if (pins.Count == scenario.Choices.Count && pins.All(kv => scenario.Choices.TryGetValue(kv.Key, out var old) && old == kv.Value)) break;
             scenario = scenario with { Choices = pins };

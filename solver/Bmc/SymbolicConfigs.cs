@@ -20,7 +20,18 @@ public static class SymbolicConfigs
         new("dnat", [], false, Snat: false, Dnat: true, Modprobe: true, Flush: false, Expiry: false),
         new("boot", [], true, Snat: true, Dnat: true, Modprobe: false, Flush: false, Expiry: false),
         new("all", [], false, Snat: true, Dnat: true, Modprobe: true, Flush: true, Expiry: false),
+        Node("node-late", new NodeTopology(2, false), false, flush: false),
+        Node("node-flush", new NodeTopology(2, false), true, flush: true),
+        Node("node-midstream", new NodeTopology(2, false), false, flush: false) with
+        {
+            OutsideFragment = "its collisions need a segment sent after the rule (a connection picked up mid-stream); the symbolic fragment has connects only",
+        },
+        Node("node-boot", new NodeTopology(3, false), true, flush: false),
+        Node("node-random-fully", new NodeTopology(2, true), false, flush: false),
     ];
+
+    private static SymbolicConfig Node(string name, NodeTopology node, bool trackingFromStart, bool flush) =>
+        new(name, node.Setup(), trackingFromStart, Snat: false, Dnat: false, Modprobe: false, Flush: flush, Expiry: false, Pods: node.Pods, RandomFully: node.RandomFully);
 
     public static SymbolicConfig? Find(string name) => Catalogue.FirstOrDefault(c => c.Name == name);
 }

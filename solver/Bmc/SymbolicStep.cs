@@ -1,4 +1,4 @@
 namespace ConntrackModel.Solver.Bmc;
 
-/// <summary>One step of a Z3 model, decoded: the op and the values it took.</summary>
-public sealed record SymbolicStep(Op Op, bool Bound, bool ToSvc, int Port, int W1, int W2, int RuleLo, int RuleHi, bool Violation);
+/// <summary>One step of a Z3 model, decoded: the op and the values it took (<paramref name="Origin"/>: node configurations' 0 for node, k for pod k).</summary>
+public sealed record SymbolicStep(Op Op, bool Bound, bool ToSvc, int Port, int W1, int W2, int RuleLo, int RuleHi, bool Violation, int Origin = 0);

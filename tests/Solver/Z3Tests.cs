@@ -46,6 +46,9 @@ public class Z3Tests(ITestOutputHelper output)
         { "expiry", 3 },
         { "loose-off", 4 },
         { "dnat", 3 },
+        { "node-late", 3 },
+        { "node-flush", 4 },
+        { "node-random-fully", 3 },
     };
 
     [Z3Theory]
@@ -73,6 +76,23 @@ public class Z3Tests(ITestOutputHelper output)
     }
 
     [Z3Fact]
+    public void Prove_NodeBoot_HoldsToDepthEightAndIsInductiveWithTheTrackedStrengthening()
+    {
+        var r = Prover.Prove(SymbolicConfigs.Find("node-boot")!, 8, induction: true);
+        Assert.True(r.BoundedSafe);
+        Assert.True(r.Inductive);
+        Assert.Equal(["every live connection has a conntrack entry"], r.Needed.ToArray());
+    }
+
+    [Z3Fact]
+    public void NodeMidstream_HasNoFragment_AndTheEngineSaysWhy()
+    {
+        var config = SymbolicConfigs.Find("node-midstream")!;
+        var e = Assert.Throws<ArgumentException>(() => ModelChecker.Search(config, 4));
+        Assert.Contains("mid-stream", e.Message, StringComparison.Ordinal);
+    }
+
+    [Z3Fact]
     public void Prove_LateStart_IsNotSafe()
     {
         var r = Prover.Prove(SymbolicConfigs.Find("late-start")!, 4, induction: true);
@@ -94,6 +114,9 @@ public class Z3Tests(ITestOutputHelper output)
             Assert.Equal(c.Allows(OpKind.ConntrackFlush), z.Flush);
             Assert.Equal(c.Rules.Contains(RuleKind.Dnat), z.Dnat);
             Assert.Equal(c.Rules.Any(r => r is RuleKind.SnatPort or RuleKind.SnatRange), z.Snat);
+            Assert.Equal(c.Node?.Pods ?? 0, z.Pods);
+            Assert.Equal(c.Node?.RandomFully ?? false, z.RandomFully);
+            Assert.Equal(c.Name == "node-midstream", z.OutsideFragment is not null);
             // Expiry in the fragment means: the short idle timeout is set and sleeps may outlast it.
             Assert.Equal(c.Setup.Any(s => s.ToScript().Contains("timeout_established", StringComparison.Ordinal)), z.Expiry);
         }
@@ -139,13 +162,18 @@ public class Z3Tests(ITestOutputHelper output)
         }
     }
 
-    public static TheoryData<string> AgreementConfigs => ["all", "expiry"];
+    public static TheoryData<string> AgreementConfigs => ["all", "expiry", "node-late", "node-flush", "node-random-fully"];
 
     [Z3Theory]
     [MemberData(nameof(AgreementConfigs))]
     public void Encoding_AgreesWithTheConcreteModel_StepByStep_OnGeneratedTraces(string name)
     {
         var config = SymbolicConfigs.Find(name)!;
+        if (config.IsNode)
+        {
+            NodeAgreement(config);
+            return;
+        }
         var generator = name == "expiry"
             ? new CheckConfig("bmc-expiry", "the expiry fragment", [.. config.Setup], true, [OpKind.Connect, OpKind.RuleAdd, OpKind.Sleep], [RuleKind.SnatPort, RuleKind.SnatRange], 3000, 8, null)
             : new CheckConfig("bmc-fragment", "the symbolic fragment", [], false,
@@ -200,7 +228,7 @@ public class Z3Tests(ITestOutputHelper output)
             var sim = Simulation.Run(scenario, ChoiceSource.First);
             Assert.True(sim.Rejected is null, $"the model refuses a step the encoding allows: {sim.Rejected}\n{scenario.ToScript()}");
             var symbolic = steps.Select((s, i) => (s, i)).FirstOrDefault(t => t.s.Violation, (default!, -1)).Item2;
-            var setup = 1 + config.Setup.Length;
+            var setup = config.FixedLines;
             var concrete = sim.Violations.Where(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness).Select(v => v.Step - setup - 1).DefaultIfEmpty(-1).Min();
             Assert.True(symbolic == concrete, $"first violation: encoding at step {symbolic}, model at step {concrete} (0-based, after the setup)\n{scenario.ToScript()}\n" +
                 string.Join("\n", steps.Select(s => $"{s.Op} bound={s.Bound} port={s.Port} w1={s.W1} w2={s.W2} rule={s.RuleLo}-{s.RuleHi} violation={s.Violation}")) + "\n" +
@@ -216,9 +244,54 @@ public class Z3Tests(ITestOutputHelper output)
             if (symbolic >= 0) violating++;
         }
         output.WriteLine($"{name}: {traces.Length} sampled traces of 5 steps; {compared} replayed and compared ({violating} reaching a violation), {wrap} took the u16 wrap outcome");
-        // Measured with seed 11: all 80 compared (5 reaching a violation), expiry 58 (44).
+        // Measured with seed 11: all 80 compared (5 reaching a violation), expiry 80 (43), node-late 80 (16), node-flush 80 (9),
+        // node-random-fully 80 (14).
         Assert.True(compared >= 50, $"only {compared} sampled traces compared");
         Assert.True(violating >= 4, $"only {violating} sampled traces reach a violation");
+    }
+
+    /// <summary>
+    /// The node fragment driven by the node generator's traces (connects from node and the pods, the MASQUERADE rule,
+    /// conntrack -F), with tracking allowed to start late so that every trace is in the fragment.
+    /// </summary>
+    private void NodeAgreement(SymbolicConfig config)
+    {
+        var node = new NodeTopology(config.Pods, config.RandomFully);
+        var generator = new CheckConfig("bmc-" + config.Name, "the node fragment", node.Setup(), config.TrackingFromStart,
+            [OpKind.Connect, OpKind.RuleAdd, .. config.Flush ? [OpKind.ConntrackFlush] : Array.Empty<OpKind>()],
+            [node.RandomFully ? RuleKind.MasqueradeRandomFully : RuleKind.Masquerade], 1000, 8, null) { Node = node };
+        int agreed = 0, tooLong = 0, violating = 0;
+        foreach (var t in Gen.Sample(TrialGen.For(generator), 120, new Rnd(7), 40))
+        {
+            var scenario = t.ToScenario("node-trace");
+            var r = Agreement.Check(config, scenario, ChoiceSource.First);
+            if (r == Agreement.TooLong)
+            {
+                tooLong++;
+                continue;
+            }
+            Assert.True(r is null, $"{r}\n{scenario.ToScript()}");
+            agreed++;
+            if (Simulation.Run(scenario, ChoiceSource.First).Violations.Any(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness)) violating++;
+        }
+        output.WriteLine($"{config.Name}: 120 generated traces: {agreed} agree step by step ({violating} reaching a violation), {tooLong} too long");
+        Assert.True(agreed >= 100, $"only {agreed} of 120 traces compared");
+        // Measured with seed 7: 120 of 120 compared; reaching a violation: node-late 11, node-flush 20, node-random-fully 8.
+        Assert.True(violating >= (config.RandomFully ? 5 : 10), $"only {violating} compared traces reach a violation");
+    }
+
+    [Z3Fact]
+    public void Agreement_NodeFragment_DetectsAWrongEncoding()
+    {
+        // A pod whose port --random-fully moved (to 1024, the first offset) is a step the keep-the-port encoding forbids.
+        var script = string.Join("\n", new NodeTopology(2, true).Setup().Select(c => c.ToScript())) +
+            "\nconnect A 192.168.1.10:40000 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE --random-fully\nip netns exec pod1 connect B 10.244.0.2:40000 192.168.1.20:80";
+        var scenario = Run.Parse(script);
+        Assert.Equal("192.168.1.10:1024", Simulation.Run(scenario, ChoiceSource.First).Final.Sockets.End("B.server")!.Remote.ToString());
+        Assert.Null(Agreement.Check(SymbolicConfigs.Find("node-random-fully")!, scenario, ChoiceSource.First));
+        Assert.NotNull(Agreement.Check(SymbolicConfigs.Find("node-late")!, scenario, ChoiceSource.First));
+        // And the loopback encoding does not know the node at all.
+        Assert.NotNull(Agreement.Check(SymbolicConfigs.Find("late-start")!, scenario, ChoiceSource.First));
     }
 
     [Z3Fact]
