@@ -21,6 +21,11 @@ public class ExamplesTests
         { "abort.scenario", [] },
         { "unreachable.scenario", [] },
         { "due-together.scenario", ["no-foreign-reset"] },
+        { "node-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
+        { "node-midstream.scenario", [] },
+        { "node-flush.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
+        { "node-two-pods.scenario", [] },
+        { "node-pod-dnat.scenario", [] },
     };
 
     [Theory]

@@ -8,8 +8,9 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all]</c>: times what users run and the
-/// loop inside it, on generated scenarios of N connections behind a SNAT rule (<see cref="SnatWorkload"/>).
+/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all] [--workload snat|node]</c>: times what
+/// users run and the loop inside it, on generated scenarios of N connections behind a SNAT rule on loopback
+/// (<see cref="SnatWorkload"/>) or from two pods through a MASQUERADEing node (<see cref="NodeWorkload"/>).
 /// <list type="bullet">
 /// <item><b>loop</b>: the step loop <c>simulate --json</c> runs (<see cref="RunSummary.Of(Scenario, ChoiceSource)"/>:
 /// every command through <c>LinuxKernel.Run</c>, invariants checked after each), in this process after a warm-up:
@@ -32,6 +33,7 @@ public static class BenchCommand
             new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
             new("--repeat", "N", "runs per figure (default 5)"),
             new("--part", "loop|commands|all", "what to time (default all)"),
+            new("--workload", "snat|node", "the generated scenarios: N connections behind a SNAT rule on loopback, or from two pods through a MASQUERADEing node (default snat)"),
             new("--check", null, "measure check over many seeds instead"),
             new("--config", "C", "--check: the configuration (default late-start)"),
             new("--seeds", "N", "--check: how many seeds"),
@@ -49,8 +51,8 @@ public static class BenchCommand
         ArgumentNullException.ThrowIfNull(stdout);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
-        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part"], "does not apply to bench --check");
-        if (o.Has("--z3")) o.Refuse(["--sizes", "--part", .. CheckOnly], "does not apply to bench --z3");
+        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part", "--workload"], "does not apply to bench --check");
+        if (o.Has("--z3")) o.Refuse(["--sizes", "--part", "--workload", .. CheckOnly], "does not apply to bench --z3");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
         if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
         if (o.Has("--z3")) return Z3Bench.Run(o, stdout, stderr);
@@ -67,31 +69,39 @@ public static class BenchCommand
         var which = o.Value("--part") ?? "all";
         if (which is not ("loop" or "commands" or "all"))
             return Program.UsageError(stderr, $"bench: --part expects loop, commands or all, got '{which}'");
+        var workload = o.Value("--workload") ?? "snat";
+        if (workload is not ("snat" or "node"))
+            return Program.UsageError(stderr, $"bench: --workload expects snat or node, got '{workload}'");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
 
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"));
-        if (which is "loop" or "all" && Loop(sizes, repeat, stdout, stderr) is var loop && loop != ExitCode.Ok) return loop;
-        if (which is "commands" or "all") return Commands(sizes, repeat, stdout, stderr);
+        Func<int, string> text = workload == "node" ? NodeWorkload.Text : SnatWorkload.Text;
+        stdout.WriteLine(workload == "node"
+            ? string.Create(CultureInfo.InvariantCulture, $"scenario: a node with two pods and a server namespace, the pods' MASQUERADE rule, N x (connect from an ephemeral port of pod 1 or 2 in turn, send); {SnatWorkload.ConnectionsPerListener} connections per server port; {repeat} runs each; median [min-max]")
+            : string.Create(CultureInfo.InvariantCulture, $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"));
+        if (which is "loop" or "all" && Loop(sizes, repeat, text, stdout, stderr) is var loop && loop != ExitCode.Ok) return loop;
+        if (which is "commands" or "all") return Commands(sizes, repeat, text, workload == "node", stdout, stderr);
         return ExitCode.Ok;
     }
 
     // ------------------------------------------------------------ the step loop, in process
 
-    private static ExitCode Loop(List<int> sizes, int repeat, TextWriter stdout, TextWriter stderr)
+    private static Scenario Parse(string text) =>
+        ScenarioParser.Parse("bench", text).Scenario ?? throw new InvalidOperationException("the generated benchmark scenario does not parse");
+
+    private static ExitCode Loop(List<int> sizes, int repeat, Func<int, string> text, TextWriter stdout, TextWriter stderr)
     {
         stdout.WriteLine();
         stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Run and the invariants for every command; in process, after warm-up)");
         stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"alloc B/cmd",12} {"retained B/conn",16}");
         // Warm up the JIT so the first size is not charged for it: tiered compilation recompiles hot methods in the
         // background only after calls pause for 100 ms and keeps doing so for a while, so run for a second and a half.
-        var warmup = SnatWorkload.Scenario(1000);
+        var warmup = Parse(text(1000));
         var warming = Stopwatch.StartNew();
         while (warming.Elapsed < TimeSpan.FromSeconds(1.5)) _ = RunSummary.Of(warmup, ChoiceSource.Seeded(1));
         var medians = new List<(int N, double Ms)>();
         foreach (var n in sizes)
         {
-            var scenario = SnatWorkload.Scenario(n);
+            var scenario = Parse(text(n));
             var times = new List<double>();
             var allocs = new List<double>();
             var retained = new List<double>();
@@ -139,7 +149,7 @@ public static class BenchCommand
 
     // ------------------------------------------------------------ the commands, as child processes
 
-    private static ExitCode Commands(List<int> sizes, int repeat, TextWriter stdout, TextWriter stderr)
+    private static ExitCode Commands(List<int> sizes, int repeat, Func<int, string> text, bool node, TextWriter stdout, TextWriter stderr)
     {
         var self = SelfCommand();
         var dir = Directory.CreateTempSubdirectory("ctmodel-bench-");
@@ -152,12 +162,13 @@ public static class BenchCommand
             foreach (var n in sizes)
             {
                 var file = Path.Combine(dir.FullName, string.Create(CultureInfo.InvariantCulture, $"bench-{n}.scenario"));
-                File.WriteAllText(file, SnatWorkload.Text(n));
+                File.WriteAllText(file, text(n));
                 var m = Time(self, ["simulate", file, "--json"], repeat, string.Create(CultureInfo.InvariantCulture, $"simulate --json, {n} connections"), dir.FullName, stdout, stderr);
                 if (m is null) return ExitCode.Internal;
                 medians.Add((n, m.Value));
             }
             Growth(medians, stdout);
+            if (node) return NodeCommands(self, repeat, dir.FullName, stdout, stderr);
             var outDir = Path.Combine(dir.FullName, "check");
             if (Time(self, ["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config late-start --seed 1", dir.FullName, stdout, stderr) is null ||
                 Time(self, ["check", "--config", "boot", "--tests", "2000", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config boot --tests 2000 --seed 1", dir.FullName, stdout, stderr) is null)
@@ -181,6 +192,27 @@ public static class BenchCommand
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    /// <summary>The node configurations' check and proof, as child processes.</summary>
+    private static ExitCode NodeCommands(string[] self, int repeat, string dir, TextWriter stdout, TextWriter stderr)
+    {
+        var outDir = Path.Combine(dir, "check");
+        if (Time(self, ["check", "--config", "node-late", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config node-late --seed 1", dir, stdout, stderr) is null ||
+            Time(self, ["check", "--config", "node-boot", "--tests", "2000", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config node-boot --tests 2000 --seed 1", dir, stdout, stderr) is null)
+            return ExitCode.Internal;
+        if (Solver.Native.Z3Runtime.Problem is { } problem)
+        {
+            stdout.WriteLine($"{"prove --config node-boot --depth 8",-52} skipped: the Z3 engine is unavailable: {problem}");
+            return ExitCode.Ok;
+        }
+        foreach (var depth in new[] { 4, 8, 12 })
+        {
+            if (Time(self, ["prove", "--config", "node-boot", "--depth", depth.ToString(CultureInfo.InvariantCulture), "--induction"], repeat,
+                    $"prove --config node-boot --depth {depth} --induction", dir, stdout, stderr) is null)
+                return ExitCode.Internal;
+        }
+        return ExitCode.Ok;
     }
 
     /// <summary>

@@ -10,7 +10,9 @@ public static class CheckConfigs
 
     private static readonly ImmutableArray<RuleKind> Snat = [RuleKind.SnatPort, RuleKind.SnatRange, RuleKind.SnatRandom, RuleKind.SnatRandomFully, RuleKind.Masquerade];
 
-    private static readonly ImmutableArray<RuleKind> AllRules = [.. Snat, RuleKind.Dnat, RuleKind.Accept];
+    private static readonly ImmutableArray<RuleKind> BootRules = [.. Snat, RuleKind.Dnat, RuleKind.Accept];
+
+    private static readonly ImmutableArray<RuleKind> AllRules = [.. BootRules, RuleKind.MasqueradeRandomFully];
 
     /// <summary>Short sleeps: time passes, retransmissions fire, but no default conntrack timeout (10 s and up) runs out.</summary>
     private const long ShortSleepMs = 1500;
@@ -28,7 +30,7 @@ public static class CheckConfigs
     public static CheckConfig Boot { get; } = new(
         "boot",
         "Tracking is on from the first step (the first command adds a NAT rule); no conntrack -F, no expiry, rules are only added.",
-        [], true, [.. Sockets, OpKind.RuleAdd], AllRules, ShortSleepMs, 16, null);
+        [], true, [.. Sockets, OpKind.RuleAdd], BootRules, ShortSleepMs, 16, null);
 
     public static CheckConfig Flush { get; } = new(
         "flush",

@@ -250,6 +250,7 @@ public static class TrialGen
             RuleKind.SnatRandom => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{r} --random",
             RuleKind.SnatRandomFully => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j SNAT --to-source 127.0.0.1:{r} --random-fully",
             RuleKind.Masquerade => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j MASQUERADE --to-ports {r}",
+            RuleKind.MasqueradeRandomFully => from m in match from r in portOrRange select $"iptables -t nat -A POSTROUTING {m} -j MASQUERADE --to-ports {r} --random-fully",
             RuleKind.Dnat => Gen.Frequency((4, Gen.Constant(Pools.ServerPorts[0])), (1, Gen.Constant(Pools.ServerPorts[1])))
                 .Select(sp => $"iptables -t nat -A OUTPUT -p tcp -d {Pools.Service.Ip} --dport {P(Pools.Service.Port)} -j DNAT --to-destination 127.0.0.1:{P(sp)}"),
             RuleKind.Accept => match.Select(m => $"iptables -t nat -A POSTROUTING {m} -j ACCEPT"),

@@ -66,7 +66,7 @@ public class GeneratorShrinkerTests
         }
         Assert.Equal(240, compared);
         // The safe configuration has nothing to find; the others must include violating trials, or the comparison is weak.
-        if (config.Name != "boot") Assert.True(violating > 0, $"{name}: no violating trial among {compared}");
+        if (config.KnownMinimum is not null) Assert.True(violating > 0, $"{name}: no violating trial among {compared}");
     }
 
     [Fact]
@@ -80,7 +80,8 @@ public class GeneratorShrinkerTests
     {
         var trials = Sample(CheckConfigs.All, 100, 400);
         var ops = trials.SelectMany(t => t.Body).Select(OpKinds.Of).ToHashSet();
-        Assert.Equal(Enum.GetValues<OpKind>().ToHashSet(), ops);
+        // Every kind but the topology's ip commands, which no configuration generates (a node's are its fixed setup).
+        Assert.Equal(Enum.GetValues<OpKind>().Where(k => k != OpKind.Ip).ToHashSet(), ops);
         var rules = trials.SelectMany(t => t.Body).OfType<Command.IptablesAdd>().Select(a => RuleKinds.Of(a.Rule)).ToHashSet();
         Assert.Equal(Enum.GetValues<RuleKind>().ToHashSet(), rules);
     }
