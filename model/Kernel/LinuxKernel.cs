@@ -281,6 +281,9 @@ public static class LinuxKernel
 
         /// <summary>Each namespace's own state; a namespace record is replaced whenever a step changes it.</summary>
         private readonly List<Netns> _namespaces = [.. world.Namespaces];
+
+        /// <summary>Each namespace's counters, kept apart so a count does not copy its namespace's record (one per packet).</summary>
+        private readonly List<CtCounters> _counters = [.. world.Namespaces.Select(ns => ns.Counters)];
         private CtTable.Builder _ct = world.Conntrack.ToBuilder();
         private readonly SocketTable.Builder _sockets = world.Sockets.ToBuilder();
         private readonly PersistentDictionary<string, Connection>.Builder _connections = world.ConnectionsByName.ToBuilder();
@@ -299,7 +302,7 @@ public static class LinuxKernel
 
         public bool IsConnection(string name) => _connections.ContainsKey(name);
 
-        public World Result() => new(Now, [.. _namespaces], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
+        public World Result() => new(Now, [.. _namespaces.Select((ns, i) => ns.Counters == _counters[i] ? ns : ns with { Counters = _counters[i] })], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
             _nextCtId, _isnCount, _decisions.ToImmutable());
 
         /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
@@ -408,6 +411,7 @@ public static class LinuxKernel
             {
                 case Command.NetnsAdd add:
                     _namespaces.Add(Netns.Create(_namespaces.Count, add.Name));
+                    _counters.Add(CtCounters.Zero);
                     break;
                 case Command.LinkAddVeth veth:
                     // veth_newlink: both ends are made down; each knows the other (the peer's namespace is its own).
@@ -431,7 +435,7 @@ public static class LinuxKernel
                     }
                     _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = dev.Addresses.Remove(addr.Address) });
                     // fib_inetaddr_event: the last address of a device gone, fib_disable_ip flushes its routes.
-                    if (dev.Addresses.Count == 1) DropRoutes(n, addr.Device);
+                    if (dev.Addresses.Length == 1) DropRoutes(n, addr.Device);
                     // masq_inet_event: MASQUERADEd entries through the device whose reply goes to the address go.
                     ForgetMasqueraded(n, addr.Device, addr.Address.Local, $"{addr.Address} was removed from {addr.Device} (masq_inet_event)");
                     break;
@@ -520,7 +524,7 @@ public static class LinuxKernel
             }
             var local = c.Local ?? PickEphemeral(n, c.Name, remote, route.PrefSrc);
             var r = Tcp.Connect(c.Name, local, remote, c.Local is not null, Now, NextIsnClock());
-            r = r with { End = r.End with { Netns = n } };
+            if (n != 0) r = r with { End = r.End with { Netns = n } };
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
             var deadline = Now + ConnectTimeoutMs;
@@ -1110,7 +1114,7 @@ public static class LinuxKernel
             return true;
         }
 
-        private void Count(int n, Func<CtCounters, CtCounters> f) => _namespaces[n] = _namespaces[n] with { Counters = f(_namespaces[n].Counters) };
+        private void Count(int n, Func<CtCounters, CtCounters> f) => _counters[n] = f(_counters[n]);
 
         private static string Describe(Segment s) => $"{s.Tuple.Src} > {s.Tuple.Dst} [{s.FlagString()}]";
 
@@ -1160,7 +1164,7 @@ public static class LinuxKernel
             }
             var r = Tcp.Accept(name, seg, Now, NextIsnClock(), iss);
             Events.Add(new KernelEvent.Delivered(Now, seg, listener, "new request " + name));
-            Apply(r with { End = r.End with { Netns = n } }, seg);
+            Apply(n == 0 ? r : r with { End = r.End with { Netns = n } }, seg);
         }
     }
 }

@@ -61,12 +61,18 @@ public static class Fib
         }
         FibResult? best = null;
         var bestLen = -1;
-        foreach (var (subnet, dev, src) in Connected(ns))
+        // The connected routes (Connected), walked without allocating: this runs for every forwarded packet.
+        foreach (var d in ns.Devices)
         {
-            if (subnet.PrefixLength > bestLen && subnet.Contains(dst))
+            if (!d.Up || d.Kind == DeviceKind.Loopback) continue;
+            for (var i = 0; i < d.Addresses.Length; i++)
             {
-                best = new FibResult(false, dev, null, src);
-                bestLen = subnet.PrefixLength;
+                var a = d.Addresses[i];
+                if (a.PrefixLength > bestLen && a.Subnet.Contains(dst) && IsPrimary(d, i))
+                {
+                    best = new FibResult(false, d.Name, null, a.Local);
+                    bestLen = a.PrefixLength;
+                }
             }
         }
         foreach (var r in ns.Routes)
@@ -92,13 +98,25 @@ public static class Fib
         foreach (var d in ns.Devices)
         {
             if (!d.Up || d.Kind == DeviceKind.Loopback) continue;
-            var seen = new HashSet<Cidr>();
-            foreach (var a in d.Addresses)
+            for (var i = 0; i < d.Addresses.Length; i++)
             {
-                // A second address in a subnet already present is secondary (__inet_insert_ifa): no route of its own.
-                if (seen.Add(a.Subnet)) yield return (a.Subnet, d.Name, a.Local);
+                if (IsPrimary(d, i)) yield return (d.Addresses[i].Subnet, d.Name, d.Addresses[i].Local);
             }
         }
+    }
+
+    /// <summary>
+    /// Is the device's <paramref name="i"/>-th address primary? A later address in a subnet already present is
+    /// secondary (<c>__inet_insert_ifa</c>): no route of its own, never chosen as a source.
+    /// </summary>
+    private static bool IsPrimary(NetDevice d, int i)
+    {
+        var subnet = d.Addresses[i].Subnet;
+        for (var j = 0; j < i; j++)
+        {
+            if (d.Addresses[j].Subnet == subnet) return false;
+        }
+        return true;
     }
 
     /// <summary>
@@ -112,9 +130,10 @@ public static class Fib
         IPv4Address? first = null;
         if (ns.Device(device) is { } d)
         {
-            foreach (var a in Primaries(d))
+            for (var i = 0; i < d.Addresses.Length; i++)
             {
-                if (a.IsHostScope) continue;
+                var a = d.Addresses[i];
+                if (a.IsHostScope || !IsPrimary(d, i)) continue;
                 if (a.Subnet.Contains(dst)) return a.Local;
                 first ??= a.Local;
             }
@@ -122,21 +141,12 @@ public static class Fib
         if (first is not null) return first;
         foreach (var other in ns.Devices)
         {
-            foreach (var a in Primaries(other))
+            for (var i = 0; i < other.Addresses.Length; i++)
             {
-                if (!a.IsHostScope) return a.Local;
+                if (!other.Addresses[i].IsHostScope && IsPrimary(other, i)) return other.Addresses[i].Local;
             }
         }
         return null;
-    }
-
-    private static IEnumerable<InAddr> Primaries(NetDevice d)
-    {
-        var seen = new HashSet<Cidr>();
-        foreach (var a in d.Addresses)
-        {
-            if (seen.Add(a.Subnet)) yield return a;
-        }
     }
 
     /// <summary>

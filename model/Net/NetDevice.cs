@@ -17,7 +17,7 @@ public readonly record struct VethPeer(int Netns, string Device);
 /// order they were added (the first of a subnet is its primary, <c>__inet_insert_ifa</c>) and, for a veth, its peer.
 /// A veth has carrier only while its peer is up too (<c>veth_open</c> / <c>veth_close</c>: netif_carrier_on/off).
 /// </summary>
-public sealed record NetDevice(string Name, DeviceKind Kind, bool Up, ImmutableList<InAddr> Addresses, VethPeer? Peer)
+public sealed record NetDevice(string Name, DeviceKind Kind, bool Up, ImmutableArray<InAddr> Addresses, VethPeer? Peer)
 {
     public static NetDevice Loopback(bool up) =>
         new("lo", DeviceKind.Loopback, up, up ? [new InAddr(Addressing.IPv4Address.Loopback, 8)] : [], null);
@@ -25,5 +25,5 @@ public sealed record NetDevice(string Name, DeviceKind Kind, bool Up, ImmutableL
     public bool Equals(NetDevice? other) =>
         other is not null && Name == other.Name && Kind == other.Kind && Up == other.Up && Peer == other.Peer && Addresses.SequenceEqual(other.Addresses);
 
-    public override int GetHashCode() => HashCode.Combine(Name, Kind, Up, Addresses.Count, Peer);
+    public override int GetHashCode() => HashCode.Combine(Name, Kind, Up, Addresses.Length, Peer);
 }

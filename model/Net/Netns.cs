@@ -13,7 +13,7 @@ namespace ConntrackModel.Model.Net;
 /// routing table exists (it is made with the first address); until then <c>__inet_dev_addr_type</c> finds no table
 /// and answers RTN_BROADCAST, so bind() accepts any address (measured on 6.18 in a fresh namespace).
 /// </summary>
-public sealed record Netns(int Index, string? Name, ImmutableList<NetDevice> Devices, ImmutableList<FibRoute> Routes, Sysctls Sysctls,
+public sealed record Netns(int Index, string? Name, ImmutableArray<NetDevice> Devices, ImmutableArray<FibRoute> Routes, Sysctls Sysctls,
     NetfilterConfig Netfilter, CtCounters Counters, bool LocalTable)
 {
     /// <summary>The scenario's initial namespace: <c>lo</c> up with 127.0.0.1/8, as the replay makes it.</summary>
@@ -38,7 +38,11 @@ public sealed record Netns(int Index, string? Name, ImmutableList<NetDevice> Dev
     public Netns WithDevice(NetDevice device)
     {
         ArgumentNullException.ThrowIfNull(device);
-        var i = Devices.FindIndex(d => d.Name == device.Name);
+        var i = -1;
+        for (var k = 0; k < Devices.Length; k++)
+        {
+            if (Devices[k].Name == device.Name) i = k;
+        }
         return this with { Devices = i < 0 ? Devices.Add(device) : Devices.SetItem(i, device) };
     }
 
@@ -46,5 +50,5 @@ public sealed record Netns(int Index, string? Name, ImmutableList<NetDevice> Dev
         other is not null && Index == other.Index && Name == other.Name && Devices.SequenceEqual(other.Devices) && Routes.SequenceEqual(other.Routes) &&
         Sysctls.Equals(other.Sysctls) && Netfilter.Equals(other.Netfilter) && Counters == other.Counters && LocalTable == other.LocalTable;
 
-    public override int GetHashCode() => HashCode.Combine(Index, Name, Devices.Count, Routes.Count, Counters);
+    public override int GetHashCode() => HashCode.Combine(Index, Name, Devices.Length, Routes.Length, Counters);
 }
