@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Packets;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Properties.Configs;
@@ -10,8 +11,9 @@ namespace ConntrackModel.Properties.Shrinking;
 
 /// <summary>
 /// Shrink candidates for a failing trial, most aggressive first: cut everything after the first violation,
-/// remove blocks, single commands and pairs (with the commands that name a removed connection), merge adjacent
-/// sleeps and repeated sends, turn a send, close or abort into a fresh connect, drop binds, rename connections toward A, B, ..., move ports toward the front of their pool, simplify
+/// remove blocks, single commands and pairs (with the commands that name a removed connection), move a connect to
+/// its connection's first use, remove a connect while binding the later unbound connects of its namespace to the
+/// ports they had, merge adjacent sleeps and repeated sends, turn a send, close or abort into a fresh connect, drop binds, rename connections toward A, B, ..., move ports toward the front of their pool, simplify
 /// rules (ranges to single ports, no --random, no matches), shorten sleeps, and shrink choices toward the first
 /// alternative. Every candidate is re-validated by replay (<see cref="IsValid"/>): FsCheck keeps the first one that
 /// still fails and starts over from it, so the result is a local minimum: no single removal still fails.
@@ -30,9 +32,30 @@ public static partial class TrialShrinker
         ArgumentNullException.ThrowIfNull(trial);
         var seen = new HashSet<string>(StringComparer.Ordinal) { Key(trial) };
         // One replay of the trial serves every candidate family that looks at its run.
-        foreach (var c in Candidates(trial, trial.Replay()))
+        var candidates = Candidates(trial, trial.Replay());
+        if (config.Node is { } node) candidates = candidates.Concat(EarlierOrigins(trial, node));
+        foreach (var c in candidates)
         {
             if (seen.Add(Key(c)) && IsValid(config, c)) yield return c;
+        }
+    }
+
+    /// <summary>
+    /// On a node, a connect moves to an origin of a lower number (pod 2 to pod 1, a pod to node), a bound one with the
+    /// same port on that origin's address: a collision that needed one pod's socket table to be free of a port finds
+    /// another pod's so. Only toward lower numbers, so shrinking terminates.
+    /// </summary>
+    private static IEnumerable<Trial> EarlierOrigins(Trial t, NodeTopology node)
+    {
+        for (var i = 0; i < t.Body.Count; i++)
+        {
+            if (t.Body[i] is not Command.Connect c) continue;
+            var k = NodeTopology.OriginOf(c.Netns);
+            for (var j = 0; j < k && j <= node.Pods; j++)
+            {
+                var moved = c with { Netns = NodeTopology.Netns(j), Local = c.Local is { } l ? new Model.Addressing.SockAddr(NodeTopology.Address(j), l.Port) : null };
+                yield return t.WithBody(t.Body.SetItem(i, moved));
+            }
         }
     }
 
@@ -112,6 +135,9 @@ public static partial class TrialShrinker
             if (StartsTracking(body[i])) yield return t.WithBody(body.RemoveAt(i).SetItem(0, body[i]));
         }
 
+        foreach (var c in ConnectsMovedToTheirUse(t)) yield return c;
+        foreach (var c in RemovalsKeepingPorts(t, run)) yield return c;
+
         // Pairs: a command that only matters together with another (a bound port that steers NAT elsewhere and the
         // connect that needed it) goes in one step. Quadratic, so only once the trial is short.
         if (n <= PairLimit)
@@ -160,6 +186,86 @@ public static partial class TrialShrinker
             if (body.Take(i).OfType<Command.Connect>().FirstOrDefault(c => c.Name == conn) is { } opened)
                 yield return t.WithBody(body.SetItem(i, opened with { Name = fresh, Local = null }));
         }
+    }
+
+    /// <summary>
+    /// A connection opened early and used later (a send after the rule, say) may as well be opened where it is first
+    /// used: its connect moves there and its other commands go. On a node a pod connection opened before the rule and
+    /// sent on after it shrinks so to the connect after the rule that collides the same way.
+    /// </summary>
+    private static IEnumerable<Trial> ConnectsMovedToTheirUse(Trial t)
+    {
+        var body = t.Body;
+        for (var i = 0; i < body.Count; i++)
+        {
+            if (body[i] is not Command.Connect c) continue;
+            var use = -1;
+            for (var j = i + 1; j < body.Count && use < 0; j++)
+            {
+                if (ConnectionOf(body[j]) == c.Name) use = j;
+            }
+            if (use < 0) continue;
+            // The first use becomes the connect; the connection's later commands stay after it.
+            yield return t.WithBody(body.SetItem(use, c).RemoveAt(i));
+        }
+    }
+
+    /// <summary>
+    /// Removing a connect frees what it held (an ephemeral port, a NAT tuple), so later connections draw other ports
+    /// and the collision they took part in may vanish. These candidates remove the connect and keep the rest of the run
+    /// as it was: each later unbound connect of its namespace is bound to the local address it had, and each later
+    /// connection's NAT decisions are pinned to give the wire address it had (<see cref="ChoiceMade.ValueFor"/>). A
+    /// second form binds each later connect to the port its server saw (on a node, a pod pushed off its port by the
+    /// removed connection and MASQUERADEd onto another keeps that one when it binds it).
+    /// </summary>
+    private static IEnumerable<Trial> RemovalsKeepingPorts(Trial t, Model.Kernel.Simulation run)
+    {
+        var body = t.Body;
+        for (var i = body.Count - 1; i >= 0; i--)
+        {
+            if (body[i] is not Command.Connect removed) continue;
+            var kept = RemoveAt(body, i);
+            var local = kept.Select(x => x is Command.Connect { Local: null } later && later.Netns == removed.Netns &&
+                run.Final.FindConnection(later.Name) is { Local.Port: > 0 } had && had.Local.Ip.Value != 0 ? later with { Local = had.Local } : x).ToImmutableList();
+            yield return KeepWires(t.WithBody(local), run);
+            var wire = kept.Select(x => x is Command.Connect later && FirstSynPort(run, later.Name) is { } port &&
+                run.Final.FindConnection(later.Name) is { Local.Ip.Value: not 0 } had && port != had.Local.Port
+                    ? later with { Local = had.Local.WithPort(port) } : x).ToImmutableList();
+            if (!wire.SequenceEqual(kept)) yield return t.WithBody(wire);
+        }
+    }
+
+    /// <summary>
+    /// The source port of connection <paramref name="name"/>'s first SYN as it left the last namespace it crossed (the
+    /// address the server saw it from): where a collision happened, the port it collided on.
+    /// </summary>
+    private static int? FirstSynPort(Model.Kernel.Simulation run, string name)
+    {
+        if (run.Final.Sockets.End(name + ".server") is not { } server) return null;
+        return run.Events.OfType<Model.Kernel.KernelEvent.Captured>()
+            .Where(c => c.Segment.Origin == name && c.Segment.Flags == Model.Packets.TcpFlags.Syn && c.Segment.Tuple.Src.Ip == server.Remote.Ip)
+            .Select(c => (int?)c.Segment.Tuple.Src.Port).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// The trial with each connection's source NAT decisions pinned so the server sees it from the address it saw in
+    /// <paramref name="original"/>; re-pinned until stable (a pin can change the alternatives a later decision lists).
+    /// </summary>
+    private static Trial KeepWires(Trial t, Model.Kernel.Simulation original)
+    {
+        for (var round = 0; round < 4; round++)
+        {
+            var pins = t.Choices;
+            foreach (var ev in t.Replay().Events.OfType<Model.Kernel.KernelEvent.Choice>())
+            {
+                if (!ev.Made.Point.Key.StartsWith("nat:src:", StringComparison.Ordinal)) continue;
+                if (original.Final.Sockets.End(ev.Owner + ".server") is not { } server) continue;
+                if (ev.Made.ValueFor(server.Remote) is { } v) pins = pins.SetItem(ev.Made.Point.Key, v);
+            }
+            if (pins.SequenceEqual(t.Choices)) break;
+            t = t with { Choices = pins };
+        }
+        return t;
     }
 
     private static IEnumerable<Trial> Merges(Trial t)

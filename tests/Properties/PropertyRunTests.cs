@@ -93,11 +93,43 @@ public class PropertyRunTests(ITestOutputHelper output)
         AssertReplays(r);
     }
 
+    /// <summary>
+    /// The node configurations' minimal counterexamples for seed 1, after their fixed setup (the topology), with the
+    /// choices the trial pins (a pin of 0 is what no pin says; the report adds the ones its violation needs).
+    /// </summary>
+    public static TheoryData<string, string> NodeMinimal => new()
+    {
+        { "node-late", "connect A 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nip netns exec pod1 connect B 192.168.1.20:80" },
+        { "node-flush", "iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nip netns exec pod1 connect A 10.244.0.2:40000 192.168.1.20:80\nconntrack -F\nconnect B 192.168.1.10:40000 192.168.1.20:80" },
+        { "node-midstream", "connect A 192.168.1.10:40000 192.168.1.20:80\nip netns exec pod1 connect B 10.244.0.2:40000 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nsend B d4" },
+        { "node-random-fully", "choose nat:src:B#1:off0 48976\nconnect A 192.168.1.10:50000 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE --random-fully\nip netns exec pod1 connect B 192.168.1.20:80" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NodeMinimal))]
+    public void Check_NodeConfig_FixedSeed_FindsAndShrinksToTheMinimalScenario(string config, string expected)
+    {
+        var c = CheckConfigs.Find(config)!;
+        var r = CheckRunner.Run(new CheckOptions(c, CheckOptions.DefaultTests, 1));
+        output.WriteLine($"{config} seed 1: {r.TestsRun} tests, {r.ShrinkSteps} shrink steps, {r.Original?.Body.Count} -> {r.Minimal?.Body.Count} commands");
+        Assert.Null(r.Error);
+        Assert.True(r.Failed, $"{config} seed 1: no violation in {r.TestsRun} tests");
+        Assert.Equal(c.Setup.ToArray(), r.Minimal!.Setup.ToArray());
+        var pins = r.Minimal.Choices.Select(kv => $"choose {kv.Key} {kv.Value}");
+        Assert.Equal(expected, string.Join("\n", pins.Concat(r.Minimal.Body.Select(x => x.ToScript()))));
+        Assert.Equal(c.KnownMinimum, r.Minimal.Body.Count);
+        Assert.True(r.MinimalityOfMinimal!.Minimal);
+        AssertReplays(r);
+    }
+
     [Theory]
     [InlineData("late-start")]
     [InlineData("flush")]
     [InlineData("expiry")]
     [InlineData("dnat")]
+    [InlineData("node-late")]
+    [InlineData("node-midstream")]
+    [InlineData("node-random-fully")]
     public void Check_UnsafeConfig_FreshSeed_FindsAMinimalCollision(string config)
     {
         var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Find(config)!));
@@ -107,7 +139,9 @@ public class PropertyRunTests(ITestOutputHelper output)
         output.WriteLine(r.Minimal!.ToString());
         Assert.True(r.MinimalityOfMinimal!.Minimal, $"seed {r.Seed}: {r.Minimal}");
         // Whatever the seed, the minimal form has two connects and the one event that lets the second land on the
-        // first one's tuple: the rule that starts tracking late, conntrack -F, or an idle timeout.
+        // first one's tuple: the rule that starts tracking late, conntrack -F, or an idle timeout (and for
+        // node-midstream the segment sent after the rule). node-flush is left to its fixed seeds: its shrinker
+        // reaches the 4-command minimum in 99 of 100 seeds (bench --check; the README names the one it misses).
         var kinds = r.Minimal.Body.Select(OpKinds.Of).ToList();
         Assert.Equal(2, kinds.Count(k => k == OpKind.Connect));
         Assert.Equal(CheckConfigs.Find(config)!.KnownMinimum, kinds.Count);
