@@ -36,6 +36,15 @@ public class PropertyRunTests(ITestOutputHelper output)
         Assert.Equal(2000, r.TestsRun);
     }
 
+    [Fact]
+    public void Invariants_NodeBoot_HoldOverTwoThousandSequences()
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.NodeBoot, 2000, 1));
+        Assert.Null(r.Error);
+        Assert.False(r.Failed, $"node-boot seed 1: {r.Minimal}");
+        Assert.Equal(2000, r.TestsRun);
+    }
+
     /// <summary>The canonical minimal counterexamples, as the shrinker leaves them (setup lines included).</summary>
     public static TheoryData<string, ulong, string> Minimal => new()
     {
