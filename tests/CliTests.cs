@@ -221,6 +221,23 @@ public class CliTests
     }
 
     [Fact]
+    public void Check_NodeLate_ReportDrawsTheTopologyAndNamesEachHop()
+    {
+        InTempDir(dir =>
+        {
+            var (code, _, _) = Ctmodel("check", "--config", "node-late", "--seed", "1", "--quiet", "--out", dir);
+            Assert.Equal(ExitCode.Violation, code);
+            var md = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("## Topology\n\n```mermaid\nflowchart LR\n", md, StringComparison.Ordinal);
+            Assert.Contains("subgraph ns2[\"pod1\"]", md, StringComparison.Ordinal);
+            Assert.Contains("ns0_eth1 --- ns1_eth0", md, StringComparison.Ordinal);
+            Assert.Contains("participant CT as network: NAT + conntrack", md, StringComparison.Ordinal);
+            Assert.Contains("pod1 eth0: 10.244.0.2:", md, StringComparison.Ordinal);
+            Assert.Contains("ip netns exec pod1 connect B", File.ReadAllText(Path.Combine(dir, "minimal.scenario")), StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
     public void Check_List_NamesEveryConfiguration()
     {
         var (code, stdout, _) = Ctmodel("check", "--list");

@@ -113,6 +113,15 @@ public static class CheckReport
         sb.Append(cx.Scenario.ToScript());
         sb.AppendLine("```");
         sb.AppendLine();
+        if (cx.Simulation.Final.Namespaces.Length > 1)
+        {
+            sb.AppendLine("## Topology");
+            sb.AppendLine();
+            sb.AppendLine("```mermaid");
+            sb.Append(Topology.Mermaid(cx.Simulation.Final));
+            sb.AppendLine("```");
+            sb.AppendLine();
+        }
         sb.AppendLine("## Packets");
         sb.AppendLine();
         sb.AppendLine("```mermaid");

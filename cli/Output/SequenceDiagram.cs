@@ -38,7 +38,9 @@ public static class SequenceDiagram
         string Id(string end) => end == Middle ? Middle : "P" + ends.IndexOf(end).ToString(CultureInfo.InvariantCulture);
         var clients = ends.Where(e => !IsServerSide(e)).ToList();
         var servers = ends.Where(IsServerSide).ToList();
-        var participants = clients.Select(c => (Id(c), c)).Append((Middle, "lo: NAT + conntrack")).Concat(servers.Select(s => (Id(s), s))).ToList();
+        // One namespace: every packet crosses lo. Several: each arrow names the namespace and device it left through.
+        var many = sim.Final.Namespaces.Length > 1;
+        var participants = clients.Select(c => (Id(c), c)).Append((Middle, many ? "network: NAT + conntrack" : "lo: NAT + conntrack")).Concat(servers.Select(s => (Id(s), s))).ToList();
         var first = participants[0].Item1;
         var last = participants[^1].Item1;
         var items = new List<Item>();
@@ -49,7 +51,7 @@ public static class SequenceDiagram
             {
                 var item = ev switch
                 {
-                    KernelEvent.Captured c => new Item(Id(c.Segment.Origin), Middle, $"{c.Segment.Tuple.Src} > {c.Segment.Tuple.Dst} [{c.Segment.FlagString()}]", false),
+                    KernelEvent.Captured c => new Item(Id(c.Segment.Origin), Middle, $"{(many ? $"{c.Netns ?? "init"} {c.Device}: " : "")}{c.Segment.Tuple.Src} > {c.Segment.Tuple.Dst} [{c.Segment.FlagString()}]", false),
                     KernelEvent.Delivered d => new Item(Middle, Id(d.End), d.Reaction.Length > 0 ? d.Reaction : $"[{d.Segment.FlagString()}]", false),
                     KernelEvent.Dropped d => new Item(Middle, Middle, "dropped: " + Short(d.Reason), true),
                     KernelEvent.Reset r => new Item(Id(r.End), Id(r.End), $"reset by a RST of {r.By.Connection}", true),

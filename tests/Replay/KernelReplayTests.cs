@@ -120,6 +120,39 @@ public class KernelReplayTests(ITestOutputHelper output)
         }
     }
 
+    [KernelFact]
+    public void Replay_KilledRunWithScenarioNamespaces_LeavesNothingBehindOnceTheNextRunStarts()
+    {
+        // The same with namespaces the scenario made: ctmodel-PID-N-pod must go too.
+        var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
+        File.WriteAllText(scenario, "ip netns add pod\nip link add veth0 type veth peer name eth0 netns pod\nip -n pod link set lo up\nsleep 60\n");
+        var psi = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "ctmodel.dll"), "replay", scenario, "--kernel" }) psi.ArgumentList.Add(a);
+        using var child = Process.Start(psi)!;
+        try
+        {
+            var pod = $"{NetworkNamespace.Prefix}{child.Id}-1-pod";
+            var sw = Stopwatch.StartNew();
+            while (!NetworkNamespace.List().Contains(pod) && sw.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(100);
+            Assert.Contains(pod, NetworkNamespace.List());
+            child.Kill();
+            child.WaitForExit();
+            var run = KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080"), new ReplayOptions());
+            Assert.DoesNotContain(NetworkNamespace.List(), n => n.StartsWith($"{NetworkNamespace.Prefix}{child.Id}-", StringComparison.Ordinal));
+            Assert.DoesNotContain(run.Namespace, NetworkNamespace.List());
+        }
+        finally
+        {
+            if (!child.HasExited) child.Kill();
+            File.Delete(scenario);
+            NetworkNamespace.RemoveStale();
+        }
+    }
+
     /// <summary>
     /// A replay recording with tcpdump, stopped by SIGKILL or by SIGTERM: tcpdump must not outlive it (SIGKILL: the
     /// parent-death signal; SIGTERM: the cleanup kills what runs in the namespace), and nothing may stay behind,
