@@ -229,6 +229,7 @@ public class NetnsTests
     public void Loopback_KeepsTheEntry_OneEntryForBothDirections()
     {
         var w = Final(Node + Masquerade + "ip netns exec server listen 127.0.0.1:81\nip netns exec server modprobe nf_conntrack\nip netns exec server connect L 127.0.0.1:81");
+        Assert.Equal(ConnectResult.Established, w.FindConnection("L")!.Result);
         Assert.Single(w.Conntrack.Live(w.Now, Ns(w, "server").Index));
     }
 
@@ -253,6 +254,63 @@ public class NetnsTests
     }
 
     [Fact]
+    public void AddrDel_OfAPrimary_TakesItsSecondariesWithIt()
+    {
+        // promote_secondaries is 0 in a new namespace (measured on 6.18: deleting 10.0.0.1/24 left no 10.0.0.2/24).
+        var w = Final("ip link add v0 type veth peer name v1\nip addr add 10.0.0.1/24 dev v0\nip addr add 10.0.0.2/24 dev v0\nip addr add 10.0.1.1/24 dev v0\nip addr del 10.0.0.1/24 dev v0");
+        Assert.Equal(["10.0.1.1/24"], Ns(w, null).Device("v0")!.Addresses.Select(a => a.ToString()));
+        w = Final("ip link add v0 type veth peer name v1\nip addr add 10.0.0.1/24 dev v0\nip addr add 10.0.0.2/24 dev v0\nip addr del 10.0.0.2/24 dev v0");
+        Assert.Equal(["10.0.0.1/24"], Ns(w, null).Device("v0")!.Addresses.Select(a => a.ToString()));
+    }
+
+    [Fact]
+    public void SelectAddress_PrefersTheNextHopsSubnet_AndASecondaryIsNeverChosen()
+    {
+        var w = Final("ip link add v0 type veth peer name v1\nip addr add 10.0.0.1/24 dev v0\nip addr add 10.0.0.2/24 dev v0\nip addr add 10.0.1.1/24 dev v0\nip link set v0 up");
+        var ns = Ns(w, null);
+        Assert.Equal("10.0.1.1", Fib.SelectAddress(ns, "v0", new IPv4Address(0x0A000105))!.Value.ToString());
+        Assert.Equal("10.0.0.1", Fib.SelectAddress(ns, "v0", new IPv4Address(0x0A000005))!.Value.ToString());
+        Assert.Equal("10.0.0.1", Fib.SelectAddress(ns, "v0", default)!.Value.ToString());
+        Assert.Equal(2, Fib.Connected(ns).Count());
+    }
+
+    [Fact]
+    public void DeviceRoute_TakesTheDevicesFirstPrimaryAddress_WhateverTheDestination()
+    {
+        // fib_info_update_nhc_saddr: inet_select_addr(dev, 0, scope) for a route without a gateway.
+        var w = Final("ip link add v0 type veth peer name v1\nip addr add 10.0.0.1/24 dev v0\nip addr add 10.5.0.1/24 dev v0\nip link set v0 up\nip route add 10.5.7.0/24 dev v0");
+        var r = Fib.Lookup(Ns(w, null), new IPv4Address(0x0A050709))!.Value;
+        Assert.Equal(("v0", "10.0.0.1"), (r.Device, r.PrefSrc.ToString()));
+    }
+
+    [Fact]
+    public void LocalDelivery_WithLoDown_IsDropped()
+    {
+        // Measured on 6.18: a connect to the namespace's own address with lo down times out.
+        var sim = Run.Sim(Node + "ip netns exec server listen 192.168.1.20:81\nip -n server link set lo down\nip netns exec server connect X 192.168.1.20:81");
+        Assert.Equal(ConnectResult.Timeout, sim.Final.FindConnection("X")!.Result);
+        Assert.Contains(Events(sim).OfType<KernelEvent.Dropped>(), d => d.Reason.Contains("lo is down", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void RoutingLoop_EndsWhenTheTtlRunsOut()
+    {
+        // node sends 10.99.0.0/16 to pod1, pod1 (forwarding) sends everything back to node: ip_forward drops the
+        // packet when its TTL would reach 0, instead of looping for ever.
+        var sim = Run.Sim(Node + "ip netns exec pod1 sysctl -w net.ipv4.ip_forward=1\nip route add 10.99.0.0/16 via 10.244.0.2\nconnect X 10.99.0.1:80");
+        Assert.Equal(ConnectResult.Timeout, sim.Final.FindConnection("X")!.Result);
+        Assert.Contains(Events(sim).OfType<KernelEvent.Dropped>(), d => d.Reason.Contains("TTL exceeded", StringComparison.Ordinal));
+        Assert.True(Events(sim).OfType<KernelEvent.Captured>().Count(c => c.Segment.FlagString() == "S") >= 60);
+    }
+
+    [Fact]
+    public void Routes_ThroughLo_AndDeletingAConnectedRoute_AreNamedAsUnsupported()
+    {
+        Assert.StartsWith("unsupported: a route through lo", Rejection("ip route add 10.5.0.0/16 dev lo"), StringComparison.Ordinal);
+        Assert.StartsWith("unsupported: deleting a connected", Rejection("ip link add v0 type veth peer name v1\nip addr add 10.0.0.1/24 dev v0\nip link set v0 up\nip route del 10.0.0.0/24"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SnatEntries_StayWhenTheDeviceGoesDown()
     {
         var w = Final(Node + "iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j SNAT --to-source 192.168.1.10\nip netns exec pod1 connect P 10.244.0.2:40000 192.168.1.20:80\nip link set eth1 down");
@@ -273,7 +331,9 @@ public class NetnsTests
     [Fact]
     public void ConntrackFlush_InOneNamespace_LeavesTheOthers()
     {
-        var w = Final(Node + Masquerade + "ip netns exec server modprobe nf_conntrack\nip netns exec pod1 connect P 10.244.0.2:40000 192.168.1.20:80\nip netns exec server conntrack -F");
+        var before = Final(Node + Masquerade + "ip netns exec server modprobe nf_conntrack\nip netns exec pod1 connect P 10.244.0.2:40000 192.168.1.20:80");
+        Assert.Single(before.Conntrack.Live(before.Now, Ns(before, "server").Index));
+        var w = LinuxKernel.Step(before, ScenarioParser.ParseLine("ip netns exec server conntrack -F"), ChoiceSource.First).World;
         Assert.Single(w.Conntrack.Live(w.Now, 0));
         Assert.Empty(w.Conntrack.Live(w.Now, Ns(w, "server").Index));
     }
@@ -297,7 +357,7 @@ public class NetnsTests
         Assert.Equal(["wire-tuple-uniqueness", "no-foreign-reset"], o.Violations.Select(v => v.Invariant));
         // The node process's next segment is picked up, clashes with the pod's reply tuple and leaves from another port.
         var sim = Run.Sim(Run.Example("node-late-start.scenario"));
-        var after = sim.Steps[^1].Events.OfType<KernelEvent.Captured>().First();
+        var after = sim.Steps[^1].Events.OfType<KernelEvent.Captured>().First(c => c.Segment.Origin == "N" && c.Segment.Payload == "after");
         Assert.NotEqual(40000, after.Segment.Tuple.Src.Port);
         Assert.Equal("ECONNRESET", o.Conn("N").Client.Error);
     }

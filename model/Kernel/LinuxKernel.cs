@@ -171,6 +171,10 @@ public static class LinuxKernel
                 return null;
             case Command.RouteChange route:
                 if (route.Device is { } rd && ns.Device(rd) is null) return NoDevice(rd);
+                if (route.Device is { } through && ns.Device(through) is { Kind: DeviceKind.Loopback })
+                    return $"unsupported: a route through {through} (only routes through veth devices are modelled)";
+                if (!route.Add && FindRoute(ns, route) is null && Fib.Connected(ns).Any(c => c.Subnet == route.Destination))
+                    return "unsupported: deleting a connected (proto kernel) route is not modelled";
                 if (!route.Add) return FindRoute(ns, route) is null ? "RTNETLINK answers: No such process" : null;
                 if (route.Gateway is { } gw)
                 {
@@ -433,11 +437,17 @@ public static class LinuxKernel
                         _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = dev.Addresses.Add(addr.Address) }) with { LocalTable = true };
                         break;
                     }
-                    _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = dev.Addresses.Remove(addr.Address) });
+                    // __inet_del_ifa: with promote_secondaries 0 (a new namespace's default, measured) removing a primary
+                    // address removes the secondaries of its subnet with it.
+                    var primary = dev.Addresses.First(a => a.Subnet == addr.Address.Subnet) == addr.Address;
+                    var removed = primary ? dev.Addresses.Where(a => a.Subnet == addr.Address.Subnet).ToList() : [addr.Address];
+                    var left = dev.Addresses.RemoveAll(removed.Contains);
+                    _namespaces[n] = _namespaces[n].WithDevice(dev with { Addresses = left });
                     // fib_inetaddr_event: the last address of a device gone, fib_disable_ip flushes its routes.
-                    if (dev.Addresses.Length == 1) DropRoutes(n, addr.Device);
+                    if (left.IsEmpty) DropRoutes(n, addr.Device);
                     // masq_inet_event: MASQUERADEd entries through the device whose reply goes to the address go.
-                    ForgetMasqueraded(n, addr.Device, addr.Address.Local, $"{addr.Address} was removed from {addr.Device} (masq_inet_event)");
+                    foreach (var gone in removed)
+                        ForgetMasqueraded(n, addr.Device, gone.Local, $"{gone} was removed from {addr.Device} (masq_inet_event)");
                     break;
                 case Command.RouteChange route when route.Add:
                     var via = route.Device ?? Fib.GatewayDevice(_namespaces[n], route.Gateway!.Value, null)!;
@@ -825,7 +835,10 @@ public static class LinuxKernel
         // ------------------------------------------------------------ the netfilter path
 
         /// <summary>A packet in flight: the segment as rewritten so far and the conntrack entry attached to it.</summary>
-        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed);
+        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed, int Ttl = DefaultTtl);
+
+        /// <summary><c>sysctl_ip_default_ttl</c> (<c>IPDEFTTL</c>): what a locally generated packet starts with.</summary>
+        private const int DefaultTtl = 64;
 
         /// <summary>
         /// A locally generated segment (<c>ip_queue_xmit</c> → <c>__ip_local_out</c> → <c>ip_output</c>): route, then
@@ -872,6 +885,13 @@ public static class LinuxKernel
             var seg = skb.Seg;
             if (route.Local)
             {
+                // Local traffic goes out of the namespace's loopback device; a down one drops it (__dev_queue_xmit:
+                // -ENETDOWN; measured: a connect to the namespace's own address with lo down times out).
+                if (_namespaces[n].Device(Loopback) is not { Up: true })
+                {
+                    Events.Add(new KernelEvent.Dropped(Now, seg, $"{Where(n)}lo is down (__dev_queue_xmit: ENETDOWN)"));
+                    return;
+                }
                 Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, Loopback));
                 Input(n, Loopback, skb);
                 return;
@@ -928,6 +948,14 @@ public static class LinuxKernel
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}not for this namespace and net.ipv4.ip_forward is 0: dropped"));
                 return;
             }
+            // ip_forward: a packet whose TTL would reach 0 is dropped (the kernel sends ICMP time exceeded, which the
+            // model does not; a routing loop between namespaces ends here).
+            if (skb.Ttl <= 1)
+            {
+                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}TTL exceeded while forwarding (ip_forward; no ICMP modelled)"));
+                return;
+            }
+            skb = skb with { Ttl = skb.Ttl - 1 };
             if (Fib.Lookup(ns, dst) is not { } route)
             {
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to forward to {dst}"));

@@ -17,7 +17,11 @@ public sealed record Sysctls(
     int LocalPortLow,
     int LocalPortHigh)
 {
-    /// <summary><c>net.ipv4.ip_forward</c>: 0 in every new namespace (<c>devinet_init_net</c> copies the defaults).</summary>
+    /// <summary>
+    /// <c>net.ipv4.ip_forward</c>: 0 in a new namespace (measured on 6.18 here; <c>devinet_init_net</c> copies the
+    /// initial namespace's <c>conf/all</c> when <c>net.core.devconf_inherit_init_net</c> is 0, so a host that forwards may
+    /// start its namespaces with 1: scenarios set it).
+    /// </summary>
     public bool IpForward { get; init; }
 
     /// <summary>The timeout slots (<c>enum tcp_conntrack</c> + RETRANS, UNACK) by their sysctl suffix.</summary>

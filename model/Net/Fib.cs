@@ -79,9 +79,9 @@ public static class Fib
         {
             if (r.Destination.PrefixLength > bestLen && r.Destination.Contains(dst) && ns.Device(r.Device) is { Up: true })
             {
-                var src = SelectAddress(ns, r.Device, r.Gateway ?? dst);
-                if (src is null) continue;
-                best = new FibResult(false, r.Device, r.Gateway, src.Value);
+                // fib_info_update_nhc_saddr: inet_select_addr(dev, gateway or 0, scope): for a device route the
+                // device's first primary address, whatever the destination; 0.0.0.0 if the namespace has none.
+                best = new FibResult(false, r.Device, r.Gateway, SelectAddress(ns, r.Device, r.Gateway ?? default) ?? default);
                 bestLen = r.Destination.PrefixLength;
             }
         }
@@ -121,7 +121,7 @@ public static class Fib
 
     /// <summary>
     /// <c>inet_select_addr(dev, dst, RT_SCOPE_UNIVERSE)</c>: the device's first primary universe-scope address whose
-    /// subnet holds <paramref name="dst"/>, else its first primary universe-scope address, else the first such address
+    /// subnet holds <paramref name="dst"/> (0.0.0.0: no destination, the first primary), else its first primary universe-scope address, else the first such address
     /// of any device of the namespace; null if the namespace has none (MASQUERADE then drops: "ate my IP address").
     /// </summary>
     public static IPv4Address? SelectAddress(Netns ns, string device, IPv4Address dst)
@@ -134,7 +134,7 @@ public static class Fib
             {
                 var a = d.Addresses[i];
                 if (a.IsHostScope || !IsPrimary(d, i)) continue;
-                if (a.Subnet.Contains(dst)) return a.Local;
+                if (dst.Value == 0 || a.Subnet.Contains(dst)) return a.Local;
                 first ??= a.Local;
             }
         }

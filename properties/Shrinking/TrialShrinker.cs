@@ -71,14 +71,21 @@ public static partial class TrialShrinker
 
     /// <summary>
     /// Is the trial one the configuration generates at all: a body, for a configuration with tracking from the start a
-    /// first command that starts tracking (the definition the generator and the Z3 encoding use too), and where
-    /// connections open only before the rule, no connect after it?
+    /// first command that starts tracking (the definition the generator and the Z3 encoding use too), rules only of the
+    /// configuration's kinds (on a node, its one rule), and where connections open only before the rule, no connect
+    /// after it?
     /// </summary>
     public static bool Admits(CheckConfig config, Trial t)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(t);
         if (t.Body.IsEmpty || (config.TrackingFromStart && !StartsTracking(t.Body[0]))) return false;
+        // Only the configuration's rules: stripping --random-fully must not turn node-random-fully into node-late.
+        foreach (var add in t.Body.OfType<Command.IptablesAdd>())
+        {
+            if (!config.Rules.Contains(RuleKinds.Of(add.Rule))) return false;
+            if (config.Node is { } node && !add.Rule.SameRule(((Command.IptablesAdd)ScenarioParser.ParseLine(node.Rule)).Rule)) return false;
+        }
         if (!config.ConnectsBeforeRuleOnly) return true;
         var rule = t.Body.FindIndex(c => c is Command.IptablesAdd);
         return rule < 0 || t.Body.Skip(rule).All(c => c is not Command.Connect);

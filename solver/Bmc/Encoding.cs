@@ -50,6 +50,9 @@ public sealed class Encoding
 
     public Encoding(Context z, SymbolicConfig config, int slots)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        // An origin is a 2-bit vector: node and up to three pods.
+        if (config.Pods >= 1 << OriginBits) throw new ArgumentOutOfRangeException(nameof(config), config.Pods, $"at most {(1 << OriginBits) - 1} pods");
         _z = z;
         Config = config;
         Slots = slots;

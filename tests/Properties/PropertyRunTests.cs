@@ -5,6 +5,7 @@ using ConntrackModel.Properties.Shrinking;
 using ConntrackModel.Properties.Configs;
 using ConntrackModel.Properties.Generation;
 using FsCheck;
+using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Xunit.Abstractions;
 
@@ -43,6 +44,17 @@ public class PropertyRunTests(ITestOutputHelper output)
         Assert.Null(r.Error);
         Assert.False(r.Failed, $"node-boot seed 1: {r.Minimal}");
         Assert.Equal(2000, r.TestsRun);
+        // The property says something only if the pods' connections go through: count, in trials of the same
+        // generator, the pod connections that were established and MASQUERADEd onto node's address.
+        var masqueraded = 0;
+        foreach (var t in Gen.Sample(TrialGen.For(CheckConfigs.NodeBoot), 100, new Rnd(1), 40))
+        {
+            var final = t.Replay().Final;
+            masqueraded += final.Connections.Count(c => c.Result == Model.Kernel.ConnectResult.Established &&
+                final.Sockets.End(c.Name) is { Netns: > 0 } && final.Sockets.End(c.Name + ".server")?.Remote.Ip == NodeTopology.NodeAddress);
+        }
+        output.WriteLine($"node-boot: {masqueraded} pod connections established through MASQUERADE in 100 sampled trials");
+        Assert.True(masqueraded >= 100, $"only {masqueraded} pod connections went through MASQUERADE in 100 trials");
     }
 
     /// <summary>The canonical minimal counterexamples, as the shrinker leaves them (setup lines included).</summary>
