@@ -12,7 +12,7 @@ namespace ConntrackModel.Properties.Shrinking;
 /// <summary>
 /// Shrink candidates for a failing trial, most aggressive first: cut everything after the first violation,
 /// remove blocks, single commands and pairs (with the commands that name a removed connection), move a connect to
-/// its connection's first use, remove a connect while binding the later unbound connects of its namespace to the
+/// its connection's first use, remove one command while moving another (short trials), remove a connect while binding the later unbound connects of its namespace to the
 /// ports they had, merge adjacent sleeps and repeated sends, turn a send, close or abort into a fresh connect, drop binds, rename connections toward A, B, ..., move ports toward the front of their pool, simplify
 /// rules (ranges to single ports, no --random, no matches), shorten sleeps, and shrink choices toward the first
 /// alternative. Every candidate is re-validated by replay (<see cref="IsValid"/>): FsCheck keeps the first one that
@@ -155,6 +155,7 @@ public static partial class TrialShrinker
             }
         }
 
+        foreach (var c in MovesWithARemoval(t)) yield return c;
         foreach (var c in SendsToConnects(t)) yield return c;
         foreach (var c in Merges(t)) yield return c;
         foreach (var c in RenameConnections(t)) yield return c;
@@ -192,6 +193,31 @@ public static partial class TrialShrinker
             var conn = Segment.ConnectionOf(end);
             if (body.Take(i).OfType<Command.Connect>().FirstOrDefault(c => c.Name == conn) is { } opened)
                 yield return t.WithBody(body.SetItem(i, opened with { Name = fresh, Local = null }));
+        }
+    }
+
+    /// <summary>Trials at most this long also try every removal combined with moving one other command.</summary>
+    public const int MoveLimit = 6;
+
+    /// <summary>
+    /// One command removed and another moved elsewhere, at once (short trials only): a node process whose connect
+    /// must come after the flush rather than before it, once the command that needed it there is gone. Always one
+    /// command shorter, so shrinking still terminates.
+    /// </summary>
+    private static IEnumerable<Trial> MovesWithARemoval(Trial t)
+    {
+        var n = t.Body.Count;
+        if (n > MoveLimit) yield break;
+        for (var j = n - 1; j >= 0; j--)
+        {
+            var kept = RemoveAt(t.Body, j);
+            for (var i = 0; i < kept.Count; i++)
+            {
+                for (var p = 0; p < kept.Count; p++)
+                {
+                    if (p != i) yield return t.WithBody(kept.RemoveAt(i).Insert(p, kept[i]));
+                }
+            }
         }
     }
 
