@@ -23,11 +23,11 @@ public abstract class CtView
     /// <summary>Number of index keys; twice the entry count exactly when all tuples are distinct.</summary>
     public abstract int IndexCount { get; }
 
-    private protected abstract bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r);
+    private protected abstract bool TryIndex(ConnTuple tuple, out CtRef r);
 
     private protected abstract bool TryEntry(long id, out CtEntry entry);
 
-    private protected abstract SourceIds SourcesOf(NetKey<SockAddr> src);
+    private protected abstract SourceIds SourcesOf(SockAddr src);
 
     public CtEntry? Get(long id) => TryEntry(id, out var e) ? e : null;
 
@@ -36,7 +36,7 @@ public abstract class CtView
     /// </summary>
     public (CtEntry Entry, CtDirection Dir)? Find(ConnTuple tuple, long now, int netns = 0)
     {
-        if (!TryIndex(new(netns, tuple), out var r) || !TryEntry(r.Id, out var e)) return null;
+        if (!TryIndex(NetKey.Of(netns, tuple), out var r) || !TryEntry(r.Id, out var e)) return null;
         return e.IsExpired(now) ? null : (e, r.Dir);
     }
 
@@ -65,7 +65,7 @@ public abstract class CtView
     /// </summary>
     public IEnumerable<CtEntry> BySource(SockAddr src, long now, int netns = 0)
     {
-        foreach (var id in SourcesOf(new(netns, src)))
+        foreach (var id in SourcesOf(NetKey.Of(netns, src)))
         {
             if (TryEntry(id, out var e) && !e.IsExpired(now)) yield return e;
         }
@@ -82,16 +82,16 @@ public abstract class CtView
 public sealed class CtTable : CtView, IEquatable<CtTable>
 {
     private readonly PersistentDictionary<long, CtEntry> _entries;
-    private readonly PersistentDictionary<NetKey<ConnTuple>, CtRef> _index;
-    private readonly PersistentDictionary<NetKey<SockAddr>, SourceIds> _bySource;
+    private readonly PersistentDictionary<ConnTuple, CtRef> _index;
+    private readonly PersistentDictionary<SockAddr, SourceIds> _bySource;
 
     public static CtTable Empty { get; } = new(
         PersistentDictionary<long, CtEntry>.Empty,
-        PersistentDictionary<NetKey<ConnTuple>, CtRef>.Empty,
-        PersistentDictionary<NetKey<SockAddr>, SourceIds>.Empty);
+        PersistentDictionary<ConnTuple, CtRef>.Empty,
+        PersistentDictionary<SockAddr, SourceIds>.Empty);
 
-    private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<NetKey<ConnTuple>, CtRef> index,
-        PersistentDictionary<NetKey<SockAddr>, SourceIds> bySource)
+    private CtTable(PersistentDictionary<long, CtEntry> entries, PersistentDictionary<ConnTuple, CtRef> index,
+        PersistentDictionary<SockAddr, SourceIds> bySource)
     {
         _entries = entries;
         _index = index;
@@ -110,11 +110,11 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     /// <summary>The live entries of one namespace, in insertion order.</summary>
     public IEnumerable<CtEntry> Live(long now, int netns) => Live(now).Where(e => e.Netns == netns);
 
-    private protected override bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+    private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
 
     private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-    private protected override SourceIds SourcesOf(NetKey<SockAddr> src) => _bySource.GetValueOrDefault(src);
+    private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
 
     public Builder ToBuilder() => new(this);
 
@@ -127,11 +127,11 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     {
         foreach (var e in _entries.Values)
         {
-            if (!_index.TryGetValue(new(e.Netns, e.Orig), out var o) || o != new CtRef(e.Id, CtDirection.Original)) return $"entry #{e.Id}: not indexed under its original tuple {e.Orig}";
-            if (!_index.TryGetValue(new(e.Netns, e.Reply), out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
+            if (!_index.TryGetValue(NetKey.Of(e.Netns, e.Orig), out var o) || o != new CtRef(e.Id, CtDirection.Original)) return $"entry #{e.Id}: not indexed under its original tuple {e.Orig}";
+            if (!_index.TryGetValue(NetKey.Of(e.Netns, e.Reply), out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
         }
         if (_index.Count != 2 * _entries.Count) return $"{_index.Count} index keys for {_entries.Count} entries";
-        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => new NetKey<SockAddr>(e.Netns, e.Orig.Src))
+        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => NetKey.Of(e.Netns, e.Orig.Src))
             .ToDictionary(g => g.Key, g => string.Join(",", g.Select(e => e.Id).Order()));
         if (expected.Count != _bySource.Count) return $"bysource has {_bySource.Count} sources, the entries {expected.Count}";
         foreach (var (src, ids) in _bySource)
@@ -169,8 +169,8 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
     public sealed class Builder : CtView
     {
         private readonly PersistentDictionary<long, CtEntry>.Builder _entries;
-        private readonly PersistentDictionary<NetKey<ConnTuple>, CtRef>.Builder _index;
-        private readonly PersistentDictionary<NetKey<SockAddr>, SourceIds>.Builder _bySource;
+        private readonly PersistentDictionary<ConnTuple, CtRef>.Builder _index;
+        private readonly PersistentDictionary<SockAddr, SourceIds>.Builder _bySource;
 
         private readonly CtTable _source;
 
@@ -186,23 +186,23 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
 
         public override int IndexCount => _index.Count;
 
-        private protected override bool TryIndex(NetKey<ConnTuple> tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
+        private protected override bool TryIndex(ConnTuple tuple, out CtRef r) => _index.TryGetValue(tuple, out r);
 
         private protected override bool TryEntry(long id, out CtEntry entry) => _entries.TryGetValue(id, out entry!);
 
-        private protected override SourceIds SourcesOf(NetKey<SockAddr> src) => _bySource.GetValueOrDefault(src);
+        private protected override SourceIds SourcesOf(SockAddr src) => _bySource.GetValueOrDefault(src);
 
         /// <summary>Inserts a confirmed entry, first reaping expired entries that still hold one of its tuples.</summary>
         public void Insert(CtEntry e, long now)
         {
             ArgumentNullException.ThrowIfNull(e);
-            NetKey<ConnTuple> orig = new(e.Netns, e.Orig), reply = new(e.Netns, e.Reply);
+            ConnTuple orig = NetKey.Of(e.Netns, e.Orig), reply = NetKey.Of(e.Netns, e.Reply);
             if (_index.TryGetValue(orig, out var r) && Get(r.Id) is { } o && o.IsExpired(now)) Remove(r.Id);
             if (_index.TryGetValue(reply, out r) && Get(r.Id) is { } p && p.IsExpired(now)) Remove(r.Id);
             _index.SetItem(orig, new CtRef(e.Id, CtDirection.Original));
             _index.SetItem(reply, new CtRef(e.Id, CtDirection.Reply));
             // Ids only grow, so appending keeps each source's list in insertion order.
-            NetKey<SockAddr> src = new(e.Netns, e.Orig.Src);
+            var src = NetKey.Of(e.Netns, e.Orig.Src);
             if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(src, SourcesOf(src).Add(e.Id));
             _entries.SetItem(e.Id, e);
         }
@@ -218,10 +218,10 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
         public void Remove(long id)
         {
             if (!_entries.TryGetValue(id, out var e)) return;
-            NetKey<ConnTuple> orig = new(e.Netns, e.Orig), reply = new(e.Netns, e.Reply);
+            ConnTuple orig = NetKey.Of(e.Netns, e.Orig), reply = NetKey.Of(e.Netns, e.Reply);
             if (_index.TryGetValue(orig, out var r) && r == new CtRef(id, CtDirection.Original)) _index.Remove(orig);
             if (_index.TryGetValue(reply, out r) && r == new CtRef(id, CtDirection.Reply)) _index.Remove(reply);
-            NetKey<SockAddr> src = new(e.Netns, e.Orig.Src);
+            var src = NetKey.Of(e.Netns, e.Orig.Src);
             var ids = SourcesOf(src);
             if (ids.Contains(id))
             {

@@ -142,7 +142,8 @@ public static class LinuxKernel
         switch (command)
         {
             case Command.NetnsAdd add:
-                return IndexOf(namespaces, add.Name) >= 0 ? $"Cannot create namespace file \"/run/netns/{add.Name}\": File exists" : null;
+                if (IndexOf(namespaces, add.Name) >= 0) return $"Cannot create namespace file \"/run/netns/{add.Name}\": File exists";
+                return namespaces.Count >= NetKey.MaxNamespaces ? $"unsupported: more than {NetKey.MaxNamespaces - 1} namespaces besides the initial one" : null;
             case Command.LinkAddVeth veth:
                 var devNs = veth.DeviceNetns is null ? ns : IndexOf(namespaces, veth.DeviceNetns) is var i and >= 0 ? namespaces[i] : null;
                 if (devNs is null) return BadNetnsArgument(veth.DeviceNetns!);
@@ -835,7 +836,11 @@ public static class LinuxKernel
         // ------------------------------------------------------------ the netfilter path
 
         /// <summary>A packet in flight: the segment as rewritten so far and the conntrack entry attached to it.</summary>
-        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed, int Ttl = DefaultTtl);
+        /// <remarks>
+        /// <paramref name="Pending"/>: NAT-done bits of a new entry whose decision changed nothing else; they are set
+        /// with the confirmed bit at <see cref="Confirm"/>, so a kept tuple does not copy the entry once per hook.
+        /// </remarks>
+        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed, int Ttl = DefaultTtl, CtStatus Pending = CtStatus.None);
 
         /// <summary><c>sysctl_ip_default_ttl</c> (<c>IPDEFTTL</c>): what a locally generated packet starts with.</summary>
         private const int DefaultTtl = 64;
@@ -911,7 +916,7 @@ public static class LinuxKernel
                 return;
             }
             Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, dev.Name));
-            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original });
+            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original, Pending = CtStatus.None });
         }
 
         /// <summary>
@@ -1044,7 +1049,7 @@ public static class LinuxKernel
             if (skb.Ct is not { } ct) return true;
             var done = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
             // NAT is decided once, for a new (unconfirmed) entry; nf_nat_setup_info returns at once for a confirmed one.
-            if (!skb.Confirmed && !ct.Has(done))
+            if (!skb.Confirmed && !ct.Has(done) && (skb.Pending & done) == 0)
             {
                 NatRange? range = null;
                 NatTarget? by = null;
@@ -1079,20 +1084,25 @@ public static class LinuxKernel
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
-                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : by);
+                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : by, out var pending);
+                skb = skb with { Pending = skb.Pending | pending };
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
             skb = skb with { Ct = ct, Seg = seg };
             return true;
         }
 
-        /// <summary><c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule matched).</summary>
-        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by)
+        /// <summary>
+        /// <c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule
+        /// matched). A decision that keeps the tuple returns the entry as it was and its done bit in <paramref name="pending"/>.
+        /// </summary>
+        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by, out CtStatus pending)
         {
+            pending = CtStatus.None;
             var curr = ct.Reply.Invert();
             var k = _decisions.GetValueOrDefault(origin);
             _decisions.SetItem(origin, k + 1);
-            var key = string.Create(CultureInfo.InvariantCulture, $"nat:{(manip == Manip.Src ? "src" : "dst")}:{origin}#{k}");
+            var key = ChoiceKey.Nat(manip == Manip.Src, origin, k);
             var outcome = NatSelection.GetUniqueTuple(curr, range, ct, manip, _ct, Now, choices, key);
             foreach (var made in outcome.Choices) Events.Add(new KernelEvent.Choice(Now, made, Segment.ConnectionOf(origin)));
             if (outcome.Evicted is { } victim)
@@ -1109,7 +1119,8 @@ public static class LinuxKernel
             }
             if (by is not null)
                 Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by, Netns: _namespaces[n].Name)));
-            return ct with { Status = status };
+            pending = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
+            return ct;
         }
 
         /// <summary><c>nf_nat_packet</c> / <c>nf_nat_manip_pkt</c>: rewrite to the inverse of the other direction's tuple.</summary>
@@ -1135,10 +1146,10 @@ public static class LinuxKernel
                     $"{Where(n)}conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; TCP cannot resolve clashes (insert_failed, drop)")));
                 return false;
             }
-            ct = ct with { Status = ct.Status | CtStatus.Confirmed };
+            ct = ct with { Status = ct.Status | skb.Pending | CtStatus.Confirmed };
             _ct.Insert(ct, Now);
             Count(n, c => c with { Insert = c.Insert + 1 });
-            skb = skb with { Ct = ct, Confirmed = true };
+            skb = skb with { Ct = ct, Confirmed = true, Pending = CtStatus.None };
             return true;
         }
 
@@ -1169,9 +1180,13 @@ public static class LinuxKernel
             if (Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is { } rst) _wire.Enqueue((n, rst));
         }
 
+        /// <summary>Each listener's name in events, made once (one string per accepted connection otherwise).</summary>
+        private readonly Dictionary<SockAddr, string> _listenerNames = [];
+
         private void Listener(int n, Segment seg, uint? iss)
         {
-            var listener = $"(listener {seg.Tuple.Dst})";
+            if (!_listenerNames.TryGetValue(seg.Tuple.Dst, out var listener))
+                _listenerNames[seg.Tuple.Dst] = listener = $"(listener {seg.Tuple.Dst})";
             if (seg.Has(TcpFlags.Rst))
             {
                 Events.Add(new KernelEvent.Delivered(Now, seg, listener, "RST to listener ignored"));

@@ -22,7 +22,7 @@ public static class NatSelection
 
     /// <summary><c>get_unique_tuple(tuple, orig_tuple, range, ct, maniptype)</c>.</summary>
     public static NatOutcome GetUniqueTuple(ConnTuple orig, NatRange range, CtEntry ct, Manip manip, CtView table, long now,
-        ChoiceSource choices, string key)
+        ChoiceSource choices, ChoiceKey key)
     {
         ArgumentNullException.ThrowIfNull(range);
         ArgumentNullException.ThrowIfNull(ct);
@@ -105,7 +105,7 @@ public static class NatSelection
     /// <c>find_best_ips_proto</c>: a jhash of the addresses picks one address of a multi-address range. The hash is
     /// deterministic in the kernel but its key is not observable, so the model leaves the pick open.
     /// </summary>
-    private static ConnTuple FindBestIps(ConnTuple t, NatRange range, Manip manip, ChoiceSource choices, string key, ref ImmutableList<ChoiceMade> made)
+    private static ConnTuple FindBestIps(ConnTuple t, NatRange range, Manip manip, ChoiceSource choices, ChoiceKey key, ref ImmutableList<ChoiceMade> made)
     {
         if (!range.MapIps) return t;
         var ip = range.MinIp;
@@ -125,7 +125,7 @@ public static class NatSelection
 
     /// <summary><c>nf_nat_l4proto_unique_tuple</c> for TCP.</summary>
     private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtView table, long now,
-        ChoiceSource choices, string key, ImmutableList<ChoiceMade> made)
+        ChoiceSource choices, ChoiceKey key, ImmutableList<ChoiceMade> made)
     {
         var seq = new SeqOracle(choices, key);
         int min, size;
@@ -241,7 +241,7 @@ public static class NatSelection
     /// the same client 4-tuple the hash is equal and the clock decides, so the model compares its sequence numbers;
     /// for different 4-tuples the order is as random as the key, so it is a choice (1 = advanced, evict).
     /// </summary>
-    private sealed class SeqOracle(ChoiceSource choices, string key)
+    private sealed class SeqOracle(ChoiceSource choices, ChoiceKey key)
     {
         public ImmutableList<ChoiceMade> Made { get; private set; } = [];
 

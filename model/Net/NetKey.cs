@@ -1,14 +1,23 @@
+using ConntrackModel.Model.Addressing;
+
 namespace ConntrackModel.Model.Net;
 
 /// <summary>
-/// A hash key qualified by its namespace: the kernel keeps one conntrack hash and one set of socket hashes for all
+/// Hash keys qualified by their namespace: the kernel keeps one conntrack hash and one set of socket hashes for all
 /// namespaces and compares the namespace with the key (<c>nf_ct_key_equal</c>: <c>net_eq(net, nf_ct_net(h))</c>;
-/// <c>inet_match</c>: <c>net_eq(sock_net(sk), net)</c>). The model's tables do the same.
+/// <c>inet_match</c>: <c>net_eq(sock_net(sk), net)</c>). The model's tables do the same, with the namespace's index
+/// packed into the upper bits of the (source) port, which a port leaves unused: a key is as small as the address or
+/// tuple itself, and the initial namespace's keys are the plain values.
 /// </summary>
-public readonly record struct NetKey<T>(int Netns, T Key)
-    where T : struct, IEquatable<T>
+public static class NetKey
 {
-    public bool Equals(NetKey<T> other) => Netns == other.Netns && Key.Equals(other.Key);
+    /// <summary>How many namespaces the packing holds (the index must fit the 15 bits above a port).</summary>
+    public const int MaxNamespaces = 1 << 15;
 
-    public override int GetHashCode() => Key.GetHashCode() ^ (Netns * 397);
+    public static SockAddr Of(int netns, SockAddr addr) => netns == 0 ? addr : addr with { Port = addr.Port | (netns << 16) };
+
+    public static ConnTuple Of(int netns, ConnTuple tuple) => netns == 0 ? tuple : tuple with { Src = Of(netns, tuple.Src) };
+
+    /// <summary>The namespace and address a packed key stands for.</summary>
+    public static (int Netns, SockAddr Addr) Split(SockAddr key) => (key.Port >> 16, key with { Port = key.Port & 0xFFFF });
 }

@@ -19,26 +19,26 @@ public abstract class SocketView
 
     private protected abstract bool TryEnd(string name, out TcpEnd end);
 
-    private protected abstract bool TryEstablished(NetKey<ConnTuple> incoming, out string name);
+    private protected abstract bool TryEstablished(ConnTuple incoming, out string name);
 
-    private protected abstract bool TryOwners(NetKey<SockAddr> local, out PortOwners owners);
+    private protected abstract bool TryOwners(SockAddr local, out PortOwners owners);
 
     public abstract bool IsListening(SockAddr addr, int netns = 0);
 
     public TcpEnd? End(string name) => TryEnd(name, out var e) ? e : null;
 
     /// <summary>__inet_lookup_established: the live end whose (local, remote) matches an incoming tuple.</summary>
-    public TcpEnd? Established(ConnTuple incoming, int netns = 0) => TryEstablished(new(netns, incoming), out var n) && TryEnd(n, out var e) ? e : null;
+    public TcpEnd? Established(ConnTuple incoming, int netns = 0) => TryEstablished(NetKey.Of(netns, incoming), out var n) && TryEnd(n, out var e) ? e : null;
 
     /// <summary>Is the local address held by a listener or a live end (bind() would fail with EADDRINUSE)?</summary>
-    public bool PortInUse(SockAddr local, int netns = 0) => IsListening(local, netns) || TryOwners(new(netns, local), out _);
+    public bool PortInUse(SockAddr local, int netns = 0) => IsListening(local, netns) || TryOwners(NetKey.Of(netns, local), out _);
 
     /// <summary>May connect() pick this local port for that remote (<c>__inet_hash_connect</c>)?</summary>
     public bool EphemeralUsable(SockAddr local, SockAddr remote, int netns = 0)
     {
         if (IsListening(local, netns)) return false;
-        if (TryOwners(new(netns, local), out var owners) && owners.Bound > 0) return false;
-        return !TryEstablished(new(netns, new ConnTuple(remote, local)), out _);
+        if (TryOwners(NetKey.Of(netns, local), out var owners) && owners.Bound > 0) return false;
+        return !TryEstablished(NetKey.Of(netns, new ConnTuple(remote, local)), out _);
     }
 }
 
@@ -50,16 +50,16 @@ public abstract class SocketView
 /// </summary>
 public sealed class SocketTable : SocketView, IEquatable<SocketTable>
 {
-    private readonly PersistentDictionary<NetKey<SockAddr>, bool> _listeners;
+    private readonly PersistentDictionary<SockAddr, bool> _listeners;
     private readonly PersistentDictionary<string, TcpEnd> _ends;
-    private readonly PersistentDictionary<NetKey<ConnTuple>, string> _ehash;
-    private readonly PersistentDictionary<NetKey<SockAddr>, PortOwners> _bhash;
+    private readonly PersistentDictionary<ConnTuple, string> _ehash;
+    private readonly PersistentDictionary<SockAddr, PortOwners> _bhash;
 
-    public static SocketTable Empty { get; } = new(PersistentDictionary<NetKey<SockAddr>, bool>.Empty, PersistentDictionary<string, TcpEnd>.Empty,
-        PersistentDictionary<NetKey<ConnTuple>, string>.Empty, PersistentDictionary<NetKey<SockAddr>, PortOwners>.Empty);
+    public static SocketTable Empty { get; } = new(PersistentDictionary<SockAddr, bool>.Empty, PersistentDictionary<string, TcpEnd>.Empty,
+        PersistentDictionary<ConnTuple, string>.Empty, PersistentDictionary<SockAddr, PortOwners>.Empty);
 
-    private SocketTable(PersistentDictionary<NetKey<SockAddr>, bool> listeners, PersistentDictionary<string, TcpEnd> ends,
-        PersistentDictionary<NetKey<ConnTuple>, string> ehash, PersistentDictionary<NetKey<SockAddr>, PortOwners> bhash)
+    private SocketTable(PersistentDictionary<SockAddr, bool> listeners, PersistentDictionary<string, TcpEnd> ends,
+        PersistentDictionary<ConnTuple, string> ehash, PersistentDictionary<SockAddr, PortOwners> bhash)
     {
         _listeners = listeners;
         _ends = ends;
@@ -67,21 +67,19 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
         _bhash = bhash;
     }
 
-    public IEnumerable<SockAddr> Listeners => _listeners.Keys.Select(k => k.Key);
-
-    /// <summary>The listeners with their namespaces.</summary>
-    public IEnumerable<NetKey<SockAddr>> ListenersByNetns => _listeners.Keys;
+    /// <summary>The listening addresses of every namespace.</summary>
+    public IEnumerable<SockAddr> Listeners => _listeners.Keys.Select(k => NetKey.Split(k).Addr);
 
     /// <summary>Every end, in no particular order.</summary>
     public IEnumerable<TcpEnd> Ends => _ends.Values;
 
-    public override bool IsListening(SockAddr addr, int netns = 0) => _listeners.ContainsKey(new(netns, addr));
+    public override bool IsListening(SockAddr addr, int netns = 0) => _listeners.ContainsKey(NetKey.Of(netns, addr));
 
     private protected override bool TryEnd(string name, out TcpEnd end) => _ends.TryGetValue(name, out end!);
 
-    private protected override bool TryEstablished(NetKey<ConnTuple> incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
+    private protected override bool TryEstablished(ConnTuple incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
 
-    private protected override bool TryOwners(NetKey<SockAddr> local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
+    private protected override bool TryOwners(SockAddr local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
 
     public Builder ToBuilder() => new(this);
 
@@ -94,10 +92,10 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
         var live = _ends.Values.Where(e => !e.Gone).ToList();
         foreach (var e in live)
         {
-            if (!_ehash.TryGetValue(new(e.Netns, e.IncomingTuple), out var n) || n != e.Name) return $"{e.Name}: not in ehash under {e.IncomingTuple}";
+            if (!_ehash.TryGetValue(NetKey.Of(e.Netns, e.IncomingTuple), out var n) || n != e.Name) return $"{e.Name}: not in ehash under {e.IncomingTuple}";
         }
         if (_ehash.Count != live.Count) return $"ehash has {_ehash.Count} keys for {live.Count} live ends";
-        var owners = live.Where(e => !e.IsServer).GroupBy(e => new NetKey<SockAddr>(e.Netns, e.Local))
+        var owners = live.Where(e => !e.IsServer).GroupBy(e => NetKey.Of(e.Netns, e.Local))
             .ToDictionary(g => g.Key, g => new PortOwners(g.Count(), g.Count(e => e.ExplicitBind)));
         if (owners.Count != _bhash.Count) return $"bhash has {_bhash.Count} ports, the live client ends {owners.Count}";
         foreach (var (local, o) in _bhash)
@@ -122,10 +120,10 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
     /// <summary>The sockets being changed by one step: the same queries, and the updates in place.</summary>
     public sealed class Builder : SocketView
     {
-        private readonly PersistentDictionary<NetKey<SockAddr>, bool>.Builder _listeners;
+        private readonly PersistentDictionary<SockAddr, bool>.Builder _listeners;
         private readonly PersistentDictionary<string, TcpEnd>.Builder _ends;
-        private readonly PersistentDictionary<NetKey<ConnTuple>, string>.Builder _ehash;
-        private readonly PersistentDictionary<NetKey<SockAddr>, PortOwners>.Builder _bhash;
+        private readonly PersistentDictionary<ConnTuple, string>.Builder _ehash;
+        private readonly PersistentDictionary<SockAddr, PortOwners>.Builder _bhash;
 
         private readonly SocketTable _source;
 
@@ -138,15 +136,15 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
             _bhash = t._bhash.ToBuilder();
         }
 
-        public override bool IsListening(SockAddr addr, int netns = 0) => _listeners.ContainsKey(new(netns, addr));
+        public override bool IsListening(SockAddr addr, int netns = 0) => _listeners.ContainsKey(NetKey.Of(netns, addr));
 
         private protected override bool TryEnd(string name, out TcpEnd end) => _ends.TryGetValue(name, out end!);
 
-        private protected override bool TryEstablished(NetKey<ConnTuple> incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
+        private protected override bool TryEstablished(ConnTuple incoming, out string name) => _ehash.TryGetValue(incoming, out name!);
 
-        private protected override bool TryOwners(NetKey<SockAddr> local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
+        private protected override bool TryOwners(SockAddr local, out PortOwners owners) => _bhash.TryGetValue(local, out owners);
 
-        public void Listen(SockAddr addr, int netns = 0) => _listeners.SetItem(new(netns, addr), true);
+        public void Listen(SockAddr addr, int netns = 0) => _listeners.SetItem(NetKey.Of(netns, addr), true);
 
         /// <summary>Adds or replaces an end, keeping the hashes in step with its liveness.</summary>
         public void Put(TcpEnd end)
@@ -169,8 +167,8 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
         {
             _ends.Remove(e.Name);
             if (e.Gone) return;
-            NetKey<ConnTuple> incoming = new(e.Netns, e.IncomingTuple);
-            NetKey<SockAddr> local = new(e.Netns, e.Local);
+            var incoming = NetKey.Of(e.Netns, e.IncomingTuple);
+            var local = NetKey.Of(e.Netns, e.Local);
             if (_ehash.TryGetValue(incoming, out var n) && n == e.Name) _ehash.Remove(incoming);
             if (!e.IsServer && _bhash.TryGetValue(local, out var o))
             {
@@ -184,11 +182,11 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
         {
             _ends.SetItem(e.Name, e);
             if (e.Gone) return;
-            _ehash.SetItem(new(e.Netns, e.IncomingTuple), e.Name);
+            _ehash.SetItem(NetKey.Of(e.Netns, e.IncomingTuple), e.Name);
             // Accepted ends share the listener's port (inherited bind bucket); the listener already holds it.
             if (!e.IsServer)
             {
-                NetKey<SockAddr> local = new(e.Netns, e.Local);
+                var local = NetKey.Of(e.Netns, e.Local);
                 var o = _bhash.GetValueOrDefault(local);
                 _bhash.SetItem(local, new PortOwners(o.Count + 1, o.Bound + (e.ExplicitBind ? 1 : 0)));
             }
