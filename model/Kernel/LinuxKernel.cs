@@ -287,6 +287,17 @@ public static class LinuxKernel
         /// <summary>Each namespace's own state; a namespace record is replaced whenever a step changes it.</summary>
         private readonly List<Netns> _namespaces = [.. world.Namespaces];
 
+        /// <summary>The namespaces with their counters, the start's array itself if no namespace changed (a step of a send changes none).</summary>
+        private ImmutableArray<Netns> FrozenNamespaces()
+        {
+            var start = _startNamespaces;
+            var same = start.Length == _namespaces.Count;
+            for (var i = 0; same && i < start.Length; i++) same = ReferenceEquals(start[i], _namespaces[i]) && start[i].Counters == _counters[i];
+            return same ? start : [.. _namespaces.Select((ns, i) => ns.Counters == _counters[i] ? ns : ns with { Counters = _counters[i] })];
+        }
+
+        private readonly ImmutableArray<Netns> _startNamespaces = world.Namespaces;
+
         /// <summary>Each namespace's counters, kept apart so a count does not copy its namespace's record (one per packet).</summary>
         private readonly List<CtCounters> _counters = [.. world.Namespaces.Select(ns => ns.Counters)];
         private CtTable.Builder _ct = world.Conntrack.ToBuilder();
@@ -307,7 +318,7 @@ public static class LinuxKernel
 
         public bool IsConnection(string name) => _connections.ContainsKey(name);
 
-        public World Result() => new(Now, [.. _namespaces.Select((ns, i) => ns.Counters == _counters[i] ? ns : ns with { Counters = _counters[i] })], _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
+        public World Result() => new(Now, FrozenNamespaces(), _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
             _nextCtId, _isnCount, _decisions.ToImmutable());
 
         /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
@@ -1181,10 +1192,11 @@ public static class LinuxKernel
         }
 
         /// <summary>Each listener's name in events, made once (one string per accepted connection otherwise).</summary>
-        private readonly Dictionary<SockAddr, string> _listenerNames = [];
+        private Dictionary<SockAddr, string>? _listenerNames;
 
         private void Listener(int n, Segment seg, uint? iss)
         {
+            _listenerNames ??= [];
             if (!_listenerNames.TryGetValue(seg.Tuple.Dst, out var listener))
                 _listenerNames[seg.Tuple.Dst] = listener = $"(listener {seg.Tuple.Dst})";
             if (seg.Has(TcpFlags.Rst))
