@@ -33,6 +33,26 @@ public sealed record TcpEnd(
     long? TimeWaitUntil,
     long LastOowAckAt)
 {
+    /// <summary>No timer pending. The two timer fields are stored as plain longs with this value for "none": 8 bytes each instead of a nullable's 16, in every end a world keeps.</summary>
+    private const long NoTime = long.MinValue;
+
+    private readonly long _retransmitAt = RetransmitAt ?? NoTime;
+    private readonly long _timeWaitUntil = TimeWaitUntil ?? NoTime;
+
+    /// <summary>When the retransmission timer fires (<c>icsk_retransmit_timer</c>), if it is pending.</summary>
+    public long? RetransmitAt
+    {
+        get => _retransmitAt == NoTime ? null : _retransmitAt;
+        init => _retransmitAt = value ?? NoTime;
+    }
+
+    /// <summary>When TIME_WAIT (or the orphaned FIN_WAIT2 timeout) ends, if it is pending.</summary>
+    public long? TimeWaitUntil
+    {
+        get => _timeWaitUntil == NoTime ? null : _timeWaitUntil;
+        init => _timeWaitUntil = value ?? NoTime;
+    }
+
     /// <summary>The namespace the socket lives in (<c>sock_net</c>), by index.</summary>
     public int Netns { get; init; }
 
