@@ -185,7 +185,7 @@ public static class TcpTracker
         {
             // Retransmission detection: the same pure ACK again (window is constant in the model).
             tcp = tcp.LastDir == dir && tcp.LastSeq == seg.Seq && tcp.LastAck == seg.Ack && tcp.LastEnd == end
-                ? tcp with { Retrans = tcp.Retrans + 1 }
+                ? tcp with { Retrans = unchecked((byte)(tcp.Retrans + 1)) }
                 : tcp with { LastSeq = seg.Seq, LastAck = seg.Ack, LastEnd = end, Retrans = 0 };
         }
         return tcp;

@@ -198,6 +198,19 @@ public class KernelReplayTests(ITestOutputHelper output)
     [KernelFact(Pcap = true)]
     public void Replay_PcapStoppedBySigterm_TcpdumpDies_AndTheNamespaceIsGone() => KillDuringPcap(15);
 
+    /// <summary>A process's command name, or null once it is gone.</summary>
+    private static string? Comm(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").Trim();
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static void KillDuringPcap(int signal)
     {
         var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
@@ -215,9 +228,11 @@ public class KernelReplayTests(ITestOutputHelper output)
             var name = $"{NetworkNamespace.Prefix}{child.Id}-1";
             var sw = Stopwatch.StartNew();
             IReadOnlyList<int> inside = [];
-            while (sw.Elapsed < TimeSpan.FromSeconds(30) && (inside = NetworkNamespace.Pids(name)).Count == 0) Thread.Sleep(100);
+            // Wait for tcpdump itself: the process in the namespace is setpriv, then ip, until it execs tcpdump (a run
+            // under load once saw it before the exec).
+            while (sw.Elapsed < TimeSpan.FromSeconds(30) && !(inside = NetworkNamespace.Pids(name)).Any(pid => Comm(pid) == "tcpdump")) Thread.Sleep(100);
             Assert.NotEmpty(inside);
-            Assert.Contains(inside, pid => File.ReadAllText($"/proc/{pid}/comm").Trim() == "tcpdump");
+            Assert.Contains(inside, pid => Comm(pid) == "tcpdump");
             Assert.Equal(0, Signal(child.Id, signal));
             Assert.True(child.WaitForExit(10_000), "ctmodel did not exit");
             sw.Restart();
