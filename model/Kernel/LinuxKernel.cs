@@ -940,6 +940,14 @@ public static class LinuxKernel
         private void Input(int n, string inDev, Skb skb)
         {
             var ns = _namespaces[n];
+            // ip_route_input_slow → fib_validate_source: a packet arriving on a device other than lo whose source is an
+            // address of this namespace is a martian and is dropped, before PRE_ROUTING's routing decision takes effect
+            // (measured: a SYN node routed to a pod that routed it back came in once and went no further).
+            if (inDev != Loopback && Fib.IsLocal(ns, skb.Seg.Tuple.Src.Ip))
+            {
+                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}martian source {skb.Seg.Tuple.Src.Ip} on {inDev} (fib_validate_source)"));
+                return;
+            }
             var tracking = ns.Netfilter.Tracking;
             var nat = ns.Netfilter.NatTableExists;
             var fresh = tracking && skb.Ct is null;

@@ -64,11 +64,10 @@ public static class Fib
         // The connected routes (Connected), walked without allocating: this runs for every forwarded packet.
         foreach (var d in ns.Devices)
         {
-            if (!d.Up || d.Kind == DeviceKind.Loopback) continue;
             for (var i = 0; i < d.Addresses.Length; i++)
             {
                 var a = d.Addresses[i];
-                if (a.PrefixLength > bestLen && a.Subnet.Contains(dst) && IsPrimary(d, i))
+                if (a.PrefixLength > bestLen && a.Subnet.Contains(dst) && IsConnectedRoute(d, i))
                 {
                     best = new FibResult(false, d.Name, null, a.Local);
                     bestLen = a.PrefixLength;
@@ -97,13 +96,15 @@ public static class Fib
         ArgumentNullException.ThrowIfNull(ns);
         foreach (var d in ns.Devices)
         {
-            if (!d.Up || d.Kind == DeviceKind.Loopback) continue;
             for (var i = 0; i < d.Addresses.Length; i++)
             {
-                if (IsPrimary(d, i)) yield return (d.Addresses[i].Subnet, d.Name, d.Addresses[i].Local);
+                if (IsConnectedRoute(d, i)) yield return (d.Addresses[i].Subnet, d.Name, d.Addresses[i].Local);
             }
         }
     }
+
+    /// <summary>Does the device's <paramref name="i"/>-th address give a connected route (an up device other than loopback, a primary address)?</summary>
+    private static bool IsConnectedRoute(NetDevice d, int i) => d.Up && d.Kind != DeviceKind.Loopback && IsPrimary(d, i);
 
     /// <summary>
     /// Is the device's <paramref name="i"/>-th address primary? A later address in a subnet already present is

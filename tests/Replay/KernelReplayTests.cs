@@ -85,11 +85,24 @@ public class KernelReplayTests(ITestOutputHelper output)
     }
 
     [KernelFact]
-    public void Replay_KilledRun_LeavesNothingBehindOnceTheNextRunStarts()
+    public void Replay_KilledRun_LeavesNothingBehindOnceTheNextRunStarts() =>
+        KillThenRunAgain("listen 127.0.0.1:8080\nsleep 60\n", pid => $"{NetworkNamespace.Prefix}{pid}-1");
+
+    [KernelFact]
+    public void Replay_KilledRunWithScenarioNamespaces_LeavesNothingBehindOnceTheNextRunStarts() =>
+        // The same with namespaces the scenario made: ctmodel-PID-N-pod must go too.
+        KillThenRunAgain("ip netns add pod\nip link add veth0 type veth peer name eth0 netns pod\nip -n pod link set lo up\nsleep 60\n",
+            pid => $"{NetworkNamespace.Prefix}{pid}-1-pod");
+
+    /// <summary>
+    /// A replay killed with SIGKILL cannot clean up; the next run must remove what it left: every namespace whose
+    /// name carries the dead process's id. <paramref name="waitFor"/> names the namespace whose existence shows the
+    /// run is under way.
+    /// </summary>
+    private static void KillThenRunAgain(string script, Func<int, string> waitFor)
     {
-        // A replay killed with SIGKILL cannot clean up; the next run must remove what it left.
         var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
-        File.WriteAllText(scenario, "listen 127.0.0.1:8080\nsleep 60\n");
+        File.WriteAllText(scenario, script);
         var psi = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
         {
             RedirectStandardOutput = true,
@@ -99,48 +112,14 @@ public class KernelReplayTests(ITestOutputHelper output)
         using var child = Process.Start(psi)!;
         try
         {
-            var name = $"{NetworkNamespace.Prefix}{child.Id}-1";
+            var name = waitFor(child.Id);
             var sw = Stopwatch.StartNew();
             while (!NetworkNamespace.List().Contains(name) && sw.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(100);
             Assert.Contains(name, NetworkNamespace.List());
             child.Kill();
             child.WaitForExit();
             // SIGKILL gave the child no chance to clean up. (Another test's run may already have removed the
-            // namespace: tests run in parallel, and every run removes namespaces of dead processes.)
-
-            var run = KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080"), new ReplayOptions());
-            Assert.DoesNotContain(name, NetworkNamespace.List());
-            Assert.DoesNotContain(run.Namespace, NetworkNamespace.List());
-        }
-        finally
-        {
-            if (!child.HasExited) child.Kill();
-            File.Delete(scenario);
-            NetworkNamespace.RemoveStale();
-        }
-    }
-
-    [KernelFact]
-    public void Replay_KilledRunWithScenarioNamespaces_LeavesNothingBehindOnceTheNextRunStarts()
-    {
-        // The same with namespaces the scenario made: ctmodel-PID-N-pod must go too.
-        var scenario = Path.Combine(Path.GetTempPath(), $"ctm-{Guid.NewGuid():N}.scenario");
-        File.WriteAllText(scenario, "ip netns add pod\nip link add veth0 type veth peer name eth0 netns pod\nip -n pod link set lo up\nsleep 60\n");
-        var psi = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "ctmodel.dll"), "replay", scenario, "--kernel" }) psi.ArgumentList.Add(a);
-        using var child = Process.Start(psi)!;
-        try
-        {
-            var pod = $"{NetworkNamespace.Prefix}{child.Id}-1-pod";
-            var sw = Stopwatch.StartNew();
-            while (!NetworkNamespace.List().Contains(pod) && sw.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(100);
-            Assert.Contains(pod, NetworkNamespace.List());
-            child.Kill();
-            child.WaitForExit();
+            // namespaces: tests run in parallel, and every run removes namespaces of dead processes.)
             var run = KernelReplay.Run(Run.Parse("listen 127.0.0.1:8080"), new ReplayOptions());
             Assert.DoesNotContain(NetworkNamespace.List(), n => n.StartsWith($"{NetworkNamespace.Prefix}{child.Id}-", StringComparison.Ordinal));
             Assert.DoesNotContain(run.Namespace, NetworkNamespace.List());
