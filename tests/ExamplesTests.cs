@@ -26,6 +26,12 @@ public class ExamplesTests
         { "node-flush.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "node-two-pods.scenario", [] },
         { "node-pod-dnat.scenario", [] },
+        { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
+        { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
+        { "node-udp-icmp-ratelimit.scenario", [] },
+        { "node-forward-unreachable.scenario", [] },
+        { "udp-port-unreachable.scenario", [] },
+        { "udp-stream-expiry.scenario", [] },
     };
 
     [Theory]

@@ -242,7 +242,7 @@ public static class SpecBuilder
     /// <summary>Greedy removal with the property shrinker's candidates (configuration `all`), keeping a violation.</summary>
     private static Scenario Minimize(Scenario scenario)
     {
-        var trial = new Trial([], [.. scenario.Lines.Select(l => l.Command)], TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.Seeded(1))));
+        var trial = new Trial([], [.. scenario.Lines.Select(l => l.Command)], TrialGen.Recorded(Simulation.Run(scenario, ChoiceSource.Seeded(1)))) { Invariants = scenario.Invariants };
         for (var improved = true; improved;)
         {
             improved = false;

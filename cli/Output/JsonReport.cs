@@ -39,6 +39,7 @@ public static class JsonReport
                 End(w, "server", c.Server);
                 Strings(w, "delivered", c.Delivered);
                 Strings(w, "received", c.Received);
+                if (c.Proto == "udp") Udp(w, c);
                 w.WriteEndObject();
                 if (w.BytesPending + stream.Length >= ChunkBytes) Drain(w, stream, output);
             }
@@ -75,6 +76,27 @@ public static class JsonReport
             w.WriteEndObject();
             Drain(w, stream, output);
         }
+    }
+
+    /// <summary>A UDP connection's own fields: its protocol, where each of its datagrams arrived, the sends that failed.</summary>
+    private static void Udp(Utf8JsonWriter w, ConnectionObservation c)
+    {
+        w.WriteString("proto", "udp");
+        w.WriteStartArray("arrivals");
+        foreach (var a in c.Arrivals)
+        {
+            w.WriteStartObject();
+            w.WriteString("label", a.Label);
+            if (a.Netns is null) w.WriteNull("netns");
+            else w.WriteString("netns", a.Netns);
+            w.WriteString("at", a.At);
+            w.WriteString("from", a.From);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartObject("send_errors");
+        foreach (var (label, error) in c.SendErrors) w.WriteString(label, error);
+        w.WriteEndObject();
     }
 
     private static void Drain(Utf8JsonWriter w, MemoryStream stream, TextWriter output)

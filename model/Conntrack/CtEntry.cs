@@ -13,10 +13,48 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
     public int Netns { get; init; }
 
     /// <summary>
+    /// What few entries carry (the MASQUERADE device, the DNAT rule, UDP's stream timestamp), in one object that
+    /// plain TCP entries do without: an entry stays 136 bytes, as the kernel keeps these in <c>ct->ext</c>.
+    /// </summary>
+    private readonly CtExtension? _ext;
+
+    private CtExtension Ext => _ext ?? CtExtension.None;
+
+    private static CtExtension? WithExt(CtExtension e) => e == CtExtension.None ? null : e;
+
+    /// <summary>
     /// The output device MASQUERADE chose the source address from (<c>nat->masq_index</c>), null otherwise: the entry
     /// goes when that device goes down or loses the address (<c>masq_device_event</c>, <c>masq_inet_event</c>).
     /// </summary>
-    public string? MasqDevice { get; init; }
+    public string? MasqDevice
+    {
+        get => _ext?.MasqDevice;
+        init => _ext = WithExt(Ext with { MasqDevice = value });
+    }
+
+    /// <summary>
+    /// The rule whose DNAT target chose this entry's destination binding, null if none did. The binding outlives the
+    /// rule: <c>nf_nat_setup_info</c> runs once per entry, and deleting or replacing a rule touches no entry. The rule
+    /// is this very object: a namespace still has it while its chain holds the same reference (a rule added again
+    /// with the same text, or put in its place by <c>iptables -R</c>, is another rule).
+    /// </summary>
+    public Nat.NatRule? DnatRule
+    {
+        get => _ext?.DnatRule;
+        init => _ext = WithExt(Ext with { DnatRule = value });
+    }
+
+    /// <summary>
+    /// UDP: when the entry counts as a stream (<c>ct->proto.udp.stream_ts</c>, set to 2 s after the first packet while
+    /// unconfirmed, <c>nf_conntrack_udp_packet</c>); 0 for TCP.
+    /// </summary>
+    public long UdpStreamTs
+    {
+        get => _ext?.UdpStreamTs ?? 0;
+        init => _ext = WithExt(Ext with { UdpStreamTs = value });
+    }
+
+    public Addressing.L4Proto Proto => Orig.Proto;
 
     public bool Has(CtStatus s) => (Status & s) == s;
 
@@ -24,14 +62,17 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
 
     public ConnTuple Tuple(CtDirection dir) => dir == CtDirection.Original ? Orig : Reply;
 
-    /// <summary>The entry as <c>conntrack -L</c> prints it.</summary>
+    /// <summary>The entry as <c>conntrack -L</c> prints it (UDP has no state name).</summary>
     public string ToConntrackLine(long now)
     {
         var remaining = Math.Max(0, (ExpiresAt - now) / 1000);
         var unreplied = Has(CtStatus.SeenReply) ? "" : " [UNREPLIED]";
         var assured = Has(CtStatus.Assured) ? " [ASSURED]" : "";
+        var head = Proto == Addressing.L4Proto.Udp
+            ? string.Create(CultureInfo.InvariantCulture, $"udp      17 {remaining}")
+            : string.Create(CultureInfo.InvariantCulture, $"tcp      6 {remaining} {StateName(State)}");
         return string.Create(CultureInfo.InvariantCulture,
-            $"tcp      6 {remaining} {StateName(State)} src={Orig.Src.Ip} dst={Orig.Dst.Ip} sport={Orig.Src.Port} dport={Orig.Dst.Port}{unreplied} src={Reply.Src.Ip} dst={Reply.Dst.Ip} sport={Reply.Src.Port} dport={Reply.Dst.Port}{assured} mark=0 use=1");
+            $"{head} src={Orig.Src.Ip} dst={Orig.Dst.Ip} sport={Orig.Src.Port} dport={Orig.Dst.Port}{unreplied} src={Reply.Src.Ip} dst={Reply.Dst.Ip} sport={Reply.Src.Port} dport={Reply.Dst.Port}{assured} mark=0 use=1");
     }
 
     /// <summary>The state names of <c>tcp_conntrack_names</c>, as <c>conntrack -L</c> prints them.</summary>

@@ -63,9 +63,9 @@ public abstract class CtView
     /// Live entries in the bysource hash whose original source is <paramref name="src"/>, oldest first
     /// (<c>find_appropriate_src</c>).
     /// </summary>
-    public IEnumerable<CtEntry> BySource(SockAddr src, long now, int netns = 0)
+    public IEnumerable<CtEntry> BySource(SockAddr src, long now, int netns = 0, L4Proto proto = L4Proto.Tcp)
     {
-        foreach (var id in SourcesOf(NetKey.Of(netns, src)))
+        foreach (var id in SourcesOf(NetKey.Of(netns, src, proto)))
         {
             if (TryEntry(id, out var e) && !e.IsExpired(now)) yield return e;
         }
@@ -131,7 +131,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
             if (!_index.TryGetValue(NetKey.Of(e.Netns, e.Reply), out var r) || r != new CtRef(e.Id, CtDirection.Reply)) return $"entry #{e.Id}: not indexed under its reply tuple {e.Reply}";
         }
         if (_index.Count != 2 * _entries.Count) return $"{_index.Count} index keys for {_entries.Count} entries";
-        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => NetKey.Of(e.Netns, e.Orig.Src))
+        var expected = _entries.Values.Where(e => e.Has(CtStatus.SrcNatDone)).GroupBy(e => NetKey.Of(e.Netns, e.Orig.Src, e.Orig.Proto))
             .ToDictionary(g => g.Key, g => string.Join(",", g.Select(e => e.Id).Order()));
         if (expected.Count != _bySource.Count) return $"bysource has {_bySource.Count} sources, the entries {expected.Count}";
         foreach (var (src, ids) in _bySource)
@@ -202,7 +202,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
             _index.SetItem(orig, new CtRef(e.Id, CtDirection.Original));
             _index.SetItem(reply, new CtRef(e.Id, CtDirection.Reply));
             // Ids only grow, so appending keeps each source's list in insertion order.
-            var src = NetKey.Of(e.Netns, e.Orig.Src);
+            var src = NetKey.Of(e.Netns, e.Orig.Src, e.Orig.Proto);
             if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(src, SourcesOf(src).Add(e.Id));
             _entries.SetItem(e.Id, e);
         }
@@ -221,7 +221,7 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
             ConnTuple orig = NetKey.Of(e.Netns, e.Orig), reply = NetKey.Of(e.Netns, e.Reply);
             if (_index.TryGetValue(orig, out var r) && r == new CtRef(id, CtDirection.Original)) _index.Remove(orig);
             if (_index.TryGetValue(reply, out r) && r == new CtRef(id, CtDirection.Reply)) _index.Remove(reply);
-            var src = NetKey.Of(e.Netns, e.Orig.Src);
+            var src = NetKey.Of(e.Netns, e.Orig.Src, e.Orig.Proto);
             var ids = SourcesOf(src);
             if (ids.Contains(id))
             {

@@ -11,4 +11,10 @@ public enum InvariantId
 
     /// <summary>Sanity (the kernel guarantees it): no two conntrack entries share a tuple.</summary>
     CtTupleUniqueness,
+
+    /// <summary>No application reads data (a datagram, a segment's payload) that another connection's socket sent to its own peer.</summary>
+    NoForeignDelivery,
+
+    /// <summary>Opt-in: no packet is translated by a DNAT binding whose rule has since been deleted or replaced.</summary>
+    StaleNatBinding,
 }

@@ -30,6 +30,7 @@ internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple
 
     private string Body() => Kind switch
     {
+        CtNoteKind.NewEntry when Tuple.Proto == L4Proto.Udp => string.Create(CultureInfo.InvariantCulture, $"new entry #{Id} udp {Tuple}"),
         CtNoteKind.NewEntry => string.Create(CultureInfo.InvariantCulture, $"new entry #{Id} {Tuple} {CtEntry.StateName(To)}{(Flag ? " (mid-stream pickup)" : "")}"),
         CtNoteKind.StateChange => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {CtEntry.StateName(From)} -> {CtEntry.StateName(To)}"),
         CtNoteKind.NatRewrite => string.Create(CultureInfo.InvariantCulture, $"entry #{Id} {(Flag ? "SNAT" : "DNAT")} ({Target?.ToString() ?? "null binding"}): {Tuple} becomes {Other}"),

@@ -16,7 +16,23 @@ public abstract record KernelEvent(long Time)
     public sealed record Dropped(long Time, Segment Segment, string Reason) : KernelEvent(Time);
 
     /// <summary>A segment reached socket end <paramref name="End"/> (after demultiplexing on the receive side).</summary>
-    public sealed record Delivered(long Time, Segment Segment, string End, string Reaction) : KernelEvent(Time);
+    public sealed record Delivered(long Time, Segment Segment, string End, string Reaction) : KernelEvent(Time)
+    {
+        /// <summary>The label the receiving socket queued for its application (data accepted in order; a datagram), else null.</summary>
+        public string? Queued { get; init; }
+
+        /// <summary>
+        /// UDP: a server socket received this datagram from a source address it already answers another live connection
+        /// at (that connection's name), so the two flows are one on the wire.
+        /// </summary>
+        public string? SameWireAs { get; init; }
+    }
+
+    /// <summary>
+    /// A packet was translated by entry <paramref name="EntryId"/>'s DNAT binding, chosen by a rule the namespace no
+    /// longer has (<paramref name="Rule"/>: that rule as written).
+    /// </summary>
+    public sealed record StaleBinding(long Time, Segment Segment, long EntryId, string Rule, string? Netns) : KernelEvent(Time);
 
     /// <summary>End <paramref name="End"/> accepted a RST (or connection refusal) carried by <paramref name="By"/>.</summary>
     public sealed record Reset(long Time, string End, Segment By) : KernelEvent(Time);

@@ -31,7 +31,7 @@ namespace ConntrackModel.Model.Kernel;
 /// again; across a veth pair it loses the entry (<c>veth_xmit</c> → <c>__dev_forward_skb</c> →
 /// <c>skb_scrub_packet</c>) and the peer namespace tracks it anew.
 /// </remarks>
-public static class LinuxKernel
+public static partial class LinuxKernel
 {
     /// <summary>How long the scenario's connect waits for the handshake before giving up (the replay uses the same).</summary>
     public const long ConnectTimeoutMs = 3000;
@@ -89,6 +89,21 @@ public static class LinuxKernel
         var netfilter = ns.Netfilter;
         switch (command)
         {
+            case Command.Listen l when l.Proto == L4Proto.Udp:
+                if (l.Address.Ip.Value == 0) return $"listen -u {l.Address}: a wildcard socket is not modelled: bind an address of the namespace";
+                if (!Bindable(ns, l.Address.Ip)) return $"listen -u {l.Address}: cannot bind: Cannot assign requested address (EADDRNOTAVAIL): not an address of {NetnsPhrase(ns)}";
+                return sockets.UdpBound(l.Address, n) is not null ? $"listen -u {l.Address}: Address already in use (EADDRINUSE)" : null;
+            case Command.Connect c when c.Proto == L4Proto.Udp:
+                if (isConnection(c.Name)) return $"connect {c.Name}: connection name already used";
+                if (c.Local is { } udpLocal)
+                {
+                    if (udpLocal.Ip.Value == 0)
+                        return sockets.UdpPortInUse(udpLocal.Port, n) ? $"connect -u {c.Name}: bind {udpLocal}: Address already in use (EADDRINUSE)" : null;
+                    if (!Bindable(ns, udpLocal.Ip)) return $"connect -u {c.Name}: bind {udpLocal}: Cannot assign requested address (EADDRNOTAVAIL)";
+                    if (sockets.UdpBound(udpLocal, n) is not null || sockets.UdpBound(udpLocal with { Ip = default }, n) is not null)
+                        return $"connect -u {c.Name}: bind {udpLocal}: Address already in use (EADDRINUSE)";
+                }
+                return null;
             case Command.Listen l:
                 if (l.Address.Ip.Value == 0) return $"listen {l.Address}: a wildcard listener is not modelled: listen on an address of the namespace";
                 if (!Bindable(ns, l.Address.Ip)) return $"listen {l.Address}: cannot bind: Cannot assign requested address (EADDRNOTAVAIL): not an address of {NetnsPhrase(ns)}";
@@ -121,6 +136,10 @@ public static class LinuxKernel
                 if (add.Position is { } pos && pos > netfilter.Chain(add.Rule.Chain).Count + 1)
                     return "iptables: Index of insertion too big.";
                 return null;
+            case Command.IptablesReplace replace:
+                // Measured with iptables 1.8.9 (nf_tables): before the nat table exists iptables cannot find the chain.
+                if (!netfilter.NatTableExists) return "iptables: No chain/target/match by that name.";
+                return netfilter.Chain(replace.Rule.Chain).Count < replace.Index ? "iptables: Index of replacement too big." : null;
             case Command.IpCommand ip:
                 return CheckIp(namespaces, ns, ip);
             default:
@@ -245,6 +264,7 @@ public static class LinuxKernel
     {
         var conn = Segment.ConnectionOf(end);
         if (!isConnection(conn)) return $"{verb} {end}: no connection named {conn}";
+        if (sockets.Udp(conn) is { } udp) return CheckUdpEnd(sockets, udp, end, verb);
         var e = sockets.End(end);
         if (e is null || !e.Accepted)
         {
@@ -254,6 +274,20 @@ public static class LinuxKernel
         }
         if (e.AppClosed) return $"{verb} {end}: the socket was already closed by the application";
         return null;
+    }
+
+    /// <summary>The preconditions of send, close and abort on a UDP connection's client socket or on the server socket it reached.</summary>
+    private static string? CheckUdpEnd(SocketView sockets, UdpSock client, string end, string verb)
+    {
+        if (verb == "abort") return $"abort {end}: abort is for TCP (SO_LINGER 0 makes close send a RST); a UDP socket is closed with close";
+        if (end == client.Name)
+        {
+            if (client.Remote is null) return $"{verb} {end}: the socket is not connected (connect -u failed)";
+            return client.Closed ? $"{verb} {end}: the socket was already closed by the application" : null;
+        }
+        var conn = client.Name;
+        if (sockets.Peer(conn) is not { } peer) return $"{verb} {end}: the server has not received a datagram of {conn}, so it has no address to answer";
+        return sockets.Udp(peer.Server) is { Closed: false } ? null : $"{verb} {end}: the server socket {peer.Server} was already closed by the application";
     }
 
     /// <summary>
@@ -274,7 +308,7 @@ public static class LinuxKernel
     /// each changed path of their hashes once until the next <see cref="Result"/>) and the current step's events.
     /// Never escapes LinuxKernel: <see cref="Result"/> freezes it into a world.
     /// </summary>
-    private sealed class StepContext(World world, ChoiceSource choices)
+    private sealed partial class StepContext(World world, ChoiceSource choices)
     {
         /// <summary>The current step's events; the list (and its capacity) is kept from step to step.</summary>
         private List<KernelEvent> Events { get; } = [];
@@ -321,6 +355,9 @@ public static class LinuxKernel
         public World Result() => new(Now, FrozenNamespaces(), _ct.ToImmutable(), _sockets.ToImmutable(), _connections.ToImmutable(), _timers.ToImmutable(),
             _nextCtId, _isnCount, _decisions.ToImmutable());
 
+        /// <summary>The end whose application holds the socket lock now (connect() sending its SYN), if any.</summary>
+        private string? _ownedByUser;
+
         /// <summary>Runs one command whose precondition holds: its events, or the rejection found while running.</summary>
         public (ImmutableArray<KernelEvent> Events, string? Rejected) Step(Command command)
         {
@@ -343,11 +380,23 @@ public static class LinuxKernel
             var n = IndexOf(_namespaces, command.Netns);
             switch (command)
             {
+                case Command.Listen l when l.Proto == L4Proto.Udp:
+                    _sockets.PutUdp(new UdpSock(UdpServerName(n, l.Address), l.Address, null, null, [], true, false) { Netns = n });
+                    break;
                 case Command.Listen l:
                     _sockets.Listen(l.Address, n);
                     break;
+                case Command.Connect c when c.Proto == L4Proto.Udp:
+                    ConnectUdp(n, c);
+                    break;
                 case Command.Connect c:
                     Connect(n, c);
+                    break;
+                case Command.Send s when IsUdp(s.End):
+                    SendUdp(s.End, s.Label);
+                    break;
+                case Command.Close cl when IsUdp(cl.End):
+                    CloseUdp(cl.End);
                     break;
                 case Command.Send s:
                     AppCall(s.End, s);
@@ -364,7 +413,7 @@ public static class LinuxKernel
                 case Command.IptablesAdd add:
                     var rules = _namespaces[n].Netfilter.Rules;
                     var chainRules = _namespaces[n].Netfilter.Chain(add.Rule.Chain);
-                    var at = add.Position!.Value - 1 < chainRules.Count ? rules.IndexOf(chainRules[add.Position.Value - 1]) : rules.Count;
+                    var at = add.Position!.Value - 1 < chainRules.Count ? IndexOfRule(rules, chainRules[add.Position.Value - 1]) : rules.Count;
                     SetRules(n, rules.Insert(at, add.Rule));
                     break;
                 case Command.IptablesDelete d:
@@ -372,7 +421,17 @@ public static class LinuxKernel
                     var victim = d.Rule is not null
                         ? netfilter.Rules.First(r => r.SameRule(d.Rule))
                         : netfilter.Chain(d.Chain)[d.Index!.Value - 1];
-                    SetRules(n, netfilter.Rules.Remove(victim));
+                    SetRules(n, netfilter.Rules.RemoveAt(IndexOfRule(netfilter.Rules, victim)));
+                    break;
+                case Command.IptablesReplace replace:
+                    var current = _namespaces[n].Netfilter;
+                    var old = current.Chain(replace.Rule.Chain)[replace.Index - 1];
+                    SetRules(n, current.Rules.SetItem(IndexOfRule(current.Rules, old), replace.Rule));
+                    break;
+                case Command.ConntrackDelete del:
+                    var doomed = _ct.ToImmutable().Live(Now, n).Where(del.Filter.Matches).Select(e => e.Id).ToList();
+                    foreach (var id in doomed) _ct.Remove(id);
+                    Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}conntrack -D: {doomed.Count} flow entries have been deleted")));
                     break;
                 case Command.IptablesFlush f:
                     SetRules(n, f.Chain is { } ch ? _namespaces[n].Netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
@@ -399,6 +458,16 @@ public static class LinuxKernel
                     throw new ArgumentOutOfRangeException(nameof(command), command, "unknown command");
             }
             Settle();
+        }
+
+        /// <summary>Where this very rule object is in the table (two rules may be equal in value and sit in different places).</summary>
+        private static int IndexOfRule(ImmutableList<NatRule> rules, NatRule rule)
+        {
+            for (var i = 0; i < rules.Count; i++)
+            {
+                if (ReferenceEquals(rules[i], rule)) return i;
+            }
+            throw new InvalidOperationException("the rule is not in the table");
         }
 
         /// <summary>A note's prefix naming the namespace, empty for the initial one (one-namespace traces read as before).</summary>
@@ -549,6 +618,11 @@ public static class LinuxKernel
             if (n != 0) r = r with { End = r.End with { Netns = n } };
             // The connection is recorded once, with its result, when connect() returns: nothing during the step reads it.
             Apply(r, null);
+            // The SYN leaves inside connect(), under the socket lock (lock_sock in inet_stream_connect): what comes back
+            // before connect() sleeps finds the socket owned by the user (an ICMP error is then only a soft error).
+            _ownedByUser = c.Name;
+            Settle();
+            _ownedByUser = null;
             var deadline = Now + ConnectTimeoutMs;
             var answerMissed = RunUntil(deadline, inclusive: false, connecting: c.Name) == Stop.AnswerMissed;
             var end = _sockets.End(c.Name)!;
@@ -583,6 +657,7 @@ public static class LinuxKernel
                     Errno.ECONNREFUSED => ConnectResult.Refused,
                     Errno.ECONNRESET => ConnectResult.Reset,
                     Errno.ETIMEDOUT => ConnectResult.Timeout,
+                    Errno.ENETUNREACH or Errno.EHOSTUNREACH => ConnectResult.Unreachable,
                     _ => ConnectResult.Established,
                 };
                 // A blocking connect() that fails returns the error and so consumes it: __inet_stream_connect's
@@ -983,6 +1058,7 @@ public static class LinuxKernel
             if (Fib.Lookup(ns, dst) is not { } route)
             {
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to forward to {dst}"));
+                ForwardUnreachable(n, skb.Seg);
                 return;
             }
             if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.PostRouting, inDev, route)) return;
@@ -993,6 +1069,8 @@ public static class LinuxKernel
         /// <summary><c>nf_conntrack_in</c> → <c>resolve_normal_ct</c> → <c>nf_conntrack_tcp_packet</c>, in namespace <paramref name="n"/>.</summary>
         private bool ConntrackIn(int n, ref Skb skb)
         {
+            if (skb.Seg.Icmp is not null) return ConntrackInIcmp(n, ref skb);
+            if (skb.Seg.IsUdp) return ConntrackInUdp(n, ref skb);
             var seg = skb.Seg;
             var sysctls = _namespaces[n].Sysctls;
             for (var repeat = 0; repeat < 3; repeat++)
@@ -1072,11 +1150,13 @@ public static class LinuxKernel
             {
                 NatRange? range = null;
                 NatTarget? by = null;
+                NatRule? byRule = null;
                 var outDev = route?.Device;
                 foreach (var rule in _namespaces[n].Netfilter.Chain(chain))
                 {
                     if (!rule.Match.Matches(skb.Seg.Tuple, inDev, outDev)) continue;
                     by = rule.Target;
+                    byRule = rule;
                     switch (rule.Target)
                     {
                         case NatTarget.Snat s:
@@ -1104,9 +1184,14 @@ public static class LinuxKernel
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
                 ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : by, out var pending);
+                if (manip == Manip.Dst && byRule is not null && ct.Has(CtStatus.DstNat)) ct = ct with { DnatRule = byRule };
                 skb = skb with { Pending = skb.Pending | pending };
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
+            // The DNAT binding at work (DST manip of an original packet, SRC manip of a reply) after its rule went.
+            if (!ReferenceEquals(seg, skb.Seg) && ct.DnatRule is { } chosenBy && (manip == Manip.Dst) == (skb.Dir == CtDirection.Original) &&
+                !_namespaces[ct.Netns].Netfilter.Rules.Any(r => ReferenceEquals(r, chosenBy)))
+                Events.Add(new KernelEvent.StaleBinding(Now, skb.Seg, ct.Id, $"-A {Command.ChainName(chosenBy.Chain)} {chosenBy.Spec}", _namespaces[n].Name));
             skb = skb with { Ct = ct, Seg = seg };
             return true;
         }
@@ -1148,6 +1233,7 @@ public static class LinuxKernel
             var bit = manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
             if (dir == CtDirection.Reply) bit = bit == CtStatus.SrcNat ? CtStatus.DstNat : CtStatus.SrcNat;
             if (!ct.Has(bit)) return seg;
+            if (seg.Icmp is not null) return NatIcmp(seg, ct, dir, manip);
             var target = ct.Tuple(dir == CtDirection.Original ? CtDirection.Reply : CtDirection.Original).Invert();
             return manip == Manip.Src
                 ? seg with { Tuple = seg.Tuple with { Src = target.Src } }
@@ -1161,8 +1247,12 @@ public static class LinuxKernel
             if (_ct.Clashes(ct, Now))
             {
                 Count(n, c => c with { InsertFailed = c.InsertFailed + 1, Drop = c.Drop + 1 });
+                // nf_ct_resolve_clash: TCP has no allow_clash. UDP does, but merges only with an entry of the very same flow
+                // (__nf_ct_resolve_clash), and nf_ct_resolve_clash_harder's NAT_CLASH insertion is for an entry whose
+                // original tuple clashed with one inserted by another CPU meanwhile: a sequence of commands reaches a
+                // clash only through NAT giving up on a full range, which clashes on the reply tuple with another flow.
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, string.Create(CultureInfo.InvariantCulture,
-                    $"{Where(n)}conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; TCP cannot resolve clashes (insert_failed, drop)")));
+                    $"{Where(n)}conntrack confirm: entry #{ct.Id} ({ct.Orig} | {ct.Reply}) clashes with an existing entry; {(ct.Proto == L4Proto.Udp ? "UDP merges a clash only with its own flow" : "TCP cannot resolve clashes")} (insert_failed, drop)")));
                 return false;
             }
             ct = ct with { Status = ct.Status | skb.Pending | CtStatus.Confirmed };
@@ -1181,11 +1271,21 @@ public static class LinuxKernel
         /// <summary><c>tcp_v4_rcv</c> in namespace <paramref name="n"/>: established hash first, then the listener, else a RST from the stack.</summary>
         private void Receive(int n, Segment seg)
         {
+            if (seg.Icmp is not null)
+            {
+                ReceiveIcmp(n, seg);
+                return;
+            }
+            if (seg.IsUdp)
+            {
+                ReceiveUdp(n, seg);
+                return;
+            }
             var end = _sockets.Established(seg.Tuple, n);
             if (end is not null)
             {
                 var r = Tcp.Receive(end, seg, Now);
-                Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction));
+                Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction) { Queued = r.End.Received.Length > end.Received.Length ? seg.Payload : null });
                 Apply(r, seg);
                 if (r.ReopenIss is { } iss && _sockets.IsListening(seg.Tuple.Dst, n)) Listener(n, seg, iss);
                 return;

@@ -40,7 +40,7 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
             var startTime = run.Now;
             var (events, rejected) = run.Step(line.Command);
             if (rejected is not null) return (run.Freeze(), line, rejected);
-            onStep(new StepRecord(n, line, startTime, events, Invariants.Check(n, run.Sockets, run.Conntrack, events)));
+            onStep(new StepRecord(n, line, startTime, events, Invariants.Check(n, run.Sockets, run.Conntrack, events, scenario.Invariants)));
         }
         return (run.Freeze(), null, null);
     }
@@ -71,7 +71,7 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
                 yield return (new StepRecord(n, line, world.Now, [], []), world, r.Rejected);
                 yield break;
             }
-            var record = StepRecord.Of(n, line, world, r);
+            var record = StepRecord.Of(n, line, world, r, scenario.Invariants);
             world = r.World;
             yield return (record, world, null);
         }

@@ -8,11 +8,11 @@ namespace ConntrackModel.Model.Kernel;
 public sealed record StepRecord(int Step, ScenarioLine Line, long StartTime, ImmutableArray<KernelEvent> Events, ImmutableList<Violation> Violations)
 {
     /// <summary>The record of command <paramref name="step"/> (1-based) that ran from <paramref name="before"/>, its invariants checked.</summary>
-    public static StepRecord Of(int step, ScenarioLine line, World before, StepResult result)
+    public static StepRecord Of(int step, ScenarioLine line, World before, StepResult result, IReadOnlySet<InvariantId>? optedIn = null)
     {
         ArgumentNullException.ThrowIfNull(before);
         ArgumentNullException.ThrowIfNull(result);
-        return new StepRecord(step, line, before.Now, result.Events, Invariants.Check(step, result.World, result.Events));
+        return new StepRecord(step, line, before.Now, result.Events, Invariants.Check(step, result.World, result.Events, optedIn));
     }
 
     public bool Equals(StepRecord? other) =>

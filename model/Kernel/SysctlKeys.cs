@@ -14,9 +14,17 @@ public static class SysctlKeys
         "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst",
         "net.netfilter.nf_conntrack_tcp_max_retrans",
         .. Sysctls.DefaultTimeouts.Keys.Order(StringComparer.Ordinal).Select(k => TimeoutPrefix + k),
+        UdpTimeout,
+        UdpTimeoutStream,
         "net.ipv4.ip_local_port_range",
         "net.ipv4.ip_forward",
     ];
+
+    /// <summary><c>nf_conntrack_udp_timeout</c>: an entry that has not seen traffic both ways for 2 s (UDP_CT_UNREPLIED).</summary>
+    public const string UdpTimeout = "net.netfilter.nf_conntrack_udp_timeout";
+
+    /// <summary><c>nf_conntrack_udp_timeout_stream</c>: an entry that has (UDP_CT_REPLIED).</summary>
+    public const string UdpTimeoutStream = "net.netfilter.nf_conntrack_udp_timeout_stream";
 
     /// <summary><c>net.ipv4.ip_unprivileged_port_start</c>'s default, the floor of <c>ip_local_port_range</c>.</summary>
     public const int UnprivilegedPortStart = 1024;
@@ -51,7 +59,7 @@ public static class SysctlKeys
         if (key == "net.netfilter.nf_conntrack_tcp_max_retrans" && n > byte.MaxValue) return Einval(key, "at most 255, the value is a u8");
         // The timeouts are seconds turned into jiffies by proc_dointvec_jiffies, which refuses more than INT_MAX / HZ:
         // 8589934 at HZ=250 (measured on 6.18: 8589934 taken, 8589935 refused).
-        if (key.StartsWith(TimeoutPrefix, StringComparison.Ordinal) && n > MaxTimeoutSeconds)
+        if ((key.StartsWith(TimeoutPrefix, StringComparison.Ordinal) || key is UdpTimeout or UdpTimeoutStream) && n > MaxTimeoutSeconds)
             return Einval(key, $"at most {MaxTimeoutSeconds} seconds, INT_MAX jiffies at HZ=250");
         return null;
     }
@@ -74,6 +82,8 @@ public static class SysctlKeys
             "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst" => s with { TcpIgnoreInvalidRst = n != 0 },
             "net.netfilter.nf_conntrack_tcp_max_retrans" => s with { TcpMaxRetrans = n },
             "net.ipv4.ip_forward" => s with { IpForward = n != 0 },
+            UdpTimeout => s with { UdpTimeoutSeconds = n },
+            UdpTimeoutStream => s with { UdpTimeoutStreamSeconds = n },
             _ when key.StartsWith(TimeoutPrefix, StringComparison.Ordinal) => s with { TcpTimeouts = s.TcpTimeouts.SetItem(key[TimeoutPrefix.Length..], n) },
             _ => throw new ArgumentException($"unsupported sysctl key '{key}'", nameof(key)),
         };

@@ -24,6 +24,15 @@ public sealed record Sysctls(
     /// </summary>
     public bool IpForward { get; init; }
 
+    /// <summary>
+    /// <c>nf_conntrack_udp_timeout</c> and <c>..._udp_timeout_stream</c> in seconds: <c>udp_timeouts[]</c> in
+    /// nf_conntrack_proto_udp.c, 30 and 120 (measured on 6.18 in a new namespace).
+    /// </summary>
+    public int UdpTimeoutSeconds { get; init; } = 30;
+
+    /// <inheritdoc cref="UdpTimeoutSeconds"/>
+    public int UdpTimeoutStreamSeconds { get; init; } = 120;
+
     /// <summary>The timeout slots (<c>enum tcp_conntrack</c> + RETRANS, UNACK) by their sysctl suffix.</summary>
     public static ImmutableDictionary<string, int> DefaultTimeouts { get; } = new Dictionary<string, int>
     {
@@ -64,6 +73,7 @@ public sealed record Sysctls(
     public bool Equals(Sysctls? other) =>
         other is not null && TcpLoose == other.TcpLoose && TcpIgnoreInvalidRst == other.TcpIgnoreInvalidRst &&
         TcpMaxRetrans == other.TcpMaxRetrans && LocalPortLow == other.LocalPortLow && LocalPortHigh == other.LocalPortHigh && IpForward == other.IpForward &&
+        UdpTimeoutSeconds == other.UdpTimeoutSeconds && UdpTimeoutStreamSeconds == other.UdpTimeoutStreamSeconds &&
         TcpTimeouts.Count == other.TcpTimeouts.Count &&
         TcpTimeouts.All(kv => other.TcpTimeouts.TryGetValue(kv.Key, out var v) && v == kv.Value);
 

@@ -35,7 +35,10 @@ public static class NatSelection
         {
             if (InRange(orig, range))
             {
-                // nf_nat_used_tuple_new: TCP has no allow_clash, so it is nf_nat_used_tuple.
+                // nf_nat_used_tuple_new: TCP has no allow_clash, so it is nf_nat_used_tuple. For UDP it may call a used
+                // tuple free when the entry holding it is this flow's exact reverse (two peers sending to each other at
+                // once, both entries new); the holder is then unconfirmed on another CPU, which a sequence of commands
+                // never has, so for the model it is nf_nat_used_tuple too.
                 if (!Used(orig, ct, table, now)) return new NatOutcome(orig, null, made);
             }
             else if (FindAppropriateSrc(orig, range, table, now, ct.Netns) is { } cand)
@@ -93,9 +96,9 @@ public static class NatSelection
     /// </summary>
     private static ConnTuple? FindAppropriateSrc(ConnTuple orig, NatRange range, CtView table, long now, int netns)
     {
-        foreach (var e in table.BySource(orig.Src, now, netns).Reverse())
+        foreach (var e in table.BySource(orig.Src, now, netns, orig.Proto).Reverse())
         {
-            var cand = new ConnTuple(e.Reply.Dst, orig.Dst);
+            var cand = new ConnTuple(e.Reply.Dst, orig.Dst, orig.Proto);
             if (InRange(cand, range)) return cand;
         }
         return null;

@@ -3,12 +3,15 @@ using ConntrackModel.Model.Addressing;
 namespace ConntrackModel.Model.Nat;
 
 /// <summary>
-/// The matches a nat rule may carry: <c>-p tcp</c>, <c>-s</c>, <c>-d</c>, <c>--sport</c>, <c>--dport</c>, <c>-o</c>,
-/// <c>-i</c>. Null means "any". Only TCP traffic exists in the model, so <c>-p tcp</c> and no <c>-p</c> match alike.
+/// The matches a nat rule may carry: <c>-p tcp|udp</c>, <c>-s</c>, <c>-d</c>, <c>--sport</c>, <c>--dport</c>, <c>-o</c>,
+/// <c>-i</c>. Null means "any".
 /// </summary>
 public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? SourcePort, PortRange? DestinationPort, string? OutInterface, string? InInterface)
 {
     public static RuleMatch Any { get; } = new(null, null, null, null, null, null);
+
+    /// <summary><c>-p</c>: the protocol (<c>ipt_entry.ip.proto</c>), null for any.</summary>
+    public L4Proto? Protocol { get; init; }
 
     /// <summary>
     /// Does a packet with <paramref name="tuple"/> that came in on <paramref name="inDevice"/> and goes out of
@@ -17,6 +20,7 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// POSTROUTING).
     /// </summary>
     public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) =>
+        (Protocol is null || Protocol == tuple.Proto) &&
         (Source is null || Source.Value.Contains(tuple.Src.Ip)) &&
         (Destination is null || Destination.Value.Contains(tuple.Dst.Ip)) &&
         (SourcePort is null || SourcePort.Value.Contains(tuple.Src.Port)) &&

@@ -16,8 +16,15 @@ public static class NetKey
 
     public static SockAddr Of(int netns, SockAddr addr) => netns == 0 ? addr : addr with { Port = addr.Port | (netns << 16) };
 
+    /// <summary>
+    /// An address qualified by namespace and protocol (the top bit marks UDP): the kernel's per-protocol hashes
+    /// (<c>hash_by_src</c> includes <c>dst.protonum</c>; UDP sockets live in <c>udp_table</c>, apart from TCP's).
+    /// </summary>
+    public static SockAddr Of(int netns, SockAddr addr, L4Proto proto) =>
+        proto == L4Proto.Tcp ? Of(netns, addr) : addr with { Port = addr.Port | (netns << 16) | int.MinValue };
+
     public static ConnTuple Of(int netns, ConnTuple tuple) => netns == 0 ? tuple : tuple with { Src = Of(netns, tuple.Src) };
 
     /// <summary>The namespace and address a packed key stands for.</summary>
-    public static (int Netns, SockAddr Addr) Split(SockAddr key) => (key.Port >> 16, key with { Port = key.Port & 0xFFFF });
+    public static (int Netns, SockAddr Addr) Split(SockAddr key) => ((key.Port >> 16) & 0x7FFF, key with { Port = key.Port & 0xFFFF });
 }

@@ -23,6 +23,12 @@ public sealed record Netns(int Index, string? Name, ImmutableArray<NetDevice> De
     public static Netns Create(int index, string name) =>
         new(index, name, [NetDevice.Loopback(up: false)], [], Sysctls.Default, NetfilterConfig.Empty, CtCounters.Zero, false);
 
+    /// <summary>
+    /// The ICMP rate limiter's per-destination token buckets (<c>inet_peer</c>'s <c>rate_tokens</c>/<c>rate_last</c>,
+    /// <c>inet_peer_xrlim_allow</c>), by destination, in jiffies. Absent: a peer never limited yet.
+    /// </summary>
+    public ImmutableDictionary<Addressing.IPv4Address, IcmpPeer> IcmpPeers { get; init; } = ImmutableDictionary<Addressing.IPv4Address, IcmpPeer>.Empty;
+
     /// <summary>How traces and listings name it: its name, or <c>init</c> for the initial namespace.</summary>
     public string Display => Name ?? "init";
 
@@ -48,7 +54,11 @@ public sealed record Netns(int Index, string? Name, ImmutableArray<NetDevice> De
 
     public bool Equals(Netns? other) =>
         other is not null && Index == other.Index && Name == other.Name && Devices.SequenceEqual(other.Devices) && Routes.SequenceEqual(other.Routes) &&
-        Sysctls.Equals(other.Sysctls) && Netfilter.Equals(other.Netfilter) && Counters == other.Counters && LocalTable == other.LocalTable;
+        Sysctls.Equals(other.Sysctls) && Netfilter.Equals(other.Netfilter) && Counters == other.Counters && LocalTable == other.LocalTable &&
+        IcmpPeers.Count == other.IcmpPeers.Count && IcmpPeers.All(kv => other.IcmpPeers.TryGetValue(kv.Key, out var p) && p == kv.Value);
 
     public override int GetHashCode() => HashCode.Combine(Index, Name, Devices.Length, Routes.Length, Counters);
 }
+
+/// <summary>One destination's ICMP token bucket: tokens and the jiffy they were last counted at.</summary>
+public readonly record struct IcmpPeer(long Tokens, long Last);

@@ -5,12 +5,18 @@ using ConntrackModel.Model.Addressing;
 namespace ConntrackModel.Model.Packets;
 
 /// <summary>
-/// A TCP segment on loopback. <paramref name="Payload"/> is the data label (null for none); <paramref name="Origin"/>
+/// A packet: a TCP segment, a UDP datagram (<see cref="ConnTuple.Proto"/> UDP, the label as payload, no flags) or an
+/// ICMP error (<see cref="Icmp"/> set; its tuple holds the outer addresses with port 0). <paramref name="Payload"/> is the data label (null for none); <paramref name="Origin"/>
 /// names the socket end that emitted it (e.g. <c>A</c>, <c>A.server</c>) and is bookkeeping for the invariants,
 /// never looked at by the kernel rules.
 /// </summary>
 public sealed record Segment(ConnTuple Tuple, TcpFlags Flags, uint Seq, uint Ack, string? Payload, string Origin)
 {
+    /// <summary>The ICMP error this packet is, null for TCP and UDP.</summary>
+    public IcmpError? Icmp { get; init; }
+
+    public bool IsUdp => Tuple.Proto == L4Proto.Udp;
+
     public int Length => Payload is null ? 0 : Encoding.UTF8.GetByteCount(Payload);
 
     public bool Has(TcpFlags f) => (Flags & f) == f;
@@ -45,6 +51,8 @@ public sealed record Segment(ConnTuple Tuple, TcpFlags Flags, uint Seq, uint Ack
     /// <summary>tcpdump's flag string: <c>[S]</c>, <c>[S.]</c>, <c>[R]</c>, <c>[P.]</c>, <c>[F.]</c>.</summary>
     public string FlagString()
     {
+        if (Icmp is { } icmp) return "ICMP " + icmp.KindText;
+        if (IsUdp) return "UDP";
         var sb = new StringBuilder();
         if (Has(TcpFlags.Syn)) sb.Append('S');
         if (Has(TcpFlags.Fin)) sb.Append('F');
@@ -57,6 +65,9 @@ public sealed record Segment(ConnTuple Tuple, TcpFlags Flags, uint Seq, uint Ack
     /// <summary>The segment as <c>tcpdump -nn -S</c> prints it (absolute sequence numbers).</summary>
     public string ToTcpdump()
     {
+        if (Icmp is { } icmp)
+            return string.Create(CultureInfo.InvariantCulture, $"IP {Tuple.Src.Ip} > {Tuple.Dst.Ip}: ICMP {icmp.ToTcpdump()}, length {IcmpError.Length(icmp.Inner, icmp.InnerPayload)}");
+        if (IsUdp) return string.Create(CultureInfo.InvariantCulture, $"IP {Tuple.Src.ToTcpdump()} > {Tuple.Dst.ToTcpdump()}: UDP, length {Length} \"{Payload}\"");
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"IP {Tuple.Src.ToTcpdump()} > {Tuple.Dst.ToTcpdump()}: Flags [{FlagString()}]");
         if (Length > 0) sb.Append(CultureInfo.InvariantCulture, $", seq {Seq}:{Seq + (uint)Length}");

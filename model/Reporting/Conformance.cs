@@ -164,12 +164,13 @@ public static class Conformance
     }
 
     /// <summary>
-    /// The source address a connection's last SYN was NATed to on the kernel: the address its server saw, or, when the
+    /// The source address a connection's last SYN (a UDP flow: its last new source) was NATed to on the kernel: the address its server saw, or, when the
     /// server accepted nothing, the reply destination of the kernel's entry for the connection's own local address.
     /// </summary>
     private static SockAddr? NatSource(Observation kernel, ConnectionObservation conn)
     {
-        if (!conn.Wire.IsEmpty) return SockAddr.TryParse(conn.Wire[0], out var w) ? w : null;
+        // A UDP flow's server lists every source it saw, in order: the last NAT decision made the last one.
+        if (!conn.Wire.IsEmpty) return SockAddr.TryParse(conn.Connect == "connected" ? conn.Wire[^1] : conn.Wire[0], out var w) ? w : null;
         var entry = kernel.Conntrack.FirstOrDefault(e => e.Orig.StartsWith(conn.Local + "->", StringComparison.Ordinal));
         if (entry is null) return null;
         var arrow = entry.Reply.IndexOf("->", StringComparison.Ordinal);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ConntrackModel.Model.Addressing;
 using System.Globalization;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Kernel;
@@ -36,6 +37,7 @@ public sealed record Observation(
         ArgumentNullException.ThrowIfNull(wire);
         var connections = w.Connections.Select(c =>
         {
+            if (c.Proto == Addressing.L4Proto.Udp) return Udp(w, c, wire);
             var client = w.Sockets.End(c.Name)!;
             var server = w.Sockets.End(c.Name + ".server") is { Accepted: true } s ? s : null;
             return new ConnectionObservation(
@@ -49,10 +51,44 @@ public sealed record Observation(
                 [.. client.Received]);
         }).ToImmutableArray();
         var table = w.Conntrack.Live(w.Now)
-            .Select(e => new CtObservation("tcp", CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(), e.Has(CtStatus.Assured), w.Namespaces[e.Netns].Name))
+            .Select(e => new CtObservation(e.Proto.Name(), e.Proto == Addressing.L4Proto.Udp ? null : CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(),
+                e.Has(CtStatus.Assured), w.Namespaces[e.Netns].Name))
             .ToImmutableArray();
         var violations = found.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
         return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);
+    }
+
+    /// <summary>
+    /// A UDP connection: "connected" (or "unreachable"); its socket and the server socket its datagrams reached (null
+    /// until one did), each "UDP" or CLOSED_BY_APP; the source addresses the server saw; what each side read; where
+    /// each datagram arrived; the sends that failed.
+    /// </summary>
+    private static ConnectionObservation Udp(World w, Connection c, IReadOnlyDictionary<string, ImmutableArray<string>> wire)
+    {
+        var client = w.Sockets.Udp(c.Name)!;
+        var peer = w.Sockets.Peer(c.Name);
+        var server = peer is null ? null : w.Sockets.Udp(peer.Server);
+        return new ConnectionObservation(
+            c.Name,
+            c.Result == ConnectResult.Established ? "connected" : ConnectName(c.Result),
+            c.Local.ToString(),
+            wire.TryGetValue(c.Name, out var ws) ? ws : peer is null ? [] : [.. peer.Seen.Select(a => a.ToString())],
+            UdpEnd(client),
+            server is null ? null : UdpEnd(server),
+            peer is null ? [] : [.. peer.Received],
+            [.. client.Received])
+        {
+            Proto = "udp",
+            Arrivals = [.. client.Arrivals.Select(a => new ArrivalObservation(a.Label, w.Namespaces[a.Netns].Name, a.At.ToString(), a.From.ToString()))],
+            SendErrors = [.. client.SendErrors.Select(e => KeyValuePair.Create(e.Label, e.Error.ToString()))],
+        };
+    }
+
+    /// <summary>A UDP socket: CLOSED_BY_APP once closed, else "UDP" and its pending error.</summary>
+    public static EndObservation UdpEnd(UdpSock s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return new EndObservation(s.Closed ? "CLOSED_BY_APP" : "UDP", s.Error?.ToString());
     }
 
     /// <summary>
@@ -79,8 +115,10 @@ public sealed record Observation(
     public static EndObservation End(TcpEnd e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        if (e.AppClosed) return new EndObservation("CLOSED_BY_APP", e.Error?.ToString());
-        return new EndObservation(Tcp.StateName(e.Gone ? TcpState.Close : e.State), e.Error?.ToString());
+        // SO_ERROR: sk_err, else sk_err_soft (sock_getsockopt).
+        var error = (e.Error ?? e.SoftError)?.ToString();
+        if (e.AppClosed) return new EndObservation("CLOSED_BY_APP", error);
+        return new EndObservation(Tcp.StateName(e.Gone ? TcpState.Close : e.State), error);
     }
 
     /// <summary>Sorted addresses, with runs of eight or more consecutive ports on one address written IP:LOW-HIGH.</summary>

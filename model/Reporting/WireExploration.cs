@@ -40,6 +40,19 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
             foreach (var c in run.Final.Connections)
             {
                 if (!wire.TryGetValue(c.Name, out var set)) wire[c.Name] = set = new HashSet<string>(StringComparer.Ordinal);
+                if (c.Proto == Addressing.L4Proto.Udp)
+                {
+                    // Every source address the server saw one of the flow's datagrams come from.
+                    if (run.Final.Sockets.Peer(c.Name) is { } udpPeer)
+                    {
+                        foreach (var a in udpPeer.Seen) set.Add(a.ToString());
+                        foreach (var ch in spans[c.Name])
+                        {
+                            if (udpPeer.Seen.Any(a => a.ToString() == ch.Made.Outcome)) set.Add(ch.Made.Span!);
+                        }
+                    }
+                    continue;
+                }
                 if (run.Final.Sockets.End(c.Name + ".server") is not { Accepted: true } server) continue;
                 var peer = server.Remote.ToString();
                 set.Add(peer);

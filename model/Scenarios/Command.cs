@@ -30,16 +30,30 @@ public abstract record Command
 
     public override string ToString() => ToScript();
 
-    /// <summary><c>listen IP:PORT</c>: a listening socket that accepts every connection.</summary>
+    /// <summary>
+    /// <c>listen IP:PORT</c>: a listening socket that accepts every connection; <c>listen -u IP:PORT</c>: a bound,
+    /// unconnected UDP socket (a server).
+    /// </summary>
     public sealed record Listen(SockAddr Address) : Command
     {
-        protected override string Body() => $"listen {Address}";
+        public L4Proto Proto { get; init; }
+
+        protected override string Body() => Proto == L4Proto.Udp ? $"listen -u {Address}" : $"listen {Address}";
     }
 
-    /// <summary><c>connect NAME [LOCAL] REMOTE</c>: bind (if LOCAL is given) and a blocking connect.</summary>
+    /// <summary>
+    /// <c>connect NAME [LOCAL] REMOTE</c>: bind (if LOCAL is given) and a blocking connect. <c>connect -u ...</c>: a
+    /// UDP socket, bound to LOCAL or automatically, connect(2)ed to REMOTE; no packet is sent.
+    /// </summary>
     public sealed record Connect(string Name, SockAddr? Local, SockAddr Remote) : Command
     {
-        protected override string Body() => Local is { } l ? $"connect {Name} {l} {Remote}" : $"connect {Name} {Remote}";
+        public L4Proto Proto { get; init; }
+
+        protected override string Body()
+        {
+            var verb = Proto == L4Proto.Udp ? "connect -u" : "connect";
+            return Local is { } l ? $"{verb} {Name} {l} {Remote}" : $"{verb} {Name} {Remote}";
+        }
     }
 
     /// <summary><c>send END LABEL</c>: END is a connection name (client end) or NAME.server (accepted end).</summary>
@@ -76,6 +90,12 @@ public abstract record Command
             : string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -D {ChainName(Chain)} {Index}");
     }
 
+    /// <summary><c>iptables -t nat -R CHAIN N RULE</c>: rule N (1-based) of the chain is replaced by a new rule.</summary>
+    public sealed record IptablesReplace(NatRule Rule, int Index) : Command
+    {
+        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -R {ChainName(Rule.Chain)} {Index} {Rule.Spec}");
+    }
+
     /// <summary><c>iptables -t nat -F [CHAIN]</c>.</summary>
     public sealed record IptablesFlush(NatChain? Chain) : Command
     {
@@ -92,6 +112,12 @@ public abstract record Command
     public sealed record ConntrackFlush : Command
     {
         protected override string Body() => "conntrack -F";
+    }
+
+    /// <summary><c>conntrack -D [FILTER]</c>: delete the namespace's entries the filter matches.</summary>
+    public sealed record ConntrackDelete(Conntrack.CtFilter Filter) : Command
+    {
+        protected override string Body() => Filter.IsEmpty ? "conntrack -D" : $"conntrack -D {Filter}";
     }
 
     /// <summary><c>sysctl -w KEY=VALUE</c>, validated by the parser.</summary>

@@ -12,6 +12,9 @@ public sealed record Scenario(string Name, ImmutableList<ScenarioLine> Lines)
 {
     public ImmutableSortedDictionary<string, int> Choices { get; init; } = ImmutableSortedDictionary.Create<string, int>(StringComparer.Ordinal);
 
+    /// <summary>The opt-in invariants the scenario turns on (<c>invariant NAME</c> lines; <see cref="Diagnostics.Invariants.OptIn"/>).</summary>
+    public ImmutableSortedSet<Diagnostics.InvariantId> Invariants { get; init; } = [];
+
     /// <summary>Where each pinned choice's key was written (for messages; not part of the scenario's identity).</summary>
     public ImmutableSortedDictionary<string, SourcePosition> PinnedAt { get; init; } = ImmutableSortedDictionary.Create<string, SourcePosition>(StringComparer.Ordinal);
 
@@ -36,13 +39,15 @@ public sealed record Scenario(string Name, ImmutableList<ScenarioLine> Lines)
     public static Scenario Of(string name, params Command[] commands) =>
         new(name, commands.Select((c, i) => new ScenarioLine(i + 1, c.ToScript(), c)).ToImmutableList());
 
-    /// <summary>The scenario as a script: the pinned choices first, then one command a line.</summary>
+    /// <summary>The scenario as a script: the opt-in invariants and pinned choices first, then one command a line.</summary>
     public string ToScript() =>
+        string.Concat(Invariants.Select(i => $"invariant {Diagnostics.Invariants.Name(i)}\n")) +
         string.Concat(Choices.Select(kv => string.Create(CultureInfo.InvariantCulture, $"choose {kv.Key} {kv.Value}\n"))) +
         string.Concat(Lines.Select(l => l.Command.ToScript() + "\n"));
 
     public bool Equals(Scenario? other) =>
-        other is not null && Name == other.Name && Lines.SequenceEqual(other.Lines) && Choices.Count == other.Choices.Count && Choices.SequenceEqual(other.Choices);
+        other is not null && Name == other.Name && Lines.SequenceEqual(other.Lines) && Choices.Count == other.Choices.Count && Choices.SequenceEqual(other.Choices) &&
+        Invariants.SetEquals(other.Invariants);
 
     public override int GetHashCode() => HashCode.Combine(Name, Lines.Count, Choices.Count);
 }

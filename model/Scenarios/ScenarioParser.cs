@@ -2,6 +2,7 @@ using System.Collections.Frozen;
 using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 
@@ -52,6 +53,7 @@ public static class ScenarioParser
         var errors = ImmutableList.CreateBuilder<ParseError>();
         var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
         var pinnedAt = ImmutableSortedDictionary.CreateBuilder<string, SourcePosition>(StringComparer.Ordinal);
+        var optIn = ImmutableSortedSet.CreateBuilder<Diagnostics.InvariantId>();
         var rawLines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
         var more = 0;
         ParseError? firstMore = null;
@@ -61,7 +63,7 @@ public static class ScenarioParser
             if (errors.Count >= MaxErrors)
             {
                 // Past the limit, lines are still read so the count of the rest is exact.
-                var extra = TryLine(file, i, raw, lines, choices, pinnedAt);
+                var extra = TryLine(file, i, raw, lines, choices, pinnedAt, optIn);
                 if (extra is not null)
                 {
                     firstMore ??= extra;
@@ -69,13 +71,13 @@ public static class ScenarioParser
                 }
                 continue;
             }
-            if (TryLine(file, i, raw, lines, choices, pinnedAt) is { } error) errors.Add(error);
+            if (TryLine(file, i, raw, lines, choices, pinnedAt, optIn) is { } error) errors.Add(error);
         }
         if (firstMore is not null)
             errors.Add(firstMore with { Message = string.Create(CultureInfo.InvariantCulture, $"{more} more error{(more == 1 ? "" : "s")} from here on not shown (only the first {MaxErrors} are)") });
         return errors.Count > 0
             ? new ParseResult(null, errors.ToImmutable())
-            : new ParseResult(new Scenario(file, lines.ToImmutable()) { Choices = choices.ToImmutable(), PinnedAt = pinnedAt.ToImmutable() }, []);
+            : new ParseResult(new Scenario(file, lines.ToImmutable()) { Choices = choices.ToImmutable(), PinnedAt = pinnedAt.ToImmutable(), Invariants = optIn.ToImmutable() }, []);
     }
 
     /// <summary>How many errors a parse reports before it only counts the rest.</summary>
@@ -117,7 +119,8 @@ public static class ScenarioParser
 
     /// <summary>Reads one line into <paramref name="lines"/> or <paramref name="choices"/>; returns its error, if any.</summary>
     private static ParseError? TryLine(string file, int i, string raw, ImmutableList<ScenarioLine>.Builder lines,
-        ImmutableSortedDictionary<string, int>.Builder choices, ImmutableSortedDictionary<string, SourcePosition>.Builder pinnedAt)
+        ImmutableSortedDictionary<string, int>.Builder choices, ImmutableSortedDictionary<string, SourcePosition>.Builder pinnedAt,
+        ImmutableSortedSet<Diagnostics.InvariantId>.Builder optIn)
     {
         if (raw.Length > MaxLineLength)
             return new ParseError(file, i + 1, 1, string.Create(CultureInfo.InvariantCulture, $"line is {raw.Length} characters long: the limit is {MaxLineLength}"));
@@ -125,6 +128,15 @@ public static class ScenarioParser
         {
             var tokens = Tokenize(raw);
             if (tokens.Count == 0) return null;
+            if (tokens[0].Text == "invariant")
+            {
+                Arity(tokens, 2, 2, "invariant NAME (turns on an opt-in invariant: " + string.Join(", ", Diagnostics.Invariants.OptIn.Select(Diagnostics.Invariants.Name).Order(StringComparer.Ordinal)) + ")");
+                if (!Diagnostics.Invariants.TryParse(tokens[1].Text, out var id) || !Diagnostics.Invariants.OptIn.Contains(id))
+                    throw new ParseException(tokens[1].Column, $"unknown opt-in invariant {Q(tokens[1].Text)}: expected one of " +
+                        string.Join(", ", Diagnostics.Invariants.OptIn.Select(Diagnostics.Invariants.Name).Order(StringComparer.Ordinal)) + " (the others are always checked)");
+                optIn.Add(id);
+                return null;
+            }
             if (tokens[0].Text == "choose")
             {
                 var (key, value) = Choose(tokens);
@@ -219,12 +231,18 @@ public static class ScenarioParser
         switch (verb.Text)
         {
             case "listen":
-                Arity(t, 2, 2, "listen IP:PORT");
-                return new Command.Listen(Addr(t[1]));
+                var udpListen = t.Count > 1 && t[1].Text == "-u";
+                Arity(t, udpListen ? 3 : 2, udpListen ? 3 : 2, "listen [-u] IP:PORT");
+                if (udpListen) t = [t[0], .. t.Skip(2)];
+                return new Command.Listen(Addr(t[1])) { Proto = udpListen ? L4Proto.Udp : L4Proto.Tcp };
             case "connect":
-                Arity(t, 3, 4, "connect NAME [LOCAL_IP:PORT] REMOTE_IP:PORT");
+                var udpConnect = t.Count > 1 && t[1].Text == "-u";
+                var shift = udpConnect ? 1 : 0;
+                Arity(t, 3 + shift, 4 + shift, "connect [-u] NAME [LOCAL_IP:PORT] REMOTE_IP:PORT");
+                if (udpConnect) t = [t[0], .. t.Skip(2)];
                 var name = Name(t[1]);
-                return t.Count == 4 ? new Command.Connect(name, Addr(t[2]), Addr(t[3])) : new Command.Connect(name, null, Addr(t[2]));
+                var connect = t.Count == 4 ? new Command.Connect(name, Addr(t[2]), Addr(t[3])) : new Command.Connect(name, null, Addr(t[2]));
+                return connect with { Proto = udpConnect ? L4Proto.Udp : L4Proto.Tcp };
             case "send":
                 Arity(t, 3, 3, "send END LABEL (END is NAME or NAME.server; LABEL one word or quoted)");
                 if (t[2].Text.Length == 0) throw new ParseException(t[2].Column, "expected a non-empty LABEL");
@@ -240,9 +258,11 @@ public static class ScenarioParser
                 if (t[1].Text != "nf_conntrack") throw new ParseException(t[1].Column, $"unsupported module {Q(t[1].Text)}: expected nf_conntrack");
                 return new Command.Modprobe();
             case "conntrack":
+                if (t.Count < 2) throw new ParseException(t[0].Column + t[0].Text.Length + 1, "missing argument: expected conntrack -F or conntrack -D [FILTER]");
+                if (t[1].Text is "-D" or "--delete") return ConntrackDelete(t);
                 Arity(t, 2, 2, "conntrack -F");
                 if (t[1].Text is not ("-F" or "--flush"))
-                    throw new ParseException(t[1].Column, $"unsupported conntrack option {Q(t[1].Text)}: expected -F (observations are printed at the end)");
+                    throw new ParseException(t[1].Column, $"unsupported conntrack option {Q(t[1].Text)}: expected -F or -D (observations are printed at the end)");
                 return new Command.ConntrackFlush();
             case "sysctl":
                 return Sysctl(t);
@@ -261,6 +281,64 @@ public static class ScenarioParser
             default:
                 throw new ParseException(verb.Column, $"unknown command {Q(verb.Text)}: expected one of {Commands}");
         }
+    }
+
+    private const string ConntrackDeleteUsage =
+        "conntrack -D [-p tcp|udp] [-s|--orig-src IP] [-d|--orig-dst IP] [--sport PORT] [--dport PORT] [-r|--reply-src IP] [-q|--reply-dst IP]";
+
+    /// <summary><c>conntrack -D</c> with conntrack-tools' filter options (each at most once; ports need <c>-p</c>, as conntrack says).</summary>
+    private static Command.ConntrackDelete ConntrackDelete(List<Token> t)
+    {
+        L4Proto? proto = null;
+        IPv4Address? origSrc = null, origDst = null, replySrc = null, replyDst = null;
+        int? sport = null, dport = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 2; i < t.Count; i++)
+        {
+            var tok = t[i];
+            var canonical = tok.Text switch
+            {
+                "-p" or "--proto" => "-p",
+                "-s" or "--orig-src" or "--src" => "-s",
+                "-d" or "--orig-dst" or "--dst" => "-d",
+                "--sport" or "--orig-port-src" => "--sport",
+                "--dport" or "--orig-port-dst" => "--dport",
+                "-r" or "--reply-src" => "-r",
+                "-q" or "--reply-dst" => "-q",
+                _ => throw new ParseException(tok.Column, $"unsupported conntrack option {Q(tok.Text)}: expected {ConntrackDeleteUsage}"),
+            };
+            if (!seen.Add(canonical)) throw new ParseException(tok.Column, $"option {Q(tok.Text)} given twice");
+            var value = Next(t, ref i, canonical is "-p" ? "tcp or udp" : canonical.EndsWith("port", StringComparison.Ordinal) ? "a PORT" : "an IP address");
+            switch (canonical)
+            {
+                case "-p":
+                    proto = value.Text switch
+                    {
+                        "tcp" => L4Proto.Tcp,
+                        "udp" => L4Proto.Udp,
+                        _ => throw new ParseException(value.Column, $"unsupported protocol {Q(value.Text)}: expected tcp or udp"),
+                    };
+                    break;
+                case "--sport" or "--dport":
+                    // conntrack-tools parses the port options only once -p named a protocol: "unknown option `--dport'" otherwise (measured, 1.4.7).
+                    if (proto is null) throw new ParseException(tok.Column, $"conntrack: unknown option `{tok.Text}' (give -p tcp or -p udp before it)");
+                    if (!SockAddr.TryParsePort(value.Text, out var port)) throw new ParseException(value.Column, $"expected a PORT 1-65535, got {Q(value.Text)}");
+                    if (canonical == "--sport") sport = port;
+                    else dport = port;
+                    break;
+                default:
+                    if (!IPv4Address.TryParse(value.Text, out var ip)) throw new ParseException(value.Column, $"expected an IPv4 address, got {Q(value.Text)}");
+                    switch (canonical)
+                    {
+                        case "-s": origSrc = ip; break;
+                        case "-d": origDst = ip; break;
+                        case "-r": replySrc = ip; break;
+                        default: replyDst = ip; break;
+                    }
+                    break;
+            }
+        }
+        return new Command.ConntrackDelete(new CtFilter(proto, origSrc, origDst, sport, dport, replySrc, replyDst));
     }
 
     private static void Arity(List<Token> t, int min, int max, string usage)
@@ -324,17 +402,17 @@ public static class ScenarioParser
                     table = Next(t, ref i, "TABLE").Text;
                     if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table {Q(table)}: only the nat table is modelled");
                     break;
-                case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush":
+                case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace":
                     op = tok;
                     break;
                 default:
-                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -F), got {Q(tok.Text)}");
+                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -R, -F), got {Q(tok.Text)}");
             }
             i++;
         }
-        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN or -F [CHAIN]");
+        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN, -R CHAIN N or -F [CHAIN]");
         if (table is null) throw new ParseException(op.Column, "unsupported table 'filter' (the default): add -t nat, the only table modelled");
-        var kind = op.Text switch { "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", _ => op.Text };
+        var kind = op.Text switch { "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", "--replace" => "-R", _ => op.Text };
 
         if (i < t.Count)
         {
@@ -347,6 +425,12 @@ public static class ScenarioParser
             case "-F":
                 if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -F [CHAIN]");
                 return new Command.IptablesFlush(chain);
+            case "-R":
+                if (chain is null) throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain after -R (PREROUTING, INPUT, OUTPUT, POSTROUTING)");
+                if (i >= t.Count || !int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+                    throw new ParseException(i < t.Count ? t[i].Column : chainTok!.Column + chainTok.Text.Length + 1, "expected a rule number after -R CHAIN");
+                if (index < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
+                return new Command.IptablesReplace(Rule(t, i + 1, chain.Value, raw), index);
             case "-A":
             case "-I":
             case "-D":
@@ -395,7 +479,8 @@ public static class ScenarioParser
         Cidr? src = null, dst = null;
         PortRange? sport = null, dport = null;
         string? outIf = null, inIf = null;
-        var tcp = false;
+        L4Proto? proto = null;
+        Token? protoMatch = null;
         Token? jump = null;
         Token? toSource = null, toDestination = null, toPorts = null;
         bool random = false, randomFully = false, persistent = false;
@@ -408,13 +493,18 @@ public static class ScenarioParser
                 case "-p":
                 case "--protocol":
                     var p = Next(t, ref i, "a protocol");
-                    if (p.Text != "tcp") throw new ParseException(p.Column, $"unsupported protocol {Q(p.Text)}: the model has TCP only (-p tcp)");
-                    tcp = true;
+                    proto = p.Text switch
+                    {
+                        "tcp" => L4Proto.Tcp,
+                        "udp" => L4Proto.Udp,
+                        _ => throw new ParseException(p.Column, $"unsupported protocol {Q(p.Text)}: the model has TCP and UDP (-p tcp, -p udp)"),
+                    };
                     break;
                 case "-m":
                 case "--match":
                     var m = Next(t, ref i, "a match module");
-                    if (m.Text != "tcp") throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}'");
+                    if (m.Text is not ("tcp" or "udp")) throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}'");
+                    protoMatch = m;
                     break;
                 case "-s":
                 case "--source":
@@ -476,7 +566,11 @@ public static class ScenarioParser
                         : $"unexpected {Q(tok.Text)}: expected an option such as -p, -s, -d, --sport, --dport, -o, -i or -j");
             }
         }
-        if (portMatch is not null && !tcp) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp before it");
+        // xt_tcpudp's matches check the protocol of the rule (tcp_mt_check, udp_mt_check): "-m udp" needs "-p udp".
+        if (protoMatch is not null && proto?.Name() != protoMatch.Text)
+            throw new ParseException(protoMatch.Column, $"-m {protoMatch.Text} needs -p {protoMatch.Text}");
+        if (portMatch is not null && proto is null) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp or -p udp before it");
+        var tcp = proto is not null;
         if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT or RETURN)");
 
         NatTarget target;
@@ -506,7 +600,7 @@ public static class ScenarioParser
                 var (minP, maxP, hasPorts) = (0, 0, false);
                 if (toPorts is not null)
                 {
-                    if (!tcp) throw new ParseException(toPorts.Column, "--to-ports needs -p tcp");
+                    if (!tcp) throw new ParseException(toPorts.Column, "--to-ports needs -p tcp or -p udp");
                     (minP, maxP) = ParsePortSpan(toPorts, toPorts.Text);
                     hasPorts = true;
                 }
@@ -527,7 +621,7 @@ public static class ScenarioParser
         var hash = spec.IndexOf('#', StringComparison.Ordinal);
         if (hash >= 0) spec = spec[..hash];
         spec = spec.Trim();
-        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf), target, spec);
+        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf) { Protocol = proto }, target, spec);
     }
 
     private static void Forbid(Token? option, string target)
@@ -585,7 +679,7 @@ public static class ScenarioParser
         int minP = 0, maxP = 0;
         if (colon >= 0)
         {
-            if (!tcp) throw new ParseException(tok.Column + colon, "Need TCP, UDP, SCTP or DCCP with port specification (add -p tcp)");
+            if (!tcp) throw new ParseException(tok.Column + colon, "Need TCP, UDP, SCTP or DCCP with port specification (add -p tcp or -p udp)");
             (minP, maxP) = ParsePortSpan(tok, text[(colon + 1)..]);
             protoSpecified = true;
         }

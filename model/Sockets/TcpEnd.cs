@@ -53,6 +53,12 @@ public sealed record TcpEnd(
         init => _timeWaitUntil = value ?? NoTime;
     }
 
+    /// <summary>
+    /// <c>sk_err_soft</c>: an ICMP error the socket could not take as fatal (it arrived while the application held the
+    /// socket, <c>tcp_v4_err</c> with <c>sock_owned_by_user</c>). SO_ERROR returns it when there is no <see cref="Error"/>.
+    /// </summary>
+    public Errno? SoftError { get; init; }
+
     /// <summary>The namespace the socket lives in (<c>sock_net</c>), by index.</summary>
     public int Netns { get; init; }
 

@@ -18,6 +18,12 @@ public enum OpKind
     /// <summary><c>iptables -t nat -F</c>.</summary>
     RuleFlush,
 
+    /// <summary><c>iptables -t nat -R</c>: a rule replaced; live entries keep the binding the old one chose.</summary>
+    RuleReplace,
+
+    /// <summary><c>conntrack -D</c> with a filter.</summary>
+    ConntrackDelete,
+
     /// <summary><c>modprobe nf_conntrack</c>.</summary>
     Modprobe,
 
@@ -46,6 +52,8 @@ public static class OpKinds
         OpKind.RuleAdd => "iptables -A/-I",
         OpKind.RuleDelete => "iptables -D",
         OpKind.RuleFlush => "iptables -F",
+        OpKind.RuleReplace => "iptables -R",
+        OpKind.ConntrackDelete => "conntrack -D",
         OpKind.Modprobe => "modprobe",
         OpKind.ConntrackFlush => "conntrack -F",
         OpKind.Sleep => "sleep",
@@ -64,6 +72,8 @@ public static class OpKinds
         Model.Scenarios.Command.IptablesAdd => OpKind.RuleAdd,
         Model.Scenarios.Command.IptablesDelete => OpKind.RuleDelete,
         Model.Scenarios.Command.IptablesFlush => OpKind.RuleFlush,
+        Model.Scenarios.Command.IptablesReplace => OpKind.RuleReplace,
+        Model.Scenarios.Command.ConntrackDelete => OpKind.ConntrackDelete,
         Model.Scenarios.Command.Modprobe => OpKind.Modprobe,
         Model.Scenarios.Command.ConntrackFlush => OpKind.ConntrackFlush,
         Model.Scenarios.Command.Sleep => OpKind.Sleep,

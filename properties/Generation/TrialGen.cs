@@ -120,6 +120,8 @@ public static class TrialGen
         if (config.Allows(OpKind.RuleDelete) && !rules.IsEmpty)
             options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null))));
         if (config.Allows(OpKind.RuleFlush) && !rules.IsEmpty) options.Add((1, Gen.Constant((Command)new Command.IptablesFlush(null))));
+        if (config.Allows(OpKind.RuleReplace) && !rules.IsEmpty) options.Add((1, RuleReplace(config, w)));
+        if (config.Allows(OpKind.ConntrackDelete)) options.Add((1, ConntrackDelete()));
         if (config.Allows(OpKind.Modprobe) && !w.Netfilter.Modprobed) options.Add((1, Gen.Constant((Command)new Command.Modprobe())));
         if (config.Allows(OpKind.ConntrackFlush)) options.Add((2, Gen.Constant((Command)new Command.ConntrackFlush())));
         if (config.Allows(OpKind.Sleep)) options.Add((2, Sleep(config)));
@@ -227,6 +229,25 @@ public static class TrialGen
                from insert in Gen.Frequency((4, Gen.Constant(false)), (1, Gen.Constant(true)))
                select Parse(insert ? text.Replace(" -A ", " -I ", StringComparison.Ordinal) : text);
     }
+
+    /// <summary>
+    /// <c>iptables -R</c>: a rule of the configuration's kinds takes the place of an existing rule of its chain (when the
+    /// drawn rule belongs to a chain with no rule, it is appended instead).
+    /// </summary>
+    private static Gen<Command> RuleReplace(CheckConfig config, World w) =>
+        from fresh in RuleAdd(config)
+        let add = (Command.IptablesAdd)fresh
+        let chain = w.Netfilter.Chain(add.Rule.Chain)
+        from index in Gen.Choose(1, Math.Max(1, chain.Count))
+        select chain.Count == 0 ? fresh : new Command.IptablesReplace(add.Rule, index);
+
+    /// <summary><c>conntrack -D</c>: everything, TCP only, or the entries of one server or client port.</summary>
+    private static Gen<Command> ConntrackDelete() =>
+        Gen.Elements(
+            "conntrack -D",
+            "conntrack -D -p tcp",
+            $"conntrack -D -p tcp --dport {P(Pools.ServerPorts[0])}",
+            $"conntrack -D -p tcp --sport {P(Pools.ClientPorts[0])}").Select(Parse);
 
     private static Command Parse(string line) => ScenarioParser.ParseLine(line);
 

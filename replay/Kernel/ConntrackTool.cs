@@ -8,7 +8,7 @@ namespace ConntrackModel.Replay.Kernel;
 public static class ConntrackTool
 {
     /// <summary>
-    /// TCP lines of <c>conntrack -L</c>, e.g. <c>tcp 6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=50000
+    /// TCP and UDP lines of <c>conntrack -L</c>, e.g. <c>tcp 6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=50000
     /// dport=8080 src=127.0.0.1 dst=127.0.0.1 sport=8080 dport=40000 [ASSURED] mark=0 use=1</c>. Each entry gets
     /// <paramref name="netns"/>, the scenario name of the namespace the listing was taken in (null: the initial one).
     /// </summary>
@@ -19,8 +19,9 @@ public static class ConntrackTool
         foreach (var line in text.Split('\n'))
         {
             var t = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (t.Length < 4 || t[0] != "tcp") continue;
-            var state = t[3];
+            if (t.Length < 4 || t[0] is not ("tcp" or "udp")) continue;
+            // UDP lines have no state: "udp 17 29 src=...".
+            var state = t[0] == "tcp" ? t[3] : null;
             var fields = t.Where(x => x.Contains('=', StringComparison.Ordinal)).Select(x => x.Split('=', 2)).ToList();
             string[] Values(string key) => [.. fields.Where(f => f[0] == key).Select(f => f[1])];
             var src = Values("src");
@@ -28,7 +29,7 @@ public static class ConntrackTool
             var sport = Values("sport");
             var dport = Values("dport");
             if (src.Length < 2 || dst.Length < 2 || sport.Length < 2 || dport.Length < 2) continue;
-            result.Add(new CtObservation("tcp", state,
+            result.Add(new CtObservation(t[0], state,
                 $"{src[0]}:{sport[0]}->{dst[0]}:{dport[0]}",
                 $"{src[1]}:{sport[1]}->{dst[1]}:{dport[1]}",
                 t.Contains("[ASSURED]"), netns));

@@ -51,7 +51,7 @@ namespace ConntrackModel.Replay.Kernel;
 /// in the recording of the namespace holding its peer).
 /// </para>
 /// </summary>
-public static class KernelReplay
+public static partial class KernelReplay
 {
     /// <summary>The ctstate match that stands for <c>modprobe nf_conntrack</c> (see the class remarks).</summary>
     public static IReadOnlyList<string> ModprobeRule { get; } = ["iptables", "-t", "filter", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT"];
@@ -164,7 +164,7 @@ public static class KernelReplay
     private sealed record ConnectionInfo(string Name, string Result, string Local, string? Peer);
 
     /// <summary>Runs on the namespace thread: every socket call happens here.</summary>
-    private sealed class Driver(NetworkNamespace ns, ReplayOptions options) : IDisposable
+    private sealed partial class Driver(NetworkNamespace ns, ReplayOptions options) : IDisposable
     {
         /// <summary>Listeners by the namespace they were made in (null: the initial one) and their address.</summary>
         private readonly Dictionary<(string? Netns, SockAddr Address), Socket> _listeners = [];
@@ -227,6 +227,8 @@ public static class KernelReplay
 
         private string? AppClosedEnd(Command command)
         {
+            var udpEnd = command switch { Command.Send x => x.End, Command.Close x => x.End, _ => null };
+            if (udpEnd is not null && IsUdp(udpEnd)) return UdpEndUnusable(udpEnd);
             var end = command switch
             {
                 Command.Send x => x.End,
@@ -244,6 +246,20 @@ public static class KernelReplay
             var where = Resolve(line.Command.Netns);
             switch (line.Command)
             {
+                case Command.Listen l when l.Proto == L4Proto.Udp:
+                    Enter(where);
+                    ListenUdp(where, l.Address);
+                    break;
+                case Command.Connect c when c.Proto == L4Proto.Udp:
+                    Enter(where);
+                    ConnectUdp(where, c);
+                    break;
+                case Command.Send send when IsUdp(send.End):
+                    SendUdp(send.End, send.Label);
+                    break;
+                case Command.Close cl when IsUdp(cl.End):
+                    CloseUdp(cl.End);
+                    break;
                 case Command.Listen l:
                     Enter(where);
                     var s = NewSocket();
@@ -293,7 +309,14 @@ public static class KernelReplay
                 case Command.ConntrackFlush:
                     Tool(where, ["conntrack", "-F"]);
                     break;
-                case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush:
+                case Command.ConntrackDelete del:
+                    // conntrack -D exits 1 when it deleted nothing (measured, 1.4.7): what it printed is all that matters.
+                    var deleted = where.Real.Exec(["conntrack", "-D", .. del.Filter.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+                    Note($"    conntrack -D {del.Filter}: exit {deleted.ExitCode}: {deleted.Output.Replace('\n', ' ')}");
+                    if (!deleted.Ok && !deleted.Output.Contains("flow entries have been deleted", StringComparison.Ordinal))
+                        throw new ReplayException($"{Where()}: the kernel refused 'conntrack -D {del.Filter}': {deleted.Output}");
+                    break;
+                case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush or Command.IptablesReplace:
                     // As typed in its own namespace: "iptables -t nat ...", not "ip netns exec NS iptables ...".
                     Tool(where, (line.Command with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries));
                     break;
@@ -543,6 +566,7 @@ public static class KernelReplay
         /// <summary>Reads whatever has arrived on every end, never more than FIONREAD reports.</summary>
         private void Drain()
         {
+            DrainUdp();
             foreach (var e in _ends.Values)
             {
                 if (e.Socket is not { } s) continue;
@@ -581,7 +605,7 @@ public static class KernelReplay
 
         private Observation Observe()
         {
-            var connections = _connections.Select(c => new ConnectionObservation(
+            var connections = _connections.Select(c => _udpClients.ContainsKey(c.Name) ? ObserveUdp(c) : new ConnectionObservation(
                 c.Name, c.Result, c.Local,
                 c.Peer is null ? [] : [c.Peer],
                 EndOf(c.Name)!,
@@ -612,6 +636,8 @@ public static class KernelReplay
         public void Dispose()
         {
             foreach (var e in _ends.Values) e.Socket?.Dispose();
+            foreach (var u in _udpClients.Values) u.Socket?.Dispose();
+            foreach (var u in _udpServers.Values) u.Socket?.Dispose();
             foreach (var l in _listeners.Values) l.Dispose();
             foreach (var p in _parked) p.Dispose();
             Exception? first = null;

@@ -99,6 +99,7 @@ public class GeneratorShrinkerTests
             new Command.NetnsAdd("pod"), new Command.LinkAddVeth("veth0", null, "eth0", "pod"), new Command.LinkSetNetns("veth0", "pod"),
             new Command.LinkSetState("veth0", true), new Command.AddrChange(true, new InAddr(new IPv4Address(0x0A000001), 24), "veth0"),
             new Command.RouteChange(true, new Cidr(default, 0), new IPv4Address(0x0A000001), null),
+            ScenarioParser.ParseLine("iptables -t nat -R POSTROUTING 1 -j ACCEPT"), ScenarioParser.ParseLine("conntrack -D -p udp"),
         };
         Assert.Equal(subtypes.ToHashSet(), samples.Select(s => s.GetType()).ToHashSet());
         Assert.Equal(Enum.GetValues<OpKind>().ToHashSet(), samples.Select(OpKinds.Of).ToHashSet());

@@ -17,12 +17,13 @@ public class ConformanceTests(Xunit.Abstractions.ITestOutputHelper output)
         """;
 
     [Fact]
-    public void ParseList_TcpLines_GiveTuplesStateAndAssured()
+    public void ParseList_TcpAndUdpLines_GiveTuplesStateAndAssured()
     {
         var e = ConntrackTool.ParseList(List);
         Assert.Equal(
             [new CtObservation("tcp", "ESTABLISHED", "127.0.0.1:50000->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40000", true),
-             new CtObservation("tcp", "CLOSE", "127.0.0.1:40001->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40001", false)],
+             new CtObservation("tcp", "CLOSE", "127.0.0.1:40001->127.0.0.1:8080", "127.0.0.1:8080->127.0.0.1:40001", false),
+             new CtObservation("udp", null, "127.0.0.1:5353->127.0.0.1:53", "127.0.0.1:53->127.0.0.1:5353", false)],
             e.ToArray());
     }
 

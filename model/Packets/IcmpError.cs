@@ -1,0 +1,48 @@
+using System.Globalization;
+using System.Text;
+using ConntrackModel.Model.Addressing;
+
+namespace ConntrackModel.Model.Packets;
+
+/// <summary>The ICMP destination-unreachable codes the model sends (<c>ICMP_NET_UNREACH</c>, <c>ICMP_HOST_UNREACH</c>, <c>ICMP_PORT_UNREACH</c>).</summary>
+public enum IcmpUnreach
+{
+    Net = 0,
+    Host = 1,
+    Port = 3,
+}
+
+/// <summary>
+/// An ICMP destination-unreachable error (type 3) and the header it quotes: <paramref name="Inner"/> is the tuple of
+/// the packet that drew it, as that packet was when the error was made (and as NAT rewrote it since:
+/// <c>nf_nat_icmp_reply_translation</c>); <paramref name="InnerPayload"/> its label, for the length tcpdump prints.
+/// </summary>
+public sealed record IcmpError(IcmpUnreach Code, ConnTuple Inner, string? InnerPayload)
+{
+    /// <summary>The code as the trace names it.</summary>
+    public string KindText => Code switch
+    {
+        IcmpUnreach.Port => "port unreachable",
+        IcmpUnreach.Host => "host unreachable",
+        _ => "net unreachable",
+    };
+
+    /// <summary>tcpdump's words: <c>192.168.1.20 udp port 53 unreachable</c>, <c>host 10.0.0.9 unreachable</c>.</summary>
+    public string ToTcpdump() => Code switch
+    {
+        IcmpUnreach.Port => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} {Inner.Proto.Name()} port {Inner.Dst.Port} unreachable"),
+        IcmpUnreach.Host => $"host {Inner.Dst.Ip} unreachable",
+        _ => $"net {Inner.Dst.Ip} unreachable",
+    };
+
+    /// <summary>
+    /// The ICMP payload length tcpdump prints: 8 bytes of ICMP header, the quoted IP header (20) and as much of the
+    /// original as fits (<c>icmp_send</c> quotes up to 576 bytes in all; the model's packets are small, so all of it:
+    /// UDP header 8 + data, TCP header 20 + data; the TCP header is 32 with the SYN's options, not modelled).
+    /// </summary>
+    public static int Length(ConnTuple inner, string? payload)
+    {
+        var data = payload is null ? 0 : Encoding.UTF8.GetByteCount(payload);
+        return 8 + 20 + (inner.Proto == L4Proto.Udp ? 8 : 20) + data;
+    }
+}
