@@ -250,7 +250,7 @@ public class CliTests
     [InlineData("ctmodel: check: unknown configuration 'nope': expected one of late-start, flush", "check", "--config", "nope")]
     [InlineData("ctmodel: check: unknown engine 'spin': expected fscheck or z3", "check", "--engine", "spin")]
     [InlineData("ctmodel: check: configuration 'node-midstream' has no symbolic fragment", "check", "--engine", "z3", "--config", "node-midstream")]
-    [InlineData("ctmodel: bench: --workload expects snat or node, got 'k8s'", "bench", "--workload", "k8s")]
+    [InlineData("ctmodel: bench: --workload expects snat, node or udp, got 'k8s'", "bench", "--workload", "k8s")]
     [InlineData("ctmodel: prove: --config C is required", "prove")]
     [InlineData("ctmodel: check: option --out expects a path", "check", "--engine", "z3", "--out", "")]
     [InlineData("ctmodel: docs: option --out expects a path", "docs", "--out", " ")]

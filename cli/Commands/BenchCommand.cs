@@ -33,7 +33,7 @@ public static class BenchCommand
             new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
             new("--repeat", "N", "runs per figure (default 5)"),
             new("--part", "loop|commands|all", "what to time (default all)"),
-            new("--workload", "snat|node", "the generated scenarios: N connections behind a SNAT rule on loopback, or from two pods through a MASQUERADEing node (default snat)"),
+            new("--workload", "snat|node|udp", "the generated scenarios: N connections behind a SNAT rule on loopback, from two pods through a MASQUERADEing node, or N UDP flows (datagram and answer) through that node (default snat)"),
             new("--check", null, "measure check over many seeds instead"),
             new("--config", "C", "--check: the configuration (default late-start)"),
             new("--seeds", "N", "--check: how many seeds"),
@@ -70,16 +70,19 @@ public static class BenchCommand
         if (which is not ("loop" or "commands" or "all"))
             return Program.UsageError(stderr, $"bench: --part expects loop, commands or all, got '{which}'");
         var workload = o.Value("--workload") ?? "snat";
-        if (workload is not ("snat" or "node"))
-            return Program.UsageError(stderr, $"bench: --workload expects snat or node, got '{workload}'");
+        if (workload is not ("snat" or "node" or "udp"))
+            return Program.UsageError(stderr, $"bench: --workload expects snat, node or udp, got '{workload}'");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
 
-        Func<int, string> text = workload == "node" ? NodeWorkload.Text : SnatWorkload.Text;
-        stdout.WriteLine(workload == "node"
-            ? string.Create(CultureInfo.InvariantCulture, $"scenario: a node with two pods and a server namespace, the pods' MASQUERADE rule, N x (connect from an ephemeral port of pod 1 or 2 in turn, send); {SnatWorkload.ConnectionsPerListener} connections per server port; {repeat} runs each; median [min-max]")
-            : string.Create(CultureInfo.InvariantCulture, $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"));
+        Func<int, string> text = workload switch { "node" => NodeWorkload.Text, "udp" => NodeWorkload.UdpText, _ => SnatWorkload.Text };
+        stdout.WriteLine(workload switch
+        {
+            "node" => string.Create(CultureInfo.InvariantCulture, $"scenario: a node with two pods and a server namespace, the pods' MASQUERADE rule, N x (connect from an ephemeral port of pod 1 or 2 in turn, send); {SnatWorkload.ConnectionsPerListener} connections per server port; {repeat} runs each; median [min-max]"),
+            "udp" => string.Create(CultureInfo.InvariantCulture, $"scenario: a node with two pods and a UDP server namespace, the pods' MASQUERADE rule, N x (connect -u from an ephemeral port of pod 1 or 2 in turn, send, the server's answer, close); {SnatWorkload.ConnectionsPerListener} flows per server port; {repeat} runs each; median [min-max]"),
+            _ => string.Create(CultureInfo.InvariantCulture, $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"),
+        });
         if (which is "loop" or "all" && Loop(sizes, repeat, text, stdout, stderr) is var loop && loop != ExitCode.Ok) return loop;
-        if (which is "commands" or "all") return Commands(sizes, repeat, text, workload == "node", stdout, stderr);
+        if (which is "commands" or "all") return Commands(sizes, repeat, text, workload, stdout, stderr);
         return ExitCode.Ok;
     }
 
@@ -149,7 +152,7 @@ public static class BenchCommand
 
     // ------------------------------------------------------------ the commands, as child processes
 
-    private static ExitCode Commands(List<int> sizes, int repeat, Func<int, string> text, bool node, TextWriter stdout, TextWriter stderr)
+    private static ExitCode Commands(List<int> sizes, int repeat, Func<int, string> text, string workload, TextWriter stdout, TextWriter stderr)
     {
         var self = SelfCommand();
         var dir = Directory.CreateTempSubdirectory("ctmodel-bench-");
@@ -163,12 +166,13 @@ public static class BenchCommand
             {
                 var file = Path.Combine(dir.FullName, string.Create(CultureInfo.InvariantCulture, $"bench-{n}.scenario"));
                 File.WriteAllText(file, text(n));
-                var m = Time(self, ["simulate", file, "--json"], repeat, string.Create(CultureInfo.InvariantCulture, $"simulate --json, {n} connections"), dir.FullName, stdout, stderr);
+                var m = Time(self, ["simulate", file, "--json"], repeat, string.Create(CultureInfo.InvariantCulture, $"simulate --json, {n} {(workload == "udp" ? "flows" : "connections")}"), dir.FullName, stdout, stderr);
                 if (m is null) return ExitCode.Internal;
                 medians.Add((n, m.Value));
             }
             Growth(medians, stdout);
-            if (node) return NodeCommands(self, repeat, dir.FullName, stdout, stderr);
+            if (workload == "node") return NodeCommands(self, repeat, dir.FullName, stdout, stderr);
+            if (workload == "udp") return UdpCommands(self, repeat, dir.FullName, stdout, stderr);
             var outDir = Path.Combine(dir.FullName, "check");
             if (Time(self, ["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config late-start --seed 1", dir.FullName, stdout, stderr) is null ||
                 Time(self, ["check", "--config", "boot", "--tests", "2000", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config boot --tests 2000 --seed 1", dir.FullName, stdout, stderr) is null)
@@ -192,6 +196,16 @@ public static class BenchCommand
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    /// <summary>The UDP configurations' checks, as child processes (UDP is outside the symbolic fragment: no proof).</summary>
+    private static ExitCode UdpCommands(string[] self, int repeat, string dir, TextWriter stdout, TextWriter stderr)
+    {
+        var outDir = Path.Combine(dir, "check");
+        if (Time(self, ["check", "--config", "udp-late", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config udp-late --seed 1", dir, stdout, stderr) is null ||
+            Time(self, ["check", "--config", "udp-boot", "--tests", "2000", "--seed", "1", "--quiet", "--out", outDir], repeat, "check --config udp-boot --tests 2000 --seed 1", dir, stdout, stderr) is null)
+            return ExitCode.Internal;
+        return ExitCode.Ok;
     }
 
     /// <summary>The node configurations' check and proof, as child processes.</summary>

@@ -8,7 +8,8 @@ namespace ConntrackModel.Cli.Commands;
 /// <summary>
 /// <c>ctmodel bench --z3 [--repeat N]</c>: the late-start counterexample (time since process start), the
 /// <c>boot</c> proof at depth 8 with 8 connections over the full port range, how time grows with depth and with
-/// the range size, and whether k-induction closes the <c>boot</c> proof. Medians over the repeats.
+/// the range size, and whether k-induction closes the <c>boot</c> proof; the UDP fragment's searches and the
+/// <c>udp-boot</c> proof by depth. Medians over the repeats.
 /// </summary>
 internal static class Z3Bench
 {
@@ -42,6 +43,21 @@ internal static class Z3Bench
         var proof = Prover.Prove(boot, 8, induction: true);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"boot k-induction: inductive alone {proof.InductiveAlone}, with strengthening {proof.Inductive} (needed: {string.Join("; ", proof.Needed)}); {proof.Elapsed.TotalMilliseconds:0} ms"));
+        // The UDP fragment: the two unsafe configurations' minimal flows, and udp-boot's proof.
+        foreach (var name in new[] { "udp-late", "udp-expiry" })
+        {
+            var udp = SymbolicConfigs.Find(name)!;
+            var found = ModelChecker.Search(udp, 7);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: violation at minimal depth {found.Depth}, replayed: {found.Found && found.EncodingBug is null}; search median {Median(repeat, () => ModelChecker.Search(udp, 7).Elapsed):0} ms"));
+        }
+        var udpBoot = SymbolicConfigs.Find("udp-boot")!;
+        stdout.WriteLine("udp-boot, time by depth, as many flows as steps (median ms):");
+        foreach (var d in new[] { 2, 4, 6, 8, 10 })
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  depth {d,2}: {Median(repeat, () => ModelChecker.Search(udpBoot, d).Elapsed),8:0}"));
+        var udpProof = Prover.Prove(udpBoot, 4, induction: true);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"udp-boot k-induction (4 flows): inductive alone {udpProof.InductiveAlone}, with strengthening {udpProof.Inductive}; {udpProof.Elapsed.TotalMilliseconds:0} ms"));
         return ExitCode.Ok;
     }
 

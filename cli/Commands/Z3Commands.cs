@@ -177,7 +177,8 @@ public static class Z3Commands
         if (Config(name, stderr, "prove") is not { } config) return ExitCode.BadInput;
         if (!Available(stderr)) return ExitCode.BadInput;
         var r = Prover.Prove(config, depth, o.Has("--induction"));
-        var invariants = $"{Invariants.Name(InvariantId.WireTupleUniqueness)} and {Invariants.Name(InvariantId.NoForeignReset)}";
+        // A TCP collision breaks both invariants at once; a UDP one wire uniqueness and, when an answer is misdelivered, foreign delivery.
+        var invariants = $"{Invariants.Name(InvariantId.WireTupleUniqueness)} and {Invariants.Name(config.Udp ? InvariantId.NoForeignDelivery : InvariantId.NoForeignReset)}";
         if (r.Bounded.EncodingBug is not null)
         {
             stderr.WriteLine($"ctmodel: prove: ENCODING BUG: {r.Bounded.EncodingBug}");

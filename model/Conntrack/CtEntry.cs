@@ -34,9 +34,8 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
 
     /// <summary>
     /// The rule whose DNAT target chose this entry's destination binding, null if none did. The binding outlives the
-    /// rule: <c>nf_nat_setup_info</c> runs once per entry, and deleting or replacing a rule touches no entry. The rule
-    /// is this very object: a namespace still has it while its chain holds the same reference (a rule added again
-    /// with the same text, or put in its place by <c>iptables -R</c>, is another rule).
+    /// rule: <c>nf_nat_setup_info</c> runs once per entry, and deleting or replacing a rule touches no entry. The
+    /// namespace still has the rule while its table holds one equal to it (as <c>iptables -D</c> compares rules).
     /// </summary>
     public Nat.NatRule? DnatRule
     {

@@ -37,7 +37,7 @@ public static class Invariants
         InvariantId.NoForeignDelivery =>
             "No application reads data that another connection's socket sent: a datagram, or a segment's payload, is queued only on a socket of its own connection.",
         InvariantId.StaleNatBinding =>
-            "Opt-in (a scenario line 'invariant stale-nat-binding'): no packet is translated by a DNAT binding whose rule has been deleted or replaced since it chose it.",
+            "Opt-in (a scenario line 'invariant stale-nat-binding'): no packet is translated by a DNAT binding whose rule has since been deleted or replaced (no equal rule is left).",
         _ => throw new ArgumentOutOfRangeException(nameof(id)),
     };
 
@@ -59,9 +59,13 @@ public static class Invariants
     /// A connection is live while an application holds one of its ends: a socket the application closed (e.g. a
     /// TIME_WAIT remnant, which legitimately accepts a new SYN on its 4-tuple) no longer counts.
     /// </summary>
+    /// <remarks>
+    /// A UDP flow is live while its client socket is open: a server's answer to a flow whose client has closed is not
+    /// that flow's any more (a new socket bound to the same port may take it, as with any port reuse).
+    /// </remarks>
     private static bool HeldByApp(SocketView sockets, string end) =>
         sockets.Udp(Packets.Segment.ConnectionOf(end)) is { } udp
-            ? (end == udp.Name ? !udp.Closed : sockets.Peer(udp.Name) is not { } peer || sockets.Udp(peer.Server) is not { Closed: true })
+            ? !udp.Closed && (end == udp.Name || sockets.Peer(udp.Name) is not { } peer || sockets.Udp(peer.Server) is not { Closed: true })
             : sockets.End(end) is not { AppClosed: true };
 
     private static string Pair(string a, string b) => string.CompareOrdinal(a, b) < 0 ? a + "|" + b : b + "|" + a;
@@ -116,7 +120,7 @@ public static class Invariants
         foreach (var ev in events)
         {
             if (ev is KernelEvent.Delivered { Queued: { } label } d && !d.End.StartsWith('(') && !Packets.Segment.SameConnection(d.End, d.Segment.Origin) &&
-                HeldByApp(sockets, d.End))
+                HeldByApp(sockets, d.End) && HeldByApp(sockets, d.Segment.Origin))
             {
                 found = found.Add(new Violation(InvariantId.NoForeignDelivery, step, string.Create(CultureInfo.InvariantCulture,
                     $"{d.End} read \"{label}\", which {d.Segment.Origin} sent ({d.Segment.Tuple.Src} > {d.Segment.Tuple.Dst})")));

@@ -1188,9 +1188,10 @@ public static partial class LinuxKernel
                 skb = skb with { Pending = skb.Pending | pending };
             }
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
-            // The DNAT binding at work (DST manip of an original packet, SRC manip of a reply) after its rule went.
+            // The DNAT binding at work (DST manip of an original packet, SRC manip of a reply) after its rule went: no rule
+            // equal to it is left (as iptables -D compares rules), so the same rule added again is not a change.
             if (!ReferenceEquals(seg, skb.Seg) && ct.DnatRule is { } chosenBy && (manip == Manip.Dst) == (skb.Dir == CtDirection.Original) &&
-                !_namespaces[ct.Netns].Netfilter.Rules.Any(r => ReferenceEquals(r, chosenBy)))
+                !_namespaces[ct.Netns].Netfilter.Rules.Any(r => r.SameRule(chosenBy)))
                 Events.Add(new KernelEvent.StaleBinding(Now, skb.Seg, ct.Id, $"-A {Command.ChainName(chosenBy.Chain)} {chosenBy.Spec}", _namespaces[n].Name));
             skb = skb with { Ct = ct, Seg = seg };
             return true;

@@ -28,6 +28,9 @@ public sealed record CheckConfig(
     /// <summary>Connections are opened only before the first rule (a rule comes while they run, not before new ones).</summary>
     public bool ConnectsBeforeRuleOnly { get; init; }
 
+    /// <summary>The opt-in invariants its trials are checked against (<see cref="Model.Diagnostics.Invariants.OptIn"/>).</summary>
+    public ImmutableSortedSet<Model.Diagnostics.InvariantId> Invariants { get; init; } = [];
+
     public bool Allows(OpKind k) => Alphabet.Contains(k);
 
     public bool Equals(CheckConfig? other) => other is not null && Name == other.Name;

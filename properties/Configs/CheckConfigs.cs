@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ConntrackModel.Model.Diagnostics;
 using ConntrackModel.Model.Scenarios;
 
 namespace ConntrackModel.Properties.Configs;
@@ -62,10 +63,45 @@ public static class CheckConfigs
     private static readonly ImmutableArray<OpKind> NodeSockets = [OpKind.Connect, OpKind.Send, OpKind.Close, OpKind.Abort, OpKind.Sleep];
 
     private static CheckConfig OnNode(string name, string description, NodeTopology node, bool trackingFromStart, ImmutableArray<OpKind> alphabet, int? knownMinimum) =>
-        new(name, description, node.Setup(), trackingFromStart, alphabet, [node.RandomFully ? RuleKind.MasqueradeRandomFully : RuleKind.Masquerade], ShortSleepMs, 12, knownMinimum)
+        new(name, description, node.Setup(), trackingFromStart, alphabet,
+            [node.Service ? RuleKind.Dnat : node.RandomFully ? RuleKind.MasqueradeRandomFully : RuleKind.Masquerade], ShortSleepMs, 12, knownMinimum)
         {
             Node = node,
         };
+
+    private static readonly ImmutableArray<OpKind> UdpSockets = [OpKind.Connect, OpKind.Send, OpKind.Close, OpKind.Sleep];
+
+    /// <summary>The UDP timeouts of udp-expiry: 2 s unreplied, 4 s as a stream.</summary>
+    public const int UdpExpirySeconds = 2;
+
+    public static CheckConfig UdpLate { get; } = OnNode(
+        "udp-late",
+        "A node MASQUERADEs two pods' UDP to a server (192.168.1.20:53); node's own UDP sockets talk to it too; the MASQUERADE rule may come after flows exist.",
+        new NodeTopology(2, false) { Udp = true }, false, [.. UdpSockets, OpKind.RuleAdd], 5);
+
+    public static CheckConfig UdpExpiry { get; } = OnNode(
+        "udp-expiry",
+        "As udp-late with the MASQUERADE rule from the first step and short UDP timeouts (2 s, 4 s as a stream): flows pause longer than that, their entries expire, and the server answers late.",
+        new NodeTopology(2, false) { Udp = true }, true, [.. UdpSockets, OpKind.RuleAdd], 6) with
+    {
+        Setup = [.. new NodeTopology(2, false) { Udp = true }.Setup(),
+            ScenarioParser.ParseLine($"sysctl -w net.netfilter.nf_conntrack_udp_timeout={UdpExpirySeconds}"),
+            ScenarioParser.ParseLine($"sysctl -w net.netfilter.nf_conntrack_udp_timeout_stream={2 * UdpExpirySeconds}")],
+        MaxSleepMs = 3000L * UdpExpirySeconds,
+    };
+
+    public static CheckConfig UdpStaleDnat { get; } = OnNode(
+        "udp-stale-dnat",
+        "Two pods talk UDP to a Service (10.96.0.10:53) DNATed to a backend from the first step; the rule is replaced by one to a second backend or deleted while they send, and conntrack -D may or may not follow; stale-nat-binding is checked.",
+        new NodeTopology(2, false) { Service = true }, true, [.. UdpSockets, OpKind.RuleAdd, OpKind.RuleReplace, OpKind.RuleDelete, OpKind.ConntrackDelete], 5) with
+    {
+        Invariants = [InvariantId.StaleNatBinding],
+    };
+
+    public static CheckConfig UdpBoot { get; } = OnNode(
+        "udp-boot",
+        "Three pods' UDP behind node's MASQUERADE, with node's own UDP sockets, tracked from the first step; no conntrack -F, no expiry.",
+        new NodeTopology(3, false) { Udp = true }, true, [.. UdpSockets, OpKind.RuleAdd], null);
 
     public static CheckConfig NodeLate { get; } = OnNode(
         "node-late",
@@ -93,7 +129,7 @@ public static class CheckConfigs
         new NodeTopology(2, true), false, [.. NodeSockets, OpKind.RuleAdd], 3);
 
     public static ImmutableArray<CheckConfig> Catalogue { get; } =
-        [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All, NodeLate, NodeFlush, NodeMidstream, NodeBoot, NodeRandomFully];
+        [LateStart, Flush, Expiry, LooseOff, Dnat, Boot, All, NodeLate, NodeFlush, NodeMidstream, NodeBoot, NodeRandomFully, UdpLate, UdpExpiry, UdpStaleDnat, UdpBoot];
 
     public static CheckConfig? Find(string name) => Catalogue.FirstOrDefault(c => c.Name == name);
 }

@@ -72,9 +72,9 @@ public static class TrialGen
     /// </summary>
     private static Trial Record(CheckConfig config, State state)
     {
-        var trial = new Trial([.. config.Setup], state.Body, Recorded(state.Steps.SelectMany(s => s.Result.Events)));
+        var trial = new Trial([.. config.Setup], state.Body, Recorded(state.Steps.SelectMany(s => s.Result.Events))) { Invariants = config.Invariants };
         var lines = trial.ToScenario("trial").Lines;
-        var steps = state.Steps.Select((s, i) => (StepRecord.Of(i + 1, lines[i], s.Before, s.Result), s.Before, s.Result.World)).ToList();
+        var steps = state.Steps.Select((s, i) => (StepRecord.Of(i + 1, lines[i], s.Before, s.Result, config.Invariants), s.Before, s.Result.World)).ToList();
         Checking.TrialOutcome.Remember(trial, Checking.TrialOutcome.From(steps, null), steps.Count, state.Ticks);
         return trial;
     }
@@ -136,6 +136,7 @@ public static class TrialGen
     /// </summary>
     private static Gen<Command> OnNode(CheckConfig config, NodeTopology node, State s)
     {
+        if (node.Udp || node.Service) return OnUdpNode(config, node, s);
         var w = s.World;
         var rule = Gen.Constant(Parse(node.Rule));
         var ruled = !w.Netfilter.Rules.IsEmpty;
@@ -158,17 +159,67 @@ public static class TrialGen
 
     private static Gen<Command> NodeConnect(NodeTopology node, World w, string name)
     {
-        var origins = Enumerable.Range(0, node.Pods + 1).ToArray();
+        var udp = node.Udp || node.Service;
+        var origins = node.Origins.ToArray();
         return from k in Gen.Elements(origins)
                let ns = w.FindNetns(NodeTopology.Netns(k))!.Index
-               let free = Pools.ClientPorts.Select(p => new Model.Addressing.SockAddr(NodeTopology.Address(k), p)).Where(a => !w.Sockets.PortInUse(a, ns)).ToList()
+               let free = Pools.ClientPorts.Select(p => new Model.Addressing.SockAddr(NodeTopology.Address(k), p))
+                   .Where(a => udp ? w.Sockets.UdpBound(a, ns) is null : !w.Sockets.PortInUse(a, ns)).ToList()
                from local in free.Count == 0
                    ? Gen.Constant<Model.Addressing.SockAddr?>(null)
                    : Gen.Frequency(
-                       (3, Gen.Constant<Model.Addressing.SockAddr?>(null)),
-                       (6, Gen.Frequency(free.Select(a => (PortWeight(a.Port), Gen.Constant((Model.Addressing.SockAddr?)a))).ToArray())))
-               select (Command)new Command.Connect(name, local, NodeTopology.Server) { Netns = NodeTopology.Netns(k) };
+                       // UDP flows collide only on a port two sockets chose alike: bind most of them.
+                       (udp ? 1 : 3, Gen.Constant<Model.Addressing.SockAddr?>(null)),
+                       (udp ? 8 : 6, Gen.Frequency(free.Select(a => (PortWeight(a.Port), Gen.Constant((Model.Addressing.SockAddr?)a))).ToArray())))
+               select (Command)new Command.Connect(name, local, node.Target(k)) { Netns = NodeTopology.Netns(k), Proto = udp ? Model.Addressing.L4Proto.Udp : Model.Addressing.L4Proto.Tcp };
     }
+
+    /// <summary>
+    /// One command on a UDP node: flows from node or a pod (a Service's: from pods to the Service); datagrams from a
+    /// live client, and the server's answers to flows it has heard from; closes; the node's rule once; on a Service
+    /// node the rule's replacement or deletion, <c>conntrack -D</c> of the Service's flows, and a backend's socket
+    /// closing; sleeps.
+    /// </summary>
+    private static Gen<Command> OnUdpNode(CheckConfig config, NodeTopology node, State s)
+    {
+        var w = s.World;
+        var rule = Gen.Constant(Parse(node.Rule));
+        var ruled = !w.Netfilter.Rules.IsEmpty;
+        if (config.TrackingFromStart && s.Body.IsEmpty) return rule;
+        var options = new List<(int, Gen<Command>)>();
+        if (config.Allows(OpKind.Connect) && s.Names < 8) options.Add((6, NodeConnect(node, w, Pools.ConnectionName(s.Names))));
+        var flows = w.Connections.Where(c => c.Proto == Model.Addressing.L4Proto.Udp).Select(c => c.Name).ToList();
+        var clients = flows.Where(n => w.Sockets.Udp(n) is { Closed: false, Remote: not null }).ToList();
+        var answered = flows.Where(n => w.Sockets.Peer(n) is { } p && w.Sockets.Udp(p.Server) is { Closed: false }).Select(n => n + ".server").ToList();
+        var label = "d" + (s.Body.Count + 1).ToString(CultureInfo.InvariantCulture);
+        // A flow the server has not heard from yet matters most: its first datagram is when NAT decides and the server learns its address.
+        var unheard = clients.Where(n => w.Sockets.Peer(n) is null).ToList();
+        if (config.Allows(OpKind.Send) && unheard.Count > 0) options.Add((6, Gen.Elements(unheard.ToArray()).Select(e => (Command)new Command.Send(e, label))));
+        if (config.Allows(OpKind.Send) && clients.Count > 0) options.Add((ruled ? 3 : 2, Gen.Elements(clients.ToArray()).Select(e => (Command)new Command.Send(e, label))));
+        if (config.Allows(OpKind.Send) && answered.Count > 0) options.Add((ruled ? 4 : 2, Gen.Elements(answered.ToArray()).Select(e => (Command)new Command.Send(e, label))));
+        if (config.Allows(OpKind.Close) && clients.Count > 0) options.Add((1, Gen.Elements(clients.ToArray()).Select(e => (Command)new Command.Close(e))));
+        if (config.Allows(OpKind.Close) && node.Service && answered.Count > 0) options.Add((1, Gen.Elements(answered.ToArray()).Select(e => (Command)new Command.Close(e))));
+        // Late tracking matters once the server has heard some flow untracked.
+        if (config.Allows(OpKind.RuleAdd) && !ruled) options.Add((flows.Any(n => w.Sockets.Peer(n) is not null) ? 5 : 1, rule));
+        var first = w.Netfilter.Chain(Model.Nat.NatChain.PreRouting).FirstOrDefault();
+        var replacement = (Command.IptablesReplace)Parse(NodeTopology.ReplacementRule);
+        if (config.Allows(OpKind.RuleReplace) && first is not null && !first.SameRule(replacement.Rule)) options.Add((3, Gen.Constant((Command)replacement)));
+        if (config.Allows(OpKind.RuleDelete) && first is not null)
+            options.Add((1, Gen.Constant((Command)new Command.IptablesDelete(Model.Nat.NatChain.PreRouting, null, 1))));
+        if (config.Allows(OpKind.ConntrackDelete)) options.Add((1, Gen.Constant(Parse($"conntrack -D -p udp --dport {P(NodeTopology.ServiceAddress.Port)}"))));
+        if (config.Allows(OpKind.Sleep)) options.Add((config.MaxSleepMs > ShortSleep ? 3 : 1, config.MaxSleepMs > ShortSleep ? ExpirySleep(config) : Sleep(config)));
+        return Gen.Frequency(options.ToArray());
+    }
+
+    /// <summary>Where sleeps may outlast the UDP timeout: mostly ones that do (past 2 s), some short ones.</summary>
+    private static Gen<Command> ExpirySleep(CheckConfig config) =>
+        Gen.Frequency(
+            (1, Gen.Choose(1, 200)),
+            (3, Gen.Choose(CheckConfigs.UdpExpirySeconds * 1000, (int)config.MaxSleepMs)))
+        .Select(ms => (Command)new Command.Sleep(ms));
+
+    /// <summary>Sleeps up to this long expire nothing on a node (the configurations' short sleeps).</summary>
+    private const long ShortSleep = 1500;
 
     private static Gen<Command> Sleep(CheckConfig config) =>
         Gen.Frequency(

@@ -86,6 +86,11 @@ public static partial class TrialShrinker
             if (!config.Rules.Contains(RuleKinds.Of(add.Rule))) return false;
             if (config.Node is { } node && !add.Rule.SameRule(((Command.IptablesAdd)ScenarioParser.ParseLine(node.Rule)).Rule)) return false;
         }
+        foreach (var replace in t.Body.OfType<Command.IptablesReplace>())
+        {
+            if (!config.Rules.Contains(RuleKinds.Of(replace.Rule))) return false;
+            if (config.Node is not null && !replace.Rule.SameRule(((Command.IptablesReplace)ScenarioParser.ParseLine(NodeTopology.ReplacementRule)).Rule)) return false;
+        }
         if (!config.ConnectsBeforeRuleOnly) return true;
         var rule = t.Body.FindIndex(c => c is Command.IptablesAdd);
         return rule < 0 || t.Body.Skip(rule).All(c => c is not Command.Connect);
@@ -350,7 +355,7 @@ public static partial class TrialShrinker
         // Answers left over from a removed connection that had the new name go first.
         var choices = t.Choices.Where(kv => !NamesConnection(kv.Key, to))
             .ToImmutableSortedDictionary(kv => NamesConnection(kv.Key, from) ? ConnectionKey(from).Replace(kv.Key, to) : kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        return new Trial(t.Setup, body, choices);
+        return t with { Body = body, Choices = choices };
     }
 
     private static Regex ConnectionKey(string name) =>

@@ -63,7 +63,8 @@ public static class Agreement
             var x = enc.NewStep(t);
             var concreteBefore = Abstract(z, enc, s, before);
             var concreteAfter = Abstract(z, enc, n, after);
-            if (Inputs(z, x, step, before, after) is not { } inputs) return $"step {step.Step} ({step.Line.Command.ToScript()}) is outside the symbolic fragment";
+            if ((config.Udp ? UdpInputs(z, x, step, after) : Inputs(z, x, step, before, after)) is not { } inputs)
+                return $"step {step.Step} ({step.Line.Command.ToScript()}) is outside the symbolic fragment";
             var violated = step.Violations.Any(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness);
             var solver = z.MkSolver();
             solver.Assert(concreteBefore, inputs, enc.Transition(s, x, n, t));
@@ -95,6 +96,7 @@ public static class Agreement
         ArgumentNullException.ThrowIfNull(enc);
         ArgumentNullException.ThrowIfNull(s);
         ArgumentNullException.ThrowIfNull(w);
+        if (enc.Config.Udp) return AbstractUdp(z, enc, s, w);
         var f = new List<BoolExpr>();
         var snat = w.Netfilter.Rules.FirstOrDefault(r => r.Target is NatTarget.Snat);
         var node = enc.Config.IsNode;
@@ -125,6 +127,88 @@ public static class Agreement
             f.Add(z.MkEq(s.Local[i], Bv(z, c?.Local.Port ?? 0)));
             f.Add(z.MkEq(s.Wire[i], Bv(z, server?.Remote.Port ?? 0)));
         }
+        return z.MkAnd([.. f]);
+    }
+
+    /// <summary>
+    /// A UDP node world as the UDP fragment's state: per flow its socket, the server's last view of it, and node's
+    /// entry for it (made by its own datagram, mapping it to the entry's reply destination, or by the server's answer,
+    /// mapping it to its own address and port).
+    /// </summary>
+    private static BoolExpr AbstractUdp(Context z, Encoding enc, Encoding.State s, World w)
+    {
+        var f = new List<BoolExpr>
+        {
+            z.MkEq(s.Tracking, z.MkBool(w.Netfilter.Tracking)),
+            z.MkEq(s.Snat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is NatTarget.Masquerade))),
+            z.MkNot(s.Dnat), z.MkEq(s.Lo, Bv(z, 0)), z.MkEq(s.Hi, Bv(z, 0)),
+        };
+        var entries = w.Conntrack.Live(w.Now, 0).Where(e => e.Proto == L4Proto.Udp).ToList();
+        for (var i = 0; i < enc.Slots; i++)
+        {
+            var name = Scenario.ConnectionName(i);
+            var c = w.FindConnection(name);
+            var sock = c is null ? null : w.Sockets.Udp(name);
+            var origin = sock is null ? 0 : NodeTopology.OriginOf(w.Namespaces[sock.Netns].Name);
+            var own = new SockAddr(NodeTopology.Address(origin), c?.Local.Port ?? 0);
+            var peer = c is null ? null : w.Sockets.Peer(name);
+            (bool Node, int Port)? mapping = null;
+            if (c is not null)
+            {
+                if (entries.FirstOrDefault(e => e.Orig.Src == own && e.Orig.Dst == NodeTopology.UdpServer) is { } mine) mapping = (mine.Reply.Dst.Ip == NodeTopology.NodeAddress, mine.Reply.Dst.Port);
+                else if (entries.Any(e => e.Orig.Src == NodeTopology.UdpServer && e.Orig.Dst == own)) mapping = (origin == 0, own.Port);
+            }
+            f.Add(z.MkEq(s.Used[i], z.MkBool(c is not null)));
+            f.Add(z.MkEq(s.Open[i], z.MkBool(sock is { Closed: false })));
+            f.Add(z.MkEq(s.Bound[i], z.MkBool(sock?.ExplicitBind ?? false)));
+            f.Add(z.MkNot(s.Svc[i]));
+            f.Add(z.MkEq(s.Origin[i], z.MkBV(origin, Encoding.OriginBits)));
+            f.Add(z.MkEq(s.Local[i], Bv(z, own.Port)));
+            f.Add(z.MkEq(s.Live[i], z.MkBool(peer is not null)));
+            f.Add(z.MkEq(s.HeardNode[i], z.MkBool(peer is not null && peer.LastFrom.Ip == NodeTopology.NodeAddress)));
+            f.Add(z.MkEq(s.HeardWire[i], Bv(z, peer?.LastFrom.Port ?? 0)));
+            f.Add(z.MkEq(s.Tracked[i], z.MkBool(mapping is not null)));
+            f.Add(z.MkEq(s.NodeAddr[i], z.MkBool(mapping?.Node ?? false)));
+            f.Add(z.MkEq(s.Wire[i], Bv(z, mapping?.Port ?? 0)));
+        }
+        return z.MkAnd([.. f]);
+    }
+
+    /// <summary>A UDP step's inputs (the flow by its slot; a datagram's port as it left node); null outside the fragment.</summary>
+    private static BoolExpr? UdpInputs(Context z, Encoding.Step x, StepRecord step, World after)
+    {
+        var f = new List<BoolExpr>();
+        Op op;
+        int Slot(string end) => after.FindConnection(Segment.ConnectionOf(end))!.Ordinal;
+        if (step.Line.Command is not Command.Connect) f.Add(z.MkEq(x.Origin, z.MkBV(0, Encoding.OriginBits)));
+        if (step.Line.Command is not Command.Send) f.Add(z.MkEq(x.Slot, z.MkBV(0, Encoding.SlotBits)));
+        switch (step.Line.Command)
+        {
+            case Command.Connect { Proto: L4Proto.Udp } c:
+                op = Op.Connect;
+                f.Add(z.MkEq(x.Origin, z.MkBV(Math.Max(0, NodeTopology.OriginOf(c.Netns)), Encoding.OriginBits)));
+                f.Add(z.MkEq(x.Bound, z.MkBool(c.Local is not null)));
+                f.Add(z.MkEq(x.Port, Bv(z, after.FindConnection(c.Name)!.Local.Port)));
+                break;
+            case Command.Send send:
+                op = send.End.EndsWith(".server", StringComparison.Ordinal) ? Op.Answer : Op.Send;
+                // An answer that reaches no socket (node keeps an entry for nothing) is outside the fragment.
+                if (op == Op.Answer && step.Events.OfType<KernelEvent.Delivered>().Any(d => d.End == "(no socket)" && d.Segment.Icmp is null)) return null;
+                f.Add(z.MkEq(x.Slot, z.MkBV(Slot(send.End), Encoding.SlotBits)));
+                // As node sends it on to the server.
+                if (op == Op.Send && step.Events.OfType<KernelEvent.Captured>().FirstOrDefault(e => e.Netns is null && e.Device == "eth1" && e.Segment.Origin == send.End) is { } out1)
+                    f.Add(z.MkEq(x.W1, Bv(z, out1.Segment.Tuple.Src.Port)));
+                break;
+            case Command.IptablesAdd { Rule.Target: NatTarget.Masquerade }:
+                op = Op.SnatAdd;
+                break;
+            case Command.Sleep:
+                op = Op.Expire;
+                break;
+            default:
+                return null;
+        }
+        f.Add(z.MkEq(x.Op, z.MkBV((int)op, 3)));
         return z.MkAnd([.. f]);
     }
 

@@ -78,8 +78,14 @@ public sealed class Encoding
         /// <summary>Node configurations: where the connection comes from (0: node, k: pod k).</summary>
         public required BitVecExpr[] Origin { get; init; }
 
-        /// <summary>Node configurations: does the server see the connection from node's address?</summary>
+        /// <summary>Node configurations: does the server see the connection from node's address? (UDP: is the flow's entry's mapping on node's address?)</summary>
         public required BoolExpr[] NodeAddr { get; init; }
+
+        /// <summary>UDP: did the server last hear the flow from node's address (else from its pod's own)?</summary>
+        public required BoolExpr[] HeardNode { get; init; }
+
+        /// <summary>UDP: the source port the server last heard the flow from.</summary>
+        public required BitVecExpr[] HeardWire { get; init; }
     }
 
     /// <summary>One step's inputs: which op, and the values a connect or a rule takes (all symbolic).</summary>
@@ -97,9 +103,15 @@ public sealed class Encoding
 
         /// <summary>Node configurations: the connect's origin (0: node, k: pod k).</summary>
         public required BitVecExpr Origin { get; init; }
+
+        /// <summary>UDP: the flow a send or an answer is for.</summary>
+        public required BitVecExpr Slot { get; init; }
     }
 
     public const int OriginBits = 2;
+
+    /// <summary>A slot number: up to 16 slots.</summary>
+    public const int SlotBits = 4;
 
     private BitVecNum Bv(int v) => _z.MkBV(v, PortBits);
 
@@ -124,6 +136,8 @@ public sealed class Encoding
         Wire = [.. Enumerable.Range(0, Slots).Select(i => P($"wire{i}@{tag}"))],
         Origin = [.. Enumerable.Range(0, Slots).Select(i => _z.MkBVConst($"origin{i}@{tag}", OriginBits))],
         NodeAddr = [.. Enumerable.Range(0, Slots).Select(i => B($"nodeaddr{i}@{tag}"))],
+        HeardNode = [.. Enumerable.Range(0, Slots).Select(i => B($"heardnode{i}@{tag}"))],
+        HeardWire = [.. Enumerable.Range(0, Slots).Select(i => P($"heardwire{i}@{tag}"))],
     };
 
     public Step NewStep(int t) => new()
@@ -138,6 +152,7 @@ public sealed class Encoding
         RuleHi = P($"rhi@{t}"),
         Violation = B($"violation@{t}"),
         Origin = _z.MkBVConst($"origin@{t}", OriginBits),
+        Slot = _z.MkBVConst($"slot@{t}", SlotBits),
     };
 
     /// <summary>The state after the setup: nothing tracked, no rules, no connections.</summary>
@@ -147,6 +162,7 @@ public sealed class Encoding
          {
              _z.MkNot(s.Used[i]), _z.MkNot(s.Open[i]), _z.MkNot(s.Live[i]), _z.MkNot(s.Tracked[i]), _z.MkNot(s.Bound[i]), _z.MkNot(s.Svc[i]),
              _z.MkEq(s.Local[i], Bv(0)), _z.MkEq(s.Wire[i], Bv(0)), _z.MkEq(s.Origin[i], _z.MkBV(0, OriginBits)), _z.MkNot(s.NodeAddr[i]),
+             _z.MkNot(s.HeardNode[i]), _z.MkEq(s.HeardWire[i], Bv(0)),
          })]);
 
     private BoolExpr Is(Step x, Op op) => _z.MkEq(x.Op, _z.MkBV((int)op, 3));
@@ -186,7 +202,14 @@ public sealed class Encoding
         _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Live[j], _z.MkNot(tracked[j]), _z.MkEq(s.Wire[j], w)))]);
 
     /// <summary>The transition from <paramref name="s"/> to <paramref name="n"/> under step <paramref name="x"/> (step index <paramref name="t"/>).</summary>
-    public BoolExpr Transition(State s, Step x, State n, int t) => Config.IsNode ? NodeTransition(s, x, n, t) : LoopbackTransition(s, x, n, t);
+    public BoolExpr Transition(State s, Step x, State n, int t) =>
+        Config.Udp ? UdpTransition(s, x, n, t)
+        : _z.MkAnd(Config.IsNode ? NodeTransition(s, x, n, t) : LoopbackTransition(s, x, n, t), TcpKeepsUdpState(s, x, n));
+
+    /// <summary>The TCP fragments leave the UDP-only state alone and have no slot operand.</summary>
+    private BoolExpr TcpKeepsUdpState(State s, Step x, State n) => _z.MkAnd(
+        [_z.MkEq(x.Slot, _z.MkBV(0, SlotBits)),
+         .. Enumerable.Range(0, Slots).SelectMany(i => new BoolExpr[] { _z.MkEq(n.HeardNode[i], s.HeardNode[i]), _z.MkEq(n.HeardWire[i], s.HeardWire[i]) })]);
 
     private BoolExpr LoopbackTransition(State s, Step x, State n, int t)
     {
@@ -276,6 +299,12 @@ public sealed class Encoding
         return FreeExists(s, Bv(NullBindingLow), Bv(65535), tracked);
     }
 
+    /// <summary>A node's rule state: the one rule (the pods' MASQUERADE) starts tracking when it is added; no SNAT range, no DNAT.</summary>
+    private BoolExpr NodeRuleStep(State s, Step x, State n) => _z.MkAnd(
+        _z.MkEq(n.Tracking, _z.MkOr(s.Tracking, Is(x, Op.SnatAdd))),
+        _z.MkEq(n.Snat, _z.MkOr(s.Snat, Is(x, Op.SnatAdd))),
+        _z.MkEq(n.Dnat, s.Dnat), _z.MkEq(n.Lo, s.Lo), _z.MkEq(n.Hi, s.Hi));
+
     /// <summary>The node configurations' transition (see the class remarks).</summary>
     private BoolExpr NodeTransition(State s, Step x, State n, int t)
     {
@@ -317,11 +346,7 @@ public sealed class Encoding
         var established = _z.MkNot(dropped);
 
         var flush = Is(x, Op.Flush);
-        c.Add(_z.MkEq(n.Tracking, _z.MkOr(s.Tracking, Is(x, Op.SnatAdd))));
-        c.Add(_z.MkEq(n.Snat, _z.MkOr(s.Snat, Is(x, Op.SnatAdd))));
-        c.Add(_z.MkEq(n.Dnat, s.Dnat));
-        c.Add(_z.MkEq(n.Lo, s.Lo));
-        c.Add(_z.MkEq(n.Hi, s.Hi));
+        c.Add(NodeRuleStep(s, x, n));
         for (var i = 0; i < Slots; i++)
         {
             var me = _z.MkAnd(connect, _z.MkNot(s.Used[i]), i == 0 ? _z.MkTrue() : s.Used[i - 1]);
@@ -335,6 +360,122 @@ public sealed class Encoding
             c.Add(_z.MkEq(n.NodeAddr[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, onNode), s.NodeAddr[i])));
             c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, established, s.Live[i])));
             c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(established, tracked), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
+        }
+        return _z.MkAnd([.. c]);
+    }
+
+    /// <summary>The selected slot (<see cref="Step.Slot"/>)?</summary>
+    private BoolExpr Sel(Step x, int i) => _z.MkEq(x.Slot, _z.MkBV(i, SlotBits));
+
+    private BoolExpr SelBool(Step x, BoolExpr[] a) => _z.MkOr([.. Enumerable.Range(0, Slots).Select(i => _z.MkAnd(Sel(x, i), a[i]))]);
+
+    private BitVecExpr SelBv(Step x, BitVecExpr[] a)
+    {
+        BitVecExpr v = a[Slots - 1];
+        for (var i = Slots - 2; i >= 0; i--) v = (BitVecExpr)_z.MkITE(Sel(x, i), a[i], v);
+        return v;
+    }
+
+    /// <summary>
+    /// The UDP node configurations' transition. Per slot, a flow: its origin, local port (bound, or automatic from
+    /// 32768-60999) and whether its socket is open; whether node's table has an entry for it (<see cref="State.Tracked"/>)
+    /// and that entry's mapping (on node's address or the pod's own, <see cref="State.NodeAddr"/>, port
+    /// <see cref="State.Wire"/>); whether the server heard it (<see cref="State.Live"/>) and from where
+    /// (<see cref="State.HeardNode"/>, <see cref="State.HeardWire"/>). Steps: connect -u (no packet), a flow's datagram,
+    /// the server's answer to where it last heard a flow, the pods' MASQUERADE rule, and (expiry) a sleep past every
+    /// UDP timeout.
+    /// A datagram of a flow with an entry is heard at the entry's mapping; without one, once tracking is on, node makes
+    /// an entry and a NAT decision on node's address (the null binding for node's own socket, MASQUERADE for a pod's:
+    /// keep the port unless an entry's mapping holds it, else any free port of 1024-65535); untracked it is heard from
+    /// its own address and port. An answer goes to the entry whose mapping it is addressed to (delivered to that entry's
+    /// flow); with none, to the socket bound there (a pod's address: the flow itself; node's: node's flow on that port),
+    /// and once tracking is on node makes an entry for it, the server's flow, whose mapping is that address.
+    /// Violations: a datagram heard from an address the server last heard another flow from
+    /// (<c>wire-tuple-uniqueness</c>), an answer delivered to another flow (and <c>no-foreign-delivery</c>).
+    /// Outside this fragment, so its steps cannot take them: closes, a port used twice in a namespace, an answer to an
+    /// address where nothing receives it once tracking is on (node would keep an entry for no socket), and an answer
+    /// reaching a node socket whose own flow has an entry with another mapping (node's entry for the answer would
+    /// move the server's port).
+    /// </summary>
+    private BoolExpr UdpTransition(State s, Step x, State n, int t)
+    {
+        var c = new List<BoolExpr>();
+        var allowed = new List<BoolExpr> { Is(x, Op.Connect), Is(x, Op.Send), Is(x, Op.Answer), _z.MkAnd(Is(x, Op.SnatAdd), _z.MkNot(s.Snat)) };
+        if (Config.Expiry) allowed.Add(Is(x, Op.Expire));
+        c.Add(_z.MkOr([.. allowed]));
+        if (Config.TrackingFromStart && t == 0) c.Add(Is(x, Op.SnatAdd));
+        c.Add(_z.MkNot(x.ToSvc));
+        c.Add(_z.MkBVULE(x.Origin, _z.MkBV(Config.Pods, OriginBits)));
+        c.Add(_z.MkBVULT(x.Slot, _z.MkBV(Slots, SlotBits)));
+
+        var connect = Is(x, Op.Connect);
+        var send = Is(x, Op.Send);
+        var answer = Is(x, Op.Answer);
+        var expire = Is(x, Op.Expire);
+        // Operands of the other steps are fixed, so a decoded trace has one reading.
+        c.Add(_z.MkImplies(_z.MkNot(_z.MkOr(send, answer)), _z.MkEq(x.Slot, _z.MkBV(0, SlotBits))));
+        c.Add(_z.MkImplies(_z.MkNot(connect), _z.MkEq(x.Origin, _z.MkBV(0, OriginBits))));
+
+        c.Add(_z.MkImplies(connect, _z.MkNot(s.Used[Slots - 1])));
+        // A port no flow of the namespace ever had (no reuse in the fragment; without closes, every used one is held).
+        BoolExpr SameNs(int j) => _z.MkAnd(s.Used[j], _z.MkEq(s.Origin[j], x.Origin));
+        var fresh = _z.MkAnd([.. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(SameNs(j), _z.MkNot(_z.MkEq(s.Local[j], x.Port))))]);
+        var boundOk = _z.MkAnd(_z.MkBVUGE(x.Port, Bv(1024)), fresh);
+        var ephemeralOk = _z.MkAnd(Between(x.Port, Bv(EphemeralLow), Bv(EphemeralHigh)), fresh);
+        c.Add(_z.MkImplies(connect, (BoolExpr)_z.MkITE(x.Bound, boundOk, ephemeralOk)));
+        if (Config.PortSpan is { } span) c.Add(_z.MkImplies(_z.MkAnd(connect, x.Bound), Between(x.Port, Bv(40000), Bv(40000 + span - 1))));
+
+        // A datagram of the selected flow.
+        c.Add(_z.MkImplies(send, SelBool(x, s.Used)));
+        var tracked = SelBool(x, s.Tracked);
+        var origin = SelBv(x, s.Origin);
+        var local = SelBv(x, s.Local);
+        var fromNode = IsOrigin(origin, 0);
+        var newEntry = _z.MkAnd(send, s.Tracking, _z.MkNot(tracked));
+        var keep = _z.MkNot(TakenOnNode(s, local));
+        var anyFree = _z.MkAnd(Between(x.W1, Bv(NullBindingLow), Bv(65535)), _z.MkNot(TakenOnNode(s, x.W1)));
+        c.Add(_z.MkImplies(newEntry, (BoolExpr)_z.MkITE(keep, _z.MkEq(x.W1, local), anyFree)));
+        var heardNode = (BoolExpr)_z.MkITE(tracked, SelBool(x, s.NodeAddr), _z.MkOr(s.Tracking, fromNode));
+        var heardWire = (BitVecExpr)_z.MkITE(tracked, SelBv(x, s.Wire), _z.MkITE(s.Tracking, x.W1, local));
+        BoolExpr SameAddress(int j, BoolExpr node, BitVecExpr port, BitVecExpr from, BoolExpr[] nodeFlags, BitVecExpr[] ports) =>
+            _z.MkAnd(_z.MkEq(nodeFlags[j], node), _z.MkOr(node, _z.MkEq(s.Origin[j], from)), _z.MkEq(ports[j], port));
+        var heardTwice = _z.MkAnd(send, _z.MkOr([.. Enumerable.Range(0, Slots).Select(j =>
+            _z.MkAnd(_z.MkNot(Sel(x, j)), s.Live[j], SameAddress(j, heardNode, heardWire, origin, s.HeardNode, s.HeardWire)))]));
+
+        // The server's answer to where it last heard the selected flow.
+        c.Add(_z.MkImplies(answer, SelBool(x, s.Live)));
+        var hn = SelBool(x, s.HeardNode);
+        var hw = SelBv(x, s.HeardWire);
+        var entryHit = Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracking, s.Tracked[j], SameAddress(j, hn, hw, origin, s.NodeAddr, s.Wire))).ToArray();
+        var anyEntry = _z.MkOr(entryHit);
+        var socketHit = Enumerable.Range(0, Slots).Select(j => _z.MkAnd(_z.MkNot(anyEntry),
+            (BoolExpr)_z.MkITE(hn, _z.MkAnd(s.Used[j], IsOrigin(s.Origin[j], 0), _z.MkEq(s.Local[j], hw)), Sel(x, j)))).ToArray();
+        var target = Enumerable.Range(0, Slots).Select(j => _z.MkOr(entryHit[j], socketHit[j])).ToArray();
+        c.Add(_z.MkImplies(answer, _z.MkOr(target)));
+        c.Add(_z.MkImplies(_z.MkAnd(answer, s.Tracking), _z.MkAnd([.. Enumerable.Range(0, Slots).Select(j => _z.MkImplies(socketHit[j], _z.MkNot(s.Tracked[j])))])));
+        var misdelivered = _z.MkAnd(answer, _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(target[j], _z.MkNot(Sel(x, j))))]));
+        c.Add(_z.MkEq(x.Violation, _z.MkOr(heardTwice, misdelivered)));
+
+        c.Add(NodeRuleStep(s, x, n));
+        for (var i = 0; i < Slots; i++)
+        {
+            var me = _z.MkAnd(connect, _z.MkNot(s.Used[i]), i == 0 ? _z.MkTrue() : s.Used[i - 1]);
+            var sends = _z.MkAnd(send, Sel(x, i));
+            var opened = _z.MkAnd(newEntry, Sel(x, i));
+            var answered = _z.MkAnd(answer, s.Tracking, socketHit[i]);
+            c.Add(_z.MkEq(n.Used[i], _z.MkOr(s.Used[i], me)));
+            c.Add(_z.MkEq(n.Open[i], _z.MkOr(s.Open[i], me)));
+            c.Add(_z.MkEq(n.Bound[i], (BoolExpr)_z.MkITE(me, x.Bound, s.Bound[i])));
+            c.Add(_z.MkEq(n.Svc[i], s.Svc[i]));
+            c.Add(_z.MkEq(n.Origin[i], (BitVecExpr)_z.MkITE(me, x.Origin, s.Origin[i])));
+            c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
+            c.Add(_z.MkEq(n.Live[i], _z.MkOr(s.Live[i], sends)));
+            c.Add(_z.MkEq(n.HeardNode[i], (BoolExpr)_z.MkITE(sends, heardNode, s.HeardNode[i])));
+            c.Add(_z.MkEq(n.HeardWire[i], (BitVecExpr)_z.MkITE(sends, heardWire, s.HeardWire[i])));
+            c.Add(_z.MkEq(n.Tracked[i], _z.MkAnd(_z.MkNot(expire), _z.MkOr(s.Tracked[i], opened, answered))));
+            // An expired entry maps nothing (so a state says only what the table holds).
+            c.Add(_z.MkEq(n.NodeAddr[i], (BoolExpr)_z.MkITE(expire, _z.MkFalse(), _z.MkITE(opened, _z.MkTrue(), _z.MkITE(answered, hn, s.NodeAddr[i])))));
+            c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(expire, Bv(0), _z.MkITE(opened, x.W1, _z.MkITE(answered, hw, s.Wire[i])))));
         }
         return _z.MkAnd([.. c]);
     }

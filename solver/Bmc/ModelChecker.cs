@@ -93,14 +93,23 @@ public static class ModelChecker
             state = next;
         }
         Op[] ops = [Op.Connect, Op.Connect, Op.Connect, .. config.Snat || config.IsNode ? [Op.SnatAdd] : Array.Empty<Op>(), .. config.Dnat ? [Op.DnatAdd] : Array.Empty<Op>(),
-            .. config.Modprobe ? [Op.Modprobe] : Array.Empty<Op>(), .. config.Flush ? [Op.Flush] : Array.Empty<Op>(), .. config.Expiry ? [Op.Expire] : Array.Empty<Op>()];
+            .. config.Modprobe ? [Op.Modprobe] : Array.Empty<Op>(), .. config.Flush ? [Op.Flush] : Array.Empty<Op>(), .. config.Expiry ? [Op.Expire] : Array.Empty<Op>(),
+            .. config.Udp ? [Op.Send, Op.Send, Op.Send, Op.Answer, Op.Answer] : Array.Empty<Op>()];
         var rng = new Random(seed);
         var traces = ImmutableArray.CreateBuilder<ImmutableArray<SymbolicStep>>();
         for (var attempt = 0; attempt < count * 8 && traces.Count < count; attempt++)
         {
             var assume = new List<BoolExpr>();
+            // UDP: a violation needs a particular sequence (two flows, the datagrams that teach the server, the rule or an
+            // expiry), which random step kinds rarely make: every other sample leaves the kinds to Z3 and asks for one.
+            var free = config.Udp && attempt % 2 == 1;
             foreach (var x in steps)
             {
+                if (free)
+                {
+                    if (rng.Next(2) == 0) assume.Add(z.MkEq(x.Origin, z.MkBV(rng.Next(config.Pods + 1), Encoding.OriginBits)));
+                    continue;
+                }
                 // With tracking from the start the first step is the rule (the only traces there are).
                 var op = x == steps[0] && config.TrackingFromStart && (config.Snat || config.IsNode) ? Op.SnatAdd : ops[rng.Next(ops.Length)];
                 assume.Add(z.MkEq(x.Op, z.MkBV((int)op, ((BitVecSort)x.Op.Sort).Size)));
@@ -126,7 +135,7 @@ public static class ModelChecker
     private static bool Bool(Z3Model m, BoolExpr e) => m.Eval(e, true).IsTrue;
 
     private static SymbolicStep Decode(Z3Model m, Encoding.Step x) =>
-        new((Op)Int(m, x.Op), Bool(m, x.Bound), Bool(m, x.ToSvc), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), Int(m, x.RuleLo), Int(m, x.RuleHi), Bool(m, x.Violation), Int(m, x.Origin));
+        new((Op)Int(m, x.Op), Bool(m, x.Bound), Bool(m, x.ToSvc), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), Int(m, x.RuleLo), Int(m, x.RuleHi), Bool(m, x.Violation), Int(m, x.Origin), Int(m, x.Slot));
 
     private static string P(int v) => v.ToString(CultureInfo.InvariantCulture);
 
@@ -136,7 +145,20 @@ public static class ModelChecker
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(s);
         if (!config.IsNode) return Line(s, name);
-        var node = new NodeTopology(config.Pods, config.RandomFully);
+        var node = new NodeTopology(config.Pods, config.RandomFully) { Udp = config.Udp };
+        if (config.Udp)
+        {
+            return s.Op switch
+            {
+                Op.Connect => (NodeTopology.Netns(s.Origin) is { } ns ? $"ip netns exec {ns} " : "") +
+                    $"connect -u {name} {(s.Bound ? $"{NodeTopology.Address(s.Origin)}:{P(s.Port)} " : "")}{NodeTopology.UdpServer}",
+                Op.Send => $"send {name} {UdpLabel(s)}",
+                Op.Answer => $"send {name}.server {UdpLabel(s)}",
+                Op.SnatAdd => node.Rule,
+                Op.Expire => UdpExpireLine,
+                _ => throw new ArgumentOutOfRangeException(nameof(s), s.Op, "not a step of a UDP configuration"),
+            };
+        }
         return s.Op switch
         {
             Op.Connect => (NodeTopology.Netns(s.Origin) is { } ns ? $"ip netns exec {ns} " : "") +
@@ -146,6 +168,12 @@ public static class ModelChecker
             _ => throw new ArgumentOutOfRangeException(nameof(s), s.Op, "not a step of a node configuration"),
         };
     }
+
+    /// <summary>A sleep past every UDP timeout of the UDP configurations (2 s, 4 s as a stream).</summary>
+    public const string UdpExpireLine = "sleep 5";
+
+    /// <summary>A decoded UDP step's label: unique in its trace (the step's own ports and slot are not, so the caller numbers them).</summary>
+    private static string UdpLabel(SymbolicStep s) => s.Label ?? throw new InvalidOperationException("a UDP step needs its label");
 
     /// <summary>The scenario line a decoded step stands for.</summary>
     public static string Line(SymbolicStep s, string name) => s.Op switch
@@ -186,10 +214,21 @@ public static class ModelChecker
         var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
         var wanted = new Dictionary<string, (int First, int Then)>(StringComparer.Ordinal);
         var n = 0;
+        var udpWanted = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        var t = 0;
         foreach (var s in steps)
         {
-            var name = s.Op == Op.Connect ? Scenario.ConnectionName(n++) : "";
-            lines.Add(Line(config, s, name));
+            t++;
+            var name = s.Op == Op.Connect ? Scenario.ConnectionName(n++) : s.Op is Op.Send or Op.Answer ? Scenario.ConnectionName(s.Slot) : "";
+            var labelled = s.Op is Op.Send or Op.Answer ? s with { Label = string.Create(CultureInfo.InvariantCulture, $"{(s.Op == Op.Send ? "d" : "a")}{t}") } : s;
+            lines.Add(Line(config, labelled, name));
+            if (config.Udp)
+            {
+                if (s.Op == Op.Connect && !s.Bound) choices[$"ephemeral:{name}"] = s.Port - Encoding.EphemeralLow;
+                // Each datagram that makes a NAT decision wants the trace's port (W1); a kept port makes no choice.
+                if (s.Op == Op.Send) (udpWanted.TryGetValue(name, out var l) ? l : udpWanted[name] = []).Add(s.W1);
+                continue;
+            }
             if (s.Op != Op.Connect) continue;
             if (!s.Bound) choices[$"ephemeral:{name}"] = s.Port - Encoding.EphemeralLow;
             wanted[name] = (s.W1, s.W2);
@@ -197,7 +236,39 @@ public static class ModelChecker
         var parsed = ScenarioParser.Parse("z3-trace.scenario", string.Join("\n", lines) + "\n");
         error = parsed.Ok ? null : "the decoded trace does not parse: " + parsed.Errors[0];
         var natAddress = config.IsNode ? NodeTopology.NodeAddress : IPv4Address.Loopback;
-        return parsed.Ok ? Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted, natAddress) : null;
+        if (!parsed.Ok) return null;
+        return config.Udp
+            ? PinUdp(parsed.Scenario! with { Choices = choices.ToImmutable() }, udpWanted)
+            : Pin(parsed.Scenario! with { Choices = choices.ToImmutable() }, wanted, natAddress);
+    }
+
+    /// <summary>
+    /// A UDP trace's NAT pins: each flow's own source decisions (<c>nat:src:NAME#k</c>, not its server's) in order, the
+    /// k-th to the port of the flow's k-th datagram in the trace that made one (a datagram that found its entry, or
+    /// whose port was kept, asks nothing). Re-pinned until stable, as <see cref="Pin"/>.
+    /// </summary>
+    private static Scenario PinUdp(Scenario scenario, Dictionary<string, List<int>> wanted)
+    {
+        for (var round = 0; round < 16; round++)
+        {
+            var pins = scenario.Choices;
+            var k = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var step in Simulation.Run(scenario, ChoiceSource.First).Steps)
+            {
+                if (step.Line.Command is not Command.Send { End: var end } || end.Contains('.', StringComparison.Ordinal) || !wanted.TryGetValue(end, out var ports)) continue;
+                var i = k.GetValueOrDefault(end);
+                k[end] = i + 1;
+                var port = ports[i];
+                foreach (var ev in step.Events.OfType<KernelEvent.Choice>())
+                {
+                    if (!ev.Made.Point.Key.StartsWith($"nat:src:{end}#", StringComparison.Ordinal)) continue;
+                    if (ev.Made.ValueFor(new SockAddr(NodeTopology.NodeAddress, port)) is { } v) pins = pins.SetItem(ev.Made.Point.Key, v);
+                }
+            }
+            if (pins.Count == scenario.Choices.Count && pins.All(kv => scenario.Choices.TryGetValue(kv.Key, out var old) && old == kv.Value)) break;
+            scenario = scenario with { Choices = pins };
+        }
+        return scenario;
     }
 
     /// <summary>

@@ -9,4 +9,10 @@ public enum Op
     Modprobe = 3,
     Flush = 4,
     Expire = 5,
+
+    /// <summary>UDP: a flow's client socket sends a datagram.</summary>
+    Send = 6,
+
+    /// <summary>UDP: the server answers a flow at the address it last heard it from.</summary>
+    Answer = 7,
 }

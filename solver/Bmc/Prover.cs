@@ -92,6 +92,30 @@ public static class Prover
             new("slots are used in order", s => All(slots.Where(i => i > 0).Select(i => z.MkImplies(s.Used[i], s.Used[i - 1])))),
             new("an unused slot holds nothing", s => All(slots.Select(i => z.MkImplies(z.MkNot(s.Used[i]), z.MkAnd(z.MkNot(s.Open[i]), z.MkNot(s.Live[i]), z.MkNot(s.Tracked[i])))))),
             new("every live connection is untracked", s => All(slots.Select(i => z.MkImplies(s.Live[i], z.MkNot(s.Tracked[i]))))),
+            .. enc.Config.Udp ? UdpCandidates(z, enc) : [],
+        ];
+    }
+
+    /// <summary>
+    /// The UDP fragment's candidates: where a flow's entry maps it, that the server heard it there, and that no two
+    /// entries map two flows to one address (on node's, or on one pod's).
+    /// </summary>
+    private static List<Candidate> UdpCandidates(Context z, Encoding enc)
+    {
+        var slots = Enumerable.Range(0, enc.Slots).ToList();
+        BoolExpr All(IEnumerable<BoolExpr> f) => z.MkAnd([.. f]);
+        IEnumerable<(int I, int J)> Pairs() => slots.SelectMany(i => slots.Where(j => j > i).Select(j => (i, j)));
+        return
+        [
+            new("a flow the server heard is heard where its entry maps it", s => All(slots.Select(i => z.MkImplies(z.MkAnd(s.Live[i], s.Tracked[i]),
+                z.MkAnd(z.MkEq(s.HeardNode[i], s.NodeAddr[i]), z.MkEq(s.HeardWire[i], s.Wire[i])))))),
+            new("a flow with an entry was used", s => All(slots.Select(i => z.MkImplies(z.MkOr(s.Tracked[i], s.Live[i]), s.Used[i])))),
+            new("no two entries map flows to one port of node's address", s => All(Pairs().Select(p => z.MkImplies(
+                z.MkAnd(s.Tracked[p.I], s.Tracked[p.J], s.NodeAddr[p.I], s.NodeAddr[p.J]), z.MkNot(z.MkEq(s.Wire[p.I], s.Wire[p.J])))))),
+            new("an entry that maps a flow to its pod's address keeps its port", s => All(slots.Select(i => z.MkImplies(
+                z.MkAnd(s.Tracked[i], z.MkNot(s.NodeAddr[i])), z.MkEq(s.Wire[i], s.Local[i]))))),
+            new("no two flows of one namespace share a port", s => All(Pairs().Select(p => z.MkImplies(
+                z.MkAnd(s.Used[p.I], s.Used[p.J], z.MkEq(s.Origin[p.I], s.Origin[p.J])), z.MkNot(z.MkEq(s.Local[p.I], s.Local[p.J])))))),
         ];
     }
 }

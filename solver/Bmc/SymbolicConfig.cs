@@ -30,6 +30,12 @@ public sealed record SymbolicConfig(
     bool RandomFully = false,
     string? OutsideFragment = null)
 {
+    /// <summary>
+    /// A UDP node configuration (<see cref="NodeTopology.Udp"/>): its steps are UDP flows (connect -u, a datagram, the
+    /// server's answer) rather than TCP connects (<see cref="Encoding"/>'s UDP remarks).
+    /// </summary>
+    public bool Udp { get; init; }
+
     /// <summary>A node configuration (pods behind node's MASQUERADE) rather than one namespace on loopback?</summary>
     public bool IsNode => Pods > 0;
 

@@ -28,10 +28,25 @@ public static class SymbolicConfigs
         },
         Node("node-boot", new NodeTopology(3, false), true, flush: false),
         Node("node-random-fully", new NodeTopology(2, true), false, flush: false),
+        Udp("udp-late", new NodeTopology(2, false) { Udp = true }, [], trackingFromStart: false, expiry: false),
+        Udp("udp-expiry", new NodeTopology(2, false) { Udp = true },
+            Setup("sysctl -w net.netfilter.nf_conntrack_udp_timeout=2", "sysctl -w net.netfilter.nf_conntrack_udp_timeout_stream=4"), trackingFromStart: true, expiry: true),
+        Udp("udp-stale-dnat", new NodeTopology(2, false) { Service = true }, [], trackingFromStart: true, expiry: false) with
+        {
+            OutsideFragment = "its violations need a rule replaced or deleted under a live flow, and the UDP fragment has one rule, added once",
+        },
+        Udp("udp-boot", new NodeTopology(3, false) { Udp = true }, [], trackingFromStart: true, expiry: false),
     ];
 
     private static SymbolicConfig Node(string name, NodeTopology node, bool trackingFromStart, bool flush) =>
         new(name, node.Setup(), trackingFromStart, Snat: false, Dnat: false, Modprobe: false, Flush: flush, Expiry: false, Pods: node.Pods, RandomFully: node.RandomFully);
+
+    /// <summary>A UDP node configuration: flows, datagrams and answers (<see cref="SymbolicConfig.Udp"/>).</summary>
+    private static SymbolicConfig Udp(string name, NodeTopology node, ImmutableArray<Command> settings, bool trackingFromStart, bool expiry) =>
+        new(name, [.. node.Setup(), .. settings], trackingFromStart, Snat: false, Dnat: node.Service, Modprobe: false, Flush: false, Expiry: expiry, Pods: node.Pods)
+        {
+            Udp = true,
+        };
 
     public static SymbolicConfig? Find(string name) => Catalogue.FirstOrDefault(c => c.Name == name);
 }

@@ -57,6 +57,27 @@ public class PropertyRunTests(ITestOutputHelper output)
         Assert.True(masqueraded >= 100, $"only {masqueraded} pod connections went through MASQUERADE in 100 trials");
     }
 
+    [Fact]
+    public void Invariants_UdpBoot_HoldOverTwoThousandSequences()
+    {
+        var r = CheckRunner.Run(new CheckOptions(CheckConfigs.UdpBoot, 2000, 1));
+        Assert.Null(r.Error);
+        Assert.False(r.Failed, $"udp-boot seed 1: {r.Minimal}");
+        Assert.Equal(2000, r.TestsRun);
+        // Says something only if flows share node's address: count the pod flows the server heard from node's address
+        // and the server's answers that reached a client, in trials of the same generator.
+        int masqueraded = 0, answered = 0;
+        foreach (var t in Gen.Sample(TrialGen.For(CheckConfigs.UdpBoot), 100, new Rnd(1), 40))
+        {
+            var final = t.Replay().Final;
+            masqueraded += final.Connections.Count(c => final.Sockets.Udp(c.Name) is { Netns: > 0 } && final.Sockets.Peer(c.Name)?.LastFrom.Ip == NodeTopology.NodeAddress);
+            answered += final.Sockets.UdpSockets.Where(u => !u.IsServer).Sum(u => u.Received.Length);
+        }
+        output.WriteLine($"udp-boot: {masqueraded} pod flows heard from node's address, {answered} answers read by clients, in 100 sampled trials");
+        Assert.True(masqueraded >= 100, $"only {masqueraded} pod flows went through MASQUERADE in 100 trials");
+        Assert.True(answered >= 50, $"only {answered} answers reached a client in 100 trials");
+    }
+
     /// <summary>The canonical minimal counterexamples, as the shrinker leaves them (setup lines included).</summary>
     public static TheoryData<string, ulong, string> Minimal => new()
     {
@@ -124,6 +145,9 @@ public class PropertyRunTests(ITestOutputHelper output)
         { "node-flush", "iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nip netns exec pod1 connect A 10.244.0.2:40000 192.168.1.20:80\nconntrack -F\nconnect B 192.168.1.10:40000 192.168.1.20:80" },
         { "node-midstream", "connect A 192.168.1.10:40000 192.168.1.20:80\nip netns exec pod1 connect B 10.244.0.2:40000 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nsend B d4" },
         { "node-random-fully", "choose nat:src:B#1:off0 48976\nconnect A 192.168.1.10:50000 192.168.1.20:80\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE --random-fully\nip netns exec pod1 connect B 192.168.1.20:80" },
+        { "udp-late", "connect -u A 192.168.1.10:40000 192.168.1.20:53\nsend A d2\niptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nip netns exec pod1 connect -u B 10.244.0.2:40000 192.168.1.20:53\nsend B d7" },
+        { "udp-expiry", "iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE\nip netns exec pod1 connect -u A 10.244.0.2:40000 192.168.1.20:53\nconnect -u B 192.168.1.10:40000 192.168.1.20:53\nsend B d4\nsleep 2\nsend A d6" },
+        { "udp-stale-dnat", "iptables -t nat -A PREROUTING -d 10.96.0.10/32 -p udp --dport 53 -j DNAT --to-destination 192.168.1.20:53\nip netns exec pod1 connect -u A 10.96.0.10:53\nsend A d3\niptables -t nat -R PREROUTING 1 -d 10.96.0.10/32 -p udp --dport 53 -j DNAT --to-destination 192.168.1.21:53\nsend A d5" },
     };
 
     [Theory]
@@ -152,6 +176,8 @@ public class PropertyRunTests(ITestOutputHelper output)
     [InlineData("node-flush")]
     [InlineData("node-midstream")]
     [InlineData("node-random-fully")]
+    [InlineData("udp-late")]
+    [InlineData("udp-expiry")]
     public void Check_UnsafeConfig_FreshSeed_FindsAMinimalCollision(string config)
     {
         var r = CheckRunner.Run(new CheckOptions(CheckConfigs.Find(config)!));

@@ -49,6 +49,8 @@ public class Z3Tests(ITestOutputHelper output)
         { "node-late", 3 },
         { "node-flush", 4 },
         { "node-random-fully", 3 },
+        { "udp-late", 5 },
+        { "udp-expiry", 6 },
     };
 
     [Z3Theory]
@@ -85,6 +87,69 @@ public class Z3Tests(ITestOutputHelper output)
     }
 
     [Z3Fact]
+    public void Prove_UdpBoot_HoldsToDepthEightWithEightFlows_AndIsInductiveWithWhereEntriesMapFlows()
+    {
+        var bounded = Prover.Prove(SymbolicConfigs.Find("udp-boot")!, 8, induction: false);
+        Assert.True(bounded.BoundedSafe);
+        var r = Prover.Prove(SymbolicConfigs.Find("udp-boot")!, 4, induction: true);
+        Assert.True(r.BoundedSafe);
+        Assert.False(r.InductiveAlone);
+        Assert.True(r.Inductive);
+        Assert.Contains("every live connection has a conntrack entry", r.Needed);
+        Assert.Contains("no two entries map flows to one port of node's address", r.Needed);
+        Assert.Contains("a flow the server heard is heard where its entry maps it", r.Needed);
+    }
+
+    [Z3Fact]
+    public void Prove_UdpLate_IsNotSafe_AndUdpStaleDnat_HasNoFragment()
+    {
+        Assert.True(Prover.Prove(SymbolicConfigs.Find("udp-late")!, 5, induction: true).Bounded.Found);
+        var e = Assert.Throws<ArgumentException>(() => ModelChecker.Search(SymbolicConfigs.Find("udp-stale-dnat")!, 4));
+        Assert.Contains("rule replaced or deleted", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The UDP fragment driven by the UDP generators' traces (flows, datagrams, answers, the rule; udp-expiry's sleeps
+    /// made longer than every UDP timeout, the others' sleeps dropped, as the fragment has no sleep that expires
+    /// nothing). Traces with a close are outside the fragment and counted apart.
+    /// </summary>
+    [Z3Theory]
+    [InlineData("udp-late")]
+    [InlineData("udp-expiry")]
+    [InlineData("udp-boot")]
+    public void UdpEncoding_AgreesWithTheConcreteModel_StepByStep_OnGeneratedTraces(string name)
+    {
+        var config = SymbolicConfigs.Find(name)!;
+        var generator = CheckConfigs.Find(name)!;
+        int agreed = 0, outside = 0, violating = 0;
+        foreach (var t in Gen.Sample(TrialGen.For(generator), 150, new Rnd(7), 40))
+        {
+            var body = config.Expiry
+                ? t.Body.Select(c => c is Command.Sleep ? new Command.Sleep(5000) : c)
+                : t.Body.Where(c => c is not Command.Sleep);
+            var scenario = (t with { Body = [.. body], Choices = Trial.NoChoices }).ToScenario("udp-trace");
+            if (Simulation.Run(scenario, ChoiceSource.First).Rejected is not null || scenario.Lines.Any(l => l.Command is Command.Close))
+            {
+                outside++;
+                continue;
+            }
+            var r = Agreement.Check(config, scenario, ChoiceSource.First);
+            // An answer that reaches no socket once tracking is on (node would keep an entry for nothing).
+            if (r is not null && r.EndsWith("is outside the symbolic fragment", StringComparison.Ordinal))
+            {
+                outside++;
+                continue;
+            }
+            Assert.True(r is null, $"{r}\n{scenario.ToScript()}");
+            agreed++;
+            if (Simulation.Run(scenario, ChoiceSource.First).Violations.Any(v => v.Invariant != Model.Diagnostics.InvariantId.CtTupleUniqueness)) violating++;
+        }
+        output.WriteLine($"{name}: 150 generated traces: {agreed} agree step by step ({violating} reaching a violation), {outside} outside the fragment (a close, or an answer that reaches no socket)");
+        Assert.True(agreed >= 60, $"only {agreed} of 150 traces compared");
+        if (name != "udp-boot") Assert.True(violating >= 1, $"no compared trace reaches a violation");
+    }
+
+    [Z3Fact]
     public void NodeMidstream_HasNoFragment_AndTheEngineSaysWhy()
     {
         var config = SymbolicConfigs.Find("node-midstream")!;
@@ -116,9 +181,10 @@ public class Z3Tests(ITestOutputHelper output)
             Assert.Equal(c.Rules.Any(r => r is RuleKind.SnatPort or RuleKind.SnatRange), z.Snat);
             Assert.Equal(c.Node?.Pods ?? 0, z.Pods);
             Assert.Equal(c.Node?.RandomFully ?? false, z.RandomFully);
-            Assert.Equal(c.Name == "node-midstream", z.OutsideFragment is not null);
+            Assert.Equal(c.Name is "node-midstream" or "udp-stale-dnat", z.OutsideFragment is not null);
+            Assert.Equal(c.Node is { Udp: true } or { Service: true }, z.Udp);
             // Expiry in the fragment means: the short idle timeout is set and sleeps may outlast it.
-            Assert.Equal(c.Setup.Any(s => s.ToScript().Contains("timeout_established", StringComparison.Ordinal)), z.Expiry);
+            Assert.Equal(c.Setup.Any(s => s.ToScript().Contains("timeout_established", StringComparison.Ordinal) || s.ToScript().Contains("udp_timeout", StringComparison.Ordinal)), z.Expiry);
         }
     }
 
@@ -163,6 +229,8 @@ public class Z3Tests(ITestOutputHelper output)
     }
 
     public static TheoryData<string> AgreementConfigs => ["all", "expiry", "node-late", "node-flush", "node-random-fully"];
+
+    public static TheoryData<string> UdpSampleConfigs => ["udp-late", "udp-expiry"];
 
     [Z3Theory]
     [MemberData(nameof(AgreementConfigs))]
@@ -216,10 +284,12 @@ public class Z3Tests(ITestOutputHelper output)
     /// </summary>
     [Z3Theory]
     [MemberData(nameof(AgreementConfigs))]
+    [MemberData(nameof(UdpSampleConfigs))]
     public void EncodingTraces_AreModelRuns_WithTheSameViolations(string name)
     {
         var config = SymbolicConfigs.Find(name)!;
-        var traces = ModelChecker.Sample(config, depth: 5, count: 80, seed: 11);
+        // UDP's minimal violations take 5 and 6 steps.
+        var traces = ModelChecker.Sample(config, depth: config.Udp ? 6 : 5, count: 80, seed: 11);
         int compared = 0, violating = 0, wrap = 0;
         foreach (var steps in traces)
         {
@@ -243,7 +313,7 @@ public class Z3Tests(ITestOutputHelper output)
             compared++;
             if (symbolic >= 0) violating++;
         }
-        output.WriteLine($"{name}: {traces.Length} sampled traces of 5 steps; {compared} replayed and compared ({violating} reaching a violation), {wrap} took the u16 wrap outcome");
+        output.WriteLine($"{name}: {traces.Length} sampled traces of {(config.Udp ? 6 : 5)} steps; {compared} replayed and compared ({violating} reaching a violation), {wrap} took the u16 wrap outcome");
         // Measured with seed 11: all 80 compared (5 reaching a violation), expiry 80 (43), node-late 80 (16), node-flush 80 (9),
         // node-random-fully 80 (14).
         Assert.True(compared >= 50, $"only {compared} sampled traces compared");
