@@ -249,6 +249,19 @@ public static class Conformance
                     if (v != open[i].Value) queue.Enqueue(tried.SetItem(open[i].Point.Key, v));
                 }
             }
+            // A port search over a large range (a random u16 start) is too wide to walk, but the starts that matter are
+            // few: those whose first port is one a connection of the run holds (a SYN that collided by chance on the
+            // kernel, then re-sent from another port, leaves only the collision's reset to show for it).
+            var held = sim.Final.Connections.Select(c => c.Local.Port).Concat(sim.Final.Sockets.Ends.Select(e => e.Remote.Port)).ToHashSet();
+            foreach (var m in sim.Events.OfType<KernelEvent.Choice>().Select(c => c.Made)
+                         .Where(m => m.Point.Kind == ChoiceKind.NatPortOffset && m.Point.PortCount > 0 && !tried.ContainsKey(m.Point.Key)).DistinctBy(m => m.Point.Key))
+            {
+                foreach (var port in held.Order())
+                {
+                    var v = port - m.Point.PortLow;
+                    if (v >= 0 && v < m.Point.PortCount && v != m.Value) queue.Enqueue(tried.SetItem(m.Point.Key, v));
+                }
+            }
         }
         return best!.Value;
     }
