@@ -32,6 +32,7 @@ public class ExamplesTests
         { "node-forward-unreachable.scenario", [] },
         { "udp-port-unreachable.scenario", [] },
         { "udp-stream-expiry.scenario", [] },
+        { "udp-error-then-answer.scenario", [] },
     };
 
     [Theory]

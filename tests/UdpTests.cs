@@ -157,11 +157,15 @@ public class UdpTests
     [Fact]
     public void AnArrivingDatagram_IsReadAfterThePendingError_WhichTheReadConsumes()
     {
-        // The second send of B draws a port unreachable (pending ECONNREFUSED); the server's answer to B's first datagram
-        // then arrives: the read returns the error first (__skb_recv_udp checks sock_error), then the datagram.
-        var sim = Run.Sim("listen -u 127.0.0.1:53\nconnect -u B 127.0.0.1:6000 127.0.0.1:53\nsend B q\nclose B.server\nsend B q2\nlisten -u 127.0.0.1:53\n");
-        var end = sim.Final.Sockets.Udp("B")!;
-        Assert.Equal(Model.Sockets.Errno.ECONNREFUSED, end.Error);
+        // Measured: recv() on a socket with ECONNREFUSED pending returned the error, then the datagram; SO_ERROR 0 after.
+        var text = Run.Example("udp-error-then-answer.scenario");
+        var sim = Run.Sim(text);
+        var read = Events(sim).OfType<KernelEvent.Delivered>().Single(d => d.End == "C" && d.Segment.Icmp is null);
+        Assert.StartsWith("read returns ECONNREFUSED (the pending error, consumed), then", read.Reaction, StringComparison.Ordinal);
+        var c = Run.Observe(text).Conn("C");
+        Assert.Equal(["r1"], c.Received.ToArray());
+        Assert.Equal(("UDP", (string?)null), (c.Client.State, c.Client.Error));
+        Assert.Empty(c.SendErrors);
     }
 
     [Fact]

@@ -169,10 +169,13 @@ public static partial class LinuxKernel
                     : peer with { Server = sock.Name, LastFrom = seg.Tuple.Src, Seen = peer.Seen.Contains(seg.Tuple.Src) ? peer.Seen : peer.Seen.Add(seg.Tuple.Src), Received = peer.Received.Add(seg.Payload!) });
                 return;
             }
-            Events.Add(new KernelEvent.Delivered(Now, seg, sock.Name, $"received \"{seg.Payload}\"") { Queued = seg.Payload });
             // Read again: the arrival above may have updated this very socket.
             var receiver = _sockets.Udp(sock.Name)!;
-            _sockets.PutUdp(receiver with { Received = receiver.Received.Add(seg.Payload!) });
+            // The application reads what arrives; a pending error comes first (__skb_recv_udp checks sock_error before the
+            // queue) and the read that returns it consumes it. Measured: recv() gave ECONNREFUSED, then the datagram.
+            var reaction = receiver.Error is { } pending ? $"read returns {pending} (the pending error, consumed), then \"{seg.Payload}\"" : $"received \"{seg.Payload}\"";
+            Events.Add(new KernelEvent.Delivered(Now, seg, sock.Name, reaction) { Queued = seg.Payload });
+            _sockets.PutUdp(receiver with { Received = receiver.Received.Add(seg.Payload!), Error = null });
         }
 
         // ------------------------------------------------------------ ICMP errors

@@ -40,10 +40,15 @@ public static partial class KernelReplay
             public string Local { get; set; } = "";
         }
 
-        /// <summary>What a server socket learned of one connection from its datagrams.</summary>
-        private sealed class UdpPeerState(UdpState server, IPEndPoint lastFrom)
+        /// <summary>
+        /// What a server socket learned of one connection from its datagrams. The server is named by its address, as
+        /// the model names it: a socket bound there again later (listen -u after close) answers for the flow.
+        /// </summary>
+        private sealed class UdpPeerState(Driver driver, (string? Netns, SockAddr Address) server, IPEndPoint lastFrom)
         {
-            public UdpState Server { get; set; } = server;
+            public (string? Netns, SockAddr Address) ServerKey { get; set; } = server;
+
+            public UdpState Server => driver._udpServers[ServerKey];
 
             public IPEndPoint LastFrom { get; set; } = lastFrom;
 
@@ -212,8 +217,9 @@ public static partial class KernelReplay
                     }
                     // A server socket: the datagram of a connection's client teaches it where that connection is.
                     if (owner is null || !_udpClients.ContainsKey(owner) || IsServerLabel(label)) continue;
-                    if (!_udpPeers.TryGetValue(owner, out var peer)) _udpPeers[owner] = peer = new UdpPeerState(sock, source);
-                    peer.Server = sock;
+                    var key = _udpServers.First(kv => ReferenceEquals(kv.Value, sock)).Key;
+                    if (!_udpPeers.TryGetValue(owner, out var peer)) _udpPeers[owner] = peer = new UdpPeerState(this, key, source);
+                    peer.ServerKey = key;
                     peer.LastFrom = source;
                     var seen = $"{source.Address}:{source.Port}";
                     if (!peer.Seen.Contains(seen)) peer.Seen.Add(seen);
