@@ -29,7 +29,7 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
     public string? MasqDevice
     {
         get => _ext?.MasqDevice;
-        init => _ext = WithExt(Ext with { MasqDevice = value });
+        init => _ext = WithExt(Ext.WithMasqDevice(value));
     }
 
     /// <summary>

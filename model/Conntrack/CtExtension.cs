@@ -4,4 +4,16 @@ namespace ConntrackModel.Model.Conntrack;
 internal sealed record CtExtension(string? MasqDevice, Nat.NatRule? DnatRule, long UdpStreamTs)
 {
     public static CtExtension None { get; } = new(null, null, 0);
+
+    /// <summary>
+    /// Extensions that name only a MASQUERADE device, one per device name: every MASQUERADEd entry of a node carries
+    /// the same one, so it costs an entry a reference and not an object. Immutable values, so sharing them is invisible.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, CtExtension> MasqOnly = new(StringComparer.Ordinal);
+
+    /// <summary>This extension with the MASQUERADE device set, shared when that is all it holds.</summary>
+    public CtExtension WithMasqDevice(string? device) =>
+        device is not null && DnatRule is null && UdpStreamTs == 0
+            ? MasqOnly.GetOrAdd(device, d => new CtExtension(d, null, 0))
+            : this with { MasqDevice = device };
 }

@@ -1,7 +1,7 @@
 namespace ConntrackModel.Model.Kernel;
 
 /// <summary>How a blocking connect() returned.</summary>
-public enum ConnectResult
+public enum ConnectResult : byte
 {
     Established,
     Timeout,

@@ -1190,11 +1190,25 @@ public static partial class LinuxKernel
             var seg = NatPacket(skb.Seg, ct, skb.Dir, manip);
             // The DNAT binding at work (DST manip of an original packet, SRC manip of a reply) after its rule went: no rule
             // equal to it is left (as iptables -D compares rules), so the same rule added again is not a change.
-            if (!ReferenceEquals(seg, skb.Seg) && ct.DnatRule is { } chosenBy && (manip == Manip.Dst) == (skb.Dir == CtDirection.Original) &&
-                !_namespaces[ct.Netns].Netfilter.Rules.Any(r => r.SameRule(chosenBy)))
-                Events.Add(new KernelEvent.StaleBinding(Now, skb.Seg, ct.Id, $"-A {Command.ChainName(chosenBy.Chain)} {chosenBy.Spec}", _namespaces[n].Name));
+            if (!ReferenceEquals(seg, skb.Seg) && ct.DnatRule is not null && (manip == Manip.Dst) == (skb.Dir == CtDirection.Original))
+                StaleCheck(n, skb.Seg, ct);
             skb = skb with { Ct = ct, Seg = seg };
             return true;
+        }
+
+        /// <summary>
+        /// Notes a packet translated by <paramref name="ct"/>'s DNAT binding when no rule equal to the one that chose it
+        /// is left in its namespace. A method of its own: a lambda over the rule in <see cref="NatHook"/> would allocate
+        /// its closure on every call.
+        /// </summary>
+        private void StaleCheck(int n, Segment seg, CtEntry ct)
+        {
+            var chosenBy = ct.DnatRule!;
+            foreach (var r in _namespaces[ct.Netns].Netfilter.Rules)
+            {
+                if (r.SameRule(chosenBy)) return;
+            }
+            Events.Add(new KernelEvent.StaleBinding(Now, seg, ct.Id, $"-A {Command.ChainName(chosenBy.Chain)} {chosenBy.Spec}", _namespaces[n].Name));
         }
 
         /// <summary>

@@ -53,11 +53,18 @@ public sealed record TcpEnd(
         init => _timeWaitUntil = value ?? NoTime;
     }
 
+    /// <summary>The soft error as one byte (0: none, else the errno + 1): a nullable would cost the end 8 bytes of padding.</summary>
+    private readonly byte _softError;
+
     /// <summary>
     /// <c>sk_err_soft</c>: an ICMP error the socket could not take as fatal (it arrived while the application held the
     /// socket, <c>tcp_v4_err</c> with <c>sock_owned_by_user</c>). SO_ERROR returns it when there is no <see cref="Error"/>.
     /// </summary>
-    public Errno? SoftError { get; init; }
+    public Errno? SoftError
+    {
+        get => _softError == 0 ? null : (Errno)(_softError - 1);
+        init => _softError = value is { } v ? (byte)((byte)v + 1) : (byte)0;
+    }
 
     /// <summary>The namespace the socket lives in (<c>sock_net</c>), by index.</summary>
     public int Netns { get; init; }
