@@ -17,6 +17,7 @@ public static class SimulateCommand
             new("--json", null, "print the outcome as one JSON document (no trace)"),
             new("--seed", "N", "picks the model's nondeterministic choices (default 1)"),
             new("--runs", "N", "how many alternative NAT outcomes are explored to list every possible wire address (default 64)"),
+            new("--pcap", "FILE", "also write the model's packets to FILE as pcapng (one interface per namespace and device; readable by tcpdump -r and Wireshark)"),
         ],
         Run);
 
@@ -33,6 +34,27 @@ public static class SimulateCommand
         if (!TryLoad(file, stderr, out var scenario)) return ExitCode.BadInput;
 
         var choices = ChoiceSource.Seeded(seed);
+        var pcap = o.Value("--pcap");
+        FileStream? pcapFile = null;
+        if (pcap is not null)
+        {
+            // Checked before the run, as every output path is: a path that cannot be written is bad input.
+            try
+            {
+                pcapFile = File.Create(pcap);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                return Program.UsageError(stderr, $"simulate: --pcap {pcap}: cannot write: {e.Message}");
+            }
+        }
+        using var pcapStream = pcapFile;
+        if (pcapStream is not null)
+        {
+            // The packets need the trace: run it once more for the file (the JSON and text paths stay as they are).
+            var traced = Simulation.Run(scenario, choices);
+            Pcapng.Write(traced, pcapStream);
+        }
         if (o.Has("--json"))
         {
             // JSON has no trace: fold the run as it goes, so memory follows the namespace's state, not its packets.
