@@ -18,6 +18,7 @@ public static class SimulateCommand
             new("--seed", "N", "picks the model's nondeterministic choices (default 1)"),
             new("--runs", "N", "how many alternative NAT outcomes are explored to list every possible wire address (default 64)"),
             new("--pcap", "FILE", "also write the model's packets to FILE as pcapng (one interface per namespace and device; readable by tcpdump -r and Wireshark)"),
+            new("--itf", "FILE", "also write the run to FILE as an ITF trace (Apalache/Quint's Informal Trace Format: the world after each command)"),
         ],
         Run);
 
@@ -49,12 +50,27 @@ public static class SimulateCommand
             }
         }
         using var pcapStream = pcapFile;
+        var itf = o.Value("--itf");
+        FileStream? itfFile = null;
+        if (itf is not null)
+        {
+            try
+            {
+                itfFile = File.Create(itf);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                return Program.UsageError(stderr, $"simulate: --itf {itf}: cannot write: {e.Message}");
+            }
+        }
+        using var itfStream = itfFile;
         if (pcapStream is not null)
         {
             // The packets need the trace: run it once more for the file (the JSON and text paths stay as they are).
             var traced = Simulation.Run(scenario, choices);
             Pcapng.Write(traced, pcapStream);
         }
+        if (itfStream is not null) Itf.Write(scenario, choices, itfStream);
         if (o.Has("--json"))
         {
             // JSON has no trace: fold the run as it goes, so memory follows the namespace's state, not its packets.
