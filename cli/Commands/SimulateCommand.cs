@@ -35,34 +35,10 @@ public static class SimulateCommand
         if (!TryLoad(file, stderr, out var scenario)) return ExitCode.BadInput;
 
         var choices = ChoiceSource.Seeded(seed);
-        var pcap = o.Value("--pcap");
-        FileStream? pcapFile = null;
-        if (pcap is not null)
-        {
-            // Checked before the run, as every output path is: a path that cannot be written is bad input.
-            try
-            {
-                pcapFile = File.Create(pcap);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                return Program.UsageError(stderr, $"simulate: --pcap {pcap}: cannot write: {e.Message}");
-            }
-        }
+        // Output files are opened before the run, as every output path is checked: a path that cannot be written is bad input.
+        if (!TryCreate(o.Value("--pcap"), "--pcap", stderr, out var pcapFile)) return ExitCode.BadInput;
         using var pcapStream = pcapFile;
-        var itf = o.Value("--itf");
-        FileStream? itfFile = null;
-        if (itf is not null)
-        {
-            try
-            {
-                itfFile = File.Create(itf);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                return Program.UsageError(stderr, $"simulate: --itf {itf}: cannot write: {e.Message}");
-            }
-        }
+        if (!TryCreate(o.Value("--itf"), "--itf", stderr, out var itfFile)) return ExitCode.BadInput;
         using var itfStream = itfFile;
         if (pcapStream is not null)
         {
@@ -90,6 +66,23 @@ public static class SimulateCommand
         var textObs = Observation.Of(sim, wire.Wire);
         stdout.Write(TextReport.Write(sim, textObs, wire, seed));
         return textObs.Violations.IsEmpty ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>Creates the file an option names (none: nothing to do); false, after saying why, if it cannot be written.</summary>
+    private static bool TryCreate(string? path, string option, TextWriter stderr, out FileStream? stream)
+    {
+        stream = null;
+        if (path is null) return true;
+        try
+        {
+            stream = File.Create(path);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            _ = Program.UsageError(stderr, $"simulate: {option} {path}: cannot write: {e.Message}");
+            return false;
+        }
     }
 
     /// <summary>A <c>choose</c> line that no choice point asked for changes nothing: say so, and what it may have meant.</summary>
