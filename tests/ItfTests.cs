@@ -101,4 +101,36 @@ public class ItfTests
             File.Delete(itf);
         }
     }
+
+    [Fact]
+    public void Check_PcapAndItf_GoIntoTheReportFolder_AndTheReportLinksThem()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctm-portable-");
+        try
+        {
+            using var o = new StringWriter();
+            using var e = new StringWriter();
+            Assert.Equal(ExitCode.Violation, Program.Run(["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", dir.FullName, "--pcap", "--itf"], o, e));
+            var pcap = File.ReadAllBytes(Path.Combine(dir.FullName, "minimal.pcapng"));
+            Assert.Equal(0x0A0D0D0Au, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(pcap));
+            using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "minimal.itf.json"))))
+                Assert.Equal("ITF", doc.RootElement.GetProperty("#meta").GetProperty("format").GetString());
+            var report = File.ReadAllText(Path.Combine(dir.FullName, "report.md"));
+            Assert.Contains("[`minimal.pcapng`](minimal.pcapng)", report, StringComparison.Ordinal);
+            Assert.Contains("[`minimal.itf.json`](minimal.itf.json)", report, StringComparison.Ordinal);
+            Assert.Contains("minimal.scenario, minimal.pcapng, minimal.itf.json", o.ToString(), StringComparison.Ordinal);
+            // A run without them leaves none from the earlier one behind.
+            Assert.Equal(ExitCode.Violation, Program.Run(["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", dir.FullName], new StringWriter(), new StringWriter()));
+            Assert.False(File.Exists(Path.Combine(dir.FullName, "minimal.pcapng")));
+            Assert.False(File.Exists(Path.Combine(dir.FullName, "minimal.itf.json")));
+            // The Z3 engine does not write them (yet) and says so.
+            using var ze = new StringWriter();
+            Assert.Equal(ExitCode.BadInput, Program.Run(["check", "--engine", "z3", "--pcap"], new StringWriter(), ze));
+            Assert.Contains("--pcap belongs to --engine fscheck", ze.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

@@ -27,6 +27,8 @@ public static class CheckCommand
             new("--depth", "K", "z3: the largest depth searched (default 6)"),
             new("--smt", null, "z3: also write the query as query.smt2"),
             new("--out", "DIR", "where the report goes (default ctmodel-check/CONFIG, or CONFIG-z3)"),
+            new("--pcap", null, "fscheck: also write the minimal counterexample's packets as minimal.pcapng into --out"),
+            new("--itf", null, "fscheck: also write the minimal counterexample's run as minimal.itf.json (ITF) into --out"),
             new("--quiet", null, "no progress on stderr"),
             new("--list", null, "list the configurations and exit"),
         ],
@@ -34,7 +36,7 @@ public static class CheckCommand
 
     public const string DefaultConfig = "late-start";
 
-    private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay"];
+    private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay", "--pcap", "--itf"];
 
     public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
@@ -90,6 +92,7 @@ public static class CheckCommand
         Counterexample? cx = result.Minimal is null ? null : Counterexample.Of(result.Minimal, Path.Combine(outDir, "minimal.scenario"), result.Options.Config);
         string? trace = null;
         string? minimal = null;
+        var portable = "";
         if (cx is not null)
         {
             var wire = WireExploration.Explore(cx.Scenario, ChoiceSource.First, WireExploration.DefaultBudget);
@@ -104,6 +107,7 @@ public static class CheckCommand
             var minimalPath = Path.Combine(outDir, "minimal.scenario");
             if (minimal is not null) File.WriteAllText(minimalPath, minimal);
             else if (File.Exists(minimalPath)) File.Delete(minimalPath); // a stale counterexample from an earlier run would mislead
+            portable = WritePortable(o, outDir, cx);
         }
         catch (Exception e) when (FileErrors.IsFileError(e))
         {
@@ -130,8 +134,38 @@ public static class CheckCommand
             foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
             stdout.WriteLine($"replay: {CheckReport.ReplayLine(result)}");
         }
-        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(minimal is null ? "" : ", minimal.scenario")}");
+        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(minimal is null ? "" : ", minimal.scenario")}{portable}");
         return cx is null ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>
+    /// <c>--pcap</c> and <c>--itf</c>: the minimal counterexample as pcapng and as an ITF trace next to the report, which
+    /// gains a section linking them; stale ones from an earlier run go. Returns the file names for the summary line.
+    /// </summary>
+    private static string WritePortable(Options o, string outDir, Counterexample? cx)
+    {
+        var written = new List<string>();
+        foreach (var (flag, name) in new[] { ("--pcap", "minimal.pcapng"), ("--itf", "minimal.itf.json") })
+        {
+            var path = Path.Combine(outDir, name);
+            if (cx is null || !o.Has(flag))
+            {
+                if (File.Exists(path)) File.Delete(path);
+                continue;
+            }
+            using (var f = File.Create(path))
+            {
+                if (flag == "--pcap") Pcapng.Write(cx.Simulation, f);
+                else Itf.Write(cx.Scenario, ChoiceSource.First, f);
+            }
+            written.Add(name);
+        }
+        if (written.Count == 0) return "";
+        var links = string.Join("\n", written.Select(n => n.EndsWith(".pcapng", StringComparison.Ordinal)
+            ? $"- [`{n}`]({n}): the model's packets, one interface per namespace and device (`tcpdump -r {n}`, Wireshark)"
+            : $"- [`{n}`]({n}): the run as an ITF trace (Apalache, Quint and ITF viewers)"));
+        File.AppendAllText(Path.Combine(outDir, "report.md"), $"\n## The counterexample elsewhere\n\n{links}\n");
+        return ", " + string.Join(", ", written);
     }
 
     private static void List(TextWriter stdout)
