@@ -33,6 +33,7 @@ public class ExamplesTests
         { "udp-port-unreachable.scenario", [] },
         { "udp-stream-expiry.scenario", [] },
         { "udp-error-then-answer.scenario", [] },
+        { "udp-unreachable.scenario", [] },
     };
 
     [Theory]

@@ -340,6 +340,20 @@ public class UdpTests
     }
 
     [Fact]
+    public void ForwarderErrors_ShareTheirBucketWithIcmpSend_TwoOfEightPass_AndNetUnreachableIsNoHardError()
+    {
+        // Measured on 6.18 (replay --pcap of this scenario): eight datagrams, two ICMP net unreachables, every send went out.
+        var topology = string.Concat(Run.Example("node-forward-unreachable.scenario").Split('\n').Where(l => l.StartsWith("ip ", StringComparison.Ordinal) || l.StartsWith("sysctl", StringComparison.Ordinal))
+            .Where(l => !l.Contains("connect", StringComparison.Ordinal)).Select(l => l + "\n"));
+        var sim = Run.Sim(topology + "ip netns exec pod1 connect -u P 10.244.0.2:5000 10.99.0.1:53\n" + string.Concat(Enumerable.Range(1, 8).Select(i => $"send P a{i}\n")));
+        var events = Events(sim).ToList();
+        Assert.Equal(8, events.OfType<KernelEvent.Captured>().Count(c => c.Segment.IsUdp && c.Netns == "pod1"));
+        Assert.Equal(2, events.OfType<KernelEvent.Captured>().Count(c => c.Segment.Icmp is not null));
+        Assert.Null(sim.Final.Sockets.Udp("P")!.Error);
+        Assert.DoesNotContain(events.OfType<KernelEvent.Socket>(), s => s.Text.Contains("failed", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void ForwardingOff_SendsNoIcmp()
     {
         var text = Run.Example("node-forward-unreachable.scenario").Replace("sysctl -w net.ipv4.ip_forward=1\n", "", StringComparison.Ordinal);
