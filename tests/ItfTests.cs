@@ -110,7 +110,7 @@ public class ItfTests
         {
             using var o = new StringWriter();
             using var e = new StringWriter();
-            Assert.Equal(ExitCode.Violation, Program.Run(["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", dir.FullName, "--pcap", "--itf"], o, e));
+            Assert.Equal(ExitCode.Violation, Program.Run(["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", dir.FullName, "--pcap", "--itf", "--sh"], o, e));
             var pcap = File.ReadAllBytes(Path.Combine(dir.FullName, "minimal.pcapng"));
             Assert.Equal(0x0A0D0D0Au, System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(pcap));
             using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "minimal.itf.json"))))
@@ -118,15 +118,36 @@ public class ItfTests
             var report = File.ReadAllText(Path.Combine(dir.FullName, "report.md"));
             Assert.Contains("[`minimal.pcapng`](minimal.pcapng)", report, StringComparison.Ordinal);
             Assert.Contains("[`minimal.itf.json`](minimal.itf.json)", report, StringComparison.Ordinal);
-            Assert.Contains("minimal.scenario, minimal.pcapng, minimal.itf.json", o.ToString(), StringComparison.Ordinal);
+            Assert.Contains("[`minimal.sh`](minimal.sh)", report, StringComparison.Ordinal);
+            Assert.StartsWith("#!/usr/bin/env bash", File.ReadAllText(Path.Combine(dir.FullName, "minimal.sh")), StringComparison.Ordinal);
+            Assert.Contains("minimal.scenario, minimal.pcapng, minimal.itf.json, minimal.sh", o.ToString(), StringComparison.Ordinal);
             // A run without them leaves none from the earlier one behind.
             Assert.Equal(ExitCode.Violation, Program.Run(["check", "--config", "late-start", "--seed", "1", "--quiet", "--out", dir.FullName], new StringWriter(), new StringWriter()));
             Assert.False(File.Exists(Path.Combine(dir.FullName, "minimal.pcapng")));
             Assert.False(File.Exists(Path.Combine(dir.FullName, "minimal.itf.json")));
-            // The Z3 engine does not write them (yet) and says so.
-            using var ze = new StringWriter();
-            Assert.Equal(ExitCode.BadInput, Program.Run(["check", "--engine", "z3", "--pcap"], new StringWriter(), ze));
-            Assert.Contains("--pcap belongs to --engine fscheck", ze.ToString(), StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir.FullName, "minimal.sh")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The Z3 engine's counterexample, replayed in the model, goes to the same three files.</summary>
+    [Solver.Z3Fact]
+    public void CheckZ3_PcapItfAndScript_GoIntoTheReportFolder()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctmodel-z3-itf-");
+        try
+        {
+            using var o = new StringWriter();
+            Assert.Equal(ExitCode.Violation, Program.Run(["check", "--engine", "z3", "--config", "late-start", "--out", dir.FullName, "--pcap", "--itf", "--sh"], o, new StringWriter()));
+            Assert.Contains("minimal.scenario, minimal.pcapng, minimal.itf.json, minimal.sh", o.ToString(), StringComparison.Ordinal);
+            var report = File.ReadAllText(Path.Combine(dir.FullName, "report.md"));
+            foreach (var f in new[] { "minimal.pcapng", "minimal.itf.json", "minimal.sh" })
+                Assert.Contains($"[`{f}`]({f})", report, StringComparison.Ordinal);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "minimal.itf.json")));
+            Assert.Contains("wire-tuple-uniqueness", doc.RootElement.GetProperty("states").EnumerateArray().Last().GetProperty("violations").GetRawText(), StringComparison.Ordinal);
         }
         finally
         {

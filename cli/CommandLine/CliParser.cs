@@ -20,7 +20,7 @@ public static class CliParser
     public static ImmutableArray<CommandSpec> Commands { get; } =
     [
         SimulateCommand.Spec, CheckCommand.Spec, Z3Commands.ProveSpec, ReplayCommand.Spec, ConformCommand.Spec,
-        DocsCommand.Spec, BenchCommand.Spec,
+        ExportCommand.Spec, DocsCommand.Spec, BenchCommand.Spec,
     ];
 
     private const string General = """

@@ -27,8 +27,9 @@ public static class CheckCommand
             new("--depth", "K", "z3: the largest depth searched (default 6)"),
             new("--smt", null, "z3: also write the query as query.smt2"),
             new("--out", "DIR", "where the report goes (default ctmodel-check/CONFIG, or CONFIG-z3)"),
-            new("--pcap", null, "fscheck: also write the minimal counterexample's packets as minimal.pcapng into --out"),
-            new("--itf", null, "fscheck: also write the minimal counterexample's run as minimal.itf.json (ITF) into --out"),
+            new("--pcap", null, "also write the minimal counterexample's packets as minimal.pcapng into --out"),
+            new("--itf", null, "also write the minimal counterexample's run as minimal.itf.json (ITF) into --out"),
+            new("--sh", null, "also write the minimal counterexample as minimal.sh, a standalone script that checks it on a kernel (as export --sh)"),
             new("--quiet", null, "no progress on stderr"),
             new("--list", null, "list the configurations and exit"),
         ],
@@ -36,7 +37,7 @@ public static class CheckCommand
 
     public const string DefaultConfig = "late-start";
 
-    private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay", "--pcap", "--itf"];
+    private static readonly string[] FsCheckOnly = ["--tests", "--seed", "--replay"];
 
     public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
@@ -64,7 +65,7 @@ public static class CheckCommand
             var zOut = o.Path("--out", Path.Combine("ctmodel-check", zName + "-z3"));
             if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
             if (FileErrors.CannotWriteDirectory(zOut) is { } zWhy) return Program.UsageError(stderr, $"check: cannot write to --out '{zOut}': {zWhy}");
-            return Z3Commands.Check(zName, depth, zOut, o.Has("--smt"), stdout, stderr);
+            return Z3Commands.Check(zName, depth, zOut, o.Has("--smt"), stdout, stderr, PortableReport.Asked(o));
         }
         if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
         if (o.Has("--depth") || o.Has("--smt")) return Program.UsageError(stderr, "check: --depth and --smt belong to --engine z3");
@@ -107,7 +108,7 @@ public static class CheckCommand
             var minimalPath = Path.Combine(outDir, "minimal.scenario");
             if (minimal is not null) File.WriteAllText(minimalPath, minimal);
             else if (File.Exists(minimalPath)) File.Delete(minimalPath); // a stale counterexample from an earlier run would mislead
-            portable = WritePortable(o, outDir, cx);
+            portable = PortableReport.Write(PortableReport.Asked(o), outDir, cx);
         }
         catch (Exception e) when (FileErrors.IsFileError(e))
         {
@@ -136,36 +137,6 @@ public static class CheckCommand
         }
         stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(minimal is null ? "" : ", minimal.scenario")}{portable}");
         return cx is null ? ExitCode.Ok : ExitCode.Violation;
-    }
-
-    /// <summary>
-    /// <c>--pcap</c> and <c>--itf</c>: the minimal counterexample as pcapng and as an ITF trace next to the report, which
-    /// gains a section linking them; stale ones from an earlier run go. Returns the file names for the summary line.
-    /// </summary>
-    private static string WritePortable(Options o, string outDir, Counterexample? cx)
-    {
-        var written = new List<string>();
-        foreach (var (flag, name) in new[] { ("--pcap", "minimal.pcapng"), ("--itf", "minimal.itf.json") })
-        {
-            var path = Path.Combine(outDir, name);
-            if (cx is null || !o.Has(flag))
-            {
-                if (File.Exists(path)) File.Delete(path);
-                continue;
-            }
-            using (var f = File.Create(path))
-            {
-                if (flag == "--pcap") Pcapng.Write(cx.Simulation, f);
-                else Itf.Write(cx.Scenario, ChoiceSource.First, f);
-            }
-            written.Add(name);
-        }
-        if (written.Count == 0) return "";
-        var links = string.Join("\n", written.Select(n => n.EndsWith(".pcapng", StringComparison.Ordinal)
-            ? $"- [`{n}`]({n}): the model's packets, one interface per namespace and device (`tcpdump -r {n}`, Wireshark)"
-            : $"- [`{n}`]({n}): the run as an ITF trace (Apalache, Quint and ITF viewers)"));
-        File.AppendAllText(Path.Combine(outDir, "report.md"), $"\n## The counterexample elsewhere\n\n{links}\n");
-        return ", " + string.Join(", ", written);
     }
 
     private static void List(TextWriter stdout)

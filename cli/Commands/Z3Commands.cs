@@ -42,7 +42,7 @@ public static class Z3Commands
         return null;
     }
 
-    public static ExitCode Check(string configName, int depth, string outDir, bool smt, TextWriter stdout, TextWriter stderr)
+    public static ExitCode Check(string configName, int depth, string outDir, bool smt, TextWriter stdout, TextWriter stderr, IReadOnlySet<string>? portable = null)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -55,6 +55,7 @@ public static class Z3Commands
             stderr.Write(r.Scenario?.ToScript());
             return ExitCode.Internal;
         }
+        var written = "";
         Counterexample? cx = r.Found ? Counterexample.Of(r.Scenario! with { Name = Path.Combine(outDir, "minimal.scenario") },
             Minimality.Of(new Trial([], r.Scenario!.Lines.Select(l => l.Command).ToImmutableList(), r.Scenario.Choices))) : null;
         try
@@ -75,6 +76,7 @@ public static class Z3Commands
             File.WriteAllText(Path.Combine(outDir, "report.md"), Markdown(r, cx, trace, depth));
             File.WriteAllText(Path.Combine(outDir, "report.json"), Json(r, cx, depth) + "\n");
             if (smt && r.Smt is not null) File.WriteAllText(Path.Combine(outDir, "query.smt2"), r.Smt);
+            written = PortableReport.Write(portable ?? new HashSet<string>(), outDir, cx);
         }
         catch (Exception e) when (FileErrors.IsFileError(e))
         {
@@ -92,7 +94,7 @@ public static class Z3Commands
             stdout.WriteLine("replayed in the concrete model:");
             foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
         }
-        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(cx is null ? "" : ", minimal.scenario")}{(smt ? ", query.smt2" : "")}");
+        stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(cx is null ? "" : ", minimal.scenario")}{(smt ? ", query.smt2" : "")}{written}");
         return cx is null ? ExitCode.Ok : ExitCode.Violation;
     }
 
