@@ -2,7 +2,7 @@ namespace ConntrackModel.Model.Conntrack;
 
 /// <summary>The <c>IPS_*</c> status bits the model uses (include/uapi/linux/netfilter/nf_conntrack_common.h).</summary>
 [Flags]
-public enum CtStatus
+public enum CtStatus : ushort
 {
     None = 0,
     SeenReply = 1 << 1,

@@ -1300,7 +1300,7 @@ public static partial class LinuxKernel
             if (end is not null)
             {
                 var r = Tcp.Receive(end, seg, Now);
-                Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction) { Queued = r.End.Received.Length > end.Received.Length ? seg.Payload : null });
+                Events.Add(new KernelEvent.Delivered(Now, seg, end.Name, r.Reaction) { Queued = r.End.ReceivedCount > end.ReceivedCount ? seg.Payload : null });
                 Apply(r, seg);
                 if (r.ReopenIss is { } iss && _sockets.IsListening(seg.Tuple.Dst, n)) Listener(n, seg, iss);
                 return;

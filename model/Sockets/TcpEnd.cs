@@ -53,6 +53,47 @@ public sealed record TcpEnd(
         init => _timeWaitUntil = value ?? NoTime;
     }
 
+    /// <summary>
+    /// What the application has read, packed: null when nothing, the label itself when one, else the array. Most ends
+    /// read one label or none, and a one-element array costs 32 bytes in every end a world keeps.
+    /// </summary>
+    private readonly object? _received = Pack(Received);
+
+    /// <summary>The labels the application read, in order.</summary>
+    public ImmutableArray<string> Received
+    {
+        get => _received switch
+        {
+            null => [],
+            string one => [one],
+            _ => System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray((string[])_received),
+        };
+        init => _received = Pack(value);
+    }
+
+    /// <summary>How many labels the application read (without building <see cref="Received"/>).</summary>
+    public int ReceivedCount => _received switch { null => 0, string => 1, _ => ((string[])_received).Length };
+
+    private static object? Pack(ImmutableArray<string> labels) =>
+        labels.IsDefaultOrEmpty ? null : labels.Length == 1 ? labels[0] : System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(labels);
+
+    /// <summary>
+    /// The error as one byte (0: none, else the errno + 1): a nullable struct field is aligned to 8 bytes in a class, so
+    /// <c>Errno?</c> would cost the end 8 bytes, and the end would be 120 bytes instead of 112.
+    /// </summary>
+    private readonly byte _error = Encode(Error);
+
+    /// <summary><c>sk_err</c>: the error the socket reports (the connection's fatal error), if any.</summary>
+    public Errno? Error
+    {
+        get => Decode(_error);
+        init => _error = Encode(value);
+    }
+
+    private static byte Encode(Errno? e) => e is { } v ? (byte)((byte)v + 1) : (byte)0;
+
+    private static Errno? Decode(byte b) => b == 0 ? null : (Errno)(b - 1);
+
     /// <summary>The soft error as one byte (0: none, else the errno + 1): a nullable would cost the end 8 bytes of padding.</summary>
     private readonly byte _softError;
 
@@ -62,8 +103,8 @@ public sealed record TcpEnd(
     /// </summary>
     public Errno? SoftError
     {
-        get => _softError == 0 ? null : (Errno)(_softError - 1);
-        init => _softError = value is { } v ? (byte)((byte)v + 1) : (byte)0;
+        get => Decode(_softError);
+        init => _softError = Encode(value);
     }
 
     /// <summary>The namespace the socket lives in (<c>sock_net</c>), by index.</summary>
