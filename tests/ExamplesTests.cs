@@ -26,6 +26,7 @@ public class ExamplesTests
         { "node-flush.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "node-two-pods.scenario", [] },
         { "node-pod-dnat.scenario", [] },
+        { "node-kube-chains.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

@@ -132,7 +132,7 @@ public static class Itf
             w.WriteStartArray();
             w.WriteStringValue(Ns(world, n));
             w.WriteStartArray();
-            foreach (var r in world.Namespaces[n].Netfilter.Rules) w.WriteStringValue($"-A {Command.ChainName(r.Chain)} {r.Spec}");
+            foreach (var r in world.Namespaces[n].Netfilter.Rules) w.WriteStringValue($"-A {r.ChainName} {r.Spec}");
             w.WriteEndArray();
             w.WriteEndArray();
         }

@@ -127,24 +127,67 @@ public static partial class LinuxKernel
             case Command.Abort a:
                 return CheckEnd(sockets, isConnection, a.End, "abort");
             case Command.IptablesDelete d:
+                if (d.UserChain is { } du && !netfilter.HasChain(du)) return NoChain(netfilter, du);
                 if (d.Rule is not null && !netfilter.Rules.Any(r => r.SameRule(d.Rule)))
                     return "iptables: Bad rule (does a matching rule exist in that chain?).";
-                if (d.Index is { } i && netfilter.Chain(d.Chain).Count < i)
+                if (d.Index is { } i && netfilter.ChainNamed(d.ChainText).Count < i)
                     return "iptables: Index of deletion too big.";
                 return null;
             case Command.IptablesAdd add:
-                if (add.Position is { } pos && pos > netfilter.Chain(add.Rule.Chain).Count + 1)
+                if (RuleProblem(netfilter, add.Rule) is { } addProblem) return addProblem;
+                if (add.Position is { } pos && pos > netfilter.ChainNamed(add.Rule.ChainName).Count + 1)
                     return "iptables: Index of insertion too big.";
-                return null;
+                var added = add.Position is { } p ? netfilter with { Rules = netfilter.Inserted(add.Rule, p) } : netfilter.Append(add.Rule);
+                return HookProblem(added, add.Position is null ? "RULE_APPEND" : "RULE_INSERT", add.Rule.ChainName);
             case Command.IptablesReplace replace:
                 // Measured with iptables 1.8.9 (nf_tables): before the nat table exists iptables cannot find the chain.
-                if (!netfilter.NatTableExists) return "iptables: No chain/target/match by that name.";
-                return netfilter.Chain(replace.Rule.Chain).Count < replace.Index ? "iptables: Index of replacement too big." : null;
+                if (replace.Rule.UserChain is null && !netfilter.NatTableExists) return "iptables: No chain/target/match by that name.";
+                if (RuleProblem(netfilter, replace.Rule) is { } replaceProblem) return replaceProblem;
+                if (netfilter.ChainNamed(replace.Rule.ChainName).Count < replace.Index) return "iptables: Index of replacement too big.";
+                return HookProblem(netfilter with { Rules = netfilter.Replaced(replace.Rule, replace.Index) }, "RULE_REPLACE", replace.Rule.ChainName);
+            case Command.IptablesFlush f:
+                return f.UserChain is { } fu && !netfilter.HasChain(fu) ? NoChain(netfilter, fu) : null;
+            case Command.IptablesNewChain nc:
+                return netfilter.HasChain(nc.Chain) ? "iptables: Chain already exists." : null;
+            case Command.IptablesDeleteChain dc:
+                if (dc.Chain is { } dn)
+                {
+                    if (!netfilter.UserChains.Contains(dn)) return NoChain(netfilter, dn);
+                    return Busy(netfilter, dn) ? ChainBusy(dn) : null;
+                }
+                // Every user chain at once, or none: the oldest that is busy is named (measured).
+                return netfilter.UserChains.FirstOrDefault(c => Busy(netfilter, c)) is { } busy ? ChainBusy(busy) : null;
             case Command.IpCommand ip:
                 return CheckIp(namespaces, ns, ip);
             default:
                 return null;
         }
+    }
+
+    /// <summary>The chain a rule goes into, and the chain it jumps to, must exist (messages measured with iptables 1.8.9, nf_tables).</summary>
+    private static string? RuleProblem(NetfilterConfig netfilter, NatRule rule)
+    {
+        if (rule.UserChain is { } into && !netfilter.HasChain(into)) return NoChain(netfilter, into);
+        if (rule.Target is NatTarget.Jump j && !netfilter.UserChains.Contains(j.Chain))
+            return $"iptables v1.8.9 (nf_tables): Chain '{j.Chain}' does not exist";
+        return null;
+    }
+
+    /// <summary>A change the kernel refuses for what the table becomes (<see cref="NetfilterConfig.HookProblem"/>).</summary>
+    private static string? HookProblem(NetfilterConfig after, string operation, string chain) =>
+        after.HookProblem() is { } why ? $"iptables v1.8.9 (nf_tables):  {operation} failed ({why}): rule in chain {chain}" : null;
+
+    /// <summary>A user chain the kernel will not delete: it has rules, or a rule jumps to it (nf_tables: EBUSY either way, measured).</summary>
+    private static bool Busy(NetfilterConfig netfilter, string chain) => !netfilter.UserChain(chain).IsEmpty || netfilter.IsReferenced(chain);
+
+    private static string ChainBusy(string chain) => $"iptables v1.8.9 (nf_tables):  CHAIN_DEL failed (Device or resource busy): chain {chain}";
+
+    /// <summary>iptables' message for a chain that does not exist, with the chain most likely meant.</summary>
+    private static string NoChain(NetfilterConfig netfilter, string name)
+    {
+        var known = netfilter.UserChains.Concat(["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]);
+        var meant = Scenarios.Spelling.Closest(name, known, n => Math.Max(1, n.Length / 3));
+        return "iptables: No chain/target/match by that name." + (meant is null ? "" : $" (no chain '{name}' in the nat table; did you mean '{meant}'?)");
     }
 
     private static string NetnsPhrase(Netns ns) => ns.Name is null ? "the initial namespace" : $"namespace {ns.Name}";
@@ -411,22 +454,24 @@ public static partial class LinuxKernel
                     SetNetfilter(n, _namespaces[n].Netfilter.Append(add.Rule));
                     break;
                 case Command.IptablesAdd add:
-                    var rules = _namespaces[n].Netfilter.Rules;
-                    var chainRules = _namespaces[n].Netfilter.Chain(add.Rule.Chain);
-                    var at = add.Position!.Value - 1 < chainRules.Count ? IndexOfRule(rules, chainRules[add.Position.Value - 1]) : rules.Count;
-                    SetRules(n, rules.Insert(at, add.Rule));
+                    SetRules(n, _namespaces[n].Netfilter.Inserted(add.Rule, add.Position!.Value), add.Rule.UserChain is null);
                     break;
                 case Command.IptablesDelete d:
                     var netfilter = _namespaces[n].Netfilter;
                     var victim = d.Rule is not null
                         ? netfilter.Rules.First(r => r.SameRule(d.Rule))
-                        : netfilter.Chain(d.Chain)[d.Index!.Value - 1];
-                    SetRules(n, netfilter.Rules.RemoveAt(IndexOfRule(netfilter.Rules, victim)));
+                        : netfilter.ChainNamed(d.ChainText)[d.Index!.Value - 1];
+                    SetRules(n, netfilter.Deleted(victim), d.UserChain is null);
                     break;
                 case Command.IptablesReplace replace:
-                    var current = _namespaces[n].Netfilter;
-                    var old = current.Chain(replace.Rule.Chain)[replace.Index - 1];
-                    SetRules(n, current.Rules.SetItem(IndexOfRule(current.Rules, old), replace.Rule));
+                    SetRules(n, _namespaces[n].Netfilter.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
+                    break;
+                case Command.IptablesNewChain nc:
+                    // A user chain adds no base chain (measured: nft list ruleset shows the table with that chain only).
+                    SetNetfilter(n, _namespaces[n].Netfilter with { UserChains = _namespaces[n].Netfilter.UserChains.Add(nc.Chain) });
+                    break;
+                case Command.IptablesDeleteChain dc:
+                    SetNetfilter(n, _namespaces[n].Netfilter with { UserChains = dc.Chain is { } one ? _namespaces[n].Netfilter.UserChains.Remove(one) : [] });
                     break;
                 case Command.ConntrackDelete del:
                     var doomed = _ct.ToImmutable().Live(Now, n).Where(del.Filter.Matches).Select(e => e.Id).ToList();
@@ -434,7 +479,8 @@ public static partial class LinuxKernel
                     Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}conntrack -D: {doomed.Count} flow entries have been deleted")));
                     break;
                 case Command.IptablesFlush f:
-                    SetRules(n, f.Chain is { } ch ? _namespaces[n].Netfilter.Rules.RemoveAll(r => r.Chain == ch) : []);
+                    if (f.UserChain is { } uc) SetRules(n, _namespaces[n].Netfilter.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
+                    else SetRules(n, f.Chain is { } ch ? _namespaces[n].Netfilter.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : []);
                     break;
                 case Command.Modprobe:
                     SetNetfilter(n, _namespaces[n].Netfilter with { Modprobed = true });
@@ -460,21 +506,15 @@ public static partial class LinuxKernel
             Settle();
         }
 
-        /// <summary>Where this very rule object is in the table (two rules may be equal in value and sit in different places).</summary>
-        private static int IndexOfRule(ImmutableList<NatRule> rules, NatRule rule)
-        {
-            for (var i = 0; i < rules.Count; i++)
-            {
-                if (ReferenceEquals(rules[i], rule)) return i;
-            }
-            throw new InvalidOperationException("the rule is not in the table");
-        }
-
         /// <summary>A note's prefix naming the namespace, empty for the initial one (one-namespace traces read as before).</summary>
         private string Where(int n) => _namespaces[n].Name is { } name ? name + ": " : "";
 
-        private void SetRules(int n, ImmutableList<NatRule> rules) =>
-            SetNetfilter(n, _namespaces[n].Netfilter with { Rules = rules, NatTableExists = true });
+        /// <summary>
+        /// The nat table's rules replaced. A change to a built-in chain makes the table's base chains (its hooks); one
+        /// to a user chain only does not (<paramref name="builtin"/> false).
+        /// </summary>
+        private void SetRules(int n, ImmutableList<NatRule> rules, bool builtin = true) =>
+            SetNetfilter(n, _namespaces[n].Netfilter with { Rules = rules, NatTableExists = builtin || _namespaces[n].Netfilter.NatTableExists });
 
         private void SetNetfilter(int n, NetfilterConfig netfilter)
         {
@@ -1152,9 +1192,8 @@ public static partial class LinuxKernel
                 NatTarget? by = null;
                 NatRule? byRule = null;
                 var outDev = route?.Device;
-                foreach (var rule in _namespaces[n].Netfilter.Chain(chain))
+                if (Verdict(_namespaces[n].Netfilter, _namespaces[n].Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, out _) is { } rule)
                 {
-                    if (!rule.Match.Matches(skb.Seg.Tuple, inDev, outDev)) continue;
                     by = rule.Target;
                     byRule = rule;
                     switch (rule.Target)
@@ -1179,7 +1218,6 @@ public static partial class LinuxKernel
                         case NatTarget.Accept:
                             break;
                     }
-                    break;
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
@@ -1197,6 +1235,36 @@ public static partial class LinuxKernel
         }
 
         /// <summary>
+        /// The rule that decides a packet's NAT at a hook (<c>ipt_do_table</c> / <c>nft_do_chain</c>): the first matching
+        /// rule whose target ends the traversal (SNAT, DNAT, MASQUERADE, ACCEPT), walking into a user chain at each
+        /// matching jump and going on after the jump when that chain ends or a matching RETURN leaves it. Null, with
+        /// <paramref name="decided"/> false, when the chain ends or returns (for a built-in chain: its policy, ACCEPT, a
+        /// null binding). A built-in chain reaches no jump loop: <see cref="NetfilterConfig.HookProblem"/> refuses the
+        /// change that would make one.
+        /// </summary>
+        private static NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev, out bool decided)
+        {
+            decided = false;
+            foreach (var rule in chain)
+            {
+                if (!rule.Match.Matches(tuple, inDev, outDev)) continue;
+                switch (rule.Target)
+                {
+                    case NatTarget.Return:
+                        return null;
+                    case NatTarget.Jump j:
+                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, out decided);
+                        if (decided) return inner;
+                        continue;
+                    default:
+                        decided = true;
+                        return rule;
+                }
+            }
+            return null;
+        }
+
+        /// <summary>
         /// Notes a packet translated by <paramref name="ct"/>'s DNAT binding when no rule equal to the one that chose it
         /// is left in its namespace. A method of its own: a lambda over the rule in <see cref="NatHook"/> would allocate
         /// its closure on every call.
@@ -1208,7 +1276,7 @@ public static partial class LinuxKernel
             {
                 if (r.SameRule(chosenBy)) return;
             }
-            Events.Add(new KernelEvent.StaleBinding(Now, seg, ct.Id, $"-A {Command.ChainName(chosenBy.Chain)} {chosenBy.Spec}", _namespaces[n].Name));
+            Events.Add(new KernelEvent.StaleBinding(Now, seg, ct.Id, $"-A {chosenBy.ChainName} {chosenBy.Spec}", _namespaces[n].Name));
         }
 
         /// <summary>

@@ -34,11 +34,33 @@ public abstract record NatTarget
         public override string ToString() => $"MASQUERADE{(Range.ProtoSpecified || Range.RandomAll ? " " + Range : "")}";
     }
 
-    /// <summary><c>-j ACCEPT</c> / <c>-j RETURN</c>: stop the nat chain; the entry gets a null binding.</summary>
+    /// <summary><c>-j ACCEPT</c>: stop the nat table at this hook; the entry gets a null binding.</summary>
     public sealed record Accept : NatTarget
     {
         public override bool UsesConntrack => false;
 
         public override string ToString() => "ACCEPT";
+    }
+
+    /// <summary>
+    /// <c>-j RETURN</c>: back to the rule after the jump that entered this chain; in a built-in chain, the chain's
+    /// policy (ACCEPT in the nat table: a null binding). <c>NFT_RETURN</c> / <c>XT_RETURN</c>.
+    /// </summary>
+    public sealed record Return : NatTarget
+    {
+        public override bool UsesConntrack => false;
+
+        public override string ToString() => "RETURN";
+    }
+
+    /// <summary>
+    /// <c>-j CHAIN</c>: traverse the user chain <paramref name="Chain"/>, then, if it ends or returns, go on after this
+    /// rule (<c>NFT_JUMP</c>; <c>ipt_do_table</c>'s jump stack).
+    /// </summary>
+    public sealed record Jump(string Chain) : NatTarget
+    {
+        public override bool UsesConntrack => false;
+
+        public override string ToString() => "jump " + Chain;
     }
 }

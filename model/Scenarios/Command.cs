@@ -78,28 +78,53 @@ public abstract record Command
     public sealed record IptablesAdd(NatRule Rule, int? Position) : Command
     {
         protected override string Body() => Position is { } p
-            ? string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -I {ChainName(Rule.Chain)} {p} {Rule.Spec}")
-            : $"iptables -t nat -A {ChainName(Rule.Chain)} {Rule.Spec}";
+            ? string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -I {Rule.ChainName} {p} {Rule.Spec}")
+            : $"iptables -t nat -A {Rule.ChainName} {Rule.Spec}";
     }
 
-    /// <summary><c>iptables -t nat -D CHAIN RULE</c> (Rule given) or <c>-D CHAIN N</c> (Index given, 1-based).</summary>
+    /// <summary>
+    /// <c>iptables -t nat -D CHAIN RULE</c> (Rule given) or <c>-D CHAIN N</c> (Index given, 1-based); a user chain is
+    /// named by <see cref="UserChain"/>.
+    /// </summary>
     public sealed record IptablesDelete(NatChain Chain, NatRule? Rule, int? Index) : Command
     {
+        /// <summary>The user chain, or null for the built-in <see cref="Chain"/>.</summary>
+        public string? UserChain { get; init; }
+
+        /// <summary>The chain's name as iptables writes it.</summary>
+        public string ChainText => UserChain ?? ChainName(Chain);
+
         protected override string Body() => Rule is not null
-            ? $"iptables -t nat -D {ChainName(Chain)} {Rule.Spec}"
-            : string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -D {ChainName(Chain)} {Index}");
+            ? $"iptables -t nat -D {ChainText} {Rule.Spec}"
+            : string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -D {ChainText} {Index}");
     }
 
     /// <summary><c>iptables -t nat -R CHAIN N RULE</c>: rule N (1-based) of the chain is replaced by a new rule.</summary>
     public sealed record IptablesReplace(NatRule Rule, int Index) : Command
     {
-        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -R {ChainName(Rule.Chain)} {Index} {Rule.Spec}");
+        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -R {Rule.ChainName} {Index} {Rule.Spec}");
     }
 
-    /// <summary><c>iptables -t nat -F [CHAIN]</c>.</summary>
+    /// <summary><c>iptables -t nat -F [CHAIN]</c>: one chain's rules (a user chain: <see cref="UserChain"/>), or every chain's.</summary>
     public sealed record IptablesFlush(NatChain? Chain) : Command
     {
-        protected override string Body() => Chain is { } c ? $"iptables -t nat -F {ChainName(c)}" : "iptables -t nat -F";
+        /// <summary>The user chain to flush, or null.</summary>
+        public string? UserChain { get; init; }
+
+        protected override string Body() =>
+            UserChain is { } u ? $"iptables -t nat -F {u}" : Chain is { } c ? $"iptables -t nat -F {ChainName(c)}" : "iptables -t nat -F";
+    }
+
+    /// <summary><c>iptables -t nat -N CHAIN</c>: a new, empty user chain (no hook of its own: only a jump reaches it).</summary>
+    public sealed record IptablesNewChain(string Chain) : Command
+    {
+        protected override string Body() => $"iptables -t nat -N {Chain}";
+    }
+
+    /// <summary><c>iptables -t nat -X [CHAIN]</c>: delete an empty, unreferenced user chain, or every user chain.</summary>
+    public sealed record IptablesDeleteChain(string? Chain) : Command
+    {
+        protected override string Body() => Chain is null ? "iptables -t nat -X" : $"iptables -t nat -X {Chain}";
     }
 
     /// <summary><c>modprobe nf_conntrack</c>: in a namespace, a conntrack user that never goes away.</summary>
@@ -181,12 +206,5 @@ public abstract record Command
         }
     }
 
-    public static string ChainName(NatChain c) => c switch
-    {
-        NatChain.PreRouting => "PREROUTING",
-        NatChain.Input => "INPUT",
-        NatChain.Output => "OUTPUT",
-        NatChain.PostRouting => "POSTROUTING",
-        _ => throw new ArgumentOutOfRangeException(nameof(c)),
-    };
+    public static string ChainName(NatChain c) => NatRule.BuiltinName(c);
 }

@@ -390,6 +390,7 @@ public static class ScenarioParser
         string? table = null;
         Token? op = null;
         NatChain? chain = null;
+        string? user = null;
         Token? chainTok = null;
         int? number = null;
         while (i < t.Count && op is null)
@@ -402,39 +403,51 @@ public static class ScenarioParser
                     table = Next(t, ref i, "TABLE").Text;
                     if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table {Q(table)}: only the nat table is modelled");
                     break;
-                case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace":
+                case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace" or
+                    "-N" or "--new-chain" or "-X" or "--delete-chain":
                     op = tok;
                     break;
                 default:
-                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -R, -F), got {Q(tok.Text)}");
+                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -R, -F, -N, -X), got {Q(tok.Text)}");
             }
             i++;
         }
-        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN, -R CHAIN N or -F [CHAIN]");
+        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN, -R CHAIN N, -F [CHAIN], -N CHAIN or -X [CHAIN]");
         if (table is null) throw new ParseException(op.Column, "unsupported table 'filter' (the default): add -t nat, the only table modelled");
-        var kind = op.Text switch { "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", "--replace" => "-R", _ => op.Text };
+        var kind = op.Text switch
+        {
+            "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", "--replace" => "-R", "--new-chain" => "-N",
+            "--delete-chain" => "-X", _ => op.Text,
+        };
 
         if (i < t.Count)
         {
             chainTok = t[i];
-            chain = ParseChain(chainTok);
+            // A name that is not a built-in chain names a user chain; whether it exists is the kernel's question (LinuxKernel.Check).
+            chain = NetfilterConfig.BuiltinChain(chainTok.Text);
+            if (chain is null) user = ChainNameOf(chainTok);
             i++;
         }
         switch (kind)
         {
+            case "-N":
+            case "-X":
+                if (chainTok is null && kind == "-N") throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain name after -N");
+                if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after {kind} CHAIN");
+                return kind == "-N" ? new Command.IptablesNewChain(chainTok!.Text) : new Command.IptablesDeleteChain(chainTok?.Text);
             case "-F":
                 if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -F [CHAIN]");
-                return new Command.IptablesFlush(chain);
+                return new Command.IptablesFlush(chain) { UserChain = user };
             case "-R":
-                if (chain is null) throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain after -R (PREROUTING, INPUT, OUTPUT, POSTROUTING)");
+                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain after -R (PREROUTING, INPUT, OUTPUT, POSTROUTING or a user chain)");
                 if (i >= t.Count || !int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
                     throw new ParseException(i < t.Count ? t[i].Column : chainTok!.Column + chainTok.Text.Length + 1, "expected a rule number after -R CHAIN");
                 if (index < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
-                return new Command.IptablesReplace(Rule(t, i + 1, chain.Value, raw), index);
+                return new Command.IptablesReplace(Rule(t, i + 1, chain, user, raw), index);
             case "-A":
             case "-I":
             case "-D":
-                if (chain is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after {op.Text} (PREROUTING, INPUT, OUTPUT, POSTROUTING)");
+                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after {op.Text} (PREROUTING, INPUT, OUTPUT, POSTROUTING or a user chain)");
                 if ((kind is "-I" or "-D") && i < t.Count && int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
                 {
                     if (n < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
@@ -443,28 +456,41 @@ public static class ScenarioParser
                     if (kind == "-D")
                     {
                         if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -D CHAIN NUMBER");
-                        return new Command.IptablesDelete(chain.Value, null, n);
+                        return new Command.IptablesDelete(chain ?? default, null, n) { UserChain = user };
                     }
                 }
-                var rule = Rule(t, i, chain.Value, raw);
+                var rule = Rule(t, i, chain, user, raw);
                 return kind switch
                 {
                     "-A" => new Command.IptablesAdd(rule, null),
                     "-I" => new Command.IptablesAdd(rule, number ?? 1),
-                    _ => new Command.IptablesDelete(chain.Value, rule, null),
+                    _ => new Command.IptablesDelete(chain ?? default, rule, null) { UserChain = user },
                 };
             default:
                 throw new ParseException(op.Column, $"unsupported iptables command {Q(op.Text)}");
         }
     }
 
-    private static NatChain ParseChain(Token tok) => tok.Text switch
+    /// <summary>
+    /// A user chain's name as iptables 1.8.9 takes it (<c>xtables_chain_protect</c> and the length check of
+    /// <c>iptables -N</c>, measured): under 29 characters, not starting with '-'.
+    /// </summary>
+    private static string ChainNameOf(Token tok)
     {
-        "PREROUTING" => NatChain.PreRouting,
-        "INPUT" => NatChain.Input,
-        "OUTPUT" => NatChain.Output,
-        "POSTROUTING" => NatChain.PostRouting,
-        _ => throw new ParseException(tok.Column, $"unknown nat chain {Q(tok.Text)}: expected PREROUTING, INPUT, OUTPUT or POSTROUTING"),
+        if (tok.Text.StartsWith('-')) throw new ParseException(tok.Column, "chain name not allowed to start with `-'");
+        if (tok.Text.Length >= MaxChainName) throw new ParseException(tok.Column, $"chain name `{tok.Text}' too long (must be under {MaxChainName} chars)");
+        return tok.Text;
+    }
+
+    /// <summary>XT_EXTENSION_MAXNAMELEN: a chain name has fewer characters than this.</summary>
+    private const int MaxChainName = 29;
+
+    /// <summary>iptables targets the model does not have (a name not here and not a NAT target is a jump to a user chain).</summary>
+    private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
+    {
+        "REJECT", "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
+        "CHECKSUM", "DSCP", "TOS", "TTL", "TCPMSS", "SET", "QUEUE", "NFQUEUE", "CONNSECMARK", "SECMARK", "IDLETIMER", "LED", "HMARK",
+        "SYNPROXY", "ULOG", "ECN", "RATEEST", "TEE",
     };
 
     private static Token Next(List<Token> t, ref int i, string what)
@@ -474,8 +500,10 @@ public static class ScenarioParser
         return t[i];
     }
 
-    private static NatRule Rule(List<Token> t, int start, NatChain chain, string raw)
+    /// <summary>A rule of <paramref name="builtin"/>, or of the user chain <paramref name="user"/> (then builtin is null).</summary>
+    private static NatRule Rule(List<Token> t, int start, NatChain? builtin, string? user, string raw)
     {
+        var chain = builtin ?? default;
         Cidr? src = null, dst = null;
         PortRange? sport = null, dport = null;
         string? outIf = null, inIf = null;
@@ -526,13 +554,13 @@ public static class ScenarioParser
                     break;
                 case "-o":
                 case "--out-interface":
-                    if (chain is NatChain.PreRouting or NatChain.Input)
+                    if (user is null && chain is NatChain.PreRouting or NatChain.Input)
                         throw new ParseException(tok.Column, $"Can't use -o with {Command.ChainName(chain)}");
                     outIf = Next(t, ref i, "an interface").Text;
                     break;
                 case "-i":
                 case "--in-interface":
-                    if (chain is NatChain.PostRouting or NatChain.Output)
+                    if (user is null && chain is NatChain.PostRouting or NatChain.Output)
                         throw new ParseException(tok.Column, $"Can't use -i with {Command.ChainName(chain)}");
                     inIf = Next(t, ref i, "an interface").Text;
                     break;
@@ -571,13 +599,14 @@ public static class ScenarioParser
             throw new ParseException(protoMatch.Column, $"-m {protoMatch.Text} needs -p {protoMatch.Text}");
         if (portMatch is not null && proto is null) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp or -p udp before it");
         var tcp = proto is not null;
-        if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT or RETURN)");
+        if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain)");
 
         NatTarget target;
         switch (jump.Text)
         {
             case "SNAT":
-                if (chain is not (NatChain.PostRouting or NatChain.Input))
+                // In a user chain the kernel checks the hooks that reach it (NetfilterConfig.HookProblem).
+                if (user is null && chain is not (NatChain.PostRouting or NatChain.Input))
                     throw new ParseException(jump.Column, $"SNAT is only valid in POSTROUTING and INPUT, not {Command.ChainName(chain)}");
                 if (toSource is null) throw new ParseException(jump.Column, "SNAT needs --to-source IP[-IP][:PORT[-PORT]]");
                 Forbid(toDestination, "SNAT");
@@ -585,7 +614,7 @@ public static class ScenarioParser
                 target = new NatTarget.Snat(ParseNatRange(toSource, tcp, random, randomFully, persistent));
                 break;
             case "DNAT":
-                if (chain is not (NatChain.PreRouting or NatChain.Output))
+                if (user is null && chain is not (NatChain.PreRouting or NatChain.Output))
                     throw new ParseException(jump.Column, $"DNAT is only valid in PREROUTING and OUTPUT, not {Command.ChainName(chain)}");
                 if (toDestination is null) throw new ParseException(jump.Column, "DNAT needs --to-destination IP[-IP][:PORT[-PORT]]");
                 Forbid(toSource, "DNAT");
@@ -593,7 +622,7 @@ public static class ScenarioParser
                 target = new NatTarget.Dnat(ParseNatRange(toDestination, tcp, random, randomFully, persistent));
                 break;
             case "MASQUERADE":
-                if (chain != NatChain.PostRouting)
+                if (user is null && chain != NatChain.PostRouting)
                     throw new ParseException(jump.Column, $"MASQUERADE is only valid in POSTROUTING, not {Command.ChainName(chain)}");
                 Forbid(toSource, "MASQUERADE");
                 Forbid(toDestination, "MASQUERADE");
@@ -606,22 +635,29 @@ public static class ScenarioParser
                 }
                 target = new NatTarget.Masquerade(new NatRange(false, default, default, hasPorts, minP, maxP, random, randomFully, false));
                 break;
-            case "ACCEPT":
-            case "RETURN":
+            case "DROP":
+                // Measured (iptables 1.8.9): iptables refuses it in the nat table.
+                throw new ParseException(jump.Column, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.");
+            default:
+                if (UnsupportedTargets.Contains(jump.Text))
+                    throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: expected SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain");
                 Forbid(toSource, jump.Text);
                 Forbid(toDestination, jump.Text);
                 Forbid(toPorts, jump.Text);
-                target = new NatTarget.Accept();
+                target = jump.Text switch
+                {
+                    "ACCEPT" => new NatTarget.Accept(),
+                    "RETURN" => new NatTarget.Return(),
+                    _ => new NatTarget.Jump(ChainNameOf(jump)),
+                };
                 break;
-            default:
-                throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: expected SNAT, DNAT, MASQUERADE, ACCEPT or RETURN");
         }
         // The rule as written, from its first option to the end of the line (a trailing comment removed).
         var spec = start < t.Count ? raw[(t[start].Column - 1)..] : "";
         var hash = spec.IndexOf('#', StringComparison.Ordinal);
         if (hash >= 0) spec = spec[..hash];
         spec = spec.Trim();
-        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf) { Protocol = proto }, target, spec);
+        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf) { Protocol = proto }, target, spec) { UserChain = user };
     }
 
     private static void Forbid(Token? option, string target)

@@ -37,6 +37,12 @@ public enum OpKind
 
     /// <summary>The <c>ip</c> commands that build a topology (namespaces, veth pairs, addresses, routes).</summary>
     Ip,
+
+    /// <summary><c>iptables -t nat -N</c>: a user chain (no configuration generates it; scenarios may carry it).</summary>
+    ChainNew,
+
+    /// <summary><c>iptables -t nat -X</c>: user chains deleted.</summary>
+    ChainDelete,
 }
 
 /// <summary>Names and classification of <see cref="OpKind"/>.</summary>
@@ -59,6 +65,8 @@ public static class OpKinds
         OpKind.Sleep => "sleep",
         OpKind.Sysctl => "sysctl",
         OpKind.Ip => "ip",
+        OpKind.ChainNew => "iptables -N",
+        OpKind.ChainDelete => "iptables -X",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
@@ -79,6 +87,8 @@ public static class OpKinds
         Model.Scenarios.Command.Sleep => OpKind.Sleep,
         Model.Scenarios.Command.Sysctl => OpKind.Sysctl,
         Model.Scenarios.Command.IpCommand => OpKind.Ip,
+        Model.Scenarios.Command.IptablesNewChain => OpKind.ChainNew,
+        Model.Scenarios.Command.IptablesDeleteChain => OpKind.ChainDelete,
         _ => throw new ArgumentOutOfRangeException(nameof(command)),
     };
 }

@@ -47,9 +47,13 @@ public static class RuleKinds
     };
 
     /// <summary>The kind a parsed rule falls under, for coverage.</summary>
-    public static RuleKind Of(NatRule rule)
+    public static RuleKind Of(NatRule rule) => TryOf(rule) ?? throw new ArgumentOutOfRangeException(nameof(rule), $"no rule kind for '{rule.Spec}'");
+
+    /// <summary>The rule's kind, or null for a rule no configuration generates (a jump, a RETURN, a rule of a user chain).</summary>
+    public static RuleKind? TryOf(NatRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
+        if (rule.UserChain is not null) return null;
         return rule.Target switch
         {
             NatTarget.Snat { Range.RandomFully: true } => RuleKind.SnatRandomFully,
@@ -60,7 +64,7 @@ public static class RuleKinds
             NatTarget.Masquerade => RuleKind.Masquerade,
             NatTarget.Dnat => RuleKind.Dnat,
             NatTarget.Accept => RuleKind.Accept,
-            _ => throw new ArgumentOutOfRangeException(nameof(rule)),
+            _ => null,
         };
     }
 }

@@ -118,7 +118,7 @@ public static class TrialGen
         if (config.Allows(OpKind.RuleAdd)) options.Add((config.TrackingFromStart ? 1 : w.ConnectionCount == 0 ? 1 : 5, RuleAdd(config)));
         var rules = w.Netfilter.Rules;
         if (config.Allows(OpKind.RuleDelete) && !rules.IsEmpty)
-            options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null))));
+            options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null) { UserChain = r.UserChain })));
         if (config.Allows(OpKind.RuleFlush) && !rules.IsEmpty) options.Add((1, Gen.Constant((Command)new Command.IptablesFlush(null))));
         if (config.Allows(OpKind.RuleReplace) && !rules.IsEmpty) options.Add((1, RuleReplace(config, w)));
         if (config.Allows(OpKind.ConntrackDelete)) options.Add((1, ConntrackDelete()));

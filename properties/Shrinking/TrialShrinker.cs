@@ -83,12 +83,12 @@ public static partial class TrialShrinker
         // Only the configuration's rules: stripping --random-fully must not turn node-random-fully into node-late.
         foreach (var add in t.Body.OfType<Command.IptablesAdd>())
         {
-            if (!config.Rules.Contains(RuleKinds.Of(add.Rule))) return false;
+            if (RuleKinds.TryOf(add.Rule) is not { } addKind || !config.Rules.Contains(addKind)) return false;
             if (config.Node is { } node && !add.Rule.SameRule(((Command.IptablesAdd)ScenarioParser.ParseLine(node.Rule)).Rule)) return false;
         }
         foreach (var replace in t.Body.OfType<Command.IptablesReplace>())
         {
-            if (!config.Rules.Contains(RuleKinds.Of(replace.Rule))) return false;
+            if (RuleKinds.TryOf(replace.Rule) is not { } replaceKind || !config.Rules.Contains(replaceKind)) return false;
             if (config.Node is not null && !replace.Rule.SameRule(((Command.IptablesReplace)ScenarioParser.ParseLine(NodeTopology.ReplacementRule)).Rule)) return false;
         }
         if (!config.ConnectsBeforeRuleOnly) return true;
