@@ -287,7 +287,12 @@ public static partial class Reproducer
         L("# differences are printed, with a log of the run), 4 skipped (not root, a tool missing, no namespaces).");
         L("#");
         L("# The scenario:");
-        foreach (var line in scenario.Lines) L($"#   {line.Line,3}  {line.Command.ToScript()}");
+        foreach (var line in scenario.Lines)
+        {
+            var text = line.Command.ToScript().Split('\n');
+            L($"#   {line.Line,3}  {text[0]}");
+            foreach (var more in text.Skip(1)) L($"#        {more}");
+        }
         L("#");
         L(outcomes.Length == 1
             ? "# The model predicts ({NAME} is a port the kernel chooses; it must read the same wherever it appears):"
@@ -327,7 +332,7 @@ public static partial class Reproducer
         foreach (var line in scenario.Lines)
         {
             L();
-            L($"  step {line.Line} {Q(line.Command.ToScript())} && {{");
+            L($"  step {line.Line} {Q(line.Command.ToScript().Split('\n')[0])} && {{");
             foreach (var cmd in Commands(line)) L("    " + cmd);
             L("  }");
             if (line == stoppedAt) break;
@@ -388,6 +393,11 @@ public static partial class Reproducer
                 break;
             case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain:
                 yield return $"tool {n} ip netns exec {ns} {string.Join(' ', (c with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Q))}";
+                break;
+            case Command.IptablesRestore restore:
+                // The dump as a here-document, its lines and its end at the start of their lines as bash wants them.
+                yield return $"tool {n} ip netns exec {ns} iptables-restore{(restore.NoFlush ? " --noflush" : "")} <<'{restore.Tag}'\n" +
+                             string.Join("\n", restore.Dump) + (restore.Dump.IsEmpty ? "" : "\n") + restore.Tag;
                 break;
             case Command.NetnsAdd add:
                 yield return $"add_ns {Q(add.Name)} {Real(add.Name)}";

@@ -126,6 +126,23 @@ public static partial class LinuxKernel
                 return CheckEnd(sockets, isConnection, cl.End, "close");
             case Command.Abort a:
                 return CheckEnd(sockets, isConnection, a.End, "abort");
+            case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain
+                or Command.IptablesFlush:
+                return CheckIptables(netfilter, command);
+            case Command.IptablesRestore restore:
+                return Restore(netfilter, restore).Error;
+            case Command.IpCommand ip:
+                return CheckIp(namespaces, ns, ip);
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>What iptables says of a nat-table command on <paramref name="netfilter"/> (null: it is accepted).</summary>
+    private static string? CheckIptables(NetfilterConfig netfilter, Command command)
+    {
+        switch (command)
+        {
             case Command.IptablesDelete d:
                 if (d.UserChain is { } du && !netfilter.HasChain(du)) return NoChain(netfilter, du);
                 if (d.Rule is not null && !netfilter.Rules.Any(r => r.SameRule(d.Rule)))
@@ -157,11 +174,84 @@ public static partial class LinuxKernel
                 }
                 // Every user chain at once, or none: the oldest that is busy is named (measured).
                 return netfilter.UserChains.FirstOrDefault(c => Busy(netfilter, c)) is { } busy ? ChainBusy(busy) : null;
-            case Command.IpCommand ip:
-                return CheckIp(namespaces, ns, ip);
             default:
                 return null;
         }
+    }
+
+    /// <summary>
+    /// The nat table after an accepted command (one definition for a command and the same line of a restore). A change
+    /// to a built-in chain makes the table's base chains (its hooks); a user chain alone makes none (measured: <c>nft
+    /// list ruleset</c> shows the table with only that chain).
+    /// </summary>
+    private static NetfilterConfig ApplyIptables(NetfilterConfig nf, Command command)
+    {
+        NetfilterConfig WithRules(ImmutableList<NatRule> rules, bool builtin) => nf with { Rules = rules, NatTableExists = builtin || nf.NatTableExists };
+        switch (command)
+        {
+            case Command.IptablesAdd add when add.Position is null:
+                return nf.Append(add.Rule);
+            case Command.IptablesAdd add:
+                return WithRules(nf.Inserted(add.Rule, add.Position!.Value), add.Rule.UserChain is null);
+            case Command.IptablesDelete d:
+                var victim = d.Rule is not null ? nf.Rules.First(r => r.SameRule(d.Rule)) : nf.ChainNamed(d.ChainText)[d.Index!.Value - 1];
+                return WithRules(nf.Deleted(victim), d.UserChain is null);
+            case Command.IptablesReplace replace:
+                return WithRules(nf.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
+            case Command.IptablesNewChain nc:
+                return nf with { UserChains = nf.UserChains.Add(nc.Chain) };
+            case Command.IptablesDeleteChain dc:
+                return nf with { UserChains = dc.Chain is { } one ? nf.UserChains.Remove(one) : [] };
+            case Command.IptablesFlush f:
+                if (f.UserChain is { } uc) return WithRules(nf.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
+                return WithRules(f.Chain is { } ch ? nf.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : [], builtin: true);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(command), "not a nat-table command");
+        }
+    }
+
+    /// <summary>
+    /// <c>iptables-restore</c> (iptables 1.8.9, nf_tables; measured): each block in turn; without <c>--noflush</c> a
+    /// <c>*nat</c> block first empties the table (every rule and user chain goes; the base chains stay); a
+    /// <c>:CHAIN</c> line makes a user chain, or, with <c>--noflush</c>, flushes one that exists (a built-in chain's is
+    /// not flushed); the commands run in order, as their own lines would. The whole input or nothing: the first refusal
+    /// is the error, worded as iptables-restore words it.
+    /// </summary>
+    internal static (NetfilterConfig After, string? Error) Restore(NetfilterConfig nf, Command.IptablesRestore restore)
+    {
+        ArgumentNullException.ThrowIfNull(nf);
+        ArgumentNullException.ThrowIfNull(restore);
+        var cfg = nf;
+        foreach (var block in restore.Blocks)
+        {
+            if (!restore.NoFlush) cfg = cfg with { Rules = [], UserChains = [] };
+            foreach (var item in block.Items)
+            {
+                if (item.Declared is { } name)
+                {
+                    if (NetfilterConfig.BuiltinChain(name) is not null) cfg = cfg with { NatTableExists = true };
+                    else if (!cfg.UserChains.Contains(name)) cfg = cfg with { UserChains = cfg.UserChains.Add(name) };
+                    else cfg = cfg with { Rules = cfg.Rules.RemoveAll(r => r.UserChain == name) };
+                    continue;
+                }
+                if (CheckIptables(cfg, item.Command!) is { } error) return (nf, RestoreMessage(error, item.Line, block.CommitLine));
+                cfg = ApplyIptables(cfg, item.Command!);
+            }
+        }
+        return (cfg, null);
+    }
+
+    /// <summary>An iptables refusal as iptables-restore reports it for line <paramref name="line"/> (measured, one line each).</summary>
+    private static string RestoreMessage(string error, int line, int commitLine)
+    {
+        const string Version = "iptables v1.8.9 (nf_tables):";
+        // The kernel's refusals name the line; a missing chain is found only at COMMIT; iptables' own name the line too.
+        if (error.StartsWith(Version + "  ", StringComparison.Ordinal))
+            return string.Create(CultureInfo.InvariantCulture, $"iptables-restore v1.8.9 (nf_tables): line {line}: {error[(Version.Length + 2)..]}");
+        if (error.StartsWith(Version + " ", StringComparison.Ordinal))
+            return string.Create(CultureInfo.InvariantCulture, $"iptables-restore v1.8.9 (nf_tables): {error[(Version.Length + 1)..]} Error occurred at line: {commitLine}");
+        var text = error.StartsWith("iptables: ", StringComparison.Ordinal) ? error["iptables: ".Length..] : error;
+        return string.Create(CultureInfo.InvariantCulture, $"iptables-restore: line {line} failed: {text}");
     }
 
     /// <summary>The chain a rule goes into, and the chain it jumps to, must exist (messages measured with iptables 1.8.9, nf_tables).</summary>
@@ -450,37 +540,17 @@ public static partial class LinuxKernel
                 case Command.Abort a:
                     AppCall(a.End, a);
                     break;
-                case Command.IptablesAdd add when add.Position is null:
-                    SetNetfilter(n, _namespaces[n].Netfilter.Append(add.Rule));
+                case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain
+                    or Command.IptablesFlush:
+                    SetNetfilter(n, ApplyIptables(_namespaces[n].Netfilter, command));
                     break;
-                case Command.IptablesAdd add:
-                    SetRules(n, _namespaces[n].Netfilter.Inserted(add.Rule, add.Position!.Value), add.Rule.UserChain is null);
-                    break;
-                case Command.IptablesDelete d:
-                    var netfilter = _namespaces[n].Netfilter;
-                    var victim = d.Rule is not null
-                        ? netfilter.Rules.First(r => r.SameRule(d.Rule))
-                        : netfilter.ChainNamed(d.ChainText)[d.Index!.Value - 1];
-                    SetRules(n, netfilter.Deleted(victim), d.UserChain is null);
-                    break;
-                case Command.IptablesReplace replace:
-                    SetRules(n, _namespaces[n].Netfilter.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
-                    break;
-                case Command.IptablesNewChain nc:
-                    // A user chain adds no base chain (measured: nft list ruleset shows the table with that chain only).
-                    SetNetfilter(n, _namespaces[n].Netfilter with { UserChains = _namespaces[n].Netfilter.UserChains.Add(nc.Chain) });
-                    break;
-                case Command.IptablesDeleteChain dc:
-                    SetNetfilter(n, _namespaces[n].Netfilter with { UserChains = dc.Chain is { } one ? _namespaces[n].Netfilter.UserChains.Remove(one) : [] });
+                case Command.IptablesRestore restore:
+                    SetNetfilter(n, Restore(_namespaces[n].Netfilter, restore).After);
                     break;
                 case Command.ConntrackDelete del:
                     var doomed = _ct.ToImmutable().Live(Now, n).Where(del.Filter.Matches).Select(e => e.Id).ToList();
                     foreach (var id in doomed) _ct.Remove(id);
                     Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}conntrack -D: {doomed.Count} flow entries have been deleted")));
-                    break;
-                case Command.IptablesFlush f:
-                    if (f.UserChain is { } uc) SetRules(n, _namespaces[n].Netfilter.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
-                    else SetRules(n, f.Chain is { } ch ? _namespaces[n].Netfilter.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : []);
                     break;
                 case Command.Modprobe:
                     SetNetfilter(n, _namespaces[n].Netfilter with { Modprobed = true });
@@ -509,12 +579,6 @@ public static partial class LinuxKernel
         /// <summary>A note's prefix naming the namespace, empty for the initial one (one-namespace traces read as before).</summary>
         private string Where(int n) => _namespaces[n].Name is { } name ? name + ": " : "";
 
-        /// <summary>
-        /// The nat table's rules replaced. A change to a built-in chain makes the table's base chains (its hooks); one
-        /// to a user chain only does not (<paramref name="builtin"/> false).
-        /// </summary>
-        private void SetRules(int n, ImmutableList<NatRule> rules, bool builtin = true) =>
-            SetNetfilter(n, _namespaces[n].Netfilter with { Rules = rules, NatTableExists = builtin || _namespaces[n].Netfilter.NatTableExists });
 
         private void SetNetfilter(int n, NetfilterConfig netfilter)
         {

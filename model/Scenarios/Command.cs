@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Nat;
@@ -125,6 +126,25 @@ public abstract record Command
     public sealed record IptablesDeleteChain(string? Chain) : Command
     {
         protected override string Body() => Chain is null ? "iptables -t nat -X" : $"iptables -t nat -X {Chain}";
+    }
+
+    /// <summary>
+    /// <c>iptables-restore [--noflush] &lt;&lt;'TAG'</c> ... <c>TAG</c>: a dump of the nat table, as <c>iptables-save</c>
+    /// writes it, applied block by block (<see cref="RestoreBlock"/>). <paramref name="Dump"/> is the here-document's
+    /// text, line by line, as written.
+    /// </summary>
+    public sealed record IptablesRestore(bool NoFlush, ImmutableArray<string> Dump, ImmutableArray<RestoreBlock> Blocks) : Command
+    {
+        /// <summary>The word that ends the here-document.</summary>
+        public string Tag { get; init; } = "EOF";
+
+        protected override string Body() =>
+            $"iptables-restore{(NoFlush ? " --noflush" : "")} <<'{Tag}'\n{string.Join("\n", Dump)}{(Dump.IsEmpty ? "" : "\n")}{Tag}";
+
+        public bool Equals(IptablesRestore? other) =>
+            other is not null && NoFlush == other.NoFlush && Tag == other.Tag && Netns == other.Netns && Dump.SequenceEqual(other.Dump);
+
+        public override int GetHashCode() => HashCode.Combine(NoFlush, Tag, Dump.Length);
     }
 
     /// <summary><c>modprobe nf_conntrack</c>: in a namespace, a conntrack user that never goes away.</summary>

@@ -36,7 +36,7 @@ namespace ConntrackModel.Model.Scenarios;
 /// the command runs.
 /// </para>
 /// </remarks>
-public static class ScenarioParser
+public static partial class ScenarioParser
 {
     private sealed record Token(string Text, int Column);
 
@@ -69,6 +69,13 @@ public static class ScenarioParser
                     firstMore ??= extra;
                     more++;
                 }
+                continue;
+            }
+            // iptables-restore takes the lines of its here-document with it.
+            var restored = TryRestore(file, rawLines, i, lines, errors);
+            if (restored >= 0)
+            {
+                i = restored;
                 continue;
             }
             if (TryLine(file, i, raw, lines, choices, pinnedAt, optIn) is { } error) errors.Add(error);

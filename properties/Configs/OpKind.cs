@@ -43,6 +43,9 @@ public enum OpKind
 
     /// <summary><c>iptables -t nat -X</c>: user chains deleted.</summary>
     ChainDelete,
+
+    /// <summary><c>iptables-restore</c> with a here-document (no configuration generates it; scenarios may carry it).</summary>
+    Restore,
 }
 
 /// <summary>Names and classification of <see cref="OpKind"/>.</summary>
@@ -67,6 +70,7 @@ public static class OpKinds
         OpKind.Ip => "ip",
         OpKind.ChainNew => "iptables -N",
         OpKind.ChainDelete => "iptables -X",
+        OpKind.Restore => "iptables-restore",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
@@ -89,6 +93,7 @@ public static class OpKinds
         Model.Scenarios.Command.IpCommand => OpKind.Ip,
         Model.Scenarios.Command.IptablesNewChain => OpKind.ChainNew,
         Model.Scenarios.Command.IptablesDeleteChain => OpKind.ChainDelete,
+        Model.Scenarios.Command.IptablesRestore => OpKind.Restore,
         _ => throw new ArgumentOutOfRangeException(nameof(command)),
     };
 }

@@ -320,6 +320,19 @@ public static partial class KernelReplay
                     // As typed in its own namespace: "iptables -t nat ...", not "ip netns exec NS iptables ...".
                     Tool(where, (line.Command with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries));
                     break;
+                case Command.IptablesRestore restore:
+                    // iptables-restore reads a file as it reads its stdin.
+                    var dump = Path.GetTempFileName();
+                    try
+                    {
+                        File.WriteAllText(dump, string.Join('\n', restore.Dump) + "\n");
+                        Tool(where, restore.NoFlush ? ["iptables-restore", "--noflush", dump] : ["iptables-restore", dump]);
+                    }
+                    finally
+                    {
+                        File.Delete(dump);
+                    }
+                    break;
                 case Command.NetnsAdd add:
                     AddNamespace(add.Name);
                     break;
