@@ -28,6 +28,7 @@ public class ExamplesTests
         { "node-pod-dnat.scenario", [] },
         { "node-kube-chains.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "node-kube-restore.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
+        { "node-kube-nodeport.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

@@ -1256,7 +1256,8 @@ public static partial class LinuxKernel
                 NatTarget? by = null;
                 NatRule? byRule = null;
                 var outDev = route?.Device;
-                if (Verdict(_namespaces[n].Netfilter, _namespaces[n].Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, out _) is { } rule)
+                var ns = _namespaces[n];
+                if (Verdict(ns.Netfilter, ns.Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, ip => Fib.IsLocal(ns, ip), out _) is { } rule)
                 {
                     by = rule.Target;
                     byRule = rule;
@@ -1306,18 +1307,19 @@ public static partial class LinuxKernel
         /// null binding). A built-in chain reaches no jump loop: <see cref="NetfilterConfig.HookProblem"/> refuses the
         /// change that would make one.
         /// </summary>
-        private static NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev, out bool decided)
+        private static NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev,
+            Func<IPv4Address, bool> isLocal, out bool decided)
         {
             decided = false;
             foreach (var rule in chain)
             {
-                if (!rule.Match.Matches(tuple, inDev, outDev)) continue;
+                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal)) continue;
                 switch (rule.Target)
                 {
                     case NatTarget.Return:
                         return null;
                     case NatTarget.Jump j:
-                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, out decided);
+                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, isLocal, out decided);
                         if (decided) return inner;
                         continue;
                     default:

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
 
 namespace ConntrackModel.Model.Nat;
@@ -19,14 +20,54 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// naming it does not match there (iptables refuses <c>-o</c> in PREROUTING and INPUT, <c>-i</c> in OUTPUT and
     /// POSTROUTING).
     /// </summary>
-    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) =>
-        (Protocol is null || Protocol == tuple.Proto) &&
-        (Source is null || Source.Value.Contains(tuple.Src.Ip)) &&
-        (Destination is null || Destination.Value.Contains(tuple.Dst.Ip)) &&
-        (SourcePort is null || SourcePort.Value.Contains(tuple.Src.Port)) &&
-        (DestinationPort is null || DestinationPort.Value.Contains(tuple.Dst.Port)) &&
-        (OutInterface is null || (outDevice is not null && InterfaceMatches(OutInterface, outDevice))) &&
-        (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice)));
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false);
+
+    /// <summary>
+    /// <see cref="Matches(ConnTuple, string?, string?)"/> with the namespace's local addresses, which
+    /// <c>-m addrtype</c> asks about (<paramref name="isLocal"/>: is the address one of the namespace's, as
+    /// <c>inet_addr_type</c>'s RTN_LOCAL says). Each match may be negated (<c>!</c>, the <c>IPT_INV_*</c> flags and the
+    /// matches' own invert flags), and all must hold.
+    /// </summary>
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal)
+    {
+        ArgumentNullException.ThrowIfNull(isLocal);
+        return (Protocol is null || (Protocol == tuple.Proto) != Not.HasFlag(Negated.Protocol)) &&
+            (Source is null || Source.Value.Contains(tuple.Src.Ip) != Not.HasFlag(Negated.Source)) &&
+            (Destination is null || Destination.Value.Contains(tuple.Dst.Ip) != Not.HasFlag(Negated.Destination)) &&
+            (SourcePort is null || SourcePort.Value.Contains(tuple.Src.Port) != Not.HasFlag(Negated.SourcePort)) &&
+            (DestinationPort is null || DestinationPort.Value.Contains(tuple.Dst.Port) != Not.HasFlag(Negated.DestinationPort)) &&
+            // A device the hook does not have matches neither way (ip_packet_match compares the empty name).
+            (OutInterface is null || (outDevice is not null && InterfaceMatches(OutInterface, outDevice) != Not.HasFlag(Negated.OutInterface))) &&
+            (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice) != Not.HasFlag(Negated.InInterface))) &&
+            (MultiPorts is null || MultiPorts.Matches(tuple.Src.Port, tuple.Dst.Port) != Not.HasFlag(Negated.MultiPorts)) &&
+            (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal) != Not.HasFlag(Negated.DestinationType)) &&
+            (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal) != Not.HasFlag(Negated.SourceType));
+    }
+
+    /// <summary>The matches written with <c>!</c> before them.</summary>
+    public Negated Not { get; init; }
+
+    /// <summary><c>-m multiport --sports|--dports|--ports LIST</c> (xt_multiport), or null.</summary>
+    public PortList? MultiPorts { get; init; }
+
+    /// <summary><c>-m addrtype --dst-type TYPE</c> (xt_addrtype), or null.</summary>
+    public AddrType? DestinationType { get; init; }
+
+    /// <summary><c>-m addrtype --src-type TYPE</c>, or null.</summary>
+    public AddrType? SourceType { get; init; }
+
+    /// <summary>
+    /// <c>addrtype_mt</c>'s question for an IPv4 address: LOCAL, one of the namespace's own; MULTICAST, 224.0.0.0/4;
+    /// BROADCAST, 255.255.255.255 (the model has no subnet broadcasts); UNICAST, any other that is not local.
+    /// </summary>
+    private static bool IsType(IPv4Address ip, AddrType type, Func<IPv4Address, bool> isLocal) => type switch
+    {
+        AddrType.Local => isLocal(ip),
+        AddrType.Multicast => (ip.Value & 0xF0000000) == 0xE0000000,
+        AddrType.Broadcast => ip.Value == 0xFFFFFFFF,
+        AddrType.Unicast => !isLocal(ip) && (ip.Value & 0xF0000000) != 0xE0000000 && ip.Value != 0xFFFFFFFF && ip.Value != 0,
+        _ => false,
+    };
 
     /// <summary>
     /// <c>ifname_compare_aligned</c> with the mask iptables builds (<c>xtables_parse_interface</c>): a trailing
@@ -38,4 +79,57 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
         ArgumentNullException.ThrowIfNull(device);
         return pattern.EndsWith('+') ? device.StartsWith(pattern[..^1], StringComparison.Ordinal) : pattern == device;
     }
+}
+
+/// <summary>The matches of a rule written with <c>!</c> before them.</summary>
+[Flags]
+public enum Negated
+{
+    None = 0,
+    Protocol = 1,
+    Source = 2,
+    Destination = 4,
+    SourcePort = 8,
+    DestinationPort = 16,
+    OutInterface = 32,
+    InInterface = 64,
+    MultiPorts = 128,
+    DestinationType = 256,
+    SourceType = 512,
+}
+
+/// <summary>The address types <c>-m addrtype</c> takes that the model knows.</summary>
+public enum AddrType
+{
+    Unicast,
+    Local,
+    Broadcast,
+    Multicast,
+}
+
+/// <summary>
+/// <c>-m multiport --sports|--dports|--ports P[:Q],...</c>: up to 15 ports, a range counting as two (xt_multiport's
+/// XT_MULTI_PORTS). <see cref="Which"/>: which ports it tests.
+/// </summary>
+public sealed record PortList(PortList.Side Which, ImmutableArray<PortRange> Ranges)
+{
+    public enum Side
+    {
+        Source,
+        Destination,
+        Either,
+    }
+
+    public bool Matches(int sport, int dport) => Which switch
+    {
+        Side.Source => Ranges.Any(r => r.Contains(sport)),
+        Side.Destination => Ranges.Any(r => r.Contains(dport)),
+        _ => Ranges.Any(r => r.Contains(sport) || r.Contains(dport)),
+    };
+
+    public bool Equals(PortList? other) => other is not null && Which == other.Which && Ranges.SequenceEqual(other.Ranges);
+
+    public override int GetHashCode() => HashCode.Combine(Which, Ranges.Length);
+
+    public override string ToString() => string.Join(",", Ranges.Select(r => r.ToString()));
 }

@@ -520,9 +520,41 @@ public static partial class ScenarioParser
         Token? toSource = null, toDestination = null, toPorts = null;
         bool random = false, randomFully = false, persistent = false;
         Token? portMatch = null;
+        // "!" negates the option after it (iptables' invert flag); the modules -m loaded, which own their options.
+        Token? bang = null;
+        var not = Negated.None;
+        var modules = new HashSet<string>(StringComparer.Ordinal);
+        PortList? multi = null;
+        Token? multiTok = null;
+        AddrType? dstType = null, srcType = null;
+        void Negate(Token option, Negated flag)
+        {
+            if (bang is null) return;
+            if (flag == Negated.None) throw new ParseException(bang.Column, $"cannot have ! before {option.Text}");
+            not |= flag;
+            bang = null;
+        }
+        void Needs(Token option, string module)
+        {
+            if (!modules.Contains(module)) throw new ParseException(option.Column, $"unknown option \"{option.Text}\" (it belongs to -m {module}: add -m {module} before it)");
+        }
         for (var i = start; i < t.Count; i++)
         {
             var tok = t[i];
+            if (tok.Text != "!") Negate(tok, tok.Text switch
+            {
+                "-p" or "--protocol" => Negated.Protocol,
+                "-s" or "--source" => Negated.Source,
+                "-d" or "--destination" => Negated.Destination,
+                "--sport" or "--source-port" => Negated.SourcePort,
+                "--dport" or "--destination-port" => Negated.DestinationPort,
+                "-o" or "--out-interface" => Negated.OutInterface,
+                "-i" or "--in-interface" => Negated.InInterface,
+                "--dports" or "--destination-ports" or "--sports" or "--source-ports" or "--ports" => Negated.MultiPorts,
+                "--dst-type" => Negated.DestinationType,
+                "--src-type" => Negated.SourceType,
+                _ => Negated.None,
+            });
             switch (tok.Text)
             {
                 case "-p":
@@ -538,8 +570,34 @@ public static partial class ScenarioParser
                 case "-m":
                 case "--match":
                     var m = Next(t, ref i, "a match module");
-                    if (m.Text is not ("tcp" or "udp")) throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}'");
-                    protoMatch = m;
+                    if (m.Text is "tcp" or "udp") protoMatch = m;
+                    else if (m.Text is not ("comment" or "multiport" or "addrtype"))
+                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport and addrtype)");
+                    modules.Add(m.Text);
+                    break;
+                case "--comment":
+                    Needs(tok, "comment");
+                    // A comment changes nothing; iptables keeps at most 255 characters of it (XT_MAX_COMMENT_LEN).
+                    var comment = Next(t, ref i, "the comment");
+                    if (comment.Text.Length > 255) throw new ParseException(comment.Column, "comment may not exceed 255 characters");
+                    break;
+                case "--dports" or "--destination-ports" or "--sports" or "--source-ports" or "--ports":
+                    Needs(tok, "multiport");
+                    if (multi is not null) throw new ParseException(tok.Column, "multiport takes one of --sports, --dports or --ports");
+                    multiTok = tok;
+                    multi = ParsePortList(Next(t, ref i, "PORT[:PORT],..."), tok.Text switch
+                    {
+                        "--dports" or "--destination-ports" => PortList.Side.Destination,
+                        "--sports" or "--source-ports" => PortList.Side.Source,
+                        _ => PortList.Side.Either,
+                    });
+                    break;
+                case "--dst-type":
+                case "--src-type":
+                    Needs(tok, "addrtype");
+                    var type = ParseAddrType(Next(t, ref i, "an address type"));
+                    if (tok.Text == "--dst-type") dstType = type;
+                    else srcType = type;
                     break;
                 case "-s":
                 case "--source":
@@ -594,13 +652,21 @@ public static partial class ScenarioParser
                     persistent = true;
                     break;
                 case "!":
-                    throw new ParseException(tok.Column, "unsupported iptables option '!' (negated matches are not modelled)");
+                    if (bang is not null) throw new ParseException(tok.Column, "multiple consecutive ! not allowed");
+                    bang = tok;
+                    break;
                 default:
                     throw new ParseException(tok.Column, tok.Text.StartsWith('-')
                         ? $"unsupported iptables option {Q(tok.Text)}"
                         : $"unexpected {Q(tok.Text)}: expected an option such as -p, -s, -d, --sport, --dport, -o, -i or -j");
             }
         }
+        if (bang is not null) throw new ParseException(bang.Column, "nothing appropriate following !");
+        // multiport's checks (libxt_multiport): the rule's protocol must have ports, and not be negated (messages measured).
+        if (multiTok is not null && proto is null)
+            throw new ParseException(multiTok.Column, "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
+        if (multiTok is not null && not.HasFlag(Negated.Protocol))
+            throw new ParseException(multiTok.Column, "multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP");
         // xt_tcpudp's matches check the protocol of the rule (tcp_mt_check, udp_mt_check): "-m udp" needs "-p udp".
         if (protoMatch is not null && proto?.Name() != protoMatch.Text)
             throw new ParseException(protoMatch.Column, $"-m {protoMatch.Text} needs -p {protoMatch.Text}");
@@ -664,8 +730,41 @@ public static partial class ScenarioParser
         var hash = spec.IndexOf('#', StringComparison.Ordinal);
         if (hash >= 0) spec = spec[..hash];
         spec = spec.Trim();
-        return new NatRule(chain, new RuleMatch(src, dst, sport, dport, outIf, inIf) { Protocol = proto }, target, spec) { UserChain = user };
+        var match = new RuleMatch(src, dst, sport, dport, outIf, inIf)
+        {
+            Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType,
+        };
+        return new NatRule(chain, match, target, spec) { UserChain = user };
     }
+
+    /// <summary><c>P[:Q],...</c> as xt_multiport takes it: at most 15 ports, a range counting as two (XT_MULTI_PORTS).</summary>
+    private static PortList ParsePortList(Token tok, PortList.Side side)
+    {
+        var ranges = ImmutableArray.CreateBuilder<PortRange>();
+        var count = 0;
+        var at = 0;
+        foreach (var part in tok.Text.Split(','))
+        {
+            var r = ParsePortMatch(new Token(part, tok.Column + at));
+            ranges.Add(r);
+            count += r.Min == r.Max ? 1 : 2;
+            at += part.Length + 1;
+        }
+        if (count > 15) throw new ParseException(tok.Column, "too many ports specified");
+        return new PortList(side, ranges.ToImmutable());
+    }
+
+    /// <summary>An address type of <c>-m addrtype</c>: the four the model knows (iptables takes more, named as unsupported).</summary>
+    private static AddrType ParseAddrType(Token tok) => tok.Text switch
+    {
+        "LOCAL" => AddrType.Local,
+        "UNICAST" => AddrType.Unicast,
+        "BROADCAST" => AddrType.Broadcast,
+        "MULTICAST" => AddrType.Multicast,
+        "UNSPEC" or "ANYCAST" or "BLACKHOLE" or "UNREACHABLE" or "PROHIBIT" or "THROW" or "NAT" or "XRESOLVE" =>
+            throw new ParseException(tok.Column, $"unsupported address type {Q(tok.Text)}: the model knows LOCAL, UNICAST, BROADCAST and MULTICAST"),
+        _ => throw new ParseException(tok.Column, $"addrtype: bad type \"{tok.Text}\""),
+    };
 
     private static void Forbid(Token? option, string target)
     {

@@ -1,0 +1,112 @@
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Replay.Host;
+using ConntrackModel.Tests.Replay;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests;
+
+/// <summary>
+/// The matches kube-proxy's rules use beyond the basic ones: <c>!</c>, <c>-m comment</c>, <c>-m multiport</c>,
+/// <c>-m addrtype</c>: what each matches, and the rules iptables refuses, in its words (a kernel test runs each).
+/// </summary>
+public class RuleMatchTests(ITestOutputHelper output)
+{
+    private static RuleMatch Match(string spec) => ((Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING " + spec)).Rule.Match;
+
+    private static ConnTuple T(string src, string dst, L4Proto proto = L4Proto.Tcp) =>
+        new(SockAddr.TryParse(src, out var s) ? s : default, SockAddr.TryParse(dst, out var d) ? d : default, proto);
+
+    private static readonly Func<IPv4Address, bool> NodeLocal = ip => ip.ToString() is "192.168.1.10" or "127.0.0.1";
+
+    [Theory]
+    [InlineData("! -s 10.244.0.0/16 -j ACCEPT", "192.168.1.20:5000", "10.244.0.2:80", true)]
+    [InlineData("! -s 10.244.0.0/16 -j ACCEPT", "10.244.0.3:5000", "10.244.0.2:80", false)]
+    [InlineData("! -d 127.0.0.0/8 -j ACCEPT", "10.244.0.3:5000", "127.0.0.1:80", false)]
+    [InlineData("! -p tcp -j ACCEPT", "10.244.0.3:5000", "127.0.0.1:80", false)]
+    [InlineData("-p tcp ! --dport 80 -j ACCEPT", "10.244.0.3:5000", "127.0.0.1:80", false)]
+    [InlineData("-p tcp ! --dport 80 -j ACCEPT", "10.244.0.3:5000", "127.0.0.1:81", true)]
+    [InlineData("-p tcp -m multiport --dports 80,443,8000:8080 -j ACCEPT", "10.244.0.3:5000", "10.96.0.10:8042", true)]
+    [InlineData("-p tcp -m multiport --dports 80,443,8000:8080 -j ACCEPT", "10.244.0.3:443", "10.96.0.10:22", false)]
+    [InlineData("-p tcp -m multiport --ports 443 -j ACCEPT", "10.244.0.3:443", "10.96.0.10:22", true)]
+    [InlineData("-p tcp -m multiport --sports 443 -j ACCEPT", "10.244.0.3:22", "10.96.0.10:443", false)]
+    [InlineData("-p tcp -m multiport ! --dports 80,443 -j ACCEPT", "10.244.0.3:5000", "10.96.0.10:443", false)]
+    [InlineData("-m addrtype --dst-type LOCAL -j ACCEPT", "192.168.1.20:5000", "192.168.1.10:30080", true)]
+    [InlineData("-m addrtype --dst-type LOCAL -j ACCEPT", "192.168.1.20:5000", "10.96.0.10:80", false)]
+    [InlineData("-m addrtype ! --dst-type LOCAL -j ACCEPT", "192.168.1.20:5000", "10.96.0.10:80", true)]
+    [InlineData("-m addrtype --dst-type UNICAST -j ACCEPT", "192.168.1.20:5000", "10.96.0.10:80", true)]
+    [InlineData("-m addrtype --dst-type UNICAST -j ACCEPT", "192.168.1.20:5000", "192.168.1.10:80", false)]
+    [InlineData("-m addrtype --dst-type MULTICAST -j ACCEPT", "192.168.1.20:5000", "224.0.0.251:5353", true)]
+    [InlineData("-m addrtype --src-type LOCAL -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
+    [InlineData("-m comment --comment \"default/web:http cluster IP\" -p tcp -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
+    public void Matches_AsTheKernelWould(string spec, string src, string dst, bool expected) =>
+        Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal));
+
+    [Fact]
+    public void Negated_InInterface_AndADeviceTheHookHasNot()
+    {
+        var m = Match("! -i eth+ -j ACCEPT");
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "eth1", null, NodeLocal));
+        Assert.True(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "veth1", null, NodeLocal));
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), null, null, NodeLocal));
+    }
+
+    [Fact]
+    public void SameRule_ComparesNegationAndPortLists_NotSpelling()
+    {
+        var a = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -p tcp -m multiport --dports 80,443 -j ACCEPT");
+        var b = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -p tcp -m comment --comment x -m multiport --dports 80,443 -j ACCEPT");
+        var c = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -p tcp -m multiport ! --dports 80,443 -j ACCEPT");
+        Assert.True(a.Rule.SameRule(b.Rule));
+        Assert.False(a.Rule.SameRule(c.Rule));
+        // -D finds the rule by value.
+        Run.Sim("iptables -t nat -A PREROUTING -p tcp -m multiport --dports 80,443 -j ACCEPT\niptables -t nat -D PREROUTING -p tcp -m multiport --dports 80,443 -j ACCEPT\n");
+    }
+
+    /// <summary>Rules iptables 1.8.9 refuses, and its message (measured; a kernel test runs each).</summary>
+    public static TheoryData<string, string> Refused => new()
+    {
+        { "-m multiport --dports 80 -j ACCEPT", "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'" },
+        { "-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16 -j ACCEPT", "too many ports specified" },
+        { "! -p tcp -m multiport --dports 80 -j ACCEPT", "multiport only works with TCP, UDP, UDPLITE, SCTP and DCCP" },
+        { "! ! -s 1.2.3.4 -j ACCEPT", "multiple consecutive ! not allowed" },
+        { "! -j ACCEPT", "cannot have ! before -j" },
+        { "-s 1.2.3.4 !", "nothing appropriate following !" },
+        { "-p tcp --dports 80 -j ACCEPT", "unknown option \"--dports\"" },
+        { "-m addrtype --dst-type FOO -j ACCEPT", "addrtype: bad type \"FOO\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public void Refused_TheParserSaysWhatIptablesSays(string spec, string message)
+    {
+        var r = ScenarioParser.Parse("t", "iptables -t nat -A POSTROUTING " + spec);
+        Assert.False(r.Ok);
+        Assert.StartsWith(message, r.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("-p tcp -m multiport --dports 1:2,3:4,5:6,7:8,9:10,11:12,13:14,15 -j ACCEPT")]
+    [InlineData("-m addrtype --dst-type LOCAL --src-type UNICAST -j ACCEPT")]
+    public void Accepted_AtTheLimits(string spec) => Run.Parse("iptables -t nat -A POSTROUTING " + spec);
+
+    [KernelFact]
+    public void Refused_OnTheKernel_IptablesPrintsTheSameMessage()
+    {
+        using var ns = NetworkNamespace.Create();
+        var n = 0;
+        foreach (var row in Refused)
+        {
+            var (spec, message) = ((string)row[0], (string)row[1]);
+            var r = ns.Exec(["iptables", "-t", "nat", "-A", "POSTROUTING", .. spec.Split(' ')]);
+            output.WriteLine($"{spec}: exit {r.ExitCode}: {r.Output}");
+            Assert.False(r.Ok);
+            Assert.StartsWith("iptables v1.8.9 (nf_tables): " + message, r.Output, StringComparison.Ordinal);
+            n++;
+        }
+        Assert.Equal(Refused.Count, n);
+        foreach (var spec in new[] { "-p tcp -m multiport --dports 1:2,3:4,5:6,7:8,9:10,11:12,13:14,15 -j ACCEPT", "-m addrtype --dst-type LOCAL --src-type UNICAST -j ACCEPT" })
+            Assert.True(ns.Exec(["iptables", "-t", "nat", "-A", "POSTROUTING", .. spec.Split(' ')]).Ok, spec);
+    }
+}
