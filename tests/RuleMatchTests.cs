@@ -41,15 +41,15 @@ public class RuleMatchTests(ITestOutputHelper output)
     [InlineData("-m addrtype --src-type LOCAL -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
     [InlineData("-m comment --comment \"default/web:http cluster IP\" -p tcp -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
     public void Matches_AsTheKernelWould(string spec, string src, string dst, bool expected) =>
-        Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal));
+        Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal, 0));
 
     [Fact]
     public void Negated_InInterface_AndADeviceTheHookHasNot()
     {
         var m = Match("! -i eth+ -j ACCEPT");
-        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "eth1", null, NodeLocal));
-        Assert.True(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "veth1", null, NodeLocal));
-        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), null, null, NodeLocal));
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "eth1", null, NodeLocal, 0));
+        Assert.True(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "veth1", null, NodeLocal, 0));
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), null, null, NodeLocal, 0));
     }
 
     [Fact]
@@ -64,6 +64,53 @@ public class RuleMatchTests(ITestOutputHelper output)
         Run.Sim("iptables -t nat -A PREROUTING -p tcp -m multiport --dports 80,443 -j ACCEPT\niptables -t nat -D PREROUTING -p tcp -m multiport --dports 80,443 -j ACCEPT\n");
     }
 
+    /// <summary>Every MARK form is one --set-xmark VALUE/MASK, as iptables-save writes it back (measured).</summary>
+    [Theory]
+    [InlineData("--set-xmark 0x4000/0x4000", 0x4000u, 0x4000u)]
+    [InlineData("--set-xmark 0x4000/0x0", 0x4000u, 0x0u)]
+    [InlineData("--set-mark 5", 0x5u, 0xffffffffu)]
+    [InlineData("--or-mark 0x10", 0x10u, 0x10u)]
+    [InlineData("--and-mark 0xff", 0x0u, 0xffffff00u)]
+    [InlineData("--xor-mark 0x3", 0x3u, 0x0u)]
+    public void Mark_EveryForm_IsOneXmark(string option, uint value, uint mask)
+    {
+        var rule = ((Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -j MARK " + option)).Rule;
+        Assert.Equal(new NatTarget.Mark(value, mask), rule.Target);
+    }
+
+    [Fact]
+    public void Mark_XmarkAndTheMatch_AsTheKernelComputesThem()
+    {
+        // kube-proxy's: KUBE-MARK-MASQ sets the bit, KUBE-POSTROUTING clears it with 0x4000/0x0 (an XOR).
+        var set = new NatTarget.Mark(0x4000, 0x4000);
+        var clear = new NatTarget.Mark(0x4000, 0);
+        Assert.Equal(0x4001u, set.Apply(0x0001));
+        Assert.Equal(0x0001u, clear.Apply(set.Apply(0x0001)));
+        var marked = Match("-m mark --mark 0x4000/0x4000 -j ACCEPT");
+        var unmarked = Match("-m mark ! --mark 0x4000/0x4000 -j ACCEPT");
+        var t = T("1.2.3.4:1", "5.6.7.8:2");
+        Assert.True(marked.Matches(t, null, null, NodeLocal, 0x4001));
+        Assert.False(marked.Matches(t, null, null, NodeLocal, 0x0001));
+        Assert.True(unmarked.Matches(t, null, null, NodeLocal, 0x0001));
+    }
+
+    /// <summary>
+    /// A mark set in a pod's own OUTPUT chain does not reach node: the veth scrubs it (<c>skb_scrub_packet</c> with
+    /// xnet clears <c>skb-&gt;mark</c>), so node's rule that masquerades marked packets leaves the pod's address.
+    /// </summary>
+    [Fact]
+    public void Mark_DoesNotCrossAVeth()
+    {
+        var setup = string.Join("\n", new NodeTopology(1, false).Setup().Select(c => c.ToScript())) + "\n";
+        var o = Run.Observe(setup + """
+            ip netns exec pod1 iptables -t nat -A OUTPUT -j MARK --set-xmark 0x4000/0x4000
+            iptables -t nat -A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE
+            ip netns exec pod1 connect P 10.244.0.2:40000 192.168.1.20:80
+
+            """);
+        Assert.Equal(["10.244.0.2:40000"], o.Conn("P").Wire.ToArray());
+    }
+
     /// <summary>Rules iptables 1.8.9 refuses, and its message (measured; a kernel test runs each).</summary>
     public static TheoryData<string, string> Refused => new()
     {
@@ -75,6 +122,10 @@ public class RuleMatchTests(ITestOutputHelper output)
         { "-s 1.2.3.4 !", "nothing appropriate following !" },
         { "-p tcp --dports 80 -j ACCEPT", "unknown option \"--dports\"" },
         { "-m addrtype --dst-type FOO -j ACCEPT", "addrtype: bad type \"FOO\"" },
+        { "-j MARK", "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required" },
+        { "-j MARK --set-xmark zz", "MARK: bad integer value for option \"--set-xmark\", or out of range." },
+        { "-m mark -j ACCEPT", "mark: option \"--mark\" must be specified" },
+        { "-m mark --mark 99999999999 -j ACCEPT", "mark: bad integer value for option \"--mark\", or out of range." },
     };
 
     [Theory]

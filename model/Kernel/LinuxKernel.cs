@@ -1030,7 +1030,11 @@ public static partial class LinuxKernel
         /// <paramref name="Pending"/>: NAT-done bits of a new entry whose decision changed nothing else; they are set
         /// with the confirmed bit at <see cref="Confirm"/>, so a kept tuple does not copy the entry once per hook.
         /// </remarks>
-        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed, int Ttl = DefaultTtl, CtStatus Pending = CtStatus.None);
+        private readonly record struct Skb(Segment Seg, CtEntry? Ct, CtDirection Dir, bool Confirmed, int Ttl = DefaultTtl, CtStatus Pending = CtStatus.None)
+        {
+            /// <summary><c>skb-&gt;mark</c>: set by MARK rules, read by <c>-m mark</c>; 0 when the packet enters a namespace.</summary>
+            public uint Mark { get; init; }
+        }
 
         /// <summary><c>sysctl_ip_default_ttl</c> (<c>IPDEFTTL</c>): what a locally generated packet starts with.</summary>
         private const int DefaultTtl = 64;
@@ -1106,7 +1110,8 @@ public static partial class LinuxKernel
                 return;
             }
             Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, dev.Name));
-            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original, Pending = CtStatus.None });
+            // skb_scrub_packet(skb, xnet): the entry and, crossing namespaces, the mark go.
+            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original, Pending = CtStatus.None, Mark = 0 });
         }
 
         /// <summary>
@@ -1257,7 +1262,10 @@ public static partial class LinuxKernel
                 NatRule? byRule = null;
                 var outDev = route?.Device;
                 var ns = _namespaces[n];
-                if (Verdict(ns.Netfilter, ns.Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, ip => Fib.IsLocal(ns, ip), out _) is { } rule)
+                var mark = skb.Mark;
+                var rule = Verdict(ns.Netfilter, ns.Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, ip => Fib.IsLocal(ns, ip), ref mark, out _);
+                skb = skb with { Mark = mark };
+                if (rule is not null)
                 {
                     by = rule.Target;
                     byRule = rule;
@@ -1308,18 +1316,21 @@ public static partial class LinuxKernel
         /// change that would make one.
         /// </summary>
         private static NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev,
-            Func<IPv4Address, bool> isLocal, out bool decided)
+            Func<IPv4Address, bool> isLocal, ref uint mark, out bool decided)
         {
             decided = false;
             foreach (var rule in chain)
             {
-                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal)) continue;
+                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal, mark)) continue;
                 switch (rule.Target)
                 {
+                    case NatTarget.Mark m:
+                        mark = m.Apply(mark);
+                        continue;
                     case NatTarget.Return:
                         return null;
                     case NatTarget.Jump j:
-                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, isLocal, out decided);
+                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, isLocal, ref mark, out decided);
                         if (decided) return inner;
                         continue;
                     default:

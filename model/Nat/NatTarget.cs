@@ -54,6 +54,22 @@ public abstract record NatTarget
     }
 
     /// <summary>
+    /// <c>-j MARK</c>: sets the packet's mark and goes on to the next rule (XT_CONTINUE). Every form is one
+    /// <c>--set-xmark</c>: <c>mark = (mark &amp; ~Mask) ^ Value</c> (<c>mark_tg</c>; iptables writes <c>--set-mark V</c> as
+    /// <c>V/0xffffffff</c>, <c>--or-mark V</c> as <c>V/V</c>, <c>--and-mark V</c> as <c>0/~V</c>, <c>--xor-mark V</c> as
+    /// <c>V/0</c>, measured with iptables-save). The mark is the packet's, not the connection's: it lives until the packet
+    /// leaves the namespace (a veth scrubs it).
+    /// </summary>
+    public sealed record Mark(uint Value, uint Mask) : NatTarget
+    {
+        public override bool UsesConntrack => false;
+
+        public uint Apply(uint mark) => (mark & ~Mask) ^ Value;
+
+        public override string ToString() => $"MARK set 0x{Value:x}/0x{Mask:x}";
+    }
+
+    /// <summary>
     /// <c>-j CHAIN</c>: traverse the user chain <paramref name="Chain"/>, then, if it ends or returns, go on after this
     /// rule (<c>NFT_JUMP</c>; <c>ipt_do_table</c>'s jump stack).
     /// </summary>

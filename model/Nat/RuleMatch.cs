@@ -20,7 +20,7 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// naming it does not match there (iptables refuses <c>-o</c> in PREROUTING and INPUT, <c>-i</c> in OUTPUT and
     /// POSTROUTING).
     /// </summary>
-    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false);
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false, 0);
 
     /// <summary>
     /// <see cref="Matches(ConnTuple, string?, string?)"/> with the namespace's local addresses, which
@@ -28,7 +28,7 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// <c>inet_addr_type</c>'s RTN_LOCAL says). Each match may be negated (<c>!</c>, the <c>IPT_INV_*</c> flags and the
     /// matches' own invert flags), and all must hold.
     /// </summary>
-    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal)
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal, uint mark)
     {
         ArgumentNullException.ThrowIfNull(isLocal);
         return (Protocol is null || (Protocol == tuple.Proto) != Not.HasFlag(Negated.Protocol)) &&
@@ -41,8 +41,12 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
             (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice) != Not.HasFlag(Negated.InInterface))) &&
             (MultiPorts is null || MultiPorts.Matches(tuple.Src.Port, tuple.Dst.Port) != Not.HasFlag(Negated.MultiPorts)) &&
             (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal) != Not.HasFlag(Negated.DestinationType)) &&
-            (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal) != Not.HasFlag(Negated.SourceType));
+            (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal) != Not.HasFlag(Negated.SourceType)) &&
+            (PacketMark is not { } m || ((mark & m.Mask) == m.Value) != Not.HasFlag(Negated.Mark));
     }
+
+    /// <summary><c>-m mark --mark VALUE[/MASK]</c>: <c>(skb-&gt;mark &amp; MASK) == VALUE</c> (<c>mark_mt</c>), or null.</summary>
+    public (uint Value, uint Mask)? PacketMark { get; init; }
 
     /// <summary>The matches written with <c>!</c> before them.</summary>
     public Negated Not { get; init; }
@@ -96,6 +100,7 @@ public enum Negated
     MultiPorts = 128,
     DestinationType = 256,
     SourceType = 512,
+    Mark = 1024,
 }
 
 /// <summary>The address types <c>-m addrtype</c> takes that the model knows.</summary>

@@ -527,6 +527,9 @@ public static partial class ScenarioParser
         PortList? multi = null;
         Token? multiTok = null;
         AddrType? dstType = null, srcType = null;
+        (uint Value, uint Mask)? packetMark = null;
+        Token? markOption = null;
+        (uint Value, uint Mask)? setMark = null;
         void Negate(Token option, Negated flag)
         {
             if (bang is null) return;
@@ -553,6 +556,7 @@ public static partial class ScenarioParser
                 "--dports" or "--destination-ports" or "--sports" or "--source-ports" or "--ports" => Negated.MultiPorts,
                 "--dst-type" => Negated.DestinationType,
                 "--src-type" => Negated.SourceType,
+                "--mark" => Negated.Mark,
                 _ => Negated.None,
             });
             switch (tok.Text)
@@ -571,8 +575,8 @@ public static partial class ScenarioParser
                 case "--match":
                     var m = Next(t, ref i, "a match module");
                     if (m.Text is "tcp" or "udp") protoMatch = m;
-                    else if (m.Text is not ("comment" or "multiport" or "addrtype"))
-                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport and addrtype)");
+                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark"))
+                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype and mark)");
                     modules.Add(m.Text);
                     break;
                 case "--comment":
@@ -591,6 +595,24 @@ public static partial class ScenarioParser
                         "--sports" or "--source-ports" => PortList.Side.Source,
                         _ => PortList.Side.Either,
                     });
+                    break;
+                case "--mark":
+                    Needs(tok, "mark");
+                    packetMark = ParseMark(Next(t, ref i, "VALUE[/MASK]"), "mark", "--mark", 0xFFFFFFFF);
+                    break;
+                case "--set-xmark" or "--set-mark" or "--or-mark" or "--and-mark" or "--xor-mark":
+                    if (markOption is not null) throw new ParseException(tok.Column, "MARK: Can't specify --set-xmark twice");
+                    markOption = tok;
+                    var mv = Next(t, ref i, "VALUE[/MASK]");
+                    setMark = tok.Text switch
+                    {
+                        // As iptables writes each form back (iptables-save, measured): one --set-xmark.
+                        "--set-xmark" => ParseMark(mv, "MARK", tok.Text, 0xFFFFFFFF),
+                        "--set-mark" => ParseMark(mv, "MARK", tok.Text, 0xFFFFFFFF) is var (v, k) ? (v, k | v) : default,
+                        "--or-mark" => ParseMark(mv, "MARK", tok.Text, null) is var (ov, _) ? (ov, ov) : default,
+                        "--and-mark" => ParseMark(mv, "MARK", tok.Text, null) is var (av, _) ? (0u, ~av) : default,
+                        _ => ParseMark(mv, "MARK", tok.Text, null) is var (xv, _) ? (xv, 0u) : default,
+                    };
                     break;
                 case "--dst-type":
                 case "--src-type":
@@ -662,6 +684,7 @@ public static partial class ScenarioParser
             }
         }
         if (bang is not null) throw new ParseException(bang.Column, "nothing appropriate following !");
+        if (modules.Contains("mark") && packetMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "mark: option \"--mark\" must be specified");
         // multiport's checks (libxt_multiport): the rule's protocol must have ports, and not be negated (messages measured).
         if (multiTok is not null && proto is null)
             throw new ParseException(multiTok.Column, "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
@@ -674,6 +697,7 @@ public static partial class ScenarioParser
         var tcp = proto is not null;
         if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain)");
 
+        if (markOption is not null && jump.Text != "MARK") Forbid(markOption, jump.Text);
         NatTarget target;
         switch (jump.Text)
         {
@@ -708,6 +732,13 @@ public static partial class ScenarioParser
                 }
                 target = new NatTarget.Masquerade(new NatRange(false, default, default, hasPorts, minP, maxP, random, randomFully, false));
                 break;
+            case "MARK":
+                if (setMark is not { } xmark) throw new ParseException(jump.Column, "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required");
+                Forbid(toSource, "MARK");
+                Forbid(toDestination, "MARK");
+                Forbid(toPorts, "MARK");
+                target = new NatTarget.Mark(xmark.Value, xmark.Mask);
+                break;
             case "DROP":
                 // Measured (iptables 1.8.9): iptables refuses it in the nat table.
                 throw new ParseException(jump.Column, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.");
@@ -732,9 +763,27 @@ public static partial class ScenarioParser
         spec = spec.Trim();
         var match = new RuleMatch(src, dst, sport, dport, outIf, inIf)
         {
-            Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType,
+            Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType, PacketMark = packetMark,
         };
         return new NatRule(chain, match, target, spec) { UserChain = user };
+    }
+
+    /// <summary>
+    /// <c>VALUE[/MASK]</c> as iptables reads marks (decimal, or hex with 0x; 32 bits): the mask defaults to
+    /// <paramref name="defaultMask"/>; null: the option takes no mask.
+    /// </summary>
+    private static (uint Value, uint Mask) ParseMark(Token tok, string module, string option, uint? defaultMask)
+    {
+        static bool Number(string text, out uint v) =>
+            text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+                ? uint.TryParse(text[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out v)
+                : uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out v);
+        var parts = tok.Text.Split('/');
+        var bad = new ParseException(tok.Column, $"{module}: bad integer value for option \"{option}\", or out of range.");
+        if (parts.Length > 2 || (parts.Length == 2 && defaultMask is null) || !Number(parts[0], out var value)) throw bad;
+        var mask = defaultMask ?? 0;
+        if (parts.Length == 2 && !Number(parts[1], out mask)) throw bad;
+        return (value, mask);
     }
 
     /// <summary><c>P[:Q],...</c> as xt_multiport takes it: at most 15 ports, a range counting as two (XT_MULTI_PORTS).</summary>
