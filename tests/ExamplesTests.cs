@@ -30,6 +30,7 @@ public class ExamplesTests
         { "node-kube-restore.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "node-kube-nodeport.scenario", [] },
         { "node-kube-marks.scenario", [] },
+        { "node-kube-balance.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

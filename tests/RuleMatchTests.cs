@@ -111,6 +111,38 @@ public class RuleMatchTests(ITestOutputHelper output)
         Assert.Equal(["10.244.0.2:40000"], o.Conn("P").Wire.ToArray());
     }
 
+    /// <summary>
+    /// <c>-m statistic --mode random</c>: a choice per evaluation, named after the NAT decision it leads to; pinned one way
+    /// the first endpoint is taken, the other way the second; 0 and 1 are certain and ask nothing.
+    /// </summary>
+    [Fact]
+    public void Statistic_IsAChoice_AndCertainAtZeroAndOne()
+    {
+        var setup = string.Join("\n", new NodeTopology(1, false).Setup().Select(c => c.ToScript())) + "\nip netns exec server listen 192.168.1.20:81\n";
+        string Rules(string p) => $"""
+            iptables -t nat -N SVC
+            iptables -t nat -A SVC -p tcp -m statistic --mode random --probability {p} -j DNAT --to-destination 192.168.1.20:80
+            iptables -t nat -A SVC -p tcp -j DNAT --to-destination 192.168.1.20:81
+            iptables -t nat -A PREROUTING -d 10.96.0.10 -j SVC
+            iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -j MASQUERADE
+            ip netns exec pod1 connect P 10.244.0.2:40000 10.96.0.10:80
+
+            """;
+        string Backend(string p, int? pin)
+        {
+            var script = (pin is { } v ? $"choose nat:dst:P#0:stat0 {v}\n" : "") + setup + Rules(p);
+            var sim = Run.Sim(script);
+            var entry = sim.Final.Conntrack.All.Single(e => e.Netns == 0);
+            return entry.Reply.Src.ToString();
+        }
+        Assert.Equal("192.168.1.20:80", Backend("0.5", 0));
+        Assert.Equal("192.168.1.20:81", Backend("0.5", 1));
+        var certain = Run.Sim(setup + Rules("1"));
+        Assert.DoesNotContain(certain.Events.OfType<Model.Kernel.KernelEvent.Choice>(), c => c.Made.Point.Kind == Model.Choices.ChoiceKind.Statistic);
+        Assert.Equal("192.168.1.20:80", certain.Final.Conntrack.All.Single(e => e.Netns == 0).Reply.Src.ToString());
+        Assert.Equal("192.168.1.20:81", Run.Sim(setup + Rules("0")).Final.Conntrack.All.Single(e => e.Netns == 0).Reply.Src.ToString());
+    }
+
     /// <summary>Rules iptables 1.8.9 refuses, and its message (measured; a kernel test runs each).</summary>
     public static TheoryData<string, string> Refused => new()
     {
@@ -126,6 +158,10 @@ public class RuleMatchTests(ITestOutputHelper output)
         { "-j MARK --set-xmark zz", "MARK: bad integer value for option \"--set-xmark\", or out of range." },
         { "-m mark -j ACCEPT", "mark: option \"--mark\" must be specified" },
         { "-m mark --mark 99999999999 -j ACCEPT", "mark: bad integer value for option \"--mark\", or out of range." },
+        { "-m statistic --mode random --probability 2 -j ACCEPT", "statistic: bad value for option \"--probability\", or out of range (0-1)." },
+        { "-m statistic --mode foo -j ACCEPT", "Bad mode \"foo\"" },
+        { "-m statistic --mode random -j ACCEPT", "--probability must be specified when using random mode" },
+        { "-m statistic --probability 0.5 -j ACCEPT", "statistic: option \"--mode\" must be specified" },
     };
 
     [Theory]

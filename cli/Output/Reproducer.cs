@@ -70,7 +70,7 @@ public static partial class Reproducer
     /// <summary>
     /// The outcomes the script accepts: the model's run under <paramref name="choices"/>, then, breadth first, the runs
     /// with a decision changed that the script can neither see nor steer and that has few outcomes (which of the timers
-    /// due together fires first, whether an ISN is after a closing entry's, a small NAT range's outcome: the kinds
+    /// due together fires first, whether an ISN is after a closing entry's, a small NAT range's outcome, a statistic match: the kinds
     /// <see cref="Conformance.Explain"/> searches), up to <see cref="MaxRuns"/> runs and <see cref="MaxOutcomes"/>
     /// distinct outcomes. The first is the default run's.
     /// </summary>
@@ -128,7 +128,7 @@ public static partial class Reproducer
             foreach (var c in made)
             {
                 if (pins.ContainsKey(c.Point.Key) || c.Point.Arity is < 2 or > Conformance.MaxExplainedArity ||
-                    c.Point.Kind is not (ChoiceKind.Order or ChoiceKind.SeqAdvanced or ChoiceKind.NatPortOutcome)) continue;
+                    c.Point.Kind is not (ChoiceKind.Order or ChoiceKind.SeqAdvanced or ChoiceKind.NatPortOutcome or ChoiceKind.Statistic)) continue;
                 for (var v = 0; v < c.Point.Arity; v++)
                 {
                     if (v != c.Value) queue.Enqueue(pins.SetItem(c.Point.Key, v));

@@ -21,9 +21,18 @@ public enum ChoiceKind
     /// </summary>
     SeqAdvanced,
 
+
     /// <summary>
     /// Which of the things that fall due at the same instant (socket timers, a connect's 3 s deadline, a sleep's end)
     /// happens first: timer-wheel timers fire late by up to their level's granularity, so the kernel fixes no order.
     /// </summary>
     Order,
+
+    /// <summary>
+    /// Whether a <c>-m statistic --mode random</c> match holds for this packet (<c>statistic_mt</c>:
+    /// <c>(get_random_u32() &amp; 0x7FFFFFFF) &lt; probability</c>): 0 it matches, 1 it does not. Drawn only for
+    /// probabilities strictly between 0 and 1, and only when the rule's other matches held. Last: seeded choices mix a
+    /// kind's number into their draw, and the kinds before it keep theirs (and every seed its runs).
+    /// </summary>
+    Statistic,
 }

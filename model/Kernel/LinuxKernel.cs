@@ -1261,9 +1261,11 @@ public static partial class LinuxKernel
                 NatTarget? by = null;
                 NatRule? byRule = null;
                 var outDev = route?.Device;
-                var ns = _namespaces[n];
+                var netfilter = _namespaces[n].Netfilter;
                 var mark = skb.Mark;
-                var rule = Verdict(ns.Netfilter, ns.Netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, ip => Fib.IsLocal(ns, ip), ref mark, out _);
+                // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
+                _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), skb.Seg.Origin, 0);
+                var rule = Verdict(netfilter, netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), ref mark, out _);
                 skb = skb with { Mark = mark };
                 if (rule is not null)
                 {
@@ -1315,13 +1317,14 @@ public static partial class LinuxKernel
         /// null binding). A built-in chain reaches no jump loop: <see cref="NetfilterConfig.HookProblem"/> refuses the
         /// change that would make one.
         /// </summary>
-        private static NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev,
+        private NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev,
             Func<IPv4Address, bool> isLocal, ref uint mark, out bool decided)
         {
             decided = false;
             foreach (var rule in chain)
             {
                 if (!rule.Match.Matches(tuple, inDev, outDev, isLocal, mark)) continue;
+                if (rule.Match.Probability is { } p && !Statistic(p)) continue;
                 switch (rule.Target)
                 {
                     case NatTarget.Mark m:
@@ -1339,6 +1342,34 @@ public static partial class LinuxKernel
                 }
             }
             return null;
+        }
+
+        /// <summary>The NAT decision the traversal under way leads to, its packet's origin, and how many statistic draws it made.</summary>
+        private (ChoiceKey Decision, string Origin, int Draws) _draw;
+
+        /// <summary>
+        /// <c>statistic_mt</c> in random mode: certain at 0 and 1 (<c>probability</c> is P·2^31 against a 31-bit draw), else
+        /// a choice the model leaves open, keyed <c>DECISION:statN</c>.
+        /// </summary>
+        private bool Statistic(double probability)
+        {
+            if (probability >= 1) return true;
+            if (probability <= 0) return false;
+            var point = new ChoicePoint(ChoiceKind.Statistic, string.Create(CultureInfo.InvariantCulture, $"{_draw.Decision}:stat{_draw.Draws}"), 2);
+            _draw.Draws++;
+            var v = choices.Choose(point);
+            Events.Add(new KernelEvent.Choice(Now, new ChoiceMade(point, v,
+                [string.Create(CultureInfo.InvariantCulture, $"statistic matches (probability {probability})"), "statistic does not match"]), Segment.ConnectionOf(_draw.Origin)));
+            return v == 0;
+        }
+
+        /// <summary>Each namespace's "is this one of my addresses" (for -m addrtype), made once per step context; it reads the namespace as it is when asked.</summary>
+        private readonly Dictionary<int, Func<IPv4Address, bool>> _isLocal = [];
+
+        private Func<IPv4Address, bool> IsLocalIn(int n)
+        {
+            if (!_isLocal.TryGetValue(n, out var f)) _isLocal[n] = f = ip => Fib.IsLocal(_namespaces[n], ip);
+            return f;
         }
 
         /// <summary>

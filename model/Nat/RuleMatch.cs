@@ -45,6 +45,13 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
             (PacketMark is not { } m || ((mark & m.Mask) == m.Value) != Not.HasFlag(Negated.Mark));
     }
 
+    /// <summary>
+    /// <c>-m statistic --mode random --probability P</c>: a draw the model leaves open (<see cref="Choices.ChoiceKind.Statistic"/>),
+    /// made by the traversal after every other match of the rule held; null for none. <see cref="Matches(ConnTuple, string?, string?, Func{IPv4Address, bool}, uint)"/>
+    /// does not look at it.
+    /// </summary>
+    public double? Probability { get; init; }
+
     /// <summary><c>-m mark --mark VALUE[/MASK]</c>: <c>(skb-&gt;mark &amp; MASK) == VALUE</c> (<c>mark_mt</c>), or null.</summary>
     public (uint Value, uint Mask)? PacketMark { get; init; }
 

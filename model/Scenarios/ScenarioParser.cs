@@ -530,6 +530,8 @@ public static partial class ScenarioParser
         (uint Value, uint Mask)? packetMark = null;
         Token? markOption = null;
         (uint Value, uint Mask)? setMark = null;
+        double? probability = null;
+        Token? statisticMode = null;
         void Negate(Token option, Negated flag)
         {
             if (bang is null) return;
@@ -575,8 +577,8 @@ public static partial class ScenarioParser
                 case "--match":
                     var m = Next(t, ref i, "a match module");
                     if (m.Text is "tcp" or "udp") protoMatch = m;
-                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark"))
-                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype and mark)");
+                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark" or "statistic"))
+                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype, mark and statistic)");
                     modules.Add(m.Text);
                     break;
                 case "--comment":
@@ -595,6 +597,20 @@ public static partial class ScenarioParser
                         "--sports" or "--source-ports" => PortList.Side.Source,
                         _ => PortList.Side.Either,
                     });
+                    break;
+                case "--mode":
+                    Needs(tok, "statistic");
+                    statisticMode = Next(t, ref i, "random or nth");
+                    if (statisticMode.Text == "nth")
+                        throw new ParseException(statisticMode.Column, "unsupported statistic mode 'nth' (a counter per rule): the model has --mode random");
+                    if (statisticMode.Text != "random") throw new ParseException(statisticMode.Column, $"Bad mode \"{statisticMode.Text}\"");
+                    break;
+                case "--probability":
+                    Needs(tok, "statistic");
+                    var pt = Next(t, ref i, "a probability");
+                    if (!double.TryParse(pt.Text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var pv) || pv > 1)
+                        throw new ParseException(pt.Column, "statistic: bad value for option \"--probability\", or out of range (0-1).");
+                    probability = pv;
                     break;
                 case "--mark":
                     Needs(tok, "mark");
@@ -684,6 +700,11 @@ public static partial class ScenarioParser
             }
         }
         if (bang is not null) throw new ParseException(bang.Column, "nothing appropriate following !");
+        // Measured: without --mode, or random mode without a probability, iptables refuses the rule.
+        if (modules.Contains("statistic") && statisticMode is null)
+            throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "statistic: option \"--mode\" must be specified");
+        if (modules.Contains("statistic") && probability is null)
+            throw new ParseException(statisticMode!.Column, "--probability must be specified when using random mode");
         if (modules.Contains("mark") && packetMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "mark: option \"--mark\" must be specified");
         // multiport's checks (libxt_multiport): the rule's protocol must have ports, and not be negated (messages measured).
         if (multiTok is not null && proto is null)
@@ -764,6 +785,7 @@ public static partial class ScenarioParser
         var match = new RuleMatch(src, dst, sport, dport, outIf, inIf)
         {
             Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType, PacketMark = packetMark,
+            Probability = probability,
         };
         return new NatRule(chain, match, target, spec) { UserChain = user };
     }
