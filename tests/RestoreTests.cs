@@ -53,7 +53,8 @@ public class RestoreTests(ITestOutputHelper output)
     [InlineData("iptables-restore <<'EOF'\n*nat\n:POSTROUTING DROP [0:0]\nCOMMIT\nEOF", 3, 14, "unsupported policy 'DROP' for POSTROUTING")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n-A POSTROUTING --bogus -j ACCEPT\nCOMMIT\nEOF", 3, 16, "unsupported iptables option '--bogus'")]
     [InlineData("iptables-restore --counters <<'EOF'\n*nat\nCOMMIT\nEOF", 1, 18, "unsupported iptables-restore option '--counters'")]
-    [InlineData("iptables-restore rules.v4", 1, 18, "iptables-restore reads its rules from a here-document in a scenario")]
+    [InlineData("iptables-restore rules.v4", 1, 18, "iptables-restore rules.v4: this scenario was not read from a file")]
+    [InlineData("iptables-restore rules.v4 more", 1, 18, "expected iptables-restore [--noflush] FILE, or a here-document")]
     public void Parse_BadDumps_SayWhereAndWhy(string script, int line, int column, string message)
     {
         var r = ScenarioParser.Parse("t.scenario", script);
@@ -62,6 +63,53 @@ public class RestoreTests(ITestOutputHelper output)
         output.WriteLine(e.ToString());
         Assert.Equal((line, column), (e.Line, e.Column));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// <c>iptables-restore FILE</c>: the file (read by the caller, relative to the scenario) makes the same command as a
+    /// here-document of its text, and its errors are reported in the file's own lines.
+    /// </summary>
+    [Fact]
+    public void Restore_File_IsTheSameCommandAsAHereDocument_AndErrorsPointIntoIt()
+    {
+        const string dump = "*nat\n:X - [0:0]\n-A X -j RETURN\n-A POSTROUTING -j X\nCOMMIT\n";
+        (string, string?, string?) Read(string path) => path == "rules.v4" ? ("dir/rules.v4", dump, null) : ("dir/" + path, null, "no such file");
+        var fromFile = ScenarioParser.Parse("t", "iptables-restore --noflush rules.v4\n", Read);
+        var inline = ScenarioParser.Parse("t", Restore(dump, noFlush: true));
+        Assert.True(fromFile.Ok, string.Join("\n", fromFile.Errors));
+        var a = (Command.IptablesRestore)fromFile.Scenario!.Lines.Single().Command;
+        var b = (Command.IptablesRestore)inline.Scenario!.Lines.Single().Command;
+        Assert.Equal(b, a);
+        Assert.Equal(b.Blocks.Single(), a.Blocks.Single());
+
+        var missing = ScenarioParser.Parse("t", "iptables-restore nope.v4\n", Read);
+        Assert.Equal("t:1:18: cannot read 'nope.v4': no such file", missing.Errors.Single().ToString());
+        (string, string?, string?) Bad(string path) => ("dir/bad.v4", "*nat\n-A POSTROUTING --bogus -j ACCEPT\nCOMMIT\n", null);
+        var bad = ScenarioParser.Parse("t", "iptables-restore bad.v4\n", Bad);
+        Assert.Equal("dir/bad.v4:2:16: unsupported iptables option '--bogus'", bad.Errors.Single().ToString());
+    }
+
+    [Fact]
+    public void Simulate_RestoreFile_IsReadRelativeToTheScenario()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctmodel-restore-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "rules.v4"), "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:40000\nCOMMIT\n");
+            var scenario = Path.Combine(dir.FullName, "late.scenario");
+            File.WriteAllText(scenario, "listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\niptables-restore rules.v4\nconnect B 127.0.0.1:50000 127.0.0.1:8080\n");
+            var stdout = new StringWriter();
+            Assert.Equal(Cli.ExitCode.Violation, Cli.Program.Run(["simulate", scenario], stdout, new StringWriter()));
+            Assert.Contains("no-foreign-reset", stdout.ToString(), StringComparison.Ordinal);
+            File.Delete(Path.Combine(dir.FullName, "rules.v4"));
+            var stderr = new StringWriter();
+            Assert.Equal(Cli.ExitCode.BadInput, Cli.Program.Run(["simulate", scenario], new StringWriter(), stderr));
+            Assert.Contains("late.scenario:3:18: cannot read 'rules.v4'", stderr.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]

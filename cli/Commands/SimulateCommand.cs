@@ -103,6 +103,31 @@ public static class SimulateCommand
         return ExitCode.BadInput;
     }
 
+    /// <summary>
+    /// How a scenario's <c>iptables-restore FILE</c> is read: FILE relative to the scenario's directory (or absolute),
+    /// reported under the path as the user would type it from here; a file that cannot be read says why.
+    /// </summary>
+    internal static Func<string, (string Display, string? Text, string? Error)> Include(string scenarioFile)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(scenarioFile)) ?? ".";
+        var shownDir = Path.GetDirectoryName(scenarioFile) ?? "";
+        return path =>
+        {
+            var full = Path.IsPathRooted(path) ? path : Path.Combine(dir, path);
+            var display = Path.IsPathRooted(path) ? path : Path.Combine(shownDir, path);
+            try
+            {
+                if (Directory.Exists(full)) return (display, null, "it is a directory");
+                if (new FileInfo(full).Length > MaxScenarioBytes) return (display, null, $"it is over {MaxScenarioBytes / (1024 * 1024)} MiB");
+                return (display, File.ReadAllText(full), null);
+            }
+            catch (Exception e) when (FileErrors.IsFileError(e))
+            {
+                return (display, null, FileErrors.Reason(e));
+            }
+        };
+    }
+
     /// <summary>Largest scenario file read (256 MiB): beyond it the text would not fit in memory as one string.</summary>
     public const long MaxScenarioBytes = 256L * 1024 * 1024;
 
@@ -132,7 +157,7 @@ public static class SimulateCommand
             stderr.WriteLine($"ctmodel: cannot read scenario '{file}': {FileErrors.Reason(e)}");
             return false;
         }
-        var parsed = ScenarioParser.Parse(file, text);
+        var parsed = ScenarioParser.Parse(file, text, Include(file));
         if (!parsed.Ok)
         {
             foreach (var err in parsed.Errors) stderr.WriteLine(err.ToString());

@@ -22,7 +22,8 @@ public static partial class ScenarioParser
     /// If <paramref name="rawLines"/>[<paramref name="i"/>] starts an <c>iptables-restore</c>, parses it with its
     /// here-document and returns the index of the here-document's last line (the tag); else -1.
     /// </summary>
-    private static int TryRestore(string file, string[] rawLines, int i, ImmutableList<ScenarioLine>.Builder lines, ImmutableList<ParseError>.Builder errors)
+    private static int TryRestore(string file, string[] rawLines, int i, ImmutableList<ScenarioLine>.Builder lines, ImmutableList<ParseError>.Builder errors,
+        Func<string, (string Display, string? Text, string? Error)>? include)
     {
         var raw = rawLines[i];
         var m = RestoreLine().Match(raw);
@@ -38,10 +39,13 @@ public static partial class ScenarioParser
                 return i;
             }
         }
-        if (!m.Groups["heredoc"].Success || m.Groups["rest"].Value.Length > 0)
+        var rest = m.Groups["rest"].Value;
+        if (!m.Groups["heredoc"].Success && rest.Length > 0 && !rest.Contains(' ', StringComparison.Ordinal))
+            return RestoreFile(file, raw, i, m, noFlush, lines, errors, include);
+        if (!m.Groups["heredoc"].Success || rest.Length > 0)
         {
-            var at = m.Groups["rest"].Value.Length > 0 ? m.Groups["rest"].Index + 1 : raw.TrimEnd().Length + 1;
-            errors.Add(new ParseError(file, i + 1, at, "iptables-restore reads its rules from a here-document in a scenario: iptables-restore [--noflush] <<'EOF', the dump, then a line EOF"));
+            var at = rest.Length > 0 ? m.Groups["rest"].Index + 1 : raw.TrimEnd().Length + 1;
+            errors.Add(new ParseError(file, i + 1, at, "expected iptables-restore [--noflush] FILE, or a here-document: iptables-restore [--noflush] <<'EOF', the dump, then a line EOF"));
             return i;
         }
         var tag = m.Groups["tag"].Value;
@@ -60,6 +64,50 @@ public static partial class ScenarioParser
             return rawLines.Length - 1;
         }
         var body = rawLines[(i + 1)..end].Select(l => l.TrimEnd()).ToImmutableArray();
+        if (Dump(i + 2, body, errors, (line, col, message) => new ParseError(file, line, col, message), end + 1) is not { } blocks) return end;
+        Command command = new Command.IptablesRestore(noFlush, body, blocks) { Tag = tag };
+        if (m.Groups["ns"].Success) command = command with { Netns = m.Groups["ns"].Value };
+        lines.Add(new ScenarioLine(i + 1, raw.Trim(), command) { Column = raw.Length - raw.TrimStart().Length + 1 });
+        return end;
+    }
+
+    /// <summary>
+    /// <c>iptables-restore [--noflush] FILE</c>: the dump read through <paramref name="include"/> (relative to the
+    /// scenario, the caller decides), its errors reported in that file's lines; the command is the same as with a
+    /// here-document of that text, and is written back as one.
+    /// </summary>
+    private static int RestoreFile(string file, string raw, int i, Match m, bool noFlush, ImmutableList<ScenarioLine>.Builder lines,
+        ImmutableList<ParseError>.Builder errors, Func<string, (string Display, string? Text, string? Error)>? include)
+    {
+        var path = m.Groups["rest"].Value;
+        var at = m.Groups["rest"].Index + 1;
+        if (include is null)
+        {
+            errors.Add(new ParseError(file, i + 1, at, $"iptables-restore {path}: this scenario was not read from a file, so there is nothing to find {Q(path)} relative to: use a here-document"));
+            return i;
+        }
+        var (display, text, error) = include(path);
+        if (text is null)
+        {
+            errors.Add(new ParseError(file, i + 1, at, $"cannot read {Q(path)}: {error}"));
+            return i;
+        }
+        var body = text.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n').Split('\n').Select(l => l.TrimEnd()).ToImmutableArray();
+        if (Dump(1, body, errors, (line, col, message) => new ParseError(display, line, col, message), body.Length + 1) is not { } blocks) return i;
+        Command command = new Command.IptablesRestore(noFlush, body, blocks);
+        if (m.Groups["ns"].Success) command = command with { Netns = m.Groups["ns"].Value };
+        lines.Add(new ScenarioLine(i + 1, raw.Trim(), command) { Column = raw.Length - raw.TrimStart().Length + 1 });
+        return i;
+    }
+
+    /// <summary>
+    /// The blocks of a dump whose first line is line <paramref name="firstLine"/> of its file (errors, made by
+    /// <paramref name="report"/>, are added and null returned when it has any); <paramref name="endLine"/> is where a
+    /// missing COMMIT is reported.
+    /// </summary>
+    private static ImmutableArray<RestoreBlock>? Dump(int firstLine, ImmutableArray<string> body, ImmutableList<ParseError>.Builder errors,
+        Func<int, int, string, ParseError> report, int endLine)
+    {
         var blocks = ImmutableArray.CreateBuilder<RestoreBlock>();
         var items = ImmutableArray.CreateBuilder<RestoreItem>();
         int? open = null;
@@ -69,7 +117,7 @@ public static partial class ScenarioParser
             var text = body[k];
             var trimmed = text.Trim();
             var at = text.Length - text.TrimStart().Length + 1;
-            ParseError Error(int col, string message) => new(file, i + 2 + k, col, message);
+            ParseError Error(int col, string message) => report(firstLine + k, col, message);
             if (trimmed.Length == 0 || trimmed.StartsWith('#')) continue;
             if (trimmed.StartsWith('*'))
             {
@@ -112,12 +160,8 @@ public static partial class ScenarioParser
             }
         }
         if (errors.Count == before && open is not null)
-            errors.Add(new ParseError(file, end + 1, 1, $"iptables-restore: COMMIT expected at line {body.Length + 1}"));
-        if (errors.Count > before) return end;
-        Command command = new Command.IptablesRestore(noFlush, body, blocks.ToImmutable()) { Tag = tag };
-        if (m.Groups["ns"].Success) command = command with { Netns = m.Groups["ns"].Value };
-        lines.Add(new ScenarioLine(i + 1, raw.Trim(), command) { Column = raw.Length - raw.TrimStart().Length + 1 });
-        return end;
+            errors.Add(report(endLine, 1, $"iptables-restore: COMMIT expected at line {body.Length + 1}"));
+        return errors.Count > before ? null : blocks.ToImmutable();
     }
 
     /// <summary><c>:CHAIN POLICY [packets:bytes]</c>: a built-in chain's policy must be ACCEPT (the model's nat table has no other), a user chain's <c>-</c>.</summary>

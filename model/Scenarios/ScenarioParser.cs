@@ -45,7 +45,14 @@ public static partial class ScenarioParser
         public int Column { get; } = column;
     }
 
-    public static ParseResult Parse(string file, string text)
+    public static ParseResult Parse(string file, string text) => Parse(file, text, null);
+
+    /// <summary>
+    /// <see cref="Parse(string, string)"/> with a way to read the files <c>iptables-restore FILE</c> names
+    /// (<paramref name="include"/>: the path as written → the name to report errors under, and the text or why it
+    /// cannot be read). The model reads no file itself: the caller, at the edge, does.
+    /// </summary>
+    public static ParseResult Parse(string file, string text, Func<string, (string Display, string? Text, string? Error)>? include)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(text);
@@ -72,7 +79,7 @@ public static partial class ScenarioParser
                 continue;
             }
             // iptables-restore takes the lines of its here-document with it.
-            var restored = TryRestore(file, rawLines, i, lines, errors);
+            var restored = TryRestore(file, rawLines, i, lines, errors, include);
             if (restored >= 0)
             {
                 i = restored;
