@@ -274,15 +274,14 @@ public class ReproducerTests(ITestOutputHelper output)
     /// <summary>An observation as the script's helper reports the kernel's.</summary>
     private static string KernelJson(Observation o)
     {
-        static string End(EndObservation? e) => e is null ? "(never accepted)" : e.Error is null ? e.State : $"{e.State} ({e.Error})";
         return JsonSerializer.Serialize(new
         {
             connections = o.Connections.Select(c => new
             {
-                name = c.Name, connect = c.Connect, local = c.Local, wire = c.Wire.Take(1).ToArray(), client = End(c.Client), server = End(c.Server),
+                name = c.Name, connect = c.Connect, local = c.Local, wire = c.Wire.Take(1).ToArray(), client = EndObservation.Text(c.Client), server = EndObservation.Text(c.Server),
                 delivered = c.Delivered.ToArray(), received = c.Received.ToArray(),
             }),
-            conntrack = o.Conntrack.Select(e => $"{(e.Netns is null ? "" : e.Netns + ": ")}{e.Proto} {e.State} {e.Orig} | {e.Reply}{(e.Assured ? " [ASSURED]" : "")}"),
+            conntrack = o.Conntrack.Select(e => e.Text),
             insert_failed = o.InsertFailed,
             drop = o.Drop,
         });

@@ -121,6 +121,19 @@ public class RestoreTests(ITestOutputHelper output)
         Assert.Equal((NatChain.PostRouting, (NatTarget)new NatTarget.Jump("NEW")), (rule.Chain, rule.Target));
     }
 
+    /// <summary>
+    /// Measured: a block without --noflush deletes the table's base chains too (only a declared built-in chain makes its
+    /// base chain again), so a restore of user chains alone leaves no NAT hook: new connections get no null binding.
+    /// </summary>
+    [Fact]
+    public void Restore_WithoutNoflush_RemovesTheHooks_UnlessABuiltinChainIsDeclared()
+    {
+        Assert.True(Table(Before).NatTableExists);
+        Assert.False(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n")).NatTableExists);
+        Assert.True(Table(Before + Restore("*nat\n:PREROUTING ACCEPT [0:0]\n:NEW - [0:0]\nCOMMIT\n")).NatTableExists);
+        Assert.True(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n", noFlush: true)).NatTableExists);
+    }
+
     [Fact]
     public void Restore_Noflush_FlushesADeclaredUserChain_NotABuiltinOne()
     {

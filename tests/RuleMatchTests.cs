@@ -39,6 +39,9 @@ public class RuleMatchTests(ITestOutputHelper output)
     [InlineData("-m addrtype --dst-type UNICAST -j ACCEPT", "192.168.1.20:5000", "192.168.1.10:80", false)]
     [InlineData("-m addrtype --dst-type MULTICAST -j ACCEPT", "192.168.1.20:5000", "224.0.0.251:5353", true)]
     [InlineData("-m addrtype --src-type LOCAL -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
+    [InlineData("-m addrtype --dst-type BROADCAST -j ACCEPT", "192.168.1.20:68", "0.0.0.0:67", true)]
+    [InlineData("-m addrtype --dst-type UNICAST -j ACCEPT", "192.168.1.20:68", "0.0.0.0:67", false)]
+    [InlineData("-m addrtype --dst-type BROADCAST -j ACCEPT", "192.168.1.20:68", "255.255.255.255:67", true)]
     [InlineData("-m comment --comment \"default/web:http cluster IP\" -p tcp -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
     public void Matches_AsTheKernelWould(string spec, string src, string dst, bool expected) =>
         Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal, 0));
@@ -141,6 +144,9 @@ public class RuleMatchTests(ITestOutputHelper output)
         Assert.DoesNotContain(certain.Events.OfType<Model.Kernel.KernelEvent.Choice>(), c => c.Made.Point.Kind == Model.Choices.ChoiceKind.Statistic);
         Assert.Equal("192.168.1.20:80", certain.Final.Conntrack.All.Single(e => e.Netns == 0).Reply.Src.ToString());
         Assert.Equal("192.168.1.20:81", Run.Sim(setup + Rules("0")).Final.Conntrack.All.Single(e => e.Netns == 0).Reply.Src.ToString());
+        // Below 2^-31 iptables stores a probability of 0: never, and no choice.
+        var never = Run.Sim(setup + Rules("0.0000000001"));
+        Assert.DoesNotContain(never.Events.OfType<Model.Kernel.KernelEvent.Choice>(), c => c.Made.Point.Kind == Model.Choices.ChoiceKind.Statistic);
     }
 
     /// <summary>Rules iptables 1.8.9 refuses, and its message (measured; a kernel test runs each).</summary>

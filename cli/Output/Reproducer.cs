@@ -190,12 +190,10 @@ public static partial class Reproducer
             var v = variables.FirstOrDefault(v => v.Port == port);
             return v.Name is null ? m.Value : $"{m.Groups[1].Value}:{{{v.Name}}}";
         });
-        static string End(EndObservation? e) => e is null ? "(never accepted)" : e.Error is null ? e.State : $"{e.State} ({e.Error})";
         var connections = model.Connections.Select(c => new ExpectedConnection(c.Name, c.Connect, Abstract(c.Local), [.. c.Wire.Select(Abstract)],
-            End(c.Client), End(c.Server), c.Delivered, c.Received)).ToImmutableArray();
+            EndObservation.Text(c.Client), EndObservation.Text(c.Server), c.Delivered, c.Received)).ToImmutableArray();
         // As Conformance compares entries: the namespace is part of an entry.
-        var entries = model.Conntrack.Select(e =>
-            Abstract($"{(e.Netns is null ? "" : e.Netns + ": ")}{e.Proto} {e.State} {e.Orig} | {e.Reply}{(e.Assured ? " [ASSURED]" : "")}")).ToImmutableArray();
+        var entries = model.Conntrack.Select(e => Abstract(e.Text)).ToImmutableArray();
         return new Expectation([.. variables], connections, entries, model.InsertFailed == 0 ? "0" : "non-zero", model.Drop == 0 ? "0" : "non-zero",
             stoppedLine is { } s ? "line " + s.ToString(CultureInfo.InvariantCulture) : null);
     }

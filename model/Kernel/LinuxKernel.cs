@@ -212,9 +212,9 @@ public static partial class LinuxKernel
 
     /// <summary>
     /// <c>iptables-restore</c> (iptables 1.8.9, nf_tables; measured): each block in turn; without <c>--noflush</c> a
-    /// <c>*nat</c> block first empties the table (every rule and user chain goes; the base chains stay); a
-    /// <c>:CHAIN</c> line makes a user chain, or, with <c>--noflush</c>, flushes one that exists (a built-in chain's is
-    /// not flushed); the commands run in order, as their own lines would. The whole input or nothing: the first refusal
+    /// <c>*nat</c> block first empties the table (every rule, user chain and base chain goes: <c>nft list ruleset</c>
+    /// then shows only what the block made); a <c>:CHAIN</c> line makes a user chain, or, with <c>--noflush</c>, flushes
+    /// one that exists (a built-in chain's is not flushed, and declaring one makes its base chain); the commands run in order, as their own lines would. The whole input or nothing: the first refusal
     /// is the error, worded as iptables-restore words it.
     /// </summary>
     internal static (NetfilterConfig After, string? Error) Restore(NetfilterConfig nf, Command.IptablesRestore restore)
@@ -224,7 +224,7 @@ public static partial class LinuxKernel
         var cfg = nf;
         foreach (var block in restore.Blocks)
         {
-            if (!restore.NoFlush) cfg = cfg with { Rules = [], UserChains = [] };
+            if (!restore.NoFlush) cfg = cfg with { Rules = [], UserChains = [], NatTableExists = false };
             foreach (var item in block.Items)
             {
                 if (item.Declared is { } name)
@@ -1348,13 +1348,15 @@ public static partial class LinuxKernel
         private (ChoiceKey Decision, string Origin, int Draws) _draw;
 
         /// <summary>
-        /// <c>statistic_mt</c> in random mode: certain at 0 and 1 (<c>probability</c> is P·2^31 against a 31-bit draw), else
-        /// a choice the model leaves open, keyed <c>DECISION:statN</c>.
+        /// <c>statistic_mt</c> in random mode, <c>(get_random_u32() &amp; 0x7FFFFFFF) &lt; probability</c> with
+        /// <c>probability = 0x80000000 * P</c> (libxt_statistic): certain when that is 0 or 2^31, else a choice the model
+        /// leaves open, keyed <c>DECISION:statN</c>.
         /// </summary>
         private bool Statistic(double probability)
         {
-            if (probability >= 1) return true;
-            if (probability <= 0) return false;
+            var threshold = (ulong)(0x80000000 * probability);
+            if (threshold >= 0x80000000) return true;
+            if (threshold == 0) return false;
             var point = new ChoicePoint(ChoiceKind.Statistic, string.Create(CultureInfo.InvariantCulture, $"{_draw.Decision}:stat{_draw.Draws}"), 2);
             _draw.Draws++;
             var v = choices.Choose(point);

@@ -100,15 +100,6 @@ public sealed record NetfilterConfig
         throw new InvalidOperationException("the rule is not in the table");
     }
 
-    /// <summary>The hooks each NAT target may run at (the targets' <c>hooks</c> masks in xt_nat.c and xt_MASQUERADE.c).</summary>
-    private static bool ValidAt(NatTarget target, NatChain hook) => target switch
-    {
-        NatTarget.Snat => hook is NatChain.PostRouting or NatChain.Input,
-        NatTarget.Dnat => hook is NatChain.PreRouting or NatChain.Output,
-        NatTarget.Masquerade => hook == NatChain.PostRouting,
-        _ => true,
-    };
-
     /// <summary>
     /// What the kernel says of this table when a change made it (nf_tables, measured with iptables 1.8.9): a jump loop
     /// that a built-in chain reaches (<c>nf_tables_check_loops</c>: ELOOP, "Too many links"), or a NAT target in a
@@ -131,7 +122,7 @@ public sealed record NetfilterConfig
         path.Add(name);
         foreach (var r in rules)
         {
-            if (!ValidAt(r.Target, hook)) return "Invalid argument";
+            if (!r.Target.ValidAt(hook)) return "Invalid argument";
             if (r.Target is NatTarget.Jump j && Walk(j.Chain, UserChain(j.Chain), hook, path) is { } problem) return problem;
         }
         path.RemoveAt(path.Count - 1);

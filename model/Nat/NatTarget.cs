@@ -10,10 +10,31 @@ public abstract record NatTarget
     /// <summary>Whether adding the rule takes a conntrack reference (<c>nf_ct_netns_get</c> in the target's checkentry).</summary>
     public abstract bool UsesConntrack { get; }
 
+    /// <summary>
+    /// The hooks the target may run at (the <c>hooks</c> mask of its <c>xt_target</c> in xt_nat.c and
+    /// xt_MASQUERADE.c): iptables checks it for a built-in chain, the kernel for every chain a hook reaches
+    /// (<see cref="Kernel.NetfilterConfig.HookProblem"/>). Null: any hook.
+    /// </summary>
+    public virtual IReadOnlyList<NatChain>? Hooks => null;
+
+    /// <summary>May the target run at <paramref name="hook"/>?</summary>
+    public bool ValidAt(NatChain hook) => Hooks is not { } hooks || hooks.Contains(hook);
+
+    /// <summary>SNAT's hooks (<c>xt_snat_target_v*</c>: NF_INET_POST_ROUTING, NF_INET_LOCAL_IN).</summary>
+    public static IReadOnlyList<NatChain> SnatHooks { get; } = [NatChain.PostRouting, NatChain.Input];
+
+    /// <summary>DNAT's hooks (<c>xt_dnat_target_v*</c>: NF_INET_PRE_ROUTING, NF_INET_LOCAL_OUT).</summary>
+    public static IReadOnlyList<NatChain> DnatHooks { get; } = [NatChain.PreRouting, NatChain.Output];
+
+    /// <summary>MASQUERADE's hook (<c>masquerade_tg_reg</c>: NF_INET_POST_ROUTING).</summary>
+    public static IReadOnlyList<NatChain> MasqueradeHooks { get; } = [NatChain.PostRouting];
+
     /// <summary><c>-j SNAT --to-source</c> (xt_nat.c <c>xt_snat_target_v2</c>).</summary>
     public sealed record Snat(NatRange Range) : NatTarget
     {
         public override bool UsesConntrack => true;
+
+        public override IReadOnlyList<NatChain> Hooks => SnatHooks;
 
         public override string ToString() => $"SNAT to:{Range}";
     }
@@ -23,6 +44,8 @@ public abstract record NatTarget
     {
         public override bool UsesConntrack => true;
 
+        public override IReadOnlyList<NatChain> Hooks => DnatHooks;
+
         public override string ToString() => $"DNAT to:{Range}";
     }
 
@@ -30,6 +53,8 @@ public abstract record NatTarget
     public sealed record Masquerade(NatRange Range) : NatTarget
     {
         public override bool UsesConntrack => true;
+
+        public override IReadOnlyList<NatChain> Hooks => MasqueradeHooks;
 
         public override string ToString() => $"MASQUERADE{(Range.ProtoSpecified || Range.RandomAll ? " " + Range : "")}";
     }

@@ -68,15 +68,17 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     public AddrType? SourceType { get; init; }
 
     /// <summary>
-    /// <c>addrtype_mt</c>'s question for an IPv4 address: LOCAL, one of the namespace's own; MULTICAST, 224.0.0.0/4;
-    /// BROADCAST, 255.255.255.255 (the model has no subnet broadcasts); UNICAST, any other that is not local.
+    /// <c>addrtype_mt</c>'s question for an IPv4 address, as <c>__inet_dev_addr_type</c> answers it: 0.0.0.0/8 and
+    /// 255.255.255.255 are BROADCAST, 224.0.0.0/4 MULTICAST, then the local table: LOCAL for the namespace's own
+    /// addresses, UNICAST otherwise. Not modelled: the local table's subnet-broadcast routes (a subnet's first and last
+    /// address count as UNICAST here, as BROADCAST in the kernel).
     /// </summary>
     private static bool IsType(IPv4Address ip, AddrType type, Func<IPv4Address, bool> isLocal) => type switch
     {
         AddrType.Local => isLocal(ip),
         AddrType.Multicast => (ip.Value & 0xF0000000) == 0xE0000000,
-        AddrType.Broadcast => ip.Value == 0xFFFFFFFF,
-        AddrType.Unicast => !isLocal(ip) && (ip.Value & 0xF0000000) != 0xE0000000 && ip.Value != 0xFFFFFFFF && ip.Value != 0,
+        AddrType.Broadcast => ip.Value == 0xFFFFFFFF || (ip.Value & 0xFF000000) == 0,
+        AddrType.Unicast => !isLocal(ip) && (ip.Value & 0xF0000000) != 0xE0000000 && ip.Value != 0xFFFFFFFF && (ip.Value & 0xFF000000) != 0,
         _ => false,
     };
 

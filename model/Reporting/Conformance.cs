@@ -44,13 +44,13 @@ public static class Conformance
             // and NAT outcomes of the same scenario may well connect.
             if (!k.Wire.IsEmpty && !k.Wire.Any(w => WireContains(m.Wire, w)))
                 d.Add(new Difference($"{name}.wire", mw, kw));
-            Field(d, $"{name}.client", End(m.Client), End(k.Client));
-            Field(d, $"{name}.server", End(m.Server), End(k.Server));
+            Field(d, $"{name}.client", EndObservation.Text(m.Client), EndObservation.Text(k.Client));
+            Field(d, $"{name}.server", EndObservation.Text(m.Server), EndObservation.Text(k.Server));
             Field(d, $"{name}.delivered", List(m.Delivered), List(k.Delivered));
             Field(d, $"{name}.received", List(m.Received), List(k.Received));
         }
-        var mt = model.Conntrack.Select(Entry).ToHashSet(StringComparer.Ordinal);
-        var kt = kernel.Conntrack.Select(Entry).ToHashSet(StringComparer.Ordinal);
+        var mt = model.Conntrack.Select(e => e.Text).ToHashSet(StringComparer.Ordinal);
+        var kt = kernel.Conntrack.Select(e => e.Text).ToHashSet(StringComparer.Ordinal);
         foreach (var e in mt.Except(kt).Order(StringComparer.Ordinal)) d.Add(new Difference("conntrack", e, "(no such entry)"));
         foreach (var e in kt.Except(mt).Order(StringComparer.Ordinal)) d.Add(new Difference("conntrack", "(no such entry)", e));
         Field(d, "insert_failed", ZeroOrNot(model.InsertFailed), ZeroOrNot(kernel.InsertFailed));
@@ -63,12 +63,9 @@ public static class Conformance
         if (model != kernel) d.Add(new Difference(field, model, kernel));
     }
 
-    private static string End(EndObservation? e) => e is null ? "(never accepted)" : e.Error is null ? e.State : $"{e.State} ({e.Error})";
 
     private static string List(ImmutableArray<string> labels) => "[" + string.Join(", ", labels) + "]";
 
-    /// <summary>An entry as compared: its namespace is part of it (the same tuples in another namespace's table differ).</summary>
-    private static string Entry(CtObservation e) => $"{(e.Netns is null ? "" : e.Netns + ": ")}{e.Proto} {e.State} {e.Orig} | {e.Reply}{(e.Assured ? " [ASSURED]" : "")}";
 
     private static string ZeroOrNot(long n) => n == 0 ? "0" : "non-zero";
 

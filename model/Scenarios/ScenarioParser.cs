@@ -726,29 +726,32 @@ public static partial class ScenarioParser
         if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain)");
 
         if (markOption is not null && jump.Text != "MARK") Forbid(markOption, jump.Text);
+        // iptables checks a NAT target's hooks for a built-in chain; in a user chain the kernel checks the hooks that
+        // reach it (NetfilterConfig.HookProblem). One list of hooks per target (NatTarget) for both.
+        void Hooks(IReadOnlyList<NatChain> hooks)
+        {
+            if (user is null && !hooks.Contains(chain))
+                throw new ParseException(jump.Column, $"{jump.Text} is only valid in {string.Join(" and ", hooks.Select(Command.ChainName))}, not {Command.ChainName(chain)}");
+        }
         NatTarget target;
         switch (jump.Text)
         {
             case "SNAT":
-                // In a user chain the kernel checks the hooks that reach it (NetfilterConfig.HookProblem).
-                if (user is null && chain is not (NatChain.PostRouting or NatChain.Input))
-                    throw new ParseException(jump.Column, $"SNAT is only valid in POSTROUTING and INPUT, not {Command.ChainName(chain)}");
+                Hooks(NatTarget.SnatHooks);
                 if (toSource is null) throw new ParseException(jump.Column, "SNAT needs --to-source IP[-IP][:PORT[-PORT]]");
                 Forbid(toDestination, "SNAT");
                 Forbid(toPorts, "SNAT");
                 target = new NatTarget.Snat(ParseNatRange(toSource, tcp, random, randomFully, persistent));
                 break;
             case "DNAT":
-                if (user is null && chain is not (NatChain.PreRouting or NatChain.Output))
-                    throw new ParseException(jump.Column, $"DNAT is only valid in PREROUTING and OUTPUT, not {Command.ChainName(chain)}");
+                Hooks(NatTarget.DnatHooks);
                 if (toDestination is null) throw new ParseException(jump.Column, "DNAT needs --to-destination IP[-IP][:PORT[-PORT]]");
                 Forbid(toSource, "DNAT");
                 Forbid(toPorts, "DNAT");
                 target = new NatTarget.Dnat(ParseNatRange(toDestination, tcp, random, randomFully, persistent));
                 break;
             case "MASQUERADE":
-                if (user is null && chain != NatChain.PostRouting)
-                    throw new ParseException(jump.Column, $"MASQUERADE is only valid in POSTROUTING, not {Command.ChainName(chain)}");
+                Hooks(NatTarget.MasqueradeHooks);
                 Forbid(toSource, "MASQUERADE");
                 Forbid(toDestination, "MASQUERADE");
                 var (minP, maxP, hasPorts) = (0, 0, false);
