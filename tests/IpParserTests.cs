@@ -1,4 +1,5 @@
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Net;
 using ConntrackModel.Model.Scenarios;
@@ -79,7 +80,7 @@ public class IpParserTests
         { "ip netns exec node sysctl -w net.netfilter.nf_conntrack_tcp_loose=0", new Command.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0") { Netns = "node" } },
         { "ip netns exec node sysctl -w net.ipv4.ip_local_port_range=\"40000 40010\"", new Command.Sysctl("net.ipv4.ip_local_port_range", "40000 40010") { Netns = "node" } },
         { "ip netns exec node iptables -t nat -F", new Command.IptablesFlush(null) { Netns = "node" } },
-        { "ip netns exec node iptables -t nat -D POSTROUTING 1", new Command.IptablesDelete(NatChain.PostRouting, null, 1) { Netns = "node" } },
+        { "ip netns exec node iptables -t nat -D POSTROUTING 1", new Command.IptablesDelete(IptChain.PostRouting, null, 1) { Netns = "node" } },
         { "ip netns exec pod1 sleep 1.5", new Command.Sleep(1500) { Netns = "pod1" } },
         { "ip netns e pod1 close A", new Command.Close("A") { Netns = "pod1" } },
         { "ip net exec pod1 close A", new Command.Close("A") { Netns = "pod1" } },
@@ -110,10 +111,10 @@ public class IpParserTests
         var add = Assert.IsType<Command.IptablesAdd>(One("ip netns exec node iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE"));
         Assert.Equal("node", add.Netns);
         Assert.Null(add.Position);
-        Assert.Equal(NatChain.PostRouting, add.Rule.Chain);
+        Assert.Equal(IptChain.PostRouting, add.Rule.Chain);
         Assert.Equal(Net("10.244.0.0", 16), add.Rule.Match.Source);
         Assert.Equal("eth1", add.Rule.Match.OutInterface);
-        Assert.IsType<NatTarget.Masquerade>(add.Rule.Target);
+        Assert.IsType<IptTarget.Masquerade>(add.Rule.Target);
         Assert.Equal("-s 10.244.0.0/16 -o eth1 -j MASQUERADE", add.Rule.Spec);
         Assert.Equal("ip netns exec node iptables -t nat -A POSTROUTING -s 10.244.0.0/16 -o eth1 -j MASQUERADE", add.ToScript());
         Assert.Equal(add, One(add.ToScript()));

@@ -1,5 +1,6 @@
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Net;
 using ConntrackModel.Model.Scenarios;
@@ -320,10 +321,10 @@ public class NetnsTests
     [Fact]
     public void InterfaceMatches_APlusMatchesEveryNameWithThatPrefix()
     {
-        Assert.True(Model.Nat.RuleMatch.InterfaceMatches("eth+", "eth1"));
-        Assert.True(Model.Nat.RuleMatch.InterfaceMatches("eth+", "eth"));
-        Assert.False(Model.Nat.RuleMatch.InterfaceMatches("eth+", "veth0"));
-        Assert.False(Model.Nat.RuleMatch.InterfaceMatches("eth", "eth1"));
+        Assert.True(Model.Iptables.RuleMatch.InterfaceMatches("eth+", "eth1"));
+        Assert.True(Model.Iptables.RuleMatch.InterfaceMatches("eth+", "eth"));
+        Assert.False(Model.Iptables.RuleMatch.InterfaceMatches("eth+", "veth0"));
+        Assert.False(Model.Iptables.RuleMatch.InterfaceMatches("eth", "eth1"));
         var o = Run.Observe(Node + "iptables -t nat -A POSTROUTING -o veth+ -j MASQUERADE\n" + Masquerade.Replace("-o eth1", "-o e+", StringComparison.Ordinal) + "ip netns exec pod1 connect P 10.244.0.2:40000 192.168.1.20:80");
         Assert.Equal("192.168.1.10:40000", Assert.Single(o.Conn("P").Wire));
     }

@@ -1,4 +1,5 @@
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Scenarios;
@@ -19,7 +20,7 @@ public class RestoreTests(ITestOutputHelper output)
     private static string Restore(string dump, bool noFlush = false) =>
         $"iptables-restore{(noFlush ? " --noflush" : "")} <<'EOF'\n{dump}EOF\n";
 
-    private static NetfilterConfig Table(string script) => Run.Sim(script).Final.Namespaces[0].Netfilter;
+    private static XtTable Table(string script) => Run.Sim(script).Final.Namespaces[0].Netfilter.Nat;
 
     private const string Before = """
         iptables -t nat -N OLD
@@ -46,11 +47,11 @@ public class RestoreTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("iptables-restore <<'EOF'\n*nat\nCOMMIT\n", 1, 18, "the here-document has no end: expected a line 'EOF'")]
-    [InlineData("iptables-restore <<'EOF'\n*filter\nCOMMIT\nEOF", 2, 2, "unsupported table 'filter': only the nat table is modelled so far")]
+    [InlineData("iptables-restore <<'EOF'\n*mangle\nCOMMIT\nEOF", 2, 2, "unsupported table 'mangle': the model has the nat and filter tables")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n*nat\nCOMMIT\nEOF", 3, 1, "Bad argument `*nat'")]
     [InlineData("iptables-restore <<'EOF'\n-A POSTROUTING -j ACCEPT\nEOF", 2, 1, "iptables-restore: line 1 failed")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n-A POSTROUTING -j ACCEPT\nEOF", 4, 1, "iptables-restore: COMMIT expected at line 3")]
-    [InlineData("iptables-restore <<'EOF'\n*nat\n:POSTROUTING DROP [0:0]\nCOMMIT\nEOF", 3, 14, "unsupported policy 'DROP' for POSTROUTING")]
+    [InlineData("iptables-restore <<'EOF'\n*nat\n:POSTROUTING DROP [0:0]\nCOMMIT\nEOF", 3, 14, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n-A POSTROUTING --bogus -j ACCEPT\nCOMMIT\nEOF", 3, 16, "unsupported iptables option '--bogus'")]
     [InlineData("iptables-restore --counters <<'EOF'\n*nat\nCOMMIT\nEOF", 1, 18, "unsupported iptables-restore option '--counters'")]
     [InlineData("iptables-restore rules.v4", 1, 18, "iptables-restore rules.v4: this scenario was not read from a file")]
@@ -118,7 +119,7 @@ public class RestoreTests(ITestOutputHelper output)
         var nf = Table(Before + Restore("*nat\n:PREROUTING ACCEPT [0:0]\n:NEW - [0:0]\n-A POSTROUTING -j NEW\nCOMMIT\n"));
         Assert.Equal(["NEW"], nf.UserChains.ToArray());
         var rule = Assert.Single(nf.Rules);
-        Assert.Equal((NatChain.PostRouting, (NatTarget)new NatTarget.Jump("NEW")), (rule.Chain, rule.Target));
+        Assert.Equal((IptChain.PostRouting, (IptTarget)new IptTarget.Jump("NEW")), (rule.Chain, rule.Target));
     }
 
     /// <summary>
@@ -128,10 +129,10 @@ public class RestoreTests(ITestOutputHelper output)
     [Fact]
     public void Restore_WithoutNoflush_RemovesTheHooks_UnlessABuiltinChainIsDeclared()
     {
-        Assert.True(Table(Before).NatTableExists);
-        Assert.False(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n")).NatTableExists);
-        Assert.True(Table(Before + Restore("*nat\n:PREROUTING ACCEPT [0:0]\n:NEW - [0:0]\nCOMMIT\n")).NatTableExists);
-        Assert.True(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n", noFlush: true)).NatTableExists);
+        Assert.True(Table(Before).Exists);
+        Assert.False(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n")).Exists);
+        Assert.True(Table(Before + Restore("*nat\n:PREROUTING ACCEPT [0:0]\n:NEW - [0:0]\nCOMMIT\n")).Exists);
+        Assert.True(Table(Before + Restore("*nat\n:NEW - [0:0]\nCOMMIT\n", noFlush: true)).Exists);
     }
 
     [Fact]
@@ -139,8 +140,8 @@ public class RestoreTests(ITestOutputHelper output)
     {
         var nf = Table(Before + Restore("*nat\n:POSTROUTING ACCEPT [0:0]\n:KEEP - [0:0]\n:NEW - [0:0]\n-A KEEP -j ACCEPT\nCOMMIT\n", noFlush: true));
         Assert.Equal(["OLD", "KEEP", "NEW"], nf.UserChains.ToArray());
-        Assert.Equal([typeof(NatTarget.Accept)], nf.UserChain("KEEP").Select(r => r.Target.GetType()).ToArray());
-        Assert.Single(nf.Chain(NatChain.PostRouting));
+        Assert.Equal([typeof(IptTarget.Accept)], nf.UserChain("KEEP").Select(r => r.Target.GetType()).ToArray());
+        Assert.Single(nf.Chain(IptChain.PostRouting));
         Assert.Single(nf.UserChain("OLD"));
     }
 
@@ -240,7 +241,7 @@ public class RestoreTests(ITestOutputHelper output)
             output.WriteLine(save.Stdout);
             var lines = save.Stdout.Split('\n');
             var chains = lines.Where(l => l.StartsWith(':')).Select(l => l[1..].Split(' ')[0])
-                .Where(c => NetfilterConfig.BuiltinChain(c) is null).Order(StringComparer.Ordinal).ToArray();
+                .Where(c => IptTable.Nat.Builtin(c) is null).Order(StringComparer.Ordinal).ToArray();
             Assert.Equal(model.UserChains.Order(StringComparer.Ordinal).ToArray(), chains);
             foreach (var chain in chains.Concat(["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]))
                 Assert.True(model.ChainNamed(chain).Count == lines.Count(l => l.StartsWith($"-A {chain} ", StringComparison.Ordinal)), $"{chain} in {dump}");

@@ -1,4 +1,5 @@
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Replay.Host;
@@ -44,15 +45,15 @@ public class RuleMatchTests(ITestOutputHelper output)
     [InlineData("-m addrtype --dst-type BROADCAST -j ACCEPT", "192.168.1.20:68", "255.255.255.255:67", true)]
     [InlineData("-m comment --comment \"default/web:http cluster IP\" -p tcp -j ACCEPT", "192.168.1.10:5000", "10.96.0.10:80", true)]
     public void Matches_AsTheKernelWould(string spec, string src, string dst, bool expected) =>
-        Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal, 0));
+        Assert.Equal(expected, Match(spec).Matches(T(src, dst), "eth1", null, NodeLocal, 0, CtStates.New));
 
     [Fact]
     public void Negated_InInterface_AndADeviceTheHookHasNot()
     {
         var m = Match("! -i eth+ -j ACCEPT");
-        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "eth1", null, NodeLocal, 0));
-        Assert.True(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "veth1", null, NodeLocal, 0));
-        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), null, null, NodeLocal, 0));
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "eth1", null, NodeLocal, 0, CtStates.New));
+        Assert.True(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), "veth1", null, NodeLocal, 0, CtStates.New));
+        Assert.False(m.Matches(T("1.2.3.4:1", "5.6.7.8:2"), null, null, NodeLocal, 0, CtStates.New));
     }
 
     [Fact]
@@ -78,23 +79,23 @@ public class RuleMatchTests(ITestOutputHelper output)
     public void Mark_EveryForm_IsOneXmark(string option, uint value, uint mask)
     {
         var rule = ((Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -j MARK " + option)).Rule;
-        Assert.Equal(new NatTarget.Mark(value, mask), rule.Target);
+        Assert.Equal(new IptTarget.Mark(value, mask), rule.Target);
     }
 
     [Fact]
     public void Mark_XmarkAndTheMatch_AsTheKernelComputesThem()
     {
         // kube-proxy's: KUBE-MARK-MASQ sets the bit, KUBE-POSTROUTING clears it with 0x4000/0x0 (an XOR).
-        var set = new NatTarget.Mark(0x4000, 0x4000);
-        var clear = new NatTarget.Mark(0x4000, 0);
+        var set = new IptTarget.Mark(0x4000, 0x4000);
+        var clear = new IptTarget.Mark(0x4000, 0);
         Assert.Equal(0x4001u, set.Apply(0x0001));
         Assert.Equal(0x0001u, clear.Apply(set.Apply(0x0001)));
         var marked = Match("-m mark --mark 0x4000/0x4000 -j ACCEPT");
         var unmarked = Match("-m mark ! --mark 0x4000/0x4000 -j ACCEPT");
         var t = T("1.2.3.4:1", "5.6.7.8:2");
-        Assert.True(marked.Matches(t, null, null, NodeLocal, 0x4001));
-        Assert.False(marked.Matches(t, null, null, NodeLocal, 0x0001));
-        Assert.True(unmarked.Matches(t, null, null, NodeLocal, 0x0001));
+        Assert.True(marked.Matches(t, null, null, NodeLocal, 0x4001, CtStates.New));
+        Assert.False(marked.Matches(t, null, null, NodeLocal, 0x0001, CtStates.New));
+        Assert.True(unmarked.Matches(t, null, null, NodeLocal, 0x0001, CtStates.New));
     }
 
     /// <summary>

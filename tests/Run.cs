@@ -30,6 +30,14 @@ internal static class Run
         return Observation.Of(sim, WireExploration.Explore(scenario, ChoiceSource.Seeded(seed)).Wire);
     }
 
+    /// <summary>The model refuses <paramref name="script"/> at its last line, with a message that starts with <paramref name="message"/>.</summary>
+    public static void RefusedAtLastLine(string script, string message)
+    {
+        var sim = Simulation.Run(Parse(script), ChoiceSource.First);
+        Assert.Equal(script.Split('\n').Length, sim.RejectedLine?.Line);
+        Assert.StartsWith(message, sim.Rejected, StringComparison.Ordinal);
+    }
+
     public static string Example(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "examples", name));
 
     public static ConnectionObservation Conn(this Observation o, string name) => o.Connections.Single(c => c.Name == name);

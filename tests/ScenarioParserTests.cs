@@ -1,4 +1,5 @@
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Scenarios;
 
@@ -41,15 +42,15 @@ public class ScenarioParserTests
         Assert.Equal(new Command.Close("A"), c[5]);
         Assert.Equal(new Command.Abort("B.server"), c[6]);
         var snat = Assert.IsType<Command.IptablesAdd>(c[7]);
-        var range = Assert.IsType<NatTarget.Snat>(snat.Rule.Target).Range;
+        var range = Assert.IsType<IptTarget.Snat>(snat.Rule.Target).Range;
         Assert.Equal((40000, 40003, true, true), (range.MinPort, range.MaxPort, range.ProtoSpecified, range.RandomFully));
         Assert.Equal(new PortRange(8080, 8080), snat.Rule.Match.DestinationPort);
         var dnat = Assert.IsType<Command.IptablesAdd>(c[8]);
-        Assert.Equal((NatChain.Output, 1), (dnat.Rule.Chain, dnat.Position!.Value));
-        Assert.Equal(new Command.IptablesDelete(NatChain.PostRouting, null, 1), c[9]);
+        Assert.Equal((IptChain.Output, 1), (dnat.Rule.Chain, dnat.Position!.Value));
+        Assert.Equal(new Command.IptablesDelete(IptChain.PostRouting, null, 1), c[9]);
         Assert.True(Assert.IsType<Command.IptablesDelete>(c[10]).Rule!.SameRule(dnat.Rule));
         Assert.Equal(new Command.IptablesFlush(null), c[11]);
-        Assert.IsType<NatTarget.Masquerade>(Assert.IsType<Command.IptablesAdd>(c[12]).Rule.Target);
+        Assert.IsType<IptTarget.Masquerade>(Assert.IsType<Command.IptablesAdd>(c[12]).Rule.Target);
         Assert.IsType<Command.Modprobe>(c[13]);
         Assert.IsType<Command.ConntrackFlush>(c[14]);
         Assert.Equal(new Command.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0"), c[15]);
@@ -68,9 +69,10 @@ public class ScenarioParserTests
     [InlineData("connect", 1, 9, "missing argument: expected connect [-u] NAME")]
     [InlineData("connect 1A 127.0.0.1:8080", 1, 9, "expected a connection NAME")]
     [InlineData("send A", 1, 8, "missing argument")]
-    [InlineData("iptables -A POSTROUTING -j MASQUERADE", 1, 10, "unsupported table 'filter'")]
-    [InlineData("iptables -t filter -A INPUT -j ACCEPT", 1, 13, "unsupported table 'filter'")]
-    [InlineData("iptables -t nat -A POSTROUTING -m conntrack --ctstate NEW -j MASQUERADE", 1, 35, "unsupported iptables match '-m conntrack'")]
+    [InlineData("iptables -t raw -A PREROUTING -j NOTRACK", 1, 13, "unsupported table 'raw'")]
+    [InlineData("iptables -t mangle -A INPUT -j ACCEPT", 1, 13, "unsupported table 'mangle'")]
+    [InlineData("iptables -t nat -A POSTROUTING -m recent --rcheck -j MASQUERADE", 1, 35, "unsupported iptables match '-m recent'")]
+    [InlineData("iptables -A INPUT -p tcp -j LOG", 1, 29, "unsupported target 'LOG'")]
     [InlineData("iptables -t nat -A POSTROUTING --foo -j MASQUERADE", 1, 32, "unsupported iptables option '--foo'")]
     [InlineData("iptables -t nat -A OUTPUT -j SNAT --to-source 127.0.0.1", 1, 30, "SNAT is only valid in POSTROUTING and INPUT")]
     [InlineData("iptables -t nat -A POSTROUTING -j SNAT --to-source 127.0.0.1:40000", 1, 61, "Need TCP")]

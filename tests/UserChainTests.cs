@@ -1,4 +1,5 @@
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Scenarios;
@@ -99,13 +100,13 @@ public class UserChainTests(ITestOutputHelper output)
     {
         var sim = Run.Sim("iptables -t nat -N X\niptables -t nat -A X -j RETURN\n");
         var nf = sim.Final.Namespaces[0].Netfilter;
-        Assert.Equal(["X"], nf.UserChains.ToArray());
+        Assert.Equal(["X"], nf.Nat.UserChains.ToArray());
         Assert.False(nf.NatTableExists);
         Assert.False(nf.Tracking);
-        Assert.Single(nf.UserChain("X"));
+        Assert.Single(nf.Nat.UserChain("X"));
         // Deleting the rule and the chain leaves the table as it was, but for the table itself.
         var after = Run.Sim("iptables -t nat -N X\niptables -t nat -A X -j RETURN\niptables -t nat -D X 1\niptables -t nat -X X\n").Final.Namespaces[0].Netfilter;
-        Assert.Empty(after.UserChains);
+        Assert.Empty(after.Nat.UserChains);
         Assert.Empty(after.Rules);
     }
 
@@ -113,12 +114,12 @@ public class UserChainTests(ITestOutputHelper output)
     public void Flush_AUserChain_KeepsTheChain_FlushAll_EmptiesEveryChain()
     {
         var nf = Run.Sim("iptables -t nat -N X\niptables -t nat -A X -j RETURN\niptables -t nat -A POSTROUTING -j X\niptables -t nat -F X\n").Final.Namespaces[0].Netfilter;
-        Assert.Contains("X", nf.UserChains);
-        Assert.Empty(nf.UserChain("X"));
-        Assert.Single(nf.Chain(NatChain.PostRouting));
+        Assert.Contains("X", nf.Nat.UserChains);
+        Assert.Empty(nf.Nat.UserChain("X"));
+        Assert.Single(nf.Chain(IptChain.PostRouting));
         var all = Run.Sim("iptables -t nat -N X\niptables -t nat -A X -j RETURN\niptables -t nat -A POSTROUTING -j X\niptables -t nat -F\niptables -t nat -X\n").Final.Namespaces[0].Netfilter;
         Assert.Empty(all.Rules);
-        Assert.Empty(all.UserChains);
+        Assert.Empty(all.Nat.UserChains);
     }
 
     /// <summary>Scripts the kernel refuses at their last line, and what the model says (measured with iptables 1.8.9, nf_tables).</summary>
@@ -146,19 +147,14 @@ public class UserChainTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(Refused))]
-    public void Refused_TheModelSaysWhatIptablesSays(string script, string message)
-    {
-        var sim = Simulation.Run(Run.Parse(script), ChoiceSource.First);
-        Assert.Equal(script.Split('\n').Length, sim.RejectedLine?.Line);
-        Assert.StartsWith(message, sim.Rejected, StringComparison.Ordinal);
-    }
+    public void Refused_TheModelSaysWhatIptablesSays(string script, string message) => Run.RefusedAtLastLine(script, message);
 
     [Fact]
     public void Refused_ALoopNoBuiltinChainReaches_IsAllowed()
     {
         var nf = Run.Sim("iptables -t nat -N L1\niptables -t nat -N L2\niptables -t nat -A L1 -j L2\niptables -t nat -A L2 -j L1\n").Final.Namespaces[0].Netfilter;
-        Assert.Equal(2, nf.Rules.Count);
-        Assert.Null(nf.HookProblem());
+        Assert.Equal(2, nf.Nat.Rules.Count);
+        Assert.Null(nf.Nat.HookProblem());
     }
 
     [Fact]
@@ -197,10 +193,10 @@ public class UserChainTests(ITestOutputHelper output)
             Assert.Equal(line, command.ToScript());
         }
         var jump = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A PREROUTING -j KUBE-SERVICES");
-        Assert.Equal(new NatTarget.Jump("KUBE-SERVICES"), jump.Rule.Target);
+        Assert.Equal(new IptTarget.Jump("KUBE-SERVICES"), jump.Rule.Target);
         Assert.Null(jump.Rule.UserChain);
         var inUser = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t nat -A KUBE-SVC -j RETURN");
-        Assert.Equal(("KUBE-SVC", (NatTarget)new NatTarget.Return()), (inUser.Rule.UserChain, inUser.Rule.Target));
+        Assert.Equal(("KUBE-SVC", (IptTarget)new IptTarget.Return()), (inUser.Rule.UserChain, inUser.Rule.Target));
     }
 
     /// <summary>Each refused script run on the kernel: iptables must fail at its last line and print the model's message.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Model.Sockets;
@@ -245,21 +246,21 @@ public class WorldStateTests(ITestOutputHelper output)
             iptables -t nat -A OUTPUT -p tcp -j DNAT --to-destination 127.0.0.1:9000
             iptables -t nat -A POSTROUTING -p tcp -j MASQUERADE
             """).Lines.Select(l => ((Command.IptablesAdd)l.Command).Rule).ToList();
-        var cfg = NetfilterConfig.Empty with { Rules = [.. rules] };
-        Assert.Equal(new[] { rules[0], rules[2] }, cfg.Chain(Model.Nat.NatChain.PostRouting).ToArray());
-        Assert.Equal(new[] { rules[1] }, cfg.Chain(Model.Nat.NatChain.Output).ToArray());
-        Assert.Empty(cfg.Chain(Model.Nat.NatChain.PreRouting));
+        var cfg = new XtTable(IptTable.Nat) with { Rules = [.. rules] };
+        Assert.Equal(new[] { rules[0], rules[2] }, cfg.Chain(Model.Iptables.IptChain.PostRouting).ToArray());
+        Assert.Equal(new[] { rules[1] }, cfg.Chain(Model.Iptables.IptChain.Output).ToArray());
+        Assert.Empty(cfg.Chain(Model.Iptables.IptChain.PreRouting));
         var fewer = cfg with { Rules = cfg.Rules.RemoveAt(0) };
-        Assert.Equal(new[] { rules[2] }, fewer.Chain(Model.Nat.NatChain.PostRouting).ToArray());
-        var loaded = fewer with { Modprobed = true };
-        Assert.Equal(new[] { rules[2] }, loaded.Chain(Model.Nat.NatChain.PostRouting).ToArray());
-        Assert.Empty(NetfilterConfig.Empty.Chain(Model.Nat.NatChain.PostRouting));
+        Assert.Equal(new[] { rules[2] }, fewer.Chain(Model.Iptables.IptChain.PostRouting).ToArray());
+        var loaded = NetfilterConfig.Empty.With(fewer) with { Modprobed = true };
+        Assert.Equal(new[] { rules[2] }, loaded.Chain(Model.Iptables.IptChain.PostRouting).ToArray());
+        Assert.Empty(NetfilterConfig.Empty.Chain(Model.Iptables.IptChain.PostRouting));
         // Appending one rule at a time gives the same configuration as setting the list at once.
-        var appended = rules.Aggregate(NetfilterConfig.Empty, (c, r) => c.Append(r));
-        Assert.Equal(cfg with { NatTableExists = true }, appended);
-        Assert.Equal(new[] { rules[0], rules[2] }, appended.Chain(Model.Nat.NatChain.PostRouting).ToArray());
-        Assert.Equal(cfg.ConntrackUsers, appended.ConntrackUsers);
-        Assert.True(appended.Tracking && appended.NatTableExists);
+        var appended = rules.Aggregate(new XtTable(IptTable.Nat), (c, r) => c.Append(r));
+        Assert.Equal(cfg with { Exists = true }, appended);
+        Assert.Equal(new[] { rules[0], rules[2] }, appended.Chain(Model.Iptables.IptChain.PostRouting).ToArray());
+        Assert.Equal(cfg.RuleUsers, appended.RuleUsers);
+        Assert.True(NetfilterConfig.Empty.With(appended).Tracking && NetfilterConfig.Empty.With(appended).NatTableExists);
         Assert.False(NetfilterConfig.Empty.Tracking);
     }
 }

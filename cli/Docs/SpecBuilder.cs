@@ -7,6 +7,7 @@ using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Reporting;
@@ -30,6 +31,16 @@ public static class SpecBuilder
 
     /// <summary>Kernel identifiers link to this version's cross-reference.</summary>
     public const string KernelRef = "https://elixir.bootlin.com/linux/v6.18/A/ident/";
+
+    /// <summary>A target's row: its name, the one table it may be in, the hooks it may run at, its comment.</summary>
+    private static ImmutableArray<string> TargetRow(Type t, XmlDocs docs)
+    {
+        // A sample built with default arguments answers the type's table and hooks (they do not depend on the arguments).
+        var ctor = t.GetConstructors()[0];
+        var sample = (IptTarget)ctor.Invoke([.. ctor.GetParameters().Select(p => p.ParameterType.IsValueType ? Activator.CreateInstance(p.ParameterType) : p.ParameterType == typeof(string) ? "X" : null)]);
+        var hooks = sample.Hooks is { } h ? string.Join(", ", h.Select(IptRule.BuiltinName)) : "any";
+        return [$"`{t.Name.ToUpperInvariant()}`", sample.OnlyIn?.Name() ?? "any", hooks, docs.Summary(t)];
+    }
 
     public static ImmutableArray<DocBlock> Build(string examplesDir, string? conformanceRecord)
     {
@@ -64,6 +75,25 @@ public static class SpecBuilder
         H(2, "The packet path");
         P(docs.Summary(typeof(LinuxKernel)));
         P(docs.Remarks(typeof(LinuxKernel)));
+
+        H(2, "Tables, chains and the hook order");
+        P(docs.Summary(typeof(HookOrder)));
+        b.Add(new DocBlock.Table(["hook", "runs, in this order (priority)"],
+            [.. HookOrder.Hooks.Select(h => ImmutableArray.Create($"`{HookOrder.KernelName(h)}`",
+                string.Join(", ", HookOrder.At(h).Select(st => $"{st.Kind} ({(st.Priority == int.MaxValue ? "INT_MAX" : st.Priority.ToString(CultureInfo.InvariantCulture))})"))))]));
+        b.Add(new DocBlock.Table(["step", "what it is"],
+            [.. Enum.GetValues<HookStepKind>().Select(k => ImmutableArray.Create($"`{k}`", docs.MemberSummary(typeof(HookStepKind), k.ToString())))]));
+        P(docs.Summary(typeof(IptTable)));
+        b.Add(new DocBlock.Table(["table", "built-in chains"],
+            [.. Enum.GetValues<IptTable>().Select(t => ImmutableArray.Create($"`{t.Name()}`", string.Join(", ", t.Builtins().Select(IptRule.BuiltinName))))]));
+        P(docs.Summary(typeof(XtTable)));
+        P("**Traversal**: " + docs.MemberSummary(typeof(LinuxKernel).GetNestedType("StepContext", BindingFlags.NonPublic)!, "Verdict"));
+        P("**Refusals**: " + docs.MemberSummary(typeof(XtTable), "HookProblem"));
+        P(docs.Summary(typeof(IptTarget)));
+        b.Add(new DocBlock.Table(["target", "table", "hooks", "meaning"],
+            [.. typeof(IptTarget).GetNestedTypes().Where(t => t.IsSubclassOf(typeof(IptTarget))).OrderBy(t => t.MetadataToken).Select(t => TargetRow(t, docs))]));
+        P(docs.Summary(typeof(RuleMatch)));
+        P(docs.Summary(typeof(CtStates)));
 
         H(2, "Namespaces and routing");
         P(docs.Summary(typeof(Model.Net.Netns)));

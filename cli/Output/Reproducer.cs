@@ -389,7 +389,7 @@ public static partial class Reproducer
             case Command.ConntrackDelete del:
                 yield return $"ct_delete {n} {ns} {string.Join(' ', del.Filter.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Q))}";
                 break;
-            case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain:
+            case Command.IptablesCommand:
                 yield return $"tool {n} ip netns exec {ns} {string.Join(' ', (c with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Q))}";
                 break;
             case Command.IptablesRestore restore:

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 
 namespace ConntrackModel.Model.Conntrack;
 
@@ -37,7 +38,7 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
     /// rule: <c>nf_nat_setup_info</c> runs once per entry, and deleting or replacing a rule touches no entry. The
     /// namespace still has the rule while its table holds one equal to it (as <c>iptables -D</c> compares rules).
     /// </summary>
-    public Nat.NatRule? DnatRule
+    public Iptables.IptRule? DnatRule
     {
         get => _ext?.DnatRule;
         init => _ext = WithExt(Ext with { DnatRule = value });

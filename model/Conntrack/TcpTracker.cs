@@ -190,4 +190,15 @@ public static class TcpTracker
         }
         return tcp;
     }
+
+    /// <summary>
+    /// <c>nf_conntrack_tcp_set_closing</c> (called by REJECT's <c>nf_send_reset</c> for the entry of the packet it
+    /// answers): the entry's state becomes CLOSE and, unless it was CLOSE already, its timeout CLOSE's.
+    /// </summary>
+    public static CtEntry SetClosing(CtEntry ct, Sysctls sys, long now)
+    {
+        ArgumentNullException.ThrowIfNull(ct);
+        ArgumentNullException.ThrowIfNull(sys);
+        return ct.State == TcpCtState.Close ? ct : ct with { State = TcpCtState.Close, ExpiresAt = now + sys.TimeoutMs(TcpCtState.Close) };
+    }
 }

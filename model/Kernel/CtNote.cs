@@ -1,6 +1,7 @@
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Conntrack;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 
 namespace ConntrackModel.Model.Kernel;
@@ -23,7 +24,7 @@ internal enum CtNoteKind
 
 /// <summary>The values of a conntrack note; <see cref="Format"/> writes the text the trace shows.</summary>
 internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple, ConnTuple Other = default, TcpCtState From = default,
-    TcpCtState To = default, NatTarget? Target = null, bool Flag = false, string? Netns = null)
+    TcpCtState To = default, IptTarget? Target = null, bool Flag = false, string? Netns = null)
 {
     /// <summary>The text, prefixed with the namespace's name outside the initial namespace.</summary>
     public string Format() => Netns is null ? Body() : Netns + ": " + Body();

@@ -4,6 +4,7 @@ using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Collections;
 using ConntrackModel.Model.Conntrack;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Net;
 using ConntrackModel.Model.Packets;
@@ -19,17 +20,17 @@ namespace ConntrackModel.Model.Kernel;
 /// </summary>
 /// <remarks>
 /// Packet path by kind (net/ipv4/ip_output.c, ip_input.c, ip_forward.c, net/netfilter/nf_conntrack_core.c,
-/// nf_nat_core.c), each hook in its namespace, with that namespace's rules, tracking switch and table:
-/// locally generated: route (<c>ip_route_output_key_hash_rcu</c>), LOCAL_OUT: <c>nf_conntrack_in</c> (priority -200),
-/// nat OUTPUT chain (DST manip, -100), a new route if DNAT moved the destination (<c>ip_route_me_harder</c>);
-/// POST_ROUTING: nat POSTROUTING chain (SRC manip, +100), <c>nf_confirm</c> (INT_MAX); out of the route's device.
-/// Received for the namespace: PRE_ROUTING: <c>nf_conntrack_in</c>, nat PREROUTING chain (DST); route; LOCAL_IN: nat
-/// INPUT chain (SRC), <c>nf_confirm</c>; then <c>tcp_v4_rcv</c> demultiplexes it to a socket. Forwarded (not for the
-/// namespace, <c>net.ipv4.ip_forward</c> on): PRE_ROUTING as above, route, FORWARD, POST_ROUTING as above, out again.
-/// On <c>lo</c> a packet comes back into the same namespace with its entry still attached (<c>loopback_xmit</c>
-/// keeps it, <c>nf_conntrack_in</c> returns at once), so only a packet that lost its entry (invalid) is tracked
-/// again; across a veth pair it loses the entry (<c>veth_xmit</c> → <c>__dev_forward_skb</c> →
-/// <c>skb_scrub_packet</c>) and the peer namespace tracks it anew.
+/// nf_nat_core.c), each hook in its namespace, with that namespace's tables, tracking switch and conntrack table, its
+/// hook functions in the order <see cref="Iptables.HookOrder"/> gives: locally generated: route
+/// (<c>ip_route_output_key_hash_rcu</c>), LOCAL_OUT (conntrack, nat OUTPUT: DST manip and a new route if DNAT moved the
+/// destination, filter OUTPUT), POST_ROUTING (nat POSTROUTING: SRC manip, confirm), out of the route's device.
+/// Received: PRE_ROUTING (conntrack, nat PREROUTING: DST manip), route; for the namespace LOCAL_IN (filter INPUT, nat
+/// INPUT: SRC manip, confirm), then <c>tcp_v4_rcv</c> demultiplexes it to a socket; forwarded (<c>net.ipv4.ip_forward</c>
+/// on) FORWARD (filter FORWARD), POST_ROUTING as above, out again. On <c>lo</c> a packet comes back into the same
+/// namespace with its entry still attached (<c>loopback_xmit</c> keeps it, <c>nf_conntrack_in</c> returns at once), so
+/// only a packet that lost its entry (invalid) is tracked again, while the filter table sees it again at LOCAL_IN;
+/// across a veth pair it loses the entry (<c>veth_xmit</c> → <c>__dev_forward_skb</c> → <c>skb_scrub_packet</c>) and
+/// the peer namespace tracks it anew.
 /// </remarks>
 public static partial class LinuxKernel
 {
@@ -126,9 +127,8 @@ public static partial class LinuxKernel
                 return CheckEnd(sockets, isConnection, cl.End, "close");
             case Command.Abort a:
                 return CheckEnd(sockets, isConnection, a.End, "abort");
-            case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain
-                or Command.IptablesFlush:
-                return CheckIptables(netfilter, command);
+            case Command.IptablesCommand iptables:
+                return CheckIptables(netfilter, iptables);
             case Command.IptablesRestore restore:
                 return Restore(netfilter, restore).Error;
             case Command.IpCommand ip:
@@ -138,84 +138,97 @@ public static partial class LinuxKernel
         }
     }
 
-    /// <summary>What iptables says of a nat-table command on <paramref name="netfilter"/> (null: it is accepted).</summary>
-    private static string? CheckIptables(NetfilterConfig netfilter, Command command)
+    /// <summary>What iptables says of a command on its table (null: it is accepted).</summary>
+    private static string? CheckIptables(NetfilterConfig netfilter, Command.IptablesCommand command) => CheckIptables(netfilter.Table(command.Table), command);
+
+    /// <summary>What iptables says of a command on <paramref name="table"/> (null: it is accepted).</summary>
+    private static string? CheckIptables(XtTable table, Command.IptablesCommand command)
     {
         switch (command)
         {
             case Command.IptablesDelete d:
-                if (d.UserChain is { } du && !netfilter.HasChain(du)) return NoChain(netfilter, du);
-                if (d.Rule is not null && !netfilter.Rules.Any(r => r.SameRule(d.Rule)))
+                if (d.UserChain is { } du && !table.HasChain(du)) return NoChain(table, du);
+                if (d.Rule is not null && !table.Rules.Any(r => r.SameRule(d.Rule)))
                     return "iptables: Bad rule (does a matching rule exist in that chain?).";
-                if (d.Index is { } i && netfilter.ChainNamed(d.ChainText).Count < i)
+                if (d.Index is { } i && table.ChainNamed(d.ChainText).Count < i)
                     return "iptables: Index of deletion too big.";
                 return null;
             case Command.IptablesAdd add:
-                if (RuleProblem(netfilter, add.Rule) is { } addProblem) return addProblem;
-                if (add.Position is { } pos && pos > netfilter.ChainNamed(add.Rule.ChainName).Count + 1)
+                if (RuleProblem(table, add.Rule) is { } addProblem) return addProblem;
+                if (add.Position is { } pos && pos > table.ChainNamed(add.Rule.ChainName).Count + 1)
                     return "iptables: Index of insertion too big.";
-                var added = add.Position is { } p ? netfilter with { Rules = netfilter.Inserted(add.Rule, p) } : netfilter.Append(add.Rule);
+                var added = add.Position is { } p ? table with { Rules = table.Inserted(add.Rule, p) } : table.Append(add.Rule);
                 return HookProblem(added, add.Position is null ? "RULE_APPEND" : "RULE_INSERT", add.Rule.ChainName);
             case Command.IptablesReplace replace:
-                // Measured with iptables 1.8.9 (nf_tables): before the nat table exists iptables cannot find the chain.
-                if (replace.Rule.UserChain is null && !netfilter.NatTableExists) return "iptables: No chain/target/match by that name.";
-                if (RuleProblem(netfilter, replace.Rule) is { } replaceProblem) return replaceProblem;
-                if (netfilter.ChainNamed(replace.Rule.ChainName).Count < replace.Index) return "iptables: Index of replacement too big.";
-                return HookProblem(netfilter with { Rules = netfilter.Replaced(replace.Rule, replace.Index) }, "RULE_REPLACE", replace.Rule.ChainName);
+                // Measured with iptables 1.8.9 (nf_tables): before the table exists iptables cannot find the chain.
+                if (replace.Rule.UserChain is null && !table.Exists) return "iptables: No chain/target/match by that name.";
+                if (RuleProblem(table, replace.Rule) is { } replaceProblem) return replaceProblem;
+                if (table.ChainNamed(replace.Rule.ChainName).Count < replace.Index) return "iptables: Index of replacement too big.";
+                return HookProblem(table with { Rules = table.Replaced(replace.Rule, replace.Index) }, "RULE_REPLACE", replace.Rule.ChainName);
             case Command.IptablesFlush f:
-                return f.UserChain is { } fu && !netfilter.HasChain(fu) ? NoChain(netfilter, fu) : null;
+                return f.UserChain is { } fu && !table.HasChain(fu) ? NoChain(table, fu) : null;
             case Command.IptablesNewChain nc:
-                return netfilter.HasChain(nc.Chain) ? "iptables: Chain already exists." : null;
+                return table.HasChain(nc.Chain) ? "iptables: Chain already exists." : null;
             case Command.IptablesDeleteChain dc:
                 if (dc.Chain is { } dn)
                 {
-                    if (!netfilter.UserChains.Contains(dn)) return NoChain(netfilter, dn);
-                    return Busy(netfilter, dn) ? ChainBusy(dn) : null;
+                    if (!table.UserChains.Contains(dn)) return NoChain(table, dn);
+                    return Busy(table, dn) ? ChainBusy(dn) : null;
                 }
                 // Every user chain at once, or none: the oldest that is busy is named (measured).
-                return netfilter.UserChains.FirstOrDefault(c => Busy(netfilter, c)) is { } busy ? ChainBusy(busy) : null;
+                return table.UserChains.FirstOrDefault(c => Busy(table, c)) is { } busy ? ChainBusy(busy) : null;
+            case Command.IptablesPolicy policy:
+                // Measured (iptables 1.8.9): a user chain or a chain the table lacks, then a policy other than ACCEPT or DROP.
+                if (table.Table.Builtin(policy.Chain) is null) return "iptables: Bad built-in chain name.";
+                return policy.Policy is "ACCEPT" or "DROP" ? null : "iptables: Bad policy name. Run `dmesg' for more information.";
             default:
                 return null;
         }
     }
 
     /// <summary>
-    /// The nat table after an accepted command (one definition for a command and the same line of a restore). A change
-    /// to a built-in chain makes the table's base chains (its hooks); a user chain alone makes none (measured: <c>nft
-    /// list ruleset</c> shows the table with only that chain).
+    /// A table after an accepted command (one definition for a command and the same line of a restore). A change to a
+    /// built-in chain makes the table's base chains (its hooks); a user chain alone makes none (measured: <c>nft list
+    /// ruleset</c> shows the table with only that chain).
     /// </summary>
-    private static NetfilterConfig ApplyIptables(NetfilterConfig nf, Command command)
+    private static NetfilterConfig ApplyIptables(NetfilterConfig nf, Command.IptablesCommand command) => nf.With(ApplyIptables(nf.Table(command.Table), command));
+
+    /// <inheritdoc cref="ApplyIptables(NetfilterConfig, Command.IptablesCommand)"/>
+    private static XtTable ApplyIptables(XtTable table, Command.IptablesCommand command)
     {
-        NetfilterConfig WithRules(ImmutableList<NatRule> rules, bool builtin) => nf with { Rules = rules, NatTableExists = builtin || nf.NatTableExists };
+        XtTable WithRules(ImmutableList<IptRule> rules, bool builtin) => table with { Rules = rules, Exists = builtin || table.Exists };
         switch (command)
         {
             case Command.IptablesAdd add when add.Position is null:
-                return nf.Append(add.Rule);
+                return table.Append(add.Rule);
             case Command.IptablesAdd add:
-                return WithRules(nf.Inserted(add.Rule, add.Position!.Value), add.Rule.UserChain is null);
+                return WithRules(table.Inserted(add.Rule, add.Position!.Value), add.Rule.UserChain is null);
             case Command.IptablesDelete d:
-                var victim = d.Rule is not null ? nf.Rules.First(r => r.SameRule(d.Rule)) : nf.ChainNamed(d.ChainText)[d.Index!.Value - 1];
-                return WithRules(nf.Deleted(victim), d.UserChain is null);
+                var victim = d.Rule is not null ? table.Rules.First(r => r.SameRule(d.Rule)) : table.ChainNamed(d.ChainText)[d.Index!.Value - 1];
+                return WithRules(table.Deleted(victim), d.UserChain is null);
             case Command.IptablesReplace replace:
-                return WithRules(nf.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
+                return WithRules(table.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
             case Command.IptablesNewChain nc:
-                return nf with { UserChains = nf.UserChains.Add(nc.Chain) };
+                return table with { UserChains = table.UserChains.Add(nc.Chain) };
             case Command.IptablesDeleteChain dc:
-                return nf with { UserChains = dc.Chain is { } one ? nf.UserChains.Remove(one) : [] };
+                return table with { UserChains = dc.Chain is { } one ? table.UserChains.Remove(one) : [] };
             case Command.IptablesFlush f:
-                if (f.UserChain is { } uc) return WithRules(nf.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
-                return WithRules(f.Chain is { } ch ? nf.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : [], builtin: true);
+                if (f.UserChain is { } uc) return WithRules(table.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
+                return WithRules(f.Chain is { } ch ? table.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : [], builtin: true);
+            case Command.IptablesPolicy policy:
+                return table.WithPolicy(table.Table.Builtin(policy.Chain)!.Value, policy.Policy == "DROP");
             default:
-                throw new ArgumentOutOfRangeException(nameof(command), "not a nat-table command");
+                throw new ArgumentOutOfRangeException(nameof(command), "not an iptables command");
         }
     }
 
     /// <summary>
     /// <c>iptables-restore</c> (iptables 1.8.9, nf_tables; measured): each block in turn; without <c>--noflush</c> a
-    /// <c>*nat</c> block first empties the table (every rule, user chain and base chain goes: <c>nft list ruleset</c>
-    /// then shows only what the block made); a <c>:CHAIN</c> line makes a user chain, or, with <c>--noflush</c>, flushes
-    /// one that exists (a built-in chain's is not flushed, and declaring one makes its base chain); the commands run in order, as their own lines would. The whole input or nothing: the first refusal
-    /// is the error, worded as iptables-restore words it.
+    /// block first empties its table (every rule, user chain and base chain goes: <c>nft list ruleset</c> then shows
+    /// only what the block made); a <c>:CHAIN POLICY</c> line makes a user chain, or, with <c>--noflush</c>, flushes one
+    /// that exists (a built-in chain's is not flushed, and declaring one makes its base chain and sets its policy); the
+    /// commands run in order, as their own lines would. The whole input or nothing: the first refusal is the error,
+    /// worded as iptables-restore words it.
     /// </summary>
     internal static (NetfilterConfig After, string? Error) Restore(NetfilterConfig nf, Command.IptablesRestore restore)
     {
@@ -224,19 +237,22 @@ public static partial class LinuxKernel
         var cfg = nf;
         foreach (var block in restore.Blocks)
         {
-            if (!restore.NoFlush) cfg = cfg with { Rules = [], UserChains = [], NatTableExists = false };
+            var table = cfg.Table(block.Table);
+            if (!restore.NoFlush) table = new XtTable(block.Table);
             foreach (var item in block.Items)
             {
                 if (item.Declared is { } name)
                 {
-                    if (NetfilterConfig.BuiltinChain(name) is not null) cfg = cfg with { NatTableExists = true };
-                    else if (!cfg.UserChains.Contains(name)) cfg = cfg with { UserChains = cfg.UserChains.Add(name) };
-                    else cfg = cfg with { Rules = cfg.Rules.RemoveAll(r => r.UserChain == name) };
+                    if (table.Table.Builtin(name) is { } builtin) table = table.WithPolicy(builtin, item.Policy == "DROP");
+                    else if (!table.UserChains.Contains(name)) table = table with { UserChains = table.UserChains.Add(name) };
+                    else table = table with { Rules = table.Rules.RemoveAll(r => r.UserChain == name) };
                     continue;
                 }
-                if (CheckIptables(cfg, item.Command!) is { } error) return (nf, RestoreMessage(error, item.Line, block.CommitLine));
-                cfg = ApplyIptables(cfg, item.Command!);
+                var command = (Command.IptablesCommand)item.Command!;
+                if (CheckIptables(table, command) is { } error) return (nf, RestoreMessage(error, item.Line, block.CommitLine));
+                table = ApplyIptables(table, command);
             }
+            cfg = cfg.With(table);
         }
         return (cfg, null);
     }
@@ -255,29 +271,29 @@ public static partial class LinuxKernel
     }
 
     /// <summary>The chain a rule goes into, and the chain it jumps to, must exist (messages measured with iptables 1.8.9, nf_tables).</summary>
-    private static string? RuleProblem(NetfilterConfig netfilter, NatRule rule)
+    private static string? RuleProblem(XtTable table, IptRule rule)
     {
-        if (rule.UserChain is { } into && !netfilter.HasChain(into)) return NoChain(netfilter, into);
-        if (rule.Target is NatTarget.Jump j && !netfilter.UserChains.Contains(j.Chain))
+        if (rule.UserChain is { } into && !table.HasChain(into)) return NoChain(table, into);
+        if (rule.Target is IptTarget.Jump j && !table.UserChains.Contains(j.Chain))
             return $"iptables v1.8.9 (nf_tables): Chain '{j.Chain}' does not exist";
         return null;
     }
 
-    /// <summary>A change the kernel refuses for what the table becomes (<see cref="NetfilterConfig.HookProblem"/>).</summary>
-    private static string? HookProblem(NetfilterConfig after, string operation, string chain) =>
+    /// <summary>A change the kernel refuses for what the table becomes (<see cref="XtTable.HookProblem"/>).</summary>
+    private static string? HookProblem(XtTable after, string operation, string chain) =>
         after.HookProblem() is { } why ? $"iptables v1.8.9 (nf_tables):  {operation} failed ({why}): rule in chain {chain}" : null;
 
     /// <summary>A user chain the kernel will not delete: it has rules, or a rule jumps to it (nf_tables: EBUSY either way, measured).</summary>
-    private static bool Busy(NetfilterConfig netfilter, string chain) => !netfilter.UserChain(chain).IsEmpty || netfilter.IsReferenced(chain);
+    private static bool Busy(XtTable table, string chain) => !table.UserChain(chain).IsEmpty || table.IsReferenced(chain);
 
     private static string ChainBusy(string chain) => $"iptables v1.8.9 (nf_tables):  CHAIN_DEL failed (Device or resource busy): chain {chain}";
 
     /// <summary>iptables' message for a chain that does not exist, with the chain most likely meant.</summary>
-    private static string NoChain(NetfilterConfig netfilter, string name)
+    private static string NoChain(XtTable table, string name)
     {
-        var known = netfilter.UserChains.Concat(["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]);
+        var known = table.UserChains.Concat(table.Table.Builtins().Select(IptRule.BuiltinName));
         var meant = Scenarios.Spelling.Closest(name, known, n => Math.Max(1, n.Length / 3));
-        return "iptables: No chain/target/match by that name." + (meant is null ? "" : $" (no chain '{name}' in the nat table; did you mean '{meant}'?)");
+        return "iptables: No chain/target/match by that name." + (meant is null ? "" : $" (no chain '{name}' in the {table.Table.Name()} table; did you mean '{meant}'?)");
     }
 
     private static string NetnsPhrase(Netns ns) => ns.Name is null ? "the initial namespace" : $"namespace {ns.Name}";
@@ -449,6 +465,14 @@ public static partial class LinuxKernel
         /// <summary>Segments sent and not yet through the stack, each with the namespace it leaves from.</summary>
         private readonly Queue<(int Netns, Segment Seg)> _wire = new();
 
+        /// <summary>
+        /// Segments REJECT sends with the rejected packet's entry attached (<c>nf_ct_attach</c>): the entry's id and the
+        /// segment's direction in it. Conntrack does not track such a segment again (<c>nf_conntrack_in</c> returns at once
+        /// for a skb that has an entry), and NAT rewrites it as a packet of that entry. An id the table no longer has (the
+        /// entry was never confirmed) leaves the segment with no entry: not tracked, not NATed.
+        /// </summary>
+        private readonly Dictionary<Segment, (long Id, CtDirection Dir)> _attached = new(ReferenceEqualityComparer.Instance);
+
         private long Now { get; set; } = world.Now;
 
         /// <summary>Each namespace's own state; a namespace record is replaced whenever a step changes it.</summary>
@@ -540,9 +564,8 @@ public static partial class LinuxKernel
                 case Command.Abort a:
                     AppCall(a.End, a);
                     break;
-                case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain
-                    or Command.IptablesFlush:
-                    SetNetfilter(n, ApplyIptables(_namespaces[n].Netfilter, command));
+                case Command.IptablesCommand iptables:
+                    SetNetfilter(n, ApplyIptables(_namespaces[n].Netfilter, iptables));
                     break;
                 case Command.IptablesRestore restore:
                     SetNetfilter(n, Restore(_namespaces[n].Netfilter, restore).After);
@@ -1019,7 +1042,8 @@ public static partial class LinuxKernel
             while (_wire.Count > 0)
             {
                 var (n, seg) = _wire.Dequeue();
-                Output(n, seg);
+                if (_attached.Remove(seg, out var attach)) OutputAttached(n, seg, attach.Id, attach.Dir);
+                else Output(n, seg);
             }
         }
 
@@ -1045,31 +1069,81 @@ public static partial class LinuxKernel
         /// (<c>ip_route_me_harder</c>), NF_INET_POST_ROUTING (nat POSTROUTING: SRC, confirm), and out of the device.
         /// Each hook returns its verdict: false is NF_DROP (the packet goes no further).
         /// </summary>
-        private void Output(int n, Segment seg)
+        private void Output(int n, Segment seg) => Output(n, seg, new Skb(seg, null, CtDirection.Original, false), attached: false);
+
+        /// <summary>A segment sent with an entry attached (<see cref="_attached"/>).</summary>
+        private void OutputAttached(int n, Segment seg, long id, CtDirection dir)
+        {
+            var entry = _ct.Get(id);
+            Output(n, seg, new Skb(seg, entry, dir, entry is not null), attached: true);
+        }
+
+        private void Output(int n, Segment seg, Skb skb, bool attached)
         {
             var ns = _namespaces[n];
-            if (Fib.Lookup(ns, seg.Tuple.Dst.Ip) is not { } route)
+            if (Fib.Lookup(ns, seg.Tuple.Dst.Ip) is not { } found)
             {
                 Events.Add(new KernelEvent.Dropped(Now, seg, $"{Where(n)}no route to {seg.Tuple.Dst.Ip} (ip_route_output: ENETUNREACH)"));
                 return;
             }
-            var skb = new Skb(seg, null, CtDirection.Original, false);
-            var tracking = ns.Netfilter.Tracking;
-            var nat = ns.Netfilter.NatTableExists;
-            if (tracking && !ConntrackIn(n, ref skb)) return;
-            if (nat && !NatHook(n, ref skb, Manip.Dst, NatChain.Output, null, route)) return;
-            if (skb.Seg.Tuple.Dst.Ip != seg.Tuple.Dst.Ip)
+            FibResult? route = found;
+            if (!Hook(n, IptChain.Output, ref skb, null, ref route, fresh: !attached)) return;
+            if (!Hook(n, IptChain.PostRouting, ref skb, null, ref route, fresh: true)) return;
+            Xmit(n, route!.Value, skb);
+        }
+
+        /// <summary>
+        /// The hook functions registered at <paramref name="hook"/> in namespace <paramref name="n"/>, in the order
+        /// <see cref="HookOrder"/> gives; false as soon as one drops the packet (NF_DROP). <paramref name="route"/> is the
+        /// packet's route where the hook has one (LOCAL_OUT's DNAT may replace it: <c>ip_route_me_harder</c>).
+        /// <paramref name="fresh"/> false: the packet kept its entry (over <c>lo</c>, or REJECT attached one): conntrack
+        /// does not track it again, and at PRE_ROUTING and LOCAL_IN NAT and confirmation have nothing left to do (the
+        /// kernel's hooks find the binding already applied); the filter table decides every packet anew.
+        /// </summary>
+        private bool Hook(int n, IptChain hook, ref Skb skb, string? inDev, ref FibResult? route, bool fresh)
+        {
+            var nf = _namespaces[n].Netfilter;
+            var receiving = hook is IptChain.PreRouting or IptChain.Input;
+            foreach (var step in HookOrder.At(hook))
             {
-                if (Fib.Lookup(ns, skb.Seg.Tuple.Dst.Ip) is not { } rerouted)
+                switch (step.Kind)
                 {
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to {skb.Seg.Tuple.Dst.Ip} after DNAT (ip_route_me_harder)"));
-                    return;
+                    case HookStepKind.Conntrack:
+                        if (fresh && nf.Tracking && !ConntrackIn(n, ref skb)) return false;
+                        break;
+                    case HookStepKind.NatDst:
+                        var before = skb.Seg.Tuple.Dst.Ip;
+                        if ((fresh || !receiving) && nf.NatTableExists && !NatHook(n, ref skb, Manip.Dst, hook, inDev, route)) return false;
+                        if (skb.Seg.Tuple.Dst.Ip != before && hook == IptChain.Output && !Reroute(n, skb, ref route)) return false;
+                        break;
+                    case HookStepKind.Filter:
+                        if (nf.Filtering && !FilterHook(n, ref skb, hook, inDev, route?.Device)) return false;
+                        break;
+                    case HookStepKind.NatSrc:
+                        if ((fresh || !receiving) && nf.NatTableExists && !NatHook(n, ref skb, Manip.Src, hook, inDev, route)) return false;
+                        break;
+                    case HookStepKind.Confirm:
+                        if ((fresh || !receiving) && !Confirm(n, ref skb)) return false;
+                        break;
                 }
-                route = rerouted;
             }
-            if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.PostRouting, null, route)) return;
-            if (!Confirm(n, ref skb)) return;
-            Xmit(n, route, skb);
+            return true;
+        }
+
+        /// <summary>
+        /// <c>ip_route_me_harder</c> after LOCAL_OUT's DNAT moved the destination: a new route; false (dropped) if there
+        /// is none.
+        /// </summary>
+        private bool Reroute(int n, in Skb skb, ref FibResult? route)
+        {
+            var dst = skb.Seg.Tuple.Dst.Ip;
+            if (Fib.Lookup(_namespaces[n], dst) is not { } rerouted)
+            {
+                Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to {dst} after DNAT (ip_route_me_harder)"));
+                return false;
+            }
+            route = rerouted;
+            return true;
         }
 
         /// <summary>
@@ -1132,22 +1206,13 @@ public static partial class LinuxKernel
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}martian source {skb.Seg.Tuple.Src.Ip} on {inDev} (fib_validate_source)"));
                 return;
             }
-            var tracking = ns.Netfilter.Tracking;
-            var nat = ns.Netfilter.NatTableExists;
-            var fresh = tracking && skb.Ct is null;
-            if (fresh)
-            {
-                if (!ConntrackIn(n, ref skb)) return;
-                if (nat && !NatHook(n, ref skb, Manip.Dst, NatChain.PreRouting, inDev, null)) return;
-            }
+            var fresh = skb.Ct is null;
+            FibResult? none = null;
+            if (!Hook(n, IptChain.PreRouting, ref skb, inDev, ref none, fresh)) return;
             var dst = skb.Seg.Tuple.Dst.Ip;
             if (inDev == Loopback || Fib.IsLocal(ns, dst))
             {
-                if (fresh)
-                {
-                    if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.Input, inDev, null)) return;
-                    if (!Confirm(n, ref skb)) return;
-                }
+                if (!Hook(n, IptChain.Input, ref skb, inDev, ref none, fresh)) return;
                 Receive(n, skb.Seg);
                 return;
             }
@@ -1164,15 +1229,16 @@ public static partial class LinuxKernel
                 return;
             }
             skb = skb with { Ttl = skb.Ttl - 1 };
-            if (Fib.Lookup(ns, dst) is not { } route)
+            if (Fib.Lookup(ns, dst) is not { } found)
             {
                 Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}no route to forward to {dst}"));
                 ForwardUnreachable(n, skb.Seg);
                 return;
             }
-            if (nat && !NatHook(n, ref skb, Manip.Src, NatChain.PostRouting, inDev, route)) return;
-            if (!Confirm(n, ref skb)) return;
-            Xmit(n, route, skb);
+            FibResult? route = found;
+            if (!Hook(n, IptChain.Forward, ref skb, inDev, ref route, fresh)) return;
+            if (!Hook(n, IptChain.PostRouting, ref skb, inDev, ref route, fresh: true)) return;
+            Xmit(n, found, skb);
         }
 
         /// <summary><c>nf_conntrack_in</c> → <c>resolve_normal_ct</c> → <c>nf_conntrack_tcp_packet</c>, in namespace <paramref name="n"/>.</summary>
@@ -1250,7 +1316,7 @@ public static partial class LinuxKernel
         /// are what <c>-i</c> and <c>-o</c> see (null where the hook has none); MASQUERADE takes its address from the
         /// route (<c>nf_nat_masquerade_ipv4</c>).
         /// </summary>
-        private bool NatHook(int n, ref Skb skb, Manip manip, NatChain chain, string? inDev, FibResult? route)
+        private bool NatHook(int n, ref Skb skb, Manip manip, IptChain chain, string? inDev, FibResult? route)
         {
             if (skb.Ct is not { } ct) return true;
             var done = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
@@ -1258,14 +1324,14 @@ public static partial class LinuxKernel
             if (!skb.Confirmed && !ct.Has(done) && (skb.Pending & done) == 0)
             {
                 NatRange? range = null;
-                NatTarget? by = null;
-                NatRule? byRule = null;
+                IptTarget? by = null;
+                IptRule? byRule = null;
                 var outDev = route?.Device;
                 var netfilter = _namespaces[n].Netfilter;
                 var mark = skb.Mark;
                 // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
                 _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), skb.Seg.Origin, 0);
-                var rule = Verdict(netfilter, netfilter.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), ref mark, out _);
+                var rule = Verdict(netfilter.Nat, netfilter.Nat.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
                 skb = skb with { Mark = mark };
                 if (rule is not null)
                 {
@@ -1273,13 +1339,13 @@ public static partial class LinuxKernel
                     byRule = rule;
                     switch (rule.Target)
                     {
-                        case NatTarget.Snat s:
+                        case IptTarget.Snat s:
                             range = s.Range;
                             break;
-                        case NatTarget.Dnat d:
+                        case IptTarget.Dnat d:
                             range = d.Range;
                             break;
-                        case NatTarget.Masquerade m:
+                        case IptTarget.Masquerade m:
                             // inet_select_addr(out, rt_nexthop(rt, daddr), RT_SCOPE_UNIVERSE): no universe-scope address
                             // in the namespace (lo's 127.0.0.1/8 is host scope) and the packet is dropped.
                             if (route is not { } r || Fib.SelectAddress(_namespaces[n], r.Device, r.NextHop(skb.Seg.Tuple.Dst.Ip)) is not { } addr)
@@ -1290,7 +1356,7 @@ public static partial class LinuxKernel
                             range = m.Range with { MapIps = true, MinIp = addr, MaxIp = addr };
                             ct = ct with { MasqDevice = r.Device };
                             break;
-                        case NatTarget.Accept:
+                        case IptTarget.Accept:
                             break;
                     }
                 }
@@ -1310,30 +1376,30 @@ public static partial class LinuxKernel
         }
 
         /// <summary>
-        /// The rule that decides a packet's NAT at a hook (<c>ipt_do_table</c> / <c>nft_do_chain</c>): the first matching
-        /// rule whose target ends the traversal (SNAT, DNAT, MASQUERADE, ACCEPT), walking into a user chain at each
-        /// matching jump and going on after the jump when that chain ends or a matching RETURN leaves it. Null, with
-        /// <paramref name="decided"/> false, when the chain ends or returns (for a built-in chain: its policy, ACCEPT, a
-        /// null binding). A built-in chain reaches no jump loop: <see cref="NetfilterConfig.HookProblem"/> refuses the
-        /// change that would make one.
+        /// The rule that decides a packet at a hook of <paramref name="table"/> (<c>ipt_do_table</c> / <c>nft_do_chain</c>):
+        /// the first matching rule whose target ends the traversal (SNAT, DNAT, MASQUERADE, ACCEPT, DROP, REJECT), walking
+        /// into a user chain at each matching jump and going on after the jump when that chain ends or a matching RETURN
+        /// leaves it; MARK changes <paramref name="mark"/> and goes on. Null, with <paramref name="decided"/> false, when
+        /// the chain ends or returns (for a built-in chain: its policy). A built-in chain reaches no jump loop:
+        /// <see cref="XtTable.HookProblem"/> refuses the change that would make one.
         /// </summary>
-        private NatRule? Verdict(NetfilterConfig netfilter, ImmutableList<NatRule> chain, ConnTuple tuple, string? inDev, string? outDev,
-            Func<IPv4Address, bool> isLocal, ref uint mark, out bool decided)
+        private IptRule? Verdict(XtTable table, ImmutableList<IptRule> chain, ConnTuple tuple, string? inDev, string? outDev,
+            Func<IPv4Address, bool> isLocal, CtStates state, ref uint mark, out bool decided)
         {
             decided = false;
             foreach (var rule in chain)
             {
-                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal, mark)) continue;
+                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal, mark, state)) continue;
                 if (rule.Match.Probability is { } p && !Statistic(p)) continue;
                 switch (rule.Target)
                 {
-                    case NatTarget.Mark m:
+                    case IptTarget.Mark m:
                         mark = m.Apply(mark);
                         continue;
-                    case NatTarget.Return:
+                    case IptTarget.Return:
                         return null;
-                    case NatTarget.Jump j:
-                        var inner = Verdict(netfilter, netfilter.UserChain(j.Chain), tuple, inDev, outDev, isLocal, ref mark, out decided);
+                    case IptTarget.Jump j:
+                        var inner = Verdict(table, table.UserChain(j.Chain), tuple, inDev, outDev, isLocal, state, ref mark, out decided);
                         if (decided) return inner;
                         continue;
                     default:
@@ -1342,6 +1408,84 @@ public static partial class LinuxKernel
                 }
             }
             return null;
+        }
+
+        /// <summary>
+        /// The packet's state as <c>-m conntrack --ctstate</c> and <c>-m state</c> see it (<c>conntrack_mt</c>): INVALID
+        /// without an entry (the tracker refused it, or it may not open one), RELATED for an ICMP error tied to an entry,
+        /// ESTABLISHED for a reply or once the entry has seen one (<c>IP_CT_ESTABLISHED</c>), NEW otherwise; SNAT and DNAT
+        /// added from the entry's NAT bits.
+        /// </summary>
+        private static CtStates StateOf(in Skb skb)
+        {
+            if (skb.Ct is not { } ct) return CtStates.Invalid;
+            var state = skb.Seg.Icmp is not null ? CtStates.Related
+                : skb.Dir == CtDirection.Reply || ct.Has(CtStatus.SeenReply) ? CtStates.Established
+                : CtStates.New;
+            if (ct.Has(CtStatus.SrcNat)) state |= CtStates.Snat;
+            if (ct.Has(CtStatus.DstNat)) state |= CtStates.Dnat;
+            return state;
+        }
+
+        /// <summary>
+        /// The filter table at <paramref name="chain"/> (<c>iptable_filter_hook</c>, priority NF_IP_PRI_FILTER, 0: after
+        /// conntrack and DNAT, before SNAT and confirmation). False: the packet is dropped, by DROP, by REJECT (which
+        /// answers first) or by the chain's DROP policy.
+        /// </summary>
+        private bool FilterHook(int n, ref Skb skb, IptChain chain, string? inDev, string? outDev)
+        {
+            var filter = _namespaces[n].Netfilter.Filter;
+            var mark = skb.Mark;
+            var rule = Verdict(filter, filter.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
+            skb = skb with { Mark = mark };
+            var name = IptRule.BuiltinName(chain);
+            switch (rule?.Target)
+            {
+                case IptTarget.Drop:
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: dropped by -A {rule.ChainName} {rule.Spec}"));
+                    return false;
+                case IptTarget.Reject reject:
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: rejected by -A {rule.ChainName} {rule.Spec}"));
+                    Reject(n, skb, reject.With);
+                    return false;
+                case null when filter.Drops(chain):
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: dropped by the chain's policy (DROP)"));
+                    return false;
+                default:
+                    return true;
+            }
+        }
+
+        /// <summary>
+        /// REJECT's answer (<c>reject_tg</c>). A TCP reset (<c>nf_send_reset</c>): none for a RST, else the segment
+        /// <see cref="Tcp.ResetFor"/> makes (<c>nf_reject_ip_tcphdr_put</c> builds the same one as <c>tcp_v4_send_reset</c>;
+        /// measured: RST seq = the ack, or RST|ACK ack = seq + 1 for a SYN), sent from this namespace as a new local packet:
+        /// measured, conntrack tracks it like any (the entry it answers goes to CLOSE). An ICMP error (<c>nf_send_unreach</c>
+        /// → <c>icmp_send</c>): from the packet's destination if it is local, else from the address the route back prefers.
+        /// </summary>
+        private void Reject(int n, in Skb skb, RejectWith with)
+        {
+            var seg = skb.Seg;
+            if (with == RejectWith.TcpReset)
+            {
+                if (seg.IsUdp || seg.Icmp is not null) return;
+                if (Tcp.ResetFor(seg, Segment.ConnectionOf(seg.Origin) + ".kernel") is not { } rst) return;
+                _wire.Enqueue((n, rst));
+                if (skb.Ct is not { } ct) return;
+                _attached[rst] = (ct.Id, skb.Dir == CtDirection.Original ? CtDirection.Reply : CtDirection.Original);
+                // nf_ct_set_closing → nf_conntrack_tcp_set_closing: the entry goes to CLOSE with CLOSE's timeout (measured:
+                // an ESTABLISHED entry and an unreplied SYN_SENT one both read CLOSE, 10 s, after the reset).
+                if (skb.Confirmed && _ct.Get(ct.Id) is { } live && live.State != TcpCtState.Close)
+                {
+                    var closed = TcpTracker.SetClosing(live, _namespaces[n].Sysctls, Now);
+                    _ct.Update(closed);
+                    Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.StateChange, closed.Id, closed.Orig, From: live.State, To: closed.State, Netns: _namespaces[n].Name)));
+                }
+                return;
+            }
+            var ns = _namespaces[n];
+            var from = Fib.IsLocal(ns, seg.Tuple.Dst.Ip) ? seg.Tuple.Dst.Ip : Fib.Lookup(ns, seg.Tuple.Src.Ip) is { } back ? back.PrefSrc : seg.Tuple.Dst.Ip;
+            SendIcmp(n, with switch { RejectWith.IcmpNetUnreachable => IcmpUnreach.Net, RejectWith.IcmpHostUnreachable => IcmpUnreach.Host, _ => IcmpUnreach.Port }, seg, from);
         }
 
         /// <summary>The NAT decision the traversal under way leads to, its packet's origin, and how many statistic draws it made.</summary>
@@ -1393,7 +1537,7 @@ public static partial class LinuxKernel
         /// <c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule
         /// matched). A decision that keeps the tuple returns the entry as it was and its done bit in <paramref name="pending"/>.
         /// </summary>
-        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, NatTarget? by, out CtStatus pending)
+        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, IptTarget? by, out CtStatus pending)
         {
             pending = CtStatus.None;
             var curr = ct.Reply.Invert();

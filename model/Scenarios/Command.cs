@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 
 namespace ConntrackModel.Model.Scenarios;
@@ -75,20 +76,36 @@ public abstract record Command
         protected override string Body() => $"abort {End}";
     }
 
-    /// <summary><c>iptables -t nat -A CHAIN ...</c> or <c>-I CHAIN [N] ...</c> (Position 1-based; null appends).</summary>
-    public sealed record IptablesAdd(NatRule Rule, int? Position) : Command
+    /// <summary>An <c>iptables</c> command: it acts on one table (<c>-t</c>; filter when not given).</summary>
+    public abstract record IptablesCommand : Command
     {
+        public abstract IptTable Table { get; }
+
+        /// <summary>The command's start as iptables takes it: <c>iptables -t TABLE</c>.</summary>
+        protected string Prefix => "iptables -t " + Table.Name();
+    }
+
+    /// <summary><c>iptables [-t TABLE] -A CHAIN ...</c> or <c>-I CHAIN [N] ...</c> (Position 1-based; null appends).</summary>
+    public sealed record IptablesAdd(IptRule Rule, int? Position) : IptablesCommand
+    {
+        public override IptTable Table => Rule.Table;
+
         protected override string Body() => Position is { } p
-            ? string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -I {Rule.ChainName} {p} {Rule.Spec}")
-            : $"iptables -t nat -A {Rule.ChainName} {Rule.Spec}";
+            ? string.Create(CultureInfo.InvariantCulture, $"{Prefix} -I {Rule.ChainName} {p} {Rule.Spec}")
+            : $"{Prefix} -A {Rule.ChainName} {Rule.Spec}";
     }
 
     /// <summary>
-    /// <c>iptables -t nat -D CHAIN RULE</c> (Rule given) or <c>-D CHAIN N</c> (Index given, 1-based); a user chain is
+    /// <c>iptables [-t TABLE] -D CHAIN RULE</c> (Rule given) or <c>-D CHAIN N</c> (Index given, 1-based); a user chain is
     /// named by <see cref="UserChain"/>.
     /// </summary>
-    public sealed record IptablesDelete(NatChain Chain, NatRule? Rule, int? Index) : Command
+    public sealed record IptablesDelete(IptChain Chain, IptRule? Rule, int? Index) : IptablesCommand
     {
+        public override IptTable Table => TableOf;
+
+        /// <summary>The table (<see cref="Table"/>), settable.</summary>
+        public IptTable TableOf { get; init; }
+
         /// <summary>The user chain, or null for the built-in <see cref="Chain"/>.</summary>
         public string? UserChain { get; init; }
 
@@ -96,36 +113,67 @@ public abstract record Command
         public string ChainText => UserChain ?? ChainName(Chain);
 
         protected override string Body() => Rule is not null
-            ? $"iptables -t nat -D {ChainText} {Rule.Spec}"
-            : string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -D {ChainText} {Index}");
+            ? $"{Prefix} -D {ChainText} {Rule.Spec}"
+            : string.Create(CultureInfo.InvariantCulture, $"{Prefix} -D {ChainText} {Index}");
     }
 
-    /// <summary><c>iptables -t nat -R CHAIN N RULE</c>: rule N (1-based) of the chain is replaced by a new rule.</summary>
-    public sealed record IptablesReplace(NatRule Rule, int Index) : Command
+    /// <summary><c>iptables [-t TABLE] -R CHAIN N RULE</c>: rule N (1-based) of the chain is replaced by a new rule.</summary>
+    public sealed record IptablesReplace(IptRule Rule, int Index) : IptablesCommand
     {
-        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"iptables -t nat -R {Rule.ChainName} {Index} {Rule.Spec}");
+        public override IptTable Table => Rule.Table;
+
+        protected override string Body() => string.Create(CultureInfo.InvariantCulture, $"{Prefix} -R {Rule.ChainName} {Index} {Rule.Spec}");
     }
 
-    /// <summary><c>iptables -t nat -F [CHAIN]</c>: one chain's rules (a user chain: <see cref="UserChain"/>), or every chain's.</summary>
-    public sealed record IptablesFlush(NatChain? Chain) : Command
+    /// <summary><c>iptables [-t TABLE] -F [CHAIN]</c>: one chain's rules (a user chain: <see cref="UserChain"/>), or every chain's.</summary>
+    public sealed record IptablesFlush(IptChain? Chain) : IptablesCommand
     {
+        public override IptTable Table => TableOf;
+
+        /// <summary>The table (<see cref="Table"/>), settable.</summary>
+        public IptTable TableOf { get; init; }
+
         /// <summary>The user chain to flush, or null.</summary>
         public string? UserChain { get; init; }
 
         protected override string Body() =>
-            UserChain is { } u ? $"iptables -t nat -F {u}" : Chain is { } c ? $"iptables -t nat -F {ChainName(c)}" : "iptables -t nat -F";
+            UserChain is { } u ? $"{Prefix} -F {u}" : Chain is { } c ? $"{Prefix} -F {ChainName(c)}" : $"{Prefix} -F";
     }
 
-    /// <summary><c>iptables -t nat -N CHAIN</c>: a new, empty user chain (no hook of its own: only a jump reaches it).</summary>
-    public sealed record IptablesNewChain(string Chain) : Command
+    /// <summary><c>iptables [-t TABLE] -N CHAIN</c>: a new, empty user chain (no hook of its own: only a jump reaches it).</summary>
+    public sealed record IptablesNewChain(string Chain) : IptablesCommand
     {
-        protected override string Body() => $"iptables -t nat -N {Chain}";
+        public override IptTable Table => TableOf;
+
+        /// <summary>The table (<see cref="Table"/>), settable.</summary>
+        public IptTable TableOf { get; init; }
+
+        protected override string Body() => $"{Prefix} -N {Chain}";
     }
 
-    /// <summary><c>iptables -t nat -X [CHAIN]</c>: delete an empty, unreferenced user chain, or every user chain.</summary>
-    public sealed record IptablesDeleteChain(string? Chain) : Command
+    /// <summary><c>iptables [-t TABLE] -X [CHAIN]</c>: delete an empty, unreferenced user chain, or every user chain.</summary>
+    public sealed record IptablesDeleteChain(string? Chain) : IptablesCommand
     {
-        protected override string Body() => Chain is null ? "iptables -t nat -X" : $"iptables -t nat -X {Chain}";
+        public override IptTable Table => TableOf;
+
+        /// <summary>The table (<see cref="Table"/>), settable.</summary>
+        public IptTable TableOf { get; init; }
+
+        protected override string Body() => Chain is null ? $"{Prefix} -X" : $"{Prefix} -X {Chain}";
+    }
+
+    /// <summary>
+    /// <c>iptables [-t TABLE] -P CHAIN POLICY</c>: what a built-in chain does with a packet no rule decided (ACCEPT or
+    /// DROP; the kernel refuses a user chain and any other word, iptables refuses DROP in the nat table).
+    /// </summary>
+    public sealed record IptablesPolicy(string Chain, string Policy) : IptablesCommand
+    {
+        public override IptTable Table => TableOf;
+
+        /// <summary>The table (<see cref="Table"/>), settable.</summary>
+        public IptTable TableOf { get; init; }
+
+        protected override string Body() => $"{Prefix} -P {Chain} {Policy}";
     }
 
     /// <summary>
@@ -226,5 +274,5 @@ public abstract record Command
         }
     }
 
-    public static string ChainName(NatChain c) => NatRule.BuiltinName(c);
+    public static string ChainName(IptChain c) => IptRule.BuiltinName(c);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 
 namespace ConntrackModel.Model.Scenarios;
@@ -16,7 +17,10 @@ public static partial class ScenarioParser
     [GeneratedRegex(@"^\s*(?:ip\s+netns\s+exec\s+(?<ns>\S+)\s+)?iptables-restore(?<opts>(?:\s+-[^\s<]+)*)\s*(?<heredoc><<\s*(?<q>['""]?)(?<tag>[A-Za-z_][A-Za-z0-9_]*)\k<q>)?\s*(?<rest>[^#]*?)\s*(?:#.*)?$")]
     private static partial Regex RestoreLine();
 
-    private const string RestorePrefix = "iptables -t nat ";
+    /// <summary>A dump's line is parsed as the command it would be: <c>iptables -t TABLE</c> and the line (the prefix has the same length for every table name padded to it).</summary>
+    private static string RestorePrefix(IptTable table) => $"iptables -t {table.Name(),-6} ";
+
+    private static readonly int RestorePrefixLength = RestorePrefix(IptTable.Nat).Length;
 
     /// <summary>
     /// If <paramref name="rawLines"/>[<paramref name="i"/>] starts an <c>iptables-restore</c>, parses it with its
@@ -111,6 +115,7 @@ public static partial class ScenarioParser
         var blocks = ImmutableArray.CreateBuilder<RestoreBlock>();
         var items = ImmutableArray.CreateBuilder<RestoreItem>();
         int? open = null;
+        var table = IptTable.Nat;
         var before = errors.Count;
         for (var k = 0; k < body.Length && errors.Count == before; k++)
         {
@@ -123,40 +128,40 @@ public static partial class ScenarioParser
             {
                 // Measured: a table inside an open block is "Bad argument `*nat'" (iptables-restore exits 2).
                 if (open is not null) errors.Add(Error(at, $"Bad argument `{trimmed}'"));
-                else if (trimmed != "*nat") errors.Add(Error(at + 1, $"unsupported table {Q(trimmed[1..])}: only the nat table is modelled so far"));
-                else open = k + 1;
+                else if (IptTables.Parse(trimmed[1..]) is not { } named)
+                    errors.Add(Error(at + 1, $"unsupported table {Q(trimmed[1..])}: the model has the nat and filter tables"));
+                else
+                {
+                    open = k + 1;
+                    table = named;
+                }
                 continue;
             }
             if (open is null)
             {
-                errors.Add(Error(at, $"iptables-restore: line {k + 1} failed: expected *nat before it (rules and chains belong to a table block)"));
+                errors.Add(Error(at, $"iptables-restore: line {k + 1} failed: expected *nat or *filter before it (rules and chains belong to a table block)"));
                 continue;
             }
             if (trimmed == "COMMIT")
             {
-                blocks.Add(new RestoreBlock(open.Value, items.ToImmutable(), k + 1));
+                blocks.Add(new RestoreBlock(open.Value, items.ToImmutable(), k + 1) { Table = table });
                 items.Clear();
                 open = null;
                 continue;
             }
             try
             {
-                if (trimmed.StartsWith(':')) items.Add(new RestoreItem(k + 1, Declaration(Tokenize(text)), null));
-                else if (trimmed.StartsWith('-'))
+                if (trimmed.StartsWith(':'))
                 {
-                    var tokens = Tokenize(RestorePrefix + text);
-                    if (tokens[3].Text is "-P" or "--policy")
-                    {
-                        Policy(tokens);
-                        continue;
-                    }
-                    items.Add(new RestoreItem(k + 1, null, Iptables(tokens, RestorePrefix + text)));
+                    var (name, policy) = Declaration(Tokenize(text), table);
+                    items.Add(new RestoreItem(k + 1, name, null) { Policy = policy });
                 }
+                else if (trimmed.StartsWith('-')) items.Add(new RestoreItem(k + 1, null, Iptables(Tokenize(RestorePrefix(table) + text), RestorePrefix(table) + text)));
                 else errors.Add(Error(at, $"Bad argument `{trimmed.Split(' ')[0]}'"));
             }
             catch (ParseException e)
             {
-                errors.Add(Error(Math.Max(1, trimmed.StartsWith('-') ? e.Column - RestorePrefix.Length : e.Column), e.Message));
+                errors.Add(Error(Math.Max(1, trimmed.StartsWith('-') ? e.Column - RestorePrefixLength : e.Column), e.Message));
             }
         }
         if (errors.Count == before && open is not null)
@@ -164,17 +169,22 @@ public static partial class ScenarioParser
         return errors.Count > before ? null : blocks.ToImmutable();
     }
 
-    /// <summary><c>:CHAIN POLICY [packets:bytes]</c>: a built-in chain's policy must be ACCEPT (the model's nat table has no other), a user chain's <c>-</c>.</summary>
-    private static string Declaration(List<Token> t)
+    /// <summary>
+    /// <c>:CHAIN POLICY [packets:bytes]</c>: a built-in chain's policy is ACCEPT or DROP (iptables refuses DROP in the nat
+    /// table), a user chain's <c>-</c>. The chain's name and the policy (null for a user chain).
+    /// </summary>
+    private static (string Name, string? Policy) Declaration(List<Token> t, IptTable table)
     {
         var name = t[0].Text[1..];
         if (name.Length == 0) throw new ParseException(t[0].Column, "expected a chain name after ':'");
-        if (t.Count < 2) throw new ParseException(t[0].Column + t[0].Text.Length + 1, "expected the chain's policy (ACCEPT for a built-in chain, - for a user chain)");
+        if (t.Count < 2) throw new ParseException(t[0].Column + t[0].Text.Length + 1, "expected the chain's policy (ACCEPT or DROP for a built-in chain, - for a user chain)");
         var policy = t[1];
-        if (NetfilterConfig.BuiltinChain(name) is not null)
+        string? kept = null;
+        if (table.Builtin(name) is not null)
         {
-            if (policy.Text != "ACCEPT")
-                throw new ParseException(policy.Column, $"unsupported policy {Q(policy.Text)} for {name}: the model's nat chains accept (a DROP policy would drop what no rule decides)");
+            if (policy.Text is not ("ACCEPT" or "DROP")) throw new ParseException(policy.Column, $"Bad policy name {Q(policy.Text)}: expected ACCEPT or DROP");
+            if (table == IptTable.Nat && policy.Text == "DROP") throw new ParseException(policy.Column, NatDrop);
+            kept = policy.Text;
         }
         else
         {
@@ -182,14 +192,6 @@ public static partial class ScenarioParser
             ChainNameOf(new Token(name, t[0].Column + 1));
         }
         if (t.Count > 3) throw new ParseException(t[3].Column, $"unexpected {Q(t[3].Text)} after the chain's counters");
-        return name;
-    }
-
-    /// <summary><c>-P CHAIN ACCEPT</c>: the only policy the model's nat chains have, so it changes nothing.</summary>
-    private static void Policy(List<Token> t)
-    {
-        if (t.Count != 6 || NetfilterConfig.BuiltinChain(t[4].Text) is null)
-            throw new ParseException(t[3].Column, "expected -P CHAIN POLICY with a built-in chain (PREROUTING, INPUT, OUTPUT or POSTROUTING)");
-        if (t[5].Text != "ACCEPT") throw new ParseException(t[5].Column, $"unsupported policy {Q(t[5].Text)}: the model's nat chains accept");
+        return (name, kept);
     }
 }

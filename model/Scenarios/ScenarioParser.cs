@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Conntrack;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 
@@ -401,9 +402,9 @@ public static partial class ScenarioParser
     private static Command Iptables(List<Token> t, string raw)
     {
         var i = 1;
-        string? table = null;
+        var table = IptTable.Filter;
         Token? op = null;
-        NatChain? chain = null;
+        IptChain? chain = null;
         string? user = null;
         Token? chainTok = null;
         int? number = null;
@@ -414,31 +415,30 @@ public static partial class ScenarioParser
             {
                 case "-t":
                 case "--table":
-                    table = Next(t, ref i, "TABLE").Text;
-                    if (table != "nat") throw new ParseException(t[i].Column, $"unsupported table {Q(table)}: only the nat table is modelled");
+                    var name = Next(t, ref i, "TABLE");
+                    table = IptTables.Parse(name.Text) ?? throw new ParseException(name.Column, $"unsupported table {Q(name.Text)}: the model has the nat and filter tables");
                     break;
                 case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace" or
-                    "-N" or "--new-chain" or "-X" or "--delete-chain":
+                    "-N" or "--new-chain" or "-X" or "--delete-chain" or "-P" or "--policy":
                     op = tok;
                     break;
                 default:
-                    throw new ParseException(tok.Column, $"expected -t nat and a command (-A, -I, -D, -R, -F, -N, -X), got {Q(tok.Text)}");
+                    throw new ParseException(tok.Column, $"expected [-t TABLE] and a command (-A, -I, -D, -R, -F, -N, -X, -P), got {Q(tok.Text)}");
             }
             i++;
         }
-        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN, -R CHAIN N, -F [CHAIN], -N CHAIN or -X [CHAIN]");
-        if (table is null) throw new ParseException(op.Column, "unsupported table 'filter' (the default): add -t nat, the only table modelled");
+        if (op is null) throw new ParseException(t[^1].Column, "expected an iptables command: -A CHAIN, -I CHAIN, -D CHAIN, -R CHAIN N, -F [CHAIN], -N CHAIN, -X [CHAIN] or -P CHAIN POLICY");
         var kind = op.Text switch
         {
             "--append" => "-A", "--insert" => "-I", "--delete" => "-D", "--flush" => "-F", "--replace" => "-R", "--new-chain" => "-N",
-            "--delete-chain" => "-X", _ => op.Text,
+            "--delete-chain" => "-X", "--policy" => "-P", _ => op.Text,
         };
 
         if (i < t.Count)
         {
             chainTok = t[i];
             // A name that is not a built-in chain names a user chain; whether it exists is the kernel's question (LinuxKernel.Check).
-            chain = NetfilterConfig.BuiltinChain(chainTok.Text);
+            chain = table.Builtin(chainTok.Text);
             if (chain is null) user = ChainNameOf(chainTok);
             i++;
         }
@@ -448,20 +448,28 @@ public static partial class ScenarioParser
             case "-X":
                 if (chainTok is null && kind == "-N") throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain name after -N");
                 if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after {kind} CHAIN");
-                return kind == "-N" ? new Command.IptablesNewChain(chainTok!.Text) : new Command.IptablesDeleteChain(chainTok?.Text);
+                return kind == "-N" ? new Command.IptablesNewChain(chainTok!.Text) { TableOf = table } : new Command.IptablesDeleteChain(chainTok?.Text) { TableOf = table };
             case "-F":
                 if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -F [CHAIN]");
-                return new Command.IptablesFlush(chain) { UserChain = user };
+                return new Command.IptablesFlush(chain) { UserChain = user, TableOf = table };
+            case "-P":
+                if (chainTok is null || i >= t.Count)
+                    throw new ParseException(chainTok is null ? op.Column + op.Text.Length + 1 : chainTok.Column + chainTok.Text.Length + 1, "expected -P CHAIN POLICY (ACCEPT or DROP)");
+                var policy = t[i];
+                if (i + 1 < t.Count) throw new ParseException(t[i + 1].Column, $"unexpected {Q(t[i + 1].Text)} after -P CHAIN POLICY");
+                // Measured (iptables 1.8.9): iptables itself refuses DROP in the nat table; the kernel judges the rest.
+                if (table == IptTable.Nat && policy.Text == "DROP") throw new ParseException(policy.Column, NatDrop);
+                return new Command.IptablesPolicy(chainTok.Text, policy.Text) { TableOf = table };
             case "-R":
-                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, "expected a chain after -R (PREROUTING, INPUT, OUTPUT, POSTROUTING or a user chain)");
+                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after -R ({string.Join(", ", table.Builtins().Select(IptRule.BuiltinName))} or a user chain)");
                 if (i >= t.Count || !int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
                     throw new ParseException(i < t.Count ? t[i].Column : chainTok!.Column + chainTok.Text.Length + 1, "expected a rule number after -R CHAIN");
                 if (index < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
-                return new Command.IptablesReplace(Rule(t, i + 1, chain, user, raw), index);
+                return new Command.IptablesReplace(Rule(t, i + 1, table, chain, user, raw), index);
             case "-A":
             case "-I":
             case "-D":
-                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after {op.Text} (PREROUTING, INPUT, OUTPUT, POSTROUTING or a user chain)");
+                if (chainTok is null) throw new ParseException(op.Column + op.Text.Length + 1, $"expected a chain after {op.Text} ({string.Join(", ", table.Builtins().Select(IptRule.BuiltinName))} or a user chain)");
                 if ((kind is "-I" or "-D") && i < t.Count && int.TryParse(t[i].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
                 {
                     if (n < 1) throw new ParseException(t[i].Column, "expected a rule number of 1 or more");
@@ -470,15 +478,15 @@ public static partial class ScenarioParser
                     if (kind == "-D")
                     {
                         if (i < t.Count) throw new ParseException(t[i].Column, $"unexpected {Q(t[i].Text)} after -D CHAIN NUMBER");
-                        return new Command.IptablesDelete(chain ?? default, null, n) { UserChain = user };
+                        return new Command.IptablesDelete(chain ?? default, null, n) { UserChain = user, TableOf = table };
                     }
                 }
-                var rule = Rule(t, i, chain, user, raw);
+                var rule = Rule(t, i, table, chain, user, raw);
                 return kind switch
                 {
                     "-A" => new Command.IptablesAdd(rule, null),
                     "-I" => new Command.IptablesAdd(rule, number ?? 1),
-                    _ => new Command.IptablesDelete(chain ?? default, rule, null) { UserChain = user },
+                    _ => new Command.IptablesDelete(chain ?? default, rule, null) { UserChain = user, TableOf = table },
                 };
             default:
                 throw new ParseException(op.Column, $"unsupported iptables command {Q(op.Text)}");
@@ -499,10 +507,13 @@ public static partial class ScenarioParser
     /// <summary>XT_EXTENSION_MAXNAMELEN: a chain name has fewer characters than this.</summary>
     private const int MaxChainName = 29;
 
+    /// <summary>What iptables 1.8.9 says of DROP in the nat table, as a target or a policy (measured).</summary>
+    private const string NatDrop = "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.";
+
     /// <summary>iptables targets the model does not have (a name not here and not a NAT target is a jump to a user chain).</summary>
     private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
     {
-        "REJECT", "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
+        "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
         "CHECKSUM", "DSCP", "TOS", "TTL", "TCPMSS", "SET", "QUEUE", "NFQUEUE", "CONNSECMARK", "SECMARK", "IDLETIMER", "LED", "HMARK",
         "SYNPROXY", "ULOG", "ECN", "RATEEST", "TEE",
     };
@@ -515,7 +526,7 @@ public static partial class ScenarioParser
     }
 
     /// <summary>A rule of <paramref name="builtin"/>, or of the user chain <paramref name="user"/> (then builtin is null).</summary>
-    private static NatRule Rule(List<Token> t, int start, NatChain? builtin, string? user, string raw)
+    private static IptRule Rule(List<Token> t, int start, IptTable table, IptChain? builtin, string? user, string raw)
     {
         var chain = builtin ?? default;
         Cidr? src = null, dst = null;
@@ -539,6 +550,10 @@ public static partial class ScenarioParser
         (uint Value, uint Mask)? setMark = null;
         double? probability = null;
         Token? statisticMode = null;
+        Token? statisticModule = null;
+        CtStates? states = null;
+        Token? stateOption = null;
+        Token? rejectWith = null;
         void Negate(Token option, Negated flag)
         {
             if (bang is null) return;
@@ -566,6 +581,7 @@ public static partial class ScenarioParser
                 "--dst-type" => Negated.DestinationType,
                 "--src-type" => Negated.SourceType,
                 "--mark" => Negated.Mark,
+                "--ctstate" or "--state" => Negated.State,
                 _ => Negated.None,
             });
             switch (tok.Text)
@@ -584,9 +600,24 @@ public static partial class ScenarioParser
                 case "--match":
                     var m = Next(t, ref i, "a match module");
                     if (m.Text is "tcp" or "udp") protoMatch = m;
-                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark" or "statistic"))
-                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype, mark and statistic)");
+                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark" or "statistic" or "conntrack" or "state"))
+                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype, mark, statistic, conntrack and state)");
+                    if (m.Text == "statistic") statisticModule = m;
                     modules.Add(m.Text);
+                    break;
+                case "--ctstate":
+                case "--state":
+                    Needs(tok, tok.Text == "--state" ? "state" : "conntrack");
+                    if (stateOption is not null) throw new ParseException(tok.Column, $"{tok.Text}: one state match per rule in the model (the rule has {stateOption.Text} already)");
+                    stateOption = tok;
+                    states = ParseStates(Next(t, ref i, "a list of states"), tok.Text == "--state");
+                    break;
+                case "--ctstatus" or "--ctproto" or "--ctorigsrc" or "--ctorigdst" or "--ctreplsrc" or "--ctrepldst" or "--ctorigsrcport" or
+                    "--ctorigdstport" or "--ctreplsrcport" or "--ctrepldstport" or "--ctexpire" or "--ctdir":
+                    Needs(tok, "conntrack");
+                    throw new ParseException(tok.Column, $"unsupported conntrack option {Q(tok.Text)}: the model has --ctstate");
+                case "--reject-with":
+                    rejectWith = Next(t, ref i, "a reject type");
                     break;
                 case "--comment":
                     Needs(tok, "comment");
@@ -664,13 +695,13 @@ public static partial class ScenarioParser
                     break;
                 case "-o":
                 case "--out-interface":
-                    if (user is null && chain is NatChain.PreRouting or NatChain.Input)
+                    if (user is null && chain is IptChain.PreRouting or IptChain.Input)
                         throw new ParseException(tok.Column, $"Can't use -o with {Command.ChainName(chain)}");
                     outIf = Next(t, ref i, "an interface").Text;
                     break;
                 case "-i":
                 case "--in-interface":
-                    if (user is null && chain is NatChain.PostRouting or NatChain.Output)
+                    if (user is null && chain is IptChain.PostRouting or IptChain.Output)
                         throw new ParseException(tok.Column, $"Can't use -i with {Command.ChainName(chain)}");
                     inIf = Next(t, ref i, "an interface").Text;
                     break;
@@ -712,7 +743,13 @@ public static partial class ScenarioParser
             throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "statistic: option \"--mode\" must be specified");
         if (modules.Contains("statistic") && probability is null)
             throw new ParseException(statisticMode!.Column, "--probability must be specified when using random mode");
+        // A draw is a choice named after the NAT decision it leads to (ChoiceKind.Statistic): the filter table has none.
+        if (probability is not null && table != IptTable.Nat)
+            throw new ParseException(statisticModule!.Column, "unsupported: -m statistic outside the nat table (the model's draws are named after the NAT decision they lead to)");
         if (modules.Contains("mark") && packetMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "mark: option \"--mark\" must be specified");
+        // Measured (iptables 1.8.9): -m conntrack with no option, -m state without --state.
+        if (modules.Contains("conntrack") && states is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "conntrack: At least one option is required");
+        if (modules.Contains("state") && states is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "state: option \"--state\" must be specified");
         // multiport's checks (libxt_multiport): the rule's protocol must have ports, and not be negated (messages measured).
         if (multiTok is not null && proto is null)
             throw new ParseException(multiTok.Column, "multiport needs `-p tcp', `-p udp', `-p udplite', `-p sctp' or `-p dccp'");
@@ -723,35 +760,40 @@ public static partial class ScenarioParser
             throw new ParseException(protoMatch.Column, $"-m {protoMatch.Text} needs -p {protoMatch.Text}");
         if (portMatch is not null && proto is null) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp or -p udp before it");
         var tcp = proto is not null;
-        if (jump is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "expected -j TARGET (SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain)");
+        if (jump is null)
+            throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, table == IptTable.Nat
+                ? "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, ACCEPT, RETURN or a user chain)"
+                : "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, RETURN or a user chain)");
+        if (rejectWith is not null && jump.Text != "REJECT") Forbid(rejectWith, jump.Text);
 
         if (markOption is not null && jump.Text != "MARK") Forbid(markOption, jump.Text);
         // iptables checks a NAT target's hooks for a built-in chain; in a user chain the kernel checks the hooks that
-        // reach it (NetfilterConfig.HookProblem). One list of hooks per target (NatTarget) for both.
-        void Hooks(IReadOnlyList<NatChain> hooks)
+        // reach it (NetfilterConfig.HookProblem). One list of hooks per target (IptTarget) for both.
+        void Hooks(IReadOnlyList<IptChain> hooks)
         {
-            if (user is null && !hooks.Contains(chain))
+            // In another table the kernel refuses the target for its table (XtTable.HookProblem: EINVAL).
+            if (user is null && table == IptTable.Nat && !hooks.Contains(chain))
                 throw new ParseException(jump.Column, $"{jump.Text} is only valid in {string.Join(" and ", hooks.Select(Command.ChainName))}, not {Command.ChainName(chain)}");
         }
-        NatTarget target;
+        IptTarget target;
         switch (jump.Text)
         {
             case "SNAT":
-                Hooks(NatTarget.SnatHooks);
+                Hooks(IptTarget.SnatHooks);
                 if (toSource is null) throw new ParseException(jump.Column, "SNAT needs --to-source IP[-IP][:PORT[-PORT]]");
                 Forbid(toDestination, "SNAT");
                 Forbid(toPorts, "SNAT");
-                target = new NatTarget.Snat(ParseNatRange(toSource, tcp, random, randomFully, persistent));
+                target = new IptTarget.Snat(ParseNatRange(toSource, tcp, random, randomFully, persistent));
                 break;
             case "DNAT":
-                Hooks(NatTarget.DnatHooks);
+                Hooks(IptTarget.DnatHooks);
                 if (toDestination is null) throw new ParseException(jump.Column, "DNAT needs --to-destination IP[-IP][:PORT[-PORT]]");
                 Forbid(toSource, "DNAT");
                 Forbid(toPorts, "DNAT");
-                target = new NatTarget.Dnat(ParseNatRange(toDestination, tcp, random, randomFully, persistent));
+                target = new IptTarget.Dnat(ParseNatRange(toDestination, tcp, random, randomFully, persistent));
                 break;
             case "MASQUERADE":
-                Hooks(NatTarget.MasqueradeHooks);
+                Hooks(IptTarget.MasqueradeHooks);
                 Forbid(toSource, "MASQUERADE");
                 Forbid(toDestination, "MASQUERADE");
                 var (minP, maxP, hasPorts) = (0, 0, false);
@@ -761,18 +803,41 @@ public static partial class ScenarioParser
                     (minP, maxP) = ParsePortSpan(toPorts, toPorts.Text);
                     hasPorts = true;
                 }
-                target = new NatTarget.Masquerade(new NatRange(false, default, default, hasPorts, minP, maxP, random, randomFully, false));
+                target = new IptTarget.Masquerade(new NatRange(false, default, default, hasPorts, minP, maxP, random, randomFully, false));
                 break;
             case "MARK":
                 if (setMark is not { } xmark) throw new ParseException(jump.Column, "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required");
                 Forbid(toSource, "MARK");
                 Forbid(toDestination, "MARK");
                 Forbid(toPorts, "MARK");
-                target = new NatTarget.Mark(xmark.Value, xmark.Mask);
+                target = new IptTarget.Mark(xmark.Value, xmark.Mask);
                 break;
             case "DROP":
                 // Measured (iptables 1.8.9): iptables refuses it in the nat table.
-                throw new ParseException(jump.Column, "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.");
+                if (table == IptTable.Nat) throw new ParseException(jump.Column, NatDrop);
+                Forbid(toSource, "DROP");
+                Forbid(toDestination, "DROP");
+                Forbid(toPorts, "DROP");
+                target = new IptTarget.Drop();
+                break;
+            case "REJECT":
+                Forbid(toSource, "REJECT");
+                Forbid(toDestination, "REJECT");
+                Forbid(toPorts, "REJECT");
+                var with = rejectWith?.Text switch
+                {
+                    null or "icmp-port-unreachable" or "port-unreach" => RejectWith.IcmpPortUnreachable,
+                    "icmp-net-unreachable" or "net-unreach" => RejectWith.IcmpNetUnreachable,
+                    "icmp-host-unreachable" or "host-unreach" => RejectWith.IcmpHostUnreachable,
+                    "tcp-reset" or "tcp-rst" => RejectWith.TcpReset,
+                    "icmp-proto-unreachable" or "proto-unreach" or "icmp-net-prohibited" or "net-prohib" or "icmp-host-prohibited" or "host-prohib" or
+                        "icmp-admin-prohibited" or "admin-prohib" =>
+                        throw new ParseException(rejectWith.Column, $"unsupported reject type {Q(rejectWith.Text)}: the model sends icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable and tcp-reset"),
+                    _ => throw new ParseException(rejectWith.Column, $"unknown reject type \"{rejectWith.Text}\""),
+                };
+                // A TCP reset in a rule not for TCP is the kernel's refusal (reject_tg_check: XtTable.HookProblem).
+                target = new IptTarget.Reject(with);
+                break;
             default:
                 if (UnsupportedTargets.Contains(jump.Text))
                     throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: expected SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain");
@@ -781,9 +846,9 @@ public static partial class ScenarioParser
                 Forbid(toPorts, jump.Text);
                 target = jump.Text switch
                 {
-                    "ACCEPT" => new NatTarget.Accept(),
-                    "RETURN" => new NatTarget.Return(),
-                    _ => new NatTarget.Jump(ChainNameOf(jump)),
+                    "ACCEPT" => new IptTarget.Accept(),
+                    "RETURN" => new IptTarget.Return(),
+                    _ => new IptTarget.Jump(ChainNameOf(jump)),
                 };
                 break;
         }
@@ -795,9 +860,9 @@ public static partial class ScenarioParser
         var match = new RuleMatch(src, dst, sport, dport, outIf, inIf)
         {
             Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType, PacketMark = packetMark,
-            Probability = probability,
+            Probability = probability, States = states, StateModule = stateOption?.Text == "--state",
         };
-        return new NatRule(chain, match, target, spec) { UserChain = user };
+        return new IptRule(chain, match, target, spec) { UserChain = user, Table = table };
     }
 
     /// <summary>
@@ -836,6 +901,30 @@ public static partial class ScenarioParser
     }
 
     /// <summary>An address type of <c>-m addrtype</c>: the four the model knows (iptables takes more, named as unsupported).</summary>
+    /// <summary>
+    /// <c>--ctstate LIST</c> (libxt_conntrack) or <c>--state LIST</c> (libxt_state, which has no SNAT and DNAT):
+    /// comma-separated state names, upper case (messages measured with iptables 1.8.9).
+    /// </summary>
+    private static CtStates ParseStates(Token list, bool stateModule)
+    {
+        var states = CtStates.None;
+        foreach (var word in list.Text.Split(','))
+        {
+            states |= word switch
+            {
+                "INVALID" => CtStates.Invalid,
+                "NEW" => CtStates.New,
+                "ESTABLISHED" => CtStates.Established,
+                "RELATED" => CtStates.Related,
+                "UNTRACKED" => CtStates.Untracked,
+                "SNAT" when !stateModule => CtStates.Snat,
+                "DNAT" when !stateModule => CtStates.Dnat,
+                _ => throw new ParseException(list.Column, stateModule ? $"Bad state \"{word}\"" : $"Bad ctstate \"{word}\""),
+            };
+        }
+        return states;
+    }
+
     private static AddrType ParseAddrType(Token tok) => tok.Text switch
     {
         "LOCAL" => AddrType.Local,

@@ -46,6 +46,9 @@ public enum OpKind
 
     /// <summary><c>iptables-restore</c> with a here-document (no configuration generates it; scenarios may carry it).</summary>
     Restore,
+
+    /// <summary><c>iptables -P CHAIN POLICY</c> (no configuration generates it; scenarios may carry it).</summary>
+    Policy,
 }
 
 /// <summary>Names and classification of <see cref="OpKind"/>.</summary>
@@ -71,6 +74,7 @@ public static class OpKinds
         OpKind.ChainNew => "iptables -N",
         OpKind.ChainDelete => "iptables -X",
         OpKind.Restore => "iptables-restore",
+        OpKind.Policy => "iptables -P",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
@@ -94,6 +98,7 @@ public static class OpKinds
         Model.Scenarios.Command.IptablesNewChain => OpKind.ChainNew,
         Model.Scenarios.Command.IptablesDeleteChain => OpKind.ChainDelete,
         Model.Scenarios.Command.IptablesRestore => OpKind.Restore,
+        Model.Scenarios.Command.IptablesPolicy => OpKind.Policy,
         _ => throw new ArgumentOutOfRangeException(nameof(command)),
     };
 }

@@ -1,3 +1,4 @@
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Nat;
 
 namespace ConntrackModel.Properties.Configs;
@@ -47,23 +48,23 @@ public static class RuleKinds
     };
 
     /// <summary>The kind a parsed rule falls under, for coverage.</summary>
-    public static RuleKind Of(NatRule rule) => TryOf(rule) ?? throw new ArgumentOutOfRangeException(nameof(rule), $"no rule kind for '{rule.Spec}'");
+    public static RuleKind Of(IptRule rule) => TryOf(rule) ?? throw new ArgumentOutOfRangeException(nameof(rule), $"no rule kind for '{rule.Spec}'");
 
     /// <summary>The rule's kind, or null for a rule no configuration generates (a jump, a RETURN, a rule of a user chain).</summary>
-    public static RuleKind? TryOf(NatRule rule)
+    public static RuleKind? TryOf(IptRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
         if (rule.UserChain is not null) return null;
         return rule.Target switch
         {
-            NatTarget.Snat { Range.RandomFully: true } => RuleKind.SnatRandomFully,
-            NatTarget.Snat { Range.Random: true } => RuleKind.SnatRandom,
-            NatTarget.Snat s when s.Range.ProtoSpecified && s.Range.MinPort != s.Range.MaxPort => RuleKind.SnatRange,
-            NatTarget.Snat => RuleKind.SnatPort,
-            NatTarget.Masquerade { Range.RandomFully: true } => RuleKind.MasqueradeRandomFully,
-            NatTarget.Masquerade => RuleKind.Masquerade,
-            NatTarget.Dnat => RuleKind.Dnat,
-            NatTarget.Accept => RuleKind.Accept,
+            IptTarget.Snat { Range.RandomFully: true } => RuleKind.SnatRandomFully,
+            IptTarget.Snat { Range.Random: true } => RuleKind.SnatRandom,
+            IptTarget.Snat s when s.Range.ProtoSpecified && s.Range.MinPort != s.Range.MaxPort => RuleKind.SnatRange,
+            IptTarget.Snat => RuleKind.SnatPort,
+            IptTarget.Masquerade { Range.RandomFully: true } => RuleKind.MasqueradeRandomFully,
+            IptTarget.Masquerade => RuleKind.Masquerade,
+            IptTarget.Dnat => RuleKind.Dnat,
+            IptTarget.Accept => RuleKind.Accept,
             _ => null,
         };
     }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Properties.Configs;
@@ -116,7 +117,7 @@ public static class TrialGen
         }
         // A rule matters most once connections exist that it can land on (or, tracking from the start, for new ones).
         if (config.Allows(OpKind.RuleAdd)) options.Add((config.TrackingFromStart ? 1 : w.ConnectionCount == 0 ? 1 : 5, RuleAdd(config)));
-        var rules = w.Netfilter.Rules;
+        var rules = w.Netfilter.Nat.Rules;
         if (config.Allows(OpKind.RuleDelete) && !rules.IsEmpty)
             options.Add((1, Gen.Elements(rules.ToArray()).Select(r => (Command)new Command.IptablesDelete(r.Chain, r, null) { UserChain = r.UserChain })));
         if (config.Allows(OpKind.RuleFlush) && !rules.IsEmpty) options.Add((1, Gen.Constant((Command)new Command.IptablesFlush(null))));
@@ -139,7 +140,7 @@ public static class TrialGen
         if (node.Udp || node.Service) return OnUdpNode(config, node, s);
         var w = s.World;
         var rule = Gen.Constant(Parse(node.Rule));
-        var ruled = !w.Netfilter.Rules.IsEmpty;
+        var ruled = !w.Netfilter.Nat.Rules.IsEmpty;
         if (config.TrackingFromStart && s.Body.IsEmpty) return rule;
         var options = new List<(int, Gen<Command>)>();
         if (config.Allows(OpKind.Connect) && s.Names < 8 && !(ruled && config.ConnectsBeforeRuleOnly))
@@ -184,7 +185,7 @@ public static class TrialGen
     {
         var w = s.World;
         var rule = Gen.Constant(Parse(node.Rule));
-        var ruled = !w.Netfilter.Rules.IsEmpty;
+        var ruled = !w.Netfilter.Nat.Rules.IsEmpty;
         if (config.TrackingFromStart && s.Body.IsEmpty) return rule;
         var options = new List<(int, Gen<Command>)>();
         if (config.Allows(OpKind.Connect) && s.Names < 8) options.Add((6, NodeConnect(node, w, Pools.ConnectionName(s.Names))));
@@ -201,11 +202,11 @@ public static class TrialGen
         if (config.Allows(OpKind.Close) && node.Service && answered.Count > 0) options.Add((1, Gen.Elements(answered.ToArray()).Select(e => (Command)new Command.Close(e))));
         // Late tracking matters once the server has heard some flow untracked.
         if (config.Allows(OpKind.RuleAdd) && !ruled) options.Add((flows.Any(n => w.Sockets.Peer(n) is not null) ? 5 : 1, rule));
-        var first = w.Netfilter.Chain(Model.Nat.NatChain.PreRouting).FirstOrDefault();
+        var first = w.Netfilter.Chain(Model.Iptables.IptChain.PreRouting).FirstOrDefault();
         var replacement = (Command.IptablesReplace)Parse(NodeTopology.ReplacementRule);
         if (config.Allows(OpKind.RuleReplace) && first is not null && !first.SameRule(replacement.Rule)) options.Add((3, Gen.Constant((Command)replacement)));
         if (config.Allows(OpKind.RuleDelete) && first is not null)
-            options.Add((1, Gen.Constant((Command)new Command.IptablesDelete(Model.Nat.NatChain.PreRouting, null, 1))));
+            options.Add((1, Gen.Constant((Command)new Command.IptablesDelete(Model.Iptables.IptChain.PreRouting, null, 1))));
         if (config.Allows(OpKind.ConntrackDelete)) options.Add((1, Gen.Constant(Parse($"conntrack -D -p udp --dport {P(NodeTopology.ServiceAddress.Port)}"))));
         if (config.Allows(OpKind.Sleep)) options.Add((config.MaxSleepMs > ShortSleep ? 3 : 1, config.MaxSleepMs > ShortSleep ? ExpirySleep(config) : Sleep(config)));
         return Gen.Frequency(options.ToArray());

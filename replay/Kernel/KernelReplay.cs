@@ -316,7 +316,7 @@ public static partial class KernelReplay
                     if (!deleted.Ok && !deleted.Output.Contains("flow entries have been deleted", StringComparison.Ordinal))
                         throw new ReplayException($"{Where()}: the kernel refused 'conntrack -D {del.Filter}': {deleted.Output}");
                     break;
-                case Command.IptablesAdd or Command.IptablesDelete or Command.IptablesFlush or Command.IptablesReplace or Command.IptablesNewChain or Command.IptablesDeleteChain:
+                case Command.IptablesCommand:
                     // As typed in its own namespace: "iptables -t nat ...", not "ip netns exec NS iptables ...".
                     Tool(where, (line.Command with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries));
                     break;

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Packets;
@@ -98,13 +99,13 @@ public static class Agreement
         ArgumentNullException.ThrowIfNull(w);
         if (enc.Config.Udp) return AbstractUdp(z, enc, s, w);
         var f = new List<BoolExpr>();
-        var snat = w.Netfilter.Rules.FirstOrDefault(r => r.Target is NatTarget.Snat);
+        var snat = w.Netfilter.Rules.FirstOrDefault(r => r.Target is IptTarget.Snat);
         var node = enc.Config.IsNode;
         f.Add(z.MkEq(s.Tracking, z.MkBool(w.Netfilter.Tracking)));
         // On the node the rule step is the pods' MASQUERADE rule; node's table is the one the encoding tracks.
-        f.Add(z.MkEq(s.Snat, z.MkBool(node ? w.Netfilter.Rules.Any(r => r.Target is NatTarget.Masquerade) : snat is not null)));
-        f.Add(z.MkEq(s.Dnat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is NatTarget.Dnat))));
-        var range = (snat?.Target as NatTarget.Snat)?.Range;
+        f.Add(z.MkEq(s.Snat, z.MkBool(node ? w.Netfilter.Rules.Any(r => r.Target is IptTarget.Masquerade) : snat is not null)));
+        f.Add(z.MkEq(s.Dnat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is IptTarget.Dnat))));
+        var range = (snat?.Target as IptTarget.Snat)?.Range;
         f.Add(z.MkEq(s.Lo, Bv(z, range?.MinPort ?? 0)));
         f.Add(z.MkEq(s.Hi, Bv(z, range?.MaxPort ?? 0)));
         for (var i = 0; i < enc.Slots; i++)
@@ -140,7 +141,7 @@ public static class Agreement
         var f = new List<BoolExpr>
         {
             z.MkEq(s.Tracking, z.MkBool(w.Netfilter.Tracking)),
-            z.MkEq(s.Snat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is NatTarget.Masquerade))),
+            z.MkEq(s.Snat, z.MkBool(w.Netfilter.Rules.Any(r => r.Target is IptTarget.Masquerade))),
             z.MkNot(s.Dnat), z.MkEq(s.Lo, Bv(z, 0)), z.MkEq(s.Hi, Bv(z, 0)),
         };
         var entries = w.Conntrack.Live(w.Now, 0).Where(e => e.Proto == L4Proto.Udp).ToList();
@@ -199,7 +200,7 @@ public static class Agreement
                 if (op == Op.Send && step.Events.OfType<KernelEvent.Captured>().FirstOrDefault(e => e.Netns is null && e.Device == "eth1" && e.Segment.Origin == send.End) is { } out1)
                     f.Add(z.MkEq(x.W1, Bv(z, out1.Segment.Tuple.Src.Port)));
                 break;
-            case Command.IptablesAdd { Rule.Target: NatTarget.Masquerade }:
+            case Command.IptablesAdd { Rule.Target: IptTarget.Masquerade }:
                 op = Op.SnatAdd;
                 break;
             case Command.Sleep:
@@ -232,15 +233,15 @@ public static class Agreement
                 if (syns.Count > 0) f.Add(z.MkEq(x.W1, Bv(z, syns[0].Segment.Tuple.Src.Port)));
                 if (after.Sockets.End(c.Name + ".server") is { Accepted: true } server) f.Add(z.MkEq(x.W2, Bv(z, server.Remote.Port)));
                 break;
-            case Command.IptablesAdd { Rule.Target: NatTarget.Snat snat }:
+            case Command.IptablesAdd { Rule.Target: IptTarget.Snat snat }:
                 op = Op.SnatAdd;
                 f.Add(z.MkEq(x.RuleLo, Bv(z, snat.Range.MinPort)));
                 f.Add(z.MkEq(x.RuleHi, Bv(z, snat.Range.MaxPort)));
                 break;
-            case Command.IptablesAdd { Rule.Target: NatTarget.Masquerade }:
+            case Command.IptablesAdd { Rule.Target: IptTarget.Masquerade }:
                 op = Op.SnatAdd;
                 break;
-            case Command.IptablesAdd { Rule.Target: NatTarget.Dnat }:
+            case Command.IptablesAdd { Rule.Target: IptTarget.Dnat }:
                 op = Op.DnatAdd;
                 break;
             case Command.Modprobe:

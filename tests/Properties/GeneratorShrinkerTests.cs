@@ -81,8 +81,8 @@ public class GeneratorShrinkerTests
         var trials = Sample(CheckConfigs.All, 100, 400);
         var ops = trials.SelectMany(t => t.Body).Select(OpKinds.Of).ToHashSet();
         // Every kind but the topology's ip commands, which no configuration generates (a node's are its fixed setup), and
-        // user chains, which scenarios may carry but no configuration generates yet.
-        Assert.Equal(Enum.GetValues<OpKind>().Where(k => k is not (OpKind.Ip or OpKind.ChainNew or OpKind.ChainDelete or OpKind.Restore)).ToHashSet(), ops);
+        // user chains, restores and policies, which scenarios may carry but no configuration generates yet.
+        Assert.Equal(Enum.GetValues<OpKind>().Where(k => k is not (OpKind.Ip or OpKind.ChainNew or OpKind.ChainDelete or OpKind.Restore or OpKind.Policy)).ToHashSet(), ops);
         var rules = trials.SelectMany(t => t.Body).OfType<Command.IptablesAdd>().Select(a => RuleKinds.Of(a.Rule)).ToHashSet();
         Assert.Equal(Enum.GetValues<RuleKind>().ToHashSet(), rules);
     }
@@ -101,7 +101,7 @@ public class GeneratorShrinkerTests
             new Command.LinkSetState("veth0", true), new Command.AddrChange(true, new InAddr(new IPv4Address(0x0A000001), 24), "veth0"),
             new Command.RouteChange(true, new Cidr(default, 0), new IPv4Address(0x0A000001), null),
             ScenarioParser.ParseLine("iptables -t nat -R POSTROUTING 1 -j ACCEPT"), ScenarioParser.ParseLine("conntrack -D -p udp"),
-            new Command.IptablesNewChain("KUBE-SVC"), new Command.IptablesDeleteChain(null),
+            new Command.IptablesNewChain("KUBE-SVC"), new Command.IptablesDeleteChain(null), ScenarioParser.ParseLine("iptables -P FORWARD DROP"),
             ScenarioParser.Parse("t", "iptables-restore <<'EOF'\n*nat\nCOMMIT\nEOF\n").Scenario!.Lines[0].Command,
         };
         Assert.Equal(subtypes.ToHashSet(), samples.Select(s => s.GetType()).ToHashSet());

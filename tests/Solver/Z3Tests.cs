@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Nat;
 using ConntrackModel.Model.Scenarios;
@@ -203,11 +204,11 @@ public class Z3Tests(ITestOutputHelper output)
             {
                 switch (c)
                 {
-                    case Command.IptablesAdd { Rule.Target: NatTarget.Snat s } when !snat:
+                    case Command.IptablesAdd { Rule.Target: IptTarget.Snat s } when !snat:
                         snat = true;
                         lines.Add($"iptables -t nat -A POSTROUTING -p tcp -d 127.0.0.1 --dport 8080 -j SNAT --to-source 127.0.0.1:{s.Range.MinPort}-{s.Range.MaxPort}");
                         break;
-                    case Command.IptablesAdd { Rule.Target: NatTarget.Dnat } when !dnat:
+                    case Command.IptablesAdd { Rule.Target: IptTarget.Dnat } when !dnat:
                         dnat = true;
                         lines.Add("iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 80 -j DNAT --to-destination 127.0.0.1:8080");
                         break;

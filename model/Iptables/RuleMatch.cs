@@ -1,11 +1,15 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Nat;
 
-namespace ConntrackModel.Model.Nat;
+namespace ConntrackModel.Model.Iptables;
 
 /// <summary>
-/// The matches a nat rule may carry: <c>-p tcp|udp</c>, <c>-s</c>, <c>-d</c>, <c>--sport</c>, <c>--dport</c>, <c>-o</c>,
-/// <c>-i</c>. Null means "any".
+/// The matches a rule may carry: <c>-p tcp|udp</c>, <c>-s</c>, <c>-d</c>, <c>--sport</c>, <c>--dport</c>, <c>-o</c>,
+/// <c>-i</c> (with <c>+</c> wildcards), each of them negated with <c>!</c>, and the modules <c>-m tcp|udp</c>,
+/// <c>multiport</c>, <c>comment</c>, <c>mark</c>, <c>addrtype</c>, <c>statistic --mode random</c>, <c>conntrack
+/// --ctstate</c> and <c>state --state</c>. Null means "any"; every other module is refused by name, with its line and
+/// column.
 /// </summary>
 public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? SourcePort, PortRange? DestinationPort, string? OutInterface, string? InInterface)
 {
@@ -20,15 +24,16 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// naming it does not match there (iptables refuses <c>-o</c> in PREROUTING and INPUT, <c>-i</c> in OUTPUT and
     /// POSTROUTING).
     /// </summary>
-    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false, 0);
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false, 0, CtStates.New);
 
     /// <summary>
     /// <see cref="Matches(ConnTuple, string?, string?)"/> with the namespace's local addresses, which
     /// <c>-m addrtype</c> asks about (<paramref name="isLocal"/>: is the address one of the namespace's, as
     /// <c>inet_addr_type</c>'s RTN_LOCAL says). Each match may be negated (<c>!</c>, the <c>IPT_INV_*</c> flags and the
-    /// matches' own invert flags), and all must hold.
+    /// matches' own invert flags), and all must hold. <paramref name="state"/> is the packet's conntrack state as
+    /// <c>-m conntrack --ctstate</c> sees it (<see cref="CtStates"/>: one of the ctinfo bits, with SNAT and DNAT added).
     /// </summary>
-    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal, uint mark)
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal, uint mark, CtStates state)
     {
         ArgumentNullException.ThrowIfNull(isLocal);
         return (Protocol is null || (Protocol == tuple.Proto) != Not.HasFlag(Negated.Protocol)) &&
@@ -42,12 +47,24 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
             (MultiPorts is null || MultiPorts.Matches(tuple.Src.Port, tuple.Dst.Port) != Not.HasFlag(Negated.MultiPorts)) &&
             (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal) != Not.HasFlag(Negated.DestinationType)) &&
             (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal) != Not.HasFlag(Negated.SourceType)) &&
-            (PacketMark is not { } m || ((mark & m.Mask) == m.Value) != Not.HasFlag(Negated.Mark));
+            (PacketMark is not { } m || ((mark & m.Mask) == m.Value) != Not.HasFlag(Negated.Mark)) &&
+            // conntrack_mt_v3 / state_mt: any of the listed states (!!(state_mask & statebit) ^ invert).
+            (States is not { } s || ((s & state) != 0) != Not.HasFlag(Negated.State));
     }
 
     /// <summary>
+    /// <c>-m conntrack --ctstate LIST</c> or <c>-m state --state LIST</c> (<see cref="StateModule"/>): the states that
+    /// match, or null. A rule with it takes a conntrack reference (<c>nf_ct_netns_get</c> in <c>conntrack_mt_check</c>,
+    /// <c>state_mt_check</c>): adding it starts tracking in the namespace.
+    /// </summary>
+    public CtStates? States { get; init; }
+
+    /// <summary>Was <see cref="States"/> written with <c>-m state</c> (else <c>-m conntrack</c>)? The kernel tests both alike.</summary>
+    public bool StateModule { get; init; }
+
+    /// <summary>
     /// <c>-m statistic --mode random --probability P</c>: a draw the model leaves open (<see cref="Choices.ChoiceKind.Statistic"/>),
-    /// made by the traversal after every other match of the rule held; null for none. <see cref="Matches(ConnTuple, string?, string?, Func{IPv4Address, bool}, uint)"/>
+    /// made by the traversal after every other match of the rule held; null for none. <see cref="Matches(ConnTuple, string?, string?, Func{IPv4Address, bool}, uint, CtStates)"/>
     /// does not look at it.
     /// </summary>
     public double? Probability { get; init; }
@@ -110,6 +127,25 @@ public enum Negated
     DestinationType = 256,
     SourceType = 512,
     Mark = 1024,
+    State = 2048,
+}
+
+/// <summary>
+/// The states <c>--ctstate</c> and <c>--state</c> name, as the bits the kernel compares (<c>XT_CONNTRACK_STATE_BIT</c>:
+/// <c>1 &lt;&lt; (ctinfo % IP_CT_IS_REPLY + 1)</c>, so a reply's ESTABLISHED is ESTABLISHED; INVALID when the packet has no
+/// entry; SNAT and DNAT (conntrack only) from the entry's IPS_SRC_NAT / IPS_DST_NAT).
+/// </summary>
+[Flags]
+public enum CtStates
+{
+    None = 0,
+    Invalid = 1,
+    Established = 2,
+    Related = 4,
+    New = 8,
+    Snat = 256,
+    Dnat = 512,
+    Untracked = 1024,
 }
 
 /// <summary>The address types <c>-m addrtype</c> takes that the model knows.</summary>

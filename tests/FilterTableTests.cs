@@ -1,0 +1,275 @@
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Replay.Host;
+using ConntrackModel.Tests.Replay;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests;
+
+/// <summary>
+/// The filter table (issue 15): the default table of <c>iptables</c>, its chains at LOCAL_IN, FORWARD and LOCAL_OUT,
+/// policies, DROP, REJECT, and the conntrack state matches. What the model refuses is compared with what iptables
+/// prints in a namespace of its own; what the rules do is compared with the kernel by the examples' conformance
+/// (<c>filter-*.scenario</c>).
+/// </summary>
+public class FilterTableTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Iptables_WithoutATable_IsTheFilterTable()
+    {
+        var add = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -A INPUT -m conntrack --ctstate INVALID -j DROP");
+        Assert.Equal(IptTable.Filter, add.Rule.Table);
+        Assert.Equal(IptChain.Input, add.Rule.Chain);
+        Assert.Equal(CtStates.Invalid, add.Rule.Match.States);
+        Assert.Equal(new IptTarget.Drop(), add.Rule.Target);
+        Assert.Equal("iptables -t filter -A INPUT -m conntrack --ctstate INVALID -j DROP", add.ToScript());
+        var forward = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t filter -A FORWARD -m state ! --state NEW,RELATED -j ACCEPT");
+        Assert.Equal((IptChain.Forward, CtStates.New | CtStates.Related, true), (forward.Rule.Chain, forward.Rule.Match.States, forward.Rule.Match.Not.HasFlag(Negated.State)));
+        var policy = (Command.IptablesPolicy)ScenarioParser.ParseLine("iptables -P FORWARD DROP");
+        Assert.Equal((IptTable.Filter, "FORWARD", "DROP"), (policy.Table, policy.Chain, policy.Policy));
+        // PREROUTING is not a chain of the filter table: a user chain's name, which the kernel does not find.
+        var pre = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -A PREROUTING -j ACCEPT");
+        Assert.Equal("PREROUTING", pre.Rule.UserChain);
+    }
+
+    [Theory]
+    [InlineData("-j REJECT", RejectWith.IcmpPortUnreachable)]
+    [InlineData("-j REJECT --reject-with icmp-net-unreachable", RejectWith.IcmpNetUnreachable)]
+    [InlineData("-j REJECT --reject-with host-unreach", RejectWith.IcmpHostUnreachable)]
+    [InlineData("-p tcp -j REJECT --reject-with tcp-reset", RejectWith.TcpReset)]
+    public void Reject_Types(string spec, RejectWith with) =>
+        Assert.Equal(new IptTarget.Reject(with), ((Command.IptablesAdd)ScenarioParser.ParseLine("iptables -A INPUT " + spec)).Rule.Target);
+
+    /// <summary>Lines iptables 1.8.9 itself refuses (exit 2), and its message (measured; a kernel test runs each).</summary>
+    public static TheoryData<string, string> RefusedByIptables => new()
+    {
+        { "iptables -t nat -A POSTROUTING -j DROP", "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited." },
+        { "iptables -t nat -P PREROUTING DROP", "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited." },
+        { "iptables -A INPUT -m conntrack --ctstate BOGUS -j DROP", "Bad ctstate \"BOGUS\"" },
+        { "iptables -A INPUT -m state --state SNAT -j ACCEPT", "Bad state \"SNAT\"" },
+        { "iptables -A INPUT -m conntrack -j ACCEPT", "conntrack: At least one option is required" },
+        { "iptables -A INPUT -m state -j ACCEPT", "state: option \"--state\" must be specified" },
+        { "iptables -A INPUT -j REJECT --reject-with bogus", "unknown reject type \"bogus\"" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RefusedByIptables))]
+    public void RefusedByIptables_TheParserSaysWhatIptablesSays(string line, string message)
+    {
+        var r = ScenarioParser.Parse("t", line);
+        Assert.False(r.Ok);
+        Assert.StartsWith(message, r.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>What the model does not have in the filter table is named, with its column, never ignored.</summary>
+    [Theory]
+    [InlineData("iptables -A INPUT -m statistic --mode random --probability 0.5 -j DROP", 22, "unsupported: -m statistic outside the nat table")]
+    [InlineData("iptables -A INPUT -j REJECT --reject-with icmp-admin-prohibited", 43, "unsupported reject type 'icmp-admin-prohibited'")]
+    [InlineData("iptables -A INPUT -m conntrack --ctstatus ASSURED -j ACCEPT", 32, "unsupported conntrack option '--ctstatus'")]
+    [InlineData("iptables -A INPUT -j LOG", 22, "unsupported target 'LOG'")]
+    public void NotModelled_IsNamedWithItsColumn(string line, int column, string message)
+    {
+        var r = ScenarioParser.Parse("t", line);
+        Assert.False(r.Ok);
+        Assert.Equal(column, r.Errors[0].Column);
+        Assert.StartsWith(message, r.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Scripts the kernel (or iptables after asking it) refuses at their last line, and the message (measured, exit 1 or 4).</summary>
+    public static TheoryData<string, string> RefusedByTheKernel => new()
+    {
+        { "iptables -t nat -A POSTROUTING -j REJECT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain POSTROUTING" },
+        // REJECT belongs to the filter table: refused even in a nat chain nothing reaches.
+        { "iptables -t nat -N NU\niptables -t nat -A NU -j REJECT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain NU" },
+        { "iptables -A INPUT -j SNAT --to-source 1.2.3.4", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain INPUT" },
+        { "iptables -A FORWARD -j MASQUERADE", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain FORWARD" },
+        { "iptables -A INPUT -p udp -j REJECT --reject-with tcp-reset", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain INPUT" },
+        { "iptables -A PREROUTING -j DROP", "iptables: No chain/target/match by that name." },
+        { "iptables -P FOO DROP", "iptables: Bad built-in chain name." },
+        { "iptables -N USER\niptables -P USER DROP", "iptables: Bad built-in chain name." },
+        { "iptables -P INPUT REJECT", "iptables: Bad policy name." },
+    };
+
+    [Theory]
+    [MemberData(nameof(RefusedByTheKernel))]
+    public void RefusedByTheKernel_TheModelSaysWhatIptablesSays(string script, string message) => Run.RefusedAtLastLine(script, message);
+
+    /// <summary>Every refused line on the kernel: iptables must fail at the last line and print the model's message.</summary>
+    [KernelFact]
+    public void Refused_OnTheKernel_IptablesPrintsTheSameMessage()
+    {
+        var n = 0;
+        foreach (var (script, message, byIptables) in RefusedByIptables.Select(r => ((string)r[0], (string)r[1], true))
+            .Concat(RefusedByTheKernel.Select(r => ((string)r[0], (string)r[1], false))))
+        {
+            using var ns = NetworkNamespace.Create();
+            var lines = script.Split('\n');
+            for (var i = 0; i < lines.Length - 1; i++) Assert.True(ns.Exec(lines[i].Split(' ')).Ok, lines[i]);
+            var r = ns.Exec(lines[^1].Split(' '));
+            output.WriteLine($"{lines[^1]}: exit {r.ExitCode}: {r.Output}");
+            Assert.False(r.Ok, $"{lines[^1]} was accepted by the kernel");
+            if (byIptables)
+            {
+                // iptables' own refusals: its prefix, then the message (on the next line for some).
+                const string Prefix = "iptables v1.8.9 (nf_tables): ";
+                Assert.StartsWith(Prefix, r.Output, StringComparison.Ordinal);
+                Assert.StartsWith(message, r.Output[Prefix.Length..].TrimStart(), StringComparison.Ordinal);
+                Assert.Equal(2, r.ExitCode);
+            }
+            else Assert.StartsWith(message, r.Output, StringComparison.Ordinal);
+            n++;
+        }
+        Assert.Equal(RefusedByIptables.Count + RefusedByTheKernel.Count, n);
+    }
+
+    /// <summary>
+    /// A state match takes a conntrack reference (tracking starts when it is added, and stops when the last such rule
+    /// goes); a filter rule without one does not; the filter table's hooks exist once a built-in chain is named.
+    /// </summary>
+    [Fact]
+    public void StateMatch_StartsTracking_APlainFilterRuleDoesNot()
+    {
+        var plain = Run.Sim("iptables -A INPUT -p tcp --dport 81 -j DROP\n").Final.Namespaces[0].Netfilter;
+        Assert.True(plain.Filtering);
+        Assert.False(plain.Tracking);
+        var state = Run.Sim("iptables -A INPUT -m state --state INVALID -j DROP\n");
+        Assert.True(state.Final.Namespaces[0].Netfilter.Tracking);
+        Assert.Contains(state.Events.OfType<KernelEvent.Ct>(), e => e.Text.Contains("tracking starts", StringComparison.Ordinal));
+        var gone = Run.Sim("iptables -A INPUT -m state --state INVALID -j DROP\niptables -D INPUT 1\n").Final.Namespaces[0].Netfilter;
+        Assert.False(gone.Tracking);
+        Assert.True(gone.Filtering);
+        var policyOnly = Run.Sim("iptables -P OUTPUT DROP\n").Final.Namespaces[0].Netfilter;
+        Assert.True(policyOnly.Filter.Drops(IptChain.Output) && !policyOnly.Filter.Drops(IptChain.Input));
+    }
+
+    /// <summary>
+    /// The states a packet has (<c>conntrack_mt</c>): a connection's SYN is NEW (a rule dropping NEW at INPUT stops it),
+    /// the server's answer ESTABLISHED (dropping ESTABLISHED at OUTPUT stops the SYN/ACK), and a packet conntrack picks up
+    /// mid-stream is NEW again, and an ICMP error RELATED: a rule added while A is connected that rejects ESTABLISHED data does not see A's next
+    /// segment (measured: the kernel delivered it).
+    /// </summary>
+    [Fact]
+    public void CtState_IsConntracksVerdict()
+    {
+        const string Setup = "ip link set lo up\nlisten 127.0.0.1:83\n";
+        var newDropped = Run.Observe(Setup + "iptables -A INPUT -p tcp --dport 83 -m conntrack --ctstate NEW -j DROP\nconnect A 127.0.0.1:83\n");
+        Assert.Equal("timeout", newDropped.Conn("A").Connect);
+        var replyDropped = Run.Observe(Setup + "iptables -A OUTPUT -p tcp --sport 83 -m conntrack --ctstate ESTABLISHED -j DROP\nconnect A 127.0.0.1:83\n");
+        Assert.Equal("timeout", replyDropped.Conn("A").Connect);
+        var late = Run.Observe(Setup + "connect A 127.0.0.1:83\niptables -A INPUT -p tcp --dport 83 -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset\nsend A hello\n");
+        Assert.Equal(["hello"], late.Conn("A").Delivered.ToArray());
+        var tracked = Run.Observe(Setup + "iptables -A OUTPUT -m conntrack --ctstate INVALID -j DROP\nconnect A 127.0.0.1:83\niptables -A INPUT -p tcp --dport 83 -m conntrack --ctstate ESTABLISHED -j REJECT --reject-with tcp-reset\nsend A hello\n");
+        Assert.Empty(tracked.Conn("A").Delivered);
+        Assert.Equal("ECONNRESET", tracked.Conn("A").Client.Error);
+        // An ICMP error is RELATED (example filter-related, which agrees with the kernel): dropped, the connect times out.
+        Assert.Equal("timeout", Run.Observe(Run.Example("filter-related.scenario")).Conn("C").Connect);
+        Assert.Equal("refused", Run.Observe(Run.Example("filter-related.scenario").Replace("--state RELATED", "--state INVALID", StringComparison.Ordinal)).Conn("C").Connect);
+    }
+
+    /// <summary>
+    /// REJECT's answers (example filter-reject, which agrees with the kernel): a RST for a SYN (refused, the entry CLOSE
+    /// and unreplied), an ICMP port unreachable (refused with ECONNREFUSED), a RST for data (the client reset, the
+    /// server untouched, the entry CLOSE); each rejected packet counted once.
+    /// </summary>
+    [Fact]
+    public void Reject_AnswersAsTheKernelDoes()
+    {
+        var o = Run.Observe(Run.Example("filter-reject.scenario"));
+        Assert.Equal("refused", o.Conn("B").Connect);
+        Assert.Equal(("refused", "ECONNREFUSED"), (o.Conn("C").Connect, o.Conn("C").Client.Error));
+        Assert.Equal(("ECONNRESET", "ESTABLISHED"), (o.Conn("A").Client.Error, o.Conn("A").Server!.State));
+        Assert.Equal(2, o.Conntrack.Count(e => e.State == "CLOSE"));
+        Assert.Contains(o.Conntrack, e => e.State == "SYN_SENT");
+        var sim = Run.Sim(Run.Example("filter-reject.scenario"));
+        // B's SYN, C's SYN and its one retransmission, A's data.
+        Assert.Equal(4, sim.Events.OfType<KernelEvent.Dropped>().Count(d => d.Reason.Contains("rejected by", StringComparison.Ordinal)));
+    }
+
+    /// <summary>A DROP policy: what no rule accepts is dropped, silently (the connect times out); a RETURN from a user chain reaches the policy.</summary>
+    [Fact]
+    public void Policy_Drop_DropsWhatNoRuleAccepts()
+    {
+        var o = Run.Observe(Run.Example("filter-policy.scenario"));
+        Assert.Equal(["hello"], o.Conn("D").Delivered.ToArray());
+        Assert.Equal("timeout", o.Conn("E").Connect);
+        var viaReturn = Run.Observe("ip link set lo up\nlisten 127.0.0.1:84\niptables -N CHECK\niptables -A CHECK -j RETURN\niptables -A INPUT -j CHECK\niptables -P INPUT DROP\nconnect D 127.0.0.1:84\n");
+        Assert.Equal("timeout", viaReturn.Conn("D").Connect);
+    }
+
+    /// <summary>
+    /// The classic mitigation on the late-start story (example filter-invalid-drop, which agrees with the kernel): no
+    /// packet of the collision is INVALID, so dropping INVALID at INPUT changes nothing and A.server is still reset.
+    /// </summary>
+    [Fact]
+    public void InvalidDrop_DoesNotCloseTheLateStart()
+    {
+        var sim = Run.Sim(Run.Example("filter-invalid-drop.scenario"));
+        Assert.DoesNotContain(sim.Events.OfType<KernelEvent.Dropped>(), d => d.Reason.Contains("filter INPUT", StringComparison.Ordinal));
+        Assert.Contains(sim.Violations, v => v.Invariant == Model.Diagnostics.InvariantId.NoForeignReset);
+    }
+
+    /// <summary><c>*filter</c> blocks restore the filter table: policies from the chain lines, rules, and a block per table.</summary>
+    [Fact]
+    public void Restore_FilterBlock_SetsPoliciesAndRules()
+    {
+        var nf = Run.Sim("""
+            iptables-restore <<'EOF'
+            *filter
+            :INPUT ACCEPT [0:0]
+            :FORWARD DROP [0:0]
+            :OUTPUT ACCEPT [0:0]
+            :KUBE-FIREWALL - [0:0]
+            -A INPUT -j KUBE-FIREWALL
+            -A KUBE-FIREWALL -m conntrack --ctstate INVALID -j DROP
+            -P OUTPUT DROP
+            COMMIT
+            *nat
+            :POSTROUTING ACCEPT [0:0]
+            -A POSTROUTING -s 10.244.0.0/16 -j MASQUERADE
+            COMMIT
+            EOF
+
+            """).Final.Namespaces[0].Netfilter;
+        Assert.True(nf.Filter.Drops(IptChain.Forward) && nf.Filter.Drops(IptChain.Output) && !nf.Filter.Drops(IptChain.Input));
+        Assert.Equal(["KUBE-FIREWALL"], nf.Filter.UserChains.ToArray());
+        Assert.Equal(2, nf.Filter.Rules.Count);
+        Assert.Single(nf.Nat.Rules);
+        Assert.True(nf.Tracking);
+        var r = ScenarioParser.Parse("t", "iptables-restore <<'EOF'\n*mangle\nCOMMIT\nEOF\n");
+        Assert.False(r.Ok);
+        Assert.Contains("unsupported table 'mangle'", r.Errors[0].Message, StringComparison.Ordinal);
+        var natDrop = ScenarioParser.Parse("t", "iptables-restore <<'EOF'\n*nat\n:PREROUTING DROP [0:0]\nCOMMIT\nEOF\n");
+        Assert.False(natDrop.Ok);
+    }
+
+    /// <summary>The restored filter table on the kernel: the policies and rule counts iptables-save shows are the model's.</summary>
+    [KernelFact]
+    public void Restore_FilterBlock_OnTheKernel_SameTable()
+    {
+        const string Dump = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\n-A KUBE-FIREWALL -m conntrack --ctstate INVALID -j DROP\n-P OUTPUT DROP\nCOMMIT\n";
+        var model = Run.Sim("iptables-restore <<'EOF'\n" + Dump + "EOF\n").Final.Namespaces[0].Netfilter.Filter;
+        using var ns = NetworkNamespace.Create();
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, Dump);
+            var restored = ns.Exec(["iptables-restore", file]);
+            Assert.True(restored.Ok, restored.Output);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+        var save = ns.Exec(["iptables", "-S"]).Stdout.Split('\n');
+        output.WriteLine(string.Join("\n", save));
+        foreach (var chain in IptTable.Filter.Builtins())
+        {
+            var name = IptRule.BuiltinName(chain);
+            Assert.Contains($"-P {name} {(model.Drops(chain) ? "DROP" : "ACCEPT")}", save);
+            Assert.Equal(model.Chain(chain).Count, save.Count(l => l.StartsWith($"-A {name} ", StringComparison.Ordinal)));
+        }
+        Assert.Equal(model.UserChain("KUBE-FIREWALL").Count, save.Count(l => l.StartsWith("-A KUBE-FIREWALL ", StringComparison.Ordinal)));
+    }
+}
