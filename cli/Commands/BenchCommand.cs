@@ -23,7 +23,7 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
-    private static readonly string[] CheckOnly = ["--config", "--seeds", "--tests", "--first-seed"];
+    private static readonly string[] CheckOnly = ["--config", "--setup", "--events", "--seeds", "--tests", "--first-seed"];
 
     public static CommandSpec Spec { get; } = new("bench", "time the step loop and the commands", null,
         "Times what users run (simulate, check and prove as child processes, to the last byte of output, with peak " +
@@ -36,6 +36,8 @@ public static class BenchCommand
             new("--workload", "snat|node|udp", "the generated scenarios: N connections behind a SNAT rule on loopback, from two pods through a MASQUERADEing node, or N UDP flows (datagram and answer) through that node (default snat)"),
             new("--check", null, "measure check over many seeds instead"),
             new("--config", "C", "--check: the configuration (default late-start)"),
+            new("--setup", "FILE", "--check: workloads around this setup instead (as check --setup)"),
+            new("--events", "LIST", "--check with --setup: flush,expiry,late (default none)"),
             new("--seeds", "N", "--check: how many seeds"),
             new("--tests", "N", "--check: tests per seed"),
             new("--first-seed", "S", "--check: the first seed"),

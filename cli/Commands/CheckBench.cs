@@ -5,7 +5,7 @@ using ConntrackModel.Properties.Configs;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel bench --check [--config C] [--seeds N] [--tests N] [--first-seed S]</c>: runs <c>check</c> over many
+/// <c>ctmodel bench --check [--config C | --setup FILE [--events LIST]] [--seeds N] [--tests N] [--first-seed S]</c>: runs <c>check</c> over many
 /// seeds and reports how reliably and how fast it finds and shrinks the violation: runs that found it, median
 /// tests and wall time to the minimal counterexample, runs shrunk to the configuration's known minimum, and model
 /// throughput during the property runs.
@@ -15,12 +15,11 @@ internal static class CheckBench
     public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
     {
         var seeds = (int)o.Number("--seeds", 100, 1, 100_000);
-        var tests = (int)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000);
+        var testsGiven = o.Has("--tests") ? (int?)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000) : null;
         var first = (ulong)o.Number("--first-seed", 1, 0, long.MaxValue - 100_000);
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
-        var name = o.Value("--config") ?? CheckCommand.DefaultConfig;
-        if (CheckConfigs.Find(name) is not { } config)
-            return Program.UsageError(stderr, $"bench: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))}");
+        if (CheckCommand.Config(o, "bench", stderr) is not { } config) return ExitCode.BadInput;
+        var tests = testsGiven ?? CheckOptions.DefaultFor(config);
 
         // One run first, not counted, so the JIT is warm for the first measured seed.
         _ = CheckRunner.Run(new CheckOptions(config, tests, first + (ulong)seeds));
@@ -46,6 +45,8 @@ internal static class CheckBench
             stdout.WriteLine(Row("shrink steps", found.Select(r => (double)r.ShrinkSteps), "0"));
             stdout.WriteLine(Row("wall time to the minimal (ms)", found.Select(r => r.Elapsed.TotalMilliseconds), "0.0"));
             stdout.WriteLine(Row("generated length (commands)", found.Select(r => (double)r.Original!.Body.Count), "0"));
+            stdout.WriteLine(Row("minimal length (commands after the setup)", found.Select(r => (double)r.Minimal!.Body.Count), "0"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  minimal (no single removal passes): {found.Count(r => r.MinimalityOfMinimal!.Minimal)}/{found.Count}"));
             if (config.KnownMinimum is { } min)
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  shrunk to the {min}-command minimum:  {atMinimum.Count}/{found.Count}"));

@@ -5,11 +5,12 @@ using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Reporting;
 using ConntrackModel.Properties.Checking;
 using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Setups;
 
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel check --engine fscheck [--config C] [--tests N] [--seed S] [--replay TOKEN] [--out DIR]</c> and
+/// <c>ctmodel check --engine fscheck [--config C | --setup FILE [--events LIST]] [--tests N] [--seed S] [--replay TOKEN] [--out DIR]</c> and
 /// <c>ctmodel check --list</c>: property-based search for invariant violations, with a shrunk, replayable report.
 /// </summary>
 public static class CheckCommand
@@ -21,7 +22,9 @@ public static class CheckCommand
         [
             new("--engine", "fscheck|z3", "fscheck (default): random search with shrinking; z3: symbolic search at minimal depth"),
             new("--config", "C", "the configuration to check (default late-start; see --list)"),
-            new("--tests", "N", "fscheck: how many sequences to try (default 1000)"),
+            new("--setup", "FILE", "fscheck: generate workloads around your own setup instead (a scenario of namespaces, links, addresses, routes, sysctls, rules and listeners)"),
+            new("--events", "LIST", "with --setup: what may happen besides connections, any of flush,expiry,late (default none)"),
+            new("--tests", "N", "fscheck: how many sequences to try (default 1000; 5000 with --setup)"),
             new("--seed", "S", "fscheck: fixes the randomness (a fresh seed is drawn and printed otherwise)"),
             new("--replay", "TOKEN", "fscheck: regenerates one failing test from the token a report prints"),
             new("--depth", "K", "z3: the largest depth searched (default 6)"),
@@ -44,7 +47,7 @@ public static class CheckCommand
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var tests = (int)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000);
+        var testsGiven = o.Has("--tests") ? (int?)o.Number("--tests", CheckOptions.DefaultTests, 1, 1_000_000) : null;
         ulong? seed = o.Value("--seed") is null ? null : (ulong)o.Number("--seed", 0, 0, long.MaxValue);
         if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"check: unexpected argument '{o.Positionals[0]}'");
@@ -57,6 +60,8 @@ public static class CheckCommand
         var engine = o.Value("--engine") ?? "fscheck";
         if (engine == "z3")
         {
+            if (o.Has("--setup") || o.Has("--events"))
+                return Program.UsageError(stderr, "check: --setup belongs to --engine fscheck (the Z3 engine over a setup is 'prove --setup', not built yet)");
             if (FsCheckOnly.FirstOrDefault(o.Has) is { } fscheckOnly)
                 return Program.UsageError(stderr, $"check: {fscheckOnly} belongs to --engine fscheck; the Z3 engine takes --depth K");
             var depth = (int)o.Number("--depth", Z3Commands.DefaultDepth, 1, 64);
@@ -69,9 +74,8 @@ public static class CheckCommand
         }
         if (engine != "fscheck") return Program.UsageError(stderr, $"check: unknown engine '{engine}': expected fscheck or z3");
         if (o.Has("--depth") || o.Has("--smt")) return Program.UsageError(stderr, "check: --depth and --smt belong to --engine z3");
-        var name = o.Value("--config") ?? DefaultConfig;
-        if (CheckConfigs.Find(name) is not { } config)
-            return Program.UsageError(stderr, $"check: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))} (see 'ctmodel check --list')");
+        if (Config(o, "check", stderr) is not { } config) return ExitCode.BadInput;
+        var tests = testsGiven ?? CheckOptions.DefaultFor(config);
         ReplayToken? replay = null;
         if (o.Value("--replay") is { } text)
         {
@@ -80,7 +84,7 @@ public static class CheckCommand
             if (seed is not null) return Program.UsageError(stderr, "check: give either --seed or --replay, not both");
             replay = token;
         }
-        var outDir = o.Path("--out", Path.Combine("ctmodel-check", config.Name));
+        var outDir = o.Path("--out", Path.Combine("ctmodel-check", config.Space is { } sp ? "setup-" + Path.GetFileNameWithoutExtension(sp.File) : config.Name));
         if (o.Error is not null) return Program.UsageError(stderr, "check: " + o.Error);
         // Checked before the search, not after it: a run can take minutes.
         if (FileErrors.CannotWriteDirectory(outDir) is { } why) return Program.UsageError(stderr, $"check: cannot write to --out '{outDir}': {why}");
@@ -132,11 +136,66 @@ public static class CheckCommand
             stdout.WriteLine($"VIOLATION of {cx.Violation.Name} at step {cx.Violation.Step}: {cx.Violation.Message}");
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"shrunk in {result.ShrinkSteps} steps from {result.Original!.Length} to {result.Minimal!.Length} commands ({(cx.Minimality.Minimal ? "minimal" : "not minimal")}: {cx.Minimality.Describe(result.Minimal.Setup.Count)}):"));
-            foreach (var line in cx.Scenario.ToScript().TrimEnd('\n').Split('\n')) stdout.WriteLine("  " + line);
+            foreach (var line in Shown(cx, result.Minimal, config)) stdout.WriteLine("  " + line);
             stdout.WriteLine($"replay: {CheckReport.ReplayLine(result)}");
         }
         stdout.WriteLine($"report: {Path.Combine(outDir, "report.md")}, report.json{(minimal is null ? "" : ", minimal.scenario")}{portable}");
         return cx is null ? ExitCode.Ok : ExitCode.Violation;
+    }
+
+    /// <summary>
+    /// The configuration <c>--config NAME</c> names, or the one <c>--setup FILE [--events LIST]</c> makes; null after
+    /// writing why to <paramref name="stderr"/> (bad input, exit 2). One definition for check and bench --check.
+    /// </summary>
+    internal static CheckConfig? Config(Options o, string command, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Value("--setup") is { } setupFile)
+        {
+            if (o.Has("--config"))
+            {
+                Program.UsageError(stderr, $"{command}: give either --config or --setup, not both");
+                return null;
+            }
+            var (events, eventsError) = SetupSpaces.ParseEvents(o.Value("--events"));
+            if (eventsError is not null)
+            {
+                Program.UsageError(stderr, $"{command}: {eventsError}");
+                return null;
+            }
+            if (!SimulateCommand.TryLoad(setupFile, stderr, out var setup)) return null;
+            var (made, refused) = SetupSpaces.From(setupFile, setup, events);
+            if (made is null) stderr.WriteLine($"ctmodel: {command}: {refused}");
+            return made;
+        }
+        if (o.Has("--events"))
+        {
+            Program.UsageError(stderr, $"{command}: --events belongs to --setup FILE");
+            return null;
+        }
+        var name = o.Value("--config") ?? DefaultConfig;
+        if (CheckConfigs.Find(name) is { } config) return config;
+        Program.UsageError(stderr, $"{command}: unknown configuration '{name}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))} (see 'ctmodel check --list')");
+        return null;
+    }
+
+    /// <summary>
+    /// The counterexample's lines as stdout shows them: around a user's setup, the setup's commands (as written, in
+    /// minimal.scenario) are one comment line, so the workload that breaks it stands out.
+    /// </summary>
+    private static string[] Shown(Counterexample cx, Properties.Generation.Trial minimal, CheckConfig config)
+    {
+        var lines = cx.Scenario.ToScript().TrimEnd('\n').Split('\n');
+        if (config.Space is not { } space) return lines;
+        var choices = lines.TakeWhile(l => l.StartsWith("choose ", StringComparison.Ordinal)).ToList();
+        var shown = new List<string>(choices) { $"# the setup of {space.File}: {minimal.Setup.Count} commands, as written (minimal.scenario has them)" };
+        foreach (var c in minimal.Body)
+        {
+            var text = c.ToScript().Split('\n');
+            // A deferred restore is the setup's own dump: one line says which.
+            shown.Add(text.Length == 1 ? text[0] : $"{text[0]} ... {text[^1]}   # {text.Length - 2} lines of {space.File}, as written");
+        }
+        return [.. shown];
     }
 
     private static void List(TextWriter stdout)

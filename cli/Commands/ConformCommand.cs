@@ -20,7 +20,7 @@ using FsCheck.Fluent;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel conform FILE... [--json]</c> and <c>ctmodel conform --random N [--seed S] [--config C] [--out DIR]</c>:
+/// <c>ctmodel conform FILE... [--json]</c> and <c>ctmodel conform --random N [--seed S] [--config C | --setup FILE [--events LIST]] [--out DIR]</c>:
 /// runs scenarios in the model and on the kernel and compares what an observer sees.
 /// </summary>
 public static class ConformCommand
@@ -35,6 +35,8 @@ public static class ConformCommand
             new("--random", "N", "compare N generated scenarios instead of FILEs"),
             new("--seed", "S", "--random: the generator's seed"),
             new("--config", "C", "--random: the check configuration to draw from (default late-start)"),
+            new("--setup", "FILE", "--random: draw workloads around this setup instead (as check --setup)"),
+            new("--events", "LIST", "--random with --setup: flush,expiry,late (default none)"),
             new("--out", "DIR", "--random: where disagreements are written"),
             new("--shrink-runs", "N", "--random: how many runs a shrink step may take"),
             new("--quiet", null, "no progress on stderr"),
@@ -61,7 +63,7 @@ public static class ConformCommand
         if (o.Error is not null) return Program.UsageError(stderr, "conform: " + o.Error);
         if (random == 0 && o.Positionals.Count == 0) return Program.UsageError(stderr, "conform: expected scenario FILEs or --random N");
         if (random > 0 && o.Positionals.Count > 0) return Program.UsageError(stderr, "conform: give scenario FILEs or --random N, not both");
-        if (random == 0) o.Refuse(["--seed", "--config", "--out", "--shrink-runs", "--quiet"], "applies to --random N only");
+        if (random == 0) o.Refuse(["--seed", "--config", "--setup", "--events", "--out", "--shrink-runs", "--quiet"], "applies to --random N only");
         else o.Refuse(["--record"], "applies to scenario FILEs only");
         var record = o.Value("--record") is null ? null : o.Path("--record", "");
         var randomOut = o.Path("--out", "ctmodel-conform");
@@ -77,9 +79,7 @@ public static class ConformCommand
             if (!ReplayCommand.ModelAccepts(f, s, stderr)) return ExitCode.BadInput;
             scenarios.Add(s);
         }
-        var configName = o.Value("--config") ?? CheckCommand.DefaultConfig;
-        if (CheckConfigs.Find(configName) is not { } config)
-            return Program.UsageError(stderr, $"conform: unknown configuration '{configName}': expected one of {string.Join(", ", CheckConfigs.Catalogue.Select(c => c.Name))}");
+        if (CheckCommand.Config(o, "conform", stderr) is not { } config) return ExitCode.BadInput;
         if (!ReplayCommand.CheckRequirements(stderr, "conform", pcap: false)) return ExitCode.BadInput;
         try
         {
@@ -214,7 +214,7 @@ public static class ConformCommand
             var again = Enumerable.Range(0, Reruns).Count(_ => !Compare(minimal.Scenario with { Choices = Trial.NoChoices }, name).Agree);
             Directory.CreateDirectory(outDir);
             var path = Path.Combine(outDir, name + ".scenario");
-            File.WriteAllText(path, $"# Model and kernel disagree (ctmodel conform --random {n} --seed {seed} --config {config.Name}, scenario {i + 1}; shrunk with {runs} kernel runs; the shrunk scenario disagreed again in {again} of {Reruns} re-runs)\n" +
+            File.WriteAllText(path, $"# Model and kernel disagree (ctmodel conform --random {n} --seed {seed} {CheckReport.ConfigArgs(config)}, scenario {i + 1}; shrunk with {runs} kernel runs; the shrunk scenario disagreed again in {again} of {Reruns} re-runs)\n" +
                                     string.Concat(minimal.Scenario.Lines.Select(l => l.Command.ToScript() + "\n")) +
                                     string.Concat(Text(minimal).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "# " + l + "\n")));
             File.WriteAllText(Path.ChangeExtension(path, ".json"), Json([minimal]) + "\n");

@@ -3,10 +3,12 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Reporting;
 using ConntrackModel.Properties.Checking;
 using ConntrackModel.Properties.Configs;
+using ConntrackModel.Properties.Setups;
 
 namespace ConntrackModel.Cli.Output;
 
@@ -20,14 +22,19 @@ public static class CheckReport
     public static string CommandLine(CheckResult r)
     {
         ArgumentNullException.ThrowIfNull(r);
-        return string.Create(CultureInfo.InvariantCulture, $"ctmodel check --engine fscheck --config {r.Options.Config.Name} --tests {r.Options.Tests} --seed {r.Seed}");
+        return string.Create(CultureInfo.InvariantCulture, $"ctmodel check --engine fscheck {ConfigArgs(r.Options.Config)} --tests {r.Options.Tests} --seed {r.Seed}");
     }
 
     public static string ReplayLine(CheckResult r)
     {
         ArgumentNullException.ThrowIfNull(r);
-        return r.Replay is { } t ? $"ctmodel check --engine fscheck --config {r.Options.Config.Name} --replay {t}" : CommandLine(r);
+        return r.Replay is { } t ? $"ctmodel check --engine fscheck {ConfigArgs(r.Options.Config)} --replay {t}" : CommandLine(r);
     }
+
+    /// <summary>How the command line names the configuration: <c>--config NAME</c>, or <c>--setup FILE [--events LIST]</c>.</summary>
+    public static string ConfigArgs(CheckConfig config) => config is null ? throw new ArgumentNullException(nameof(config)) : config.Space is not { } space
+        ? $"--config {config.Name}"
+        : $"--setup {space.File}{(space.Events == SetupEvents.None ? "" : " --events " + SetupSpaces.EventsText(space.Events))}";
 
     /// <summary>The minimal scenario file: a description line, then the pinned choices and the commands.</summary>
     public static string MinimalScenario(CheckResult r, Counterexample cx)
@@ -66,6 +73,7 @@ public static class CheckReport
         if (cx is not null)
         {
             Counterexample(sb, cx, trace, "Saved as `minimal.scenario`; `ctmodel simulate minimal.scenario` replays it.");
+            if (c.Space is { } space) NatRules(sb, cx, space);
             sb.AppendLine("## As generated");
             sb.AppendLine();
             sb.AppendLine(CultureInfo.InvariantCulture, $"The trial FsCheck generated before shrinking ({r.Original!.Length} commands):");
@@ -94,6 +102,36 @@ public static class CheckReport
     }
 
     /// <summary>The report's counterexample sections, shared by both engines: invariant, minimal scenario, diagram, table, trace.</summary>
+    /// <summary>
+    /// Around a user's setup: each NAT decision of the counterexample, with the rule of the user's file whose target
+    /// made it (a decision no rule made is a null binding: the tuple kept).
+    /// </summary>
+    private static void NatRules(StringBuilder sb, Counterexample cx, SetupSpace space)
+    {
+        var rows = new List<string>();
+        foreach (var step in cx.Simulation.Steps)
+        {
+            foreach (var ev in step.Events.OfType<KernelEvent.Ct>().Where(e => e.NatRule is not null))
+            {
+                var rule = ev.NatRule!;
+                var where = space.WhereIs(rule) ?? "not in the setup (a line of the workload)";
+                rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {step.Step} | `{ev.Text.Replace("|", "\\|", StringComparison.Ordinal)}` | `-t {rule.Table.Name()} -A {rule.ChainName} {rule.Spec.Replace("|", "\\|", StringComparison.Ordinal)}` | {where} |"));
+            }
+        }
+        sb.AppendLine(CultureInfo.InvariantCulture, $"## The rules of `{space.File}` that chose each NAT binding");
+        sb.AppendLine();
+        if (rows.Count == 0)
+        {
+            sb.AppendLine("No rule's target made a NAT decision in this counterexample: every tuple was kept (null bindings).");
+            sb.AppendLine();
+            return;
+        }
+        sb.AppendLine("| step | decision | rule | written at |");
+        sb.AppendLine("|---|---|---|---|");
+        foreach (var row in rows) sb.AppendLine(row);
+        sb.AppendLine();
+    }
+
     public static void Counterexample(StringBuilder sb, Counterexample cx, string? trace, string minimalNote)
     {
         ArgumentNullException.ThrowIfNull(sb);

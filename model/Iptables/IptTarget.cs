@@ -76,7 +76,7 @@ public abstract record IptTarget
 
         public override IReadOnlyList<IptChain> Hooks => MasqueradeHooks;
 
-        public override string ToString() => $"MASQUERADE{(Range.ProtoSpecified || Range.RandomAll ? " " + Range : "")}";
+        public override string ToString() => $"MASQUERADE{(Range.ProtoSpecified || Range.RandomAll ? " " + Range.ToString().TrimStart() : "")}";
     }
 
     /// <summary><c>-j ACCEPT</c>: the table's traversal at this hook ends and the packet goes on (in the nat table the entry gets a null binding).</summary>

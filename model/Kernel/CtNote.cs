@@ -26,6 +26,9 @@ internal enum CtNoteKind
 internal readonly record struct CtNote(CtNoteKind Kind, long Id, ConnTuple Tuple, ConnTuple Other = default, TcpCtState From = default,
     TcpCtState To = default, IptTarget? Target = null, bool Flag = false, string? Netns = null)
 {
+    /// <summary>The rule whose target made a NAT note's binding (not in the text: reports map it to the user's line).</summary>
+    public IptRule? Rule { get; init; }
+
     /// <summary>The text, prefixed with the namespace's name outside the initial namespace.</summary>
     public string Format() => Netns is null ? Body() : Netns + ": " + Body();
 

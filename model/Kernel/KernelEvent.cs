@@ -1,6 +1,8 @@
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Packets;
 
+using ConntrackModel.Model.Iptables;
+
 namespace ConntrackModel.Model.Kernel;
 
 /// <summary>What happened during a step, in order. Times are ms since the scenario started.</summary>
@@ -57,6 +59,12 @@ public abstract record KernelEvent(long Time)
             : base(time) => _note = note;
 
         public string Text => _text ??= _note.Format();
+
+        /// <summary>For a NAT decision, the rule whose target made it (null for a null binding and every other note).</summary>
+        public IptRule? NatRule => _note.Rule;
+
+        /// <summary>For a NAT decision, the entry it is about; 0 for other notes.</summary>
+        public long NatEntry => _note.Kind is CtNoteKind.NatRewrite or CtNoteKind.NatKept ? _note.Id : 0;
 
         public bool Equals(Ct? other) => other is not null && Time == other.Time && Text == other.Text;
 

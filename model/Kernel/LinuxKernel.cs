@@ -1362,7 +1362,7 @@ public static partial class LinuxKernel
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
-                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : by, out var pending);
+                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : byRule, out var pending);
                 if (manip == Manip.Dst && byRule is not null && ct.Has(CtStatus.DstNat)) ct = ct with { DnatRule = byRule };
                 skb = skb with { Pending = skb.Pending | pending };
             }
@@ -1537,7 +1537,7 @@ public static partial class LinuxKernel
         /// <c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule
         /// matched). A decision that keeps the tuple returns the entry as it was and its done bit in <paramref name="pending"/>.
         /// </summary>
-        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, IptTarget? by, out CtStatus pending)
+        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, IptRule? by, out CtStatus pending)
         {
             pending = CtStatus.None;
             var curr = ct.Reply.Invert();
@@ -1555,11 +1555,11 @@ public static partial class LinuxKernel
             if (outcome.Tuple != curr)
             {
                 status |= manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by, Flag: manip == Manip.Src, Netns: _namespaces[n].Name)));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by?.Target, Flag: manip == Manip.Src, Netns: _namespaces[n].Name) { Rule = by }));
                 return ct with { Reply = outcome.Tuple.Invert(), Status = status };
             }
             if (by is not null)
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by, Netns: _namespaces[n].Name)));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by?.Target, Netns: _namespaces[n].Name) { Rule = by }));
             pending = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
             return ct;
         }

@@ -146,6 +146,14 @@ public static class Conformance
                         // went first and the wait ran out as the answer came.
                         added = added.SetItem(key, ev.Made.Point.Arity - 1);
                     }
+                    else if (ev.Made.Point.Kind == ChoiceKind.Statistic && ev.Made.Point.Arity == 2 && !pins.ContainsKey(key) &&
+                             DnatTarget(kernel.Conntrack.Select(e => (e.Orig, e.Reply)), conn.Local) is { } want &&
+                             DnatTarget(trace[^1].After.Conntrack.All.Select(e => (e.Orig.ToString(), e.Reply.ToString())), conn.Local) is { } got && want != got)
+                    {
+                        // A statistic draw led the model's connection to another endpoint than the kernel's (its entry's
+                        // reply source): the other outcome, once; the next round sees whether a later draw must follow.
+                        added = added.SetItem(key, 1 - ev.Made.Value);
+                    }
                     else if (key == lastNat.GetValueOrDefault(ev.Owner) && NatSource(kernel, conn) is { } wire && ev.Made.ValueFor(wire) is { } v)
                     {
                         // Re-pinned every round: an earlier connection's pin can change this one's list of outcomes.
@@ -172,6 +180,18 @@ public static class Conformance
         if (entry is null) return null;
         var arrow = entry.Reply.IndexOf("->", StringComparison.Ordinal);
         return arrow > 0 && SockAddr.TryParse(entry.Reply[(arrow + 2)..], out var dst) ? dst : null;
+    }
+
+    /// <summary>The reply source (a DNAT's endpoint) of the entry whose original tuple starts at <paramref name="local"/>, among <paramref name="entries"/> (tuples as "a:p->b:p").</summary>
+    private static string? DnatTarget(IEnumerable<(string Orig, string Reply)> entries, string local)
+    {
+        foreach (var (orig, reply) in entries)
+        {
+            if (!orig.StartsWith(local + "->", StringComparison.Ordinal)) continue;
+            var arrow = reply.IndexOf("->", StringComparison.Ordinal);
+            return arrow > 0 ? reply[..arrow] : null;
+        }
+        return null;
     }
 
     /// <summary>An order decision at a connect's deadline whose last outcome is "the SYN goes, the wait runs out before the answer".</summary>

@@ -92,12 +92,13 @@ public sealed record Observation(
     }
 
     /// <summary>
-    /// What getsockname() reports after connect(): after a refused or reset connect the failure path runs
-    /// tcp_disconnect, which resets the source address unless bind() fixed it (inet_reset_saddr unless
-    /// SOCK_BINDADDR_LOCK) but keeps the port (kernel run: an unbound refused connect reads 0.0.0.0:PORT).
+    /// What getsockname() reports after connect(): after a refused, reset or unreachable connect the failure path
+    /// (<c>__inet_stream_connect</c>'s sock_error) runs tcp_disconnect, which resets the source address unless bind()
+    /// fixed it (inet_reset_saddr unless SOCK_BINDADDR_LOCK) but keeps the port (kernel runs: an unbound refused
+    /// connect reads 0.0.0.0:PORT, and so does one an ICMP net unreachable ended after its SYN left).
     /// </summary>
     private static string LocalAfterConnect(Connection c, TcpEnd client) =>
-        c.Result is ConnectResult.Refused or ConnectResult.Reset && !client.ExplicitBind
+        c.Result is ConnectResult.Refused or ConnectResult.Reset or ConnectResult.Unreachable && !client.ExplicitBind
             ? new Addressing.SockAddr(default, c.Local.Port).ToString()
             : c.Local.ToString();
 

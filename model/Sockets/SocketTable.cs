@@ -120,6 +120,9 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
     /// <summary>The listening addresses of every namespace.</summary>
     public IEnumerable<SockAddr> Listeners => _listeners.Keys.Select(k => NetKey.Split(k).Addr);
 
+    /// <summary>Every listening address with its namespace.</summary>
+    public IEnumerable<(int Netns, SockAddr Addr)> ListenersByNetns => _listeners.Keys.Select(NetKey.Split);
+
     /// <summary>Every end, in no particular order.</summary>
     public IEnumerable<TcpEnd> Ends => _ends.Values;
 

@@ -25,6 +25,9 @@ public sealed record CheckConfig(
     /// <summary>The node topology of a <c>node-*</c> configuration (null: one namespace, loopback, as before).</summary>
     public NodeTopology? Node { get; init; }
 
+    /// <summary>The user setup a <c>check --setup</c> configuration generates workloads around (null for the catalogue's).</summary>
+    public Setups.SetupSpace? Space { get; init; }
+
     /// <summary>Connections are opened only before the first rule (a rule comes while they run, not before new ones).</summary>
     public bool ConnectsBeforeRuleOnly { get; init; }
 

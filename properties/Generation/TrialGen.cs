@@ -27,7 +27,7 @@ public static class TrialGen
                let choices = new GeneratedChoices((ulong)(uint)seed)
                from length in Gen.Sized(size => Gen.Choose(4, Math.Clamp(6 + (size / 6), 6, config.MaxLength)))
                from state in Grow(config, Start(config, choices), length, choices)
-               select Record(config, state);
+               select Record(config, Finish(config, state, choices));
     }
 
     /// <summary>
@@ -59,6 +59,17 @@ public static class TrialGen
             : from command in Next(config, state)
               from rest in Grow(config, Apply(state, command, choices), remaining - 1, choices)
               select rest;
+
+    /// <summary>
+    /// A setup's netfilter lines that <see cref="Setups.SetupEvents.Late"/> deferred and the workload did not reach yet
+    /// come at its end, in order: every trial holds the whole setup.
+    /// </summary>
+    private static State Finish(CheckConfig config, State state, ChoiceSource choices)
+    {
+        if (config.Space is not { } space) return state;
+        for (var i = state.Body.Count(Setups.SetupSpaces.IsNetfilterLine); i < space.Deferred.Length; i++) state = Apply(state, space.Deferred[i], choices);
+        return state;
+    }
 
     private static State Apply(State state, Command command, ChoiceSource choices) =>
         // A connect whose port search finds nothing is rejected while running; the generator just drops it.
@@ -101,6 +112,7 @@ public static class TrialGen
     private static Gen<Command> Next(CheckConfig config, State s)
     {
         if (config.Node is { } node) return OnNode(config, node, s);
+        if (config.Space is { } space) return OnSetup(config, space, s);
         var w = s.World;
         if (config.TrackingFromStart && s.Body.IsEmpty) return RuleAdd(config, startsTracking: true);
         var options = new List<(int, Gen<Command>)>();
@@ -157,6 +169,49 @@ public static class TrialGen
         if (config.Allows(OpKind.Sleep)) options.Add((1, Sleep(config)));
         return Gen.Frequency(options.ToArray());
     }
+
+    /// <summary>
+    /// One command of a workload around a user's setup (<see cref="Setups.SetupSpace"/>): a connection from an origin to
+    /// a target, bound to a port of the setup's pool or ephemeral; sends (a UDP server answers flows it heard from),
+    /// closes and aborts of live ends; the next deferred netfilter line of the setup (late); <c>conntrack -F</c> in a
+    /// namespace that tracks (flush); sleeps (long enough to expire entries with expiry).
+    /// </summary>
+    private static Gen<Command> OnSetup(CheckConfig config, Setups.SetupSpace space, State s)
+    {
+        var w = s.World;
+        var options = new List<(int, Gen<Command>)>();
+        var emitted = s.Body.Count(Setups.SetupSpaces.IsNetfilterLine);
+        if (emitted < space.Deferred.Length) options.Add((w.ConnectionCount == 0 ? 1 : 4, Gen.Constant(space.Deferred[emitted])));
+        if (s.Names < 8) options.Add((8, SetupConnect(space, w, Pools.ConnectionName(s.Names))));
+        var label = "d" + (s.Body.Count + 1).ToString(CultureInfo.InvariantCulture);
+        var live = w.Sockets.Ends.Where(e => e.Accepted && !e.AppClosed).Select(e => e.Name).Order(StringComparer.Ordinal).ToList();
+        var flows = w.Connections.Where(c => c.Proto == Model.Addressing.L4Proto.Udp).Select(c => c.Name).ToList();
+        var clients = flows.Where(n => w.Sockets.Udp(n) is { Closed: false, Remote: not null }).ToList();
+        var answered = flows.Where(n => w.Sockets.Peer(n) is { } p && w.Sockets.Udp(p.Server) is { Closed: false }).Select(n => n + ".server").ToList();
+        var senders = live.Concat(clients).Concat(answered).ToArray();
+        if (senders.Length > 0) options.Add((3, Gen.Elements(senders).Select(e => (Command)new Command.Send(e, label))));
+        if (live.Count > 0)
+        {
+            options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Close(e))));
+            options.Add((1, Gen.Elements(live.ToArray()).Select(e => (Command)new Command.Abort(e))));
+        }
+        if (space.Allows(Setups.SetupEvents.Flush) && space.Tracking.Length > 0)
+            options.Add((2, Gen.Elements(space.Tracking.ToArray()).Select(ns => (Command)new Command.ConntrackFlush { Netns = ns })));
+        options.Add((space.Allows(Setups.SetupEvents.Expiry) ? 2 : 1, Sleep(config)));
+        return Gen.Frequency(options.ToArray());
+    }
+
+    private static Gen<Command> SetupConnect(Setups.SetupSpace space, World w, string name) =>
+        from origin in Gen.Elements(space.Origins.ToArray())
+        from target in Gen.Elements(space.Targets.ToArray())
+        let ns = w.FindNetns(origin.Netns)!.Index
+        let udp = target.Proto == Model.Addressing.L4Proto.Udp
+        let free = space.Ports.Select(p => new Model.Addressing.SockAddr(origin.Address, p))
+            .Where(a => udp ? w.Sockets.UdpBound(a, ns) is null : !w.Sockets.PortInUse(a, ns)).ToList()
+        from local in free.Count == 0
+            ? Gen.Constant<Model.Addressing.SockAddr?>(null)
+            : Gen.Frequency((3, Gen.Constant<Model.Addressing.SockAddr?>(null)), (6, Gen.Elements(free.Select(a => (Model.Addressing.SockAddr?)a).ToArray())))
+        select (Command)new Command.Connect(name, local, target.Address) { Netns = origin.Netns, Proto = target.Proto };
 
     private static Gen<Command> NodeConnect(NodeTopology node, World w, string name)
     {

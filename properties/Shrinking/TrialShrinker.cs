@@ -80,6 +80,8 @@ public static partial class TrialShrinker
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(t);
         if (t.Body.IsEmpty || (config.TrackingFromStart && !StartsTracking(t.Body[0]))) return false;
+        // Around a user's setup: the setup stays as written, its deferred netfilter lines all there, in their order.
+        if (config.Space is { } space) return t.Body.Where(Setups.SetupSpaces.IsNetfilterLine).SequenceEqual(space.Deferred);
         // Only the configuration's rules: stripping --random-fully must not turn node-random-fully into node-late.
         foreach (var add in t.Body.OfType<Command.IptablesAdd>())
         {
