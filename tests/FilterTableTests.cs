@@ -65,6 +65,8 @@ public class FilterTableTests(ITestOutputHelper output)
 
     /// <summary>What the model does not have in the filter table is named, with its column, never ignored.</summary>
     [Theory]
+    [InlineData("iptables -t raw -A OUTPUT -j CT", 30, "unsupported: -j CT without --notrack")]
+    [InlineData("iptables -t raw -A OUTPUT -j CT --zone 1", 33, "unsupported CT option '--zone'")]
     [InlineData("iptables -A INPUT -m statistic --mode random --probability 0.5 -j DROP", 22, "unsupported: -m statistic outside the nat table")]
     [InlineData("iptables -A INPUT -j REJECT --reject-with icmp-admin-prohibited", 43, "unsupported reject type 'icmp-admin-prohibited'")]
     [InlineData("iptables -A INPUT -m conntrack --ctstatus ASSURED -j ACCEPT", 32, "unsupported conntrack option '--ctstatus'")]
@@ -90,6 +92,11 @@ public class FilterTableTests(ITestOutputHelper output)
         { "iptables -P FOO DROP", "iptables: Bad built-in chain name." },
         { "iptables -N USER\niptables -P USER DROP", "iptables: Bad built-in chain name." },
         { "iptables -P INPUT REJECT", "iptables: Bad policy name." },
+        // The raw table: NOTRACK and CT belong to it; it has PREROUTING and OUTPUT only.
+        { "iptables -A INPUT -j NOTRACK", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain INPUT" },
+        { "iptables -t nat -A PREROUTING -j CT --notrack", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain PREROUTING" },
+        { "iptables -t raw -A PREROUTING -j REJECT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain PREROUTING" },
+        { "iptables -t raw -A INPUT -j ACCEPT", "iptables: No chain/target/match by that name." },
     };
 
     [Theory]
@@ -208,6 +215,25 @@ public class FilterTableTests(ITestOutputHelper output)
         var sim = Run.Sim(Run.Example("filter-invalid-drop.scenario"));
         Assert.DoesNotContain(sim.Events.OfType<KernelEvent.Dropped>(), d => d.Reason.Contains("filter INPUT", StringComparison.Ordinal));
         Assert.Contains(sim.Violations, v => v.Invariant == Model.Diagnostics.InvariantId.NoForeignReset);
+    }
+
+    /// <summary>
+    /// The raw table's NOTRACK (example raw-notrack, which agrees with the kernel): with tracking on from the start, A's
+    /// packets stay untracked, so NAT hands A's tuple to B and B's RST kills A.server; <c>--ctstate UNTRACKED</c> sees them;
+    /// adding a NOTRACK rule starts no tracking (measured).
+    /// </summary>
+    [Fact]
+    public void Raw_NoTrack_HidesAConnectionFromNat()
+    {
+        var sim = Run.Sim(Run.Example("raw-notrack.scenario"));
+        Assert.Contains(sim.Violations, v => v.Invariant == Model.Diagnostics.InvariantId.NoForeignReset);
+        Assert.DoesNotContain(sim.Final.Conntrack.All, e => e.Orig.Src.Port == 40000);
+        Assert.False(Run.Sim("iptables -t raw -A OUTPUT -j NOTRACK\n").Final.Namespaces[0].Netfilter.Tracking);
+        // --ctstate UNTRACKED: dropping untracked packets at INPUT stops A's connect.
+        var o = Run.Observe("iptables -t raw -A OUTPUT -p tcp --sport 40000 -j NOTRACK\niptables -A INPUT -m conntrack --ctstate UNTRACKED -j DROP\nlisten 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\nconnect B 127.0.0.1:8080\n");
+        Assert.Equal(("timeout", "established"), (o.Conn("A").Connect, o.Conn("B").Connect));
+        var add = (Command.IptablesAdd)ScenarioParser.ParseLine("iptables -t raw -A PREROUTING -j CT --notrack");
+        Assert.Equal((IptTable.Raw, (IptTarget)new IptTarget.NoTrack()), (add.Rule.Table, add.Rule.Target));
     }
 
     /// <summary><c>*filter</c> blocks restore the filter table: policies from the chain lines, rules, and a block per table.</summary>

@@ -5,6 +5,9 @@ namespace ConntrackModel.Model.Iptables;
 /// <summary>What runs at a netfilter hook, one kind per registered hook function the model has.</summary>
 public enum HookStepKind
 {
+    /// <summary>The raw table (<c>iptable_raw_hook</c>), before conntrack: where NOTRACK marks a packet.</summary>
+    Raw,
+
     /// <summary><c>nf_conntrack_in</c> (<c>ipv4_conntrack_in</c>, <c>ipv4_conntrack_local</c>): finds or makes the entry.</summary>
     Conntrack,
 
@@ -26,7 +29,7 @@ public sealed record HookStep(HookStepKind Kind, int Priority);
 
 /// <summary>
 /// The order in which the model runs the hook functions at each netfilter hook: by priority, lowest first, as
-/// <c>nf_hook_slow</c> walks the hook's entries (<c>NF_IP_PRI_CONNTRACK</c> -200, <c>NF_IP_PRI_NAT_DST</c> -100,
+/// <c>nf_hook_slow</c> walks the hook's entries (<c>NF_IP_PRI_RAW</c> -300, <c>NF_IP_PRI_CONNTRACK</c> -200, <c>NF_IP_PRI_NAT_DST</c> -100,
 /// <c>NF_IP_PRI_FILTER</c> 0, <c>NF_IP_PRI_NAT_SRC</c> 100, <c>NF_IP_PRI_CONNTRACK_CONFIRM</c> INT_MAX; the nat and filter
 /// hooks of iptables-nft's base chains have the same priorities). The kernel's packet path
 /// (<see cref="Kernel.LinuxKernel"/>) runs exactly these steps in this order: this table is their one definition. A
@@ -35,13 +38,13 @@ public sealed record HookStep(HookStepKind Kind, int Priority);
 /// </summary>
 public static class HookOrder
 {
-    private static readonly ImmutableArray<HookStep> PreRouting = [new(HookStepKind.Conntrack, -200), new(HookStepKind.NatDst, -100)];
+    private static readonly ImmutableArray<HookStep> PreRouting = [new(HookStepKind.Raw, -300), new(HookStepKind.Conntrack, -200), new(HookStepKind.NatDst, -100)];
 
     private static readonly ImmutableArray<HookStep> LocalIn = [new(HookStepKind.Filter, 0), new(HookStepKind.NatSrc, 100), new(HookStepKind.Confirm, int.MaxValue)];
 
     private static readonly ImmutableArray<HookStep> Forward = [new(HookStepKind.Filter, 0)];
 
-    private static readonly ImmutableArray<HookStep> LocalOut = [new(HookStepKind.Conntrack, -200), new(HookStepKind.NatDst, -100), new(HookStepKind.Filter, 0)];
+    private static readonly ImmutableArray<HookStep> LocalOut = [new(HookStepKind.Raw, -300), new(HookStepKind.Conntrack, -200), new(HookStepKind.NatDst, -100), new(HookStepKind.Filter, 0)];
 
     private static readonly ImmutableArray<HookStep> PostRouting = [new(HookStepKind.NatSrc, 100), new(HookStepKind.Confirm, int.MaxValue)];
 

@@ -1,13 +1,14 @@
 namespace ConntrackModel.Model.Iptables;
 
 /// <summary>
-/// The iptables tables the model has (<c>iptable_nat</c>, <c>iptable_filter</c>; with iptables-nft, an nf_tables table of
-/// that name whose base chains have the same hooks and priorities).
+/// The iptables tables the model has (<c>iptable_nat</c>, <c>iptable_filter</c>, <c>iptable_raw</c>; with iptables-nft, an
+/// nf_tables table of that name whose base chains have the same hooks and priorities).
 /// </summary>
 public enum IptTable
 {
     Nat,
     Filter,
+    Raw,
 }
 
 /// <summary>Tables' names and built-in chains, as iptables spells them.</summary>
@@ -18,6 +19,7 @@ public static class IptTables
     {
         IptTable.Nat => "nat",
         IptTable.Filter => "filter",
+        IptTable.Raw => "raw",
         _ => throw new ArgumentOutOfRangeException(nameof(table)),
     };
 
@@ -26,14 +28,23 @@ public static class IptTables
     {
         "nat" => IptTable.Nat,
         "filter" => IptTable.Filter,
+        "raw" => IptTable.Raw,
         _ => null,
     };
 
     /// <summary>
     /// The table's built-in chains, in the order <c>iptables -S</c> lists them (<c>nf_nat_ipv4_ops</c>: PRE_ROUTING,
-    /// LOCAL_IN, LOCAL_OUT, POST_ROUTING; <c>FILTER_VALID_HOOKS</c>: LOCAL_IN, FORWARD, LOCAL_OUT).
+    /// LOCAL_IN, LOCAL_OUT, POST_ROUTING; <c>FILTER_VALID_HOOKS</c>: LOCAL_IN, FORWARD, LOCAL_OUT; <c>RAW_VALID_HOOKS</c>:
+    /// PRE_ROUTING, LOCAL_OUT).
     /// </summary>
-    public static IReadOnlyList<IptChain> Builtins(this IptTable table) => table == IptTable.Nat ? NatChains : FilterChains;
+    public static IReadOnlyList<IptChain> Builtins(this IptTable table) => table switch
+    {
+        IptTable.Nat => NatChains,
+        IptTable.Filter => FilterChains,
+        _ => RawChains,
+    };
+
+    private static readonly IptChain[] RawChains = [IptChain.PreRouting, IptChain.Output];
 
     private static readonly IptChain[] NatChains = [IptChain.PreRouting, IptChain.Input, IptChain.Output, IptChain.PostRouting];
 

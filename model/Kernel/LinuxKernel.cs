@@ -1058,6 +1058,12 @@ public static partial class LinuxKernel
         {
             /// <summary><c>skb-&gt;mark</c>: set by MARK rules, read by <c>-m mark</c>; 0 when the packet enters a namespace.</summary>
             public uint Mark { get; init; }
+
+            /// <summary>
+            /// The untracked mark (IP_CT_UNTRACKED) the raw table's NOTRACK set: conntrack leaves the packet alone; it
+            /// keeps the mark over <c>lo</c> and loses it crossing a veth (<c>skb_scrub_packet</c>).
+            /// </summary>
+            public bool Untracked { get; init; }
         }
 
         /// <summary><c>sysctl_ip_default_ttl</c> (<c>IPDEFTTL</c>): what a locally generated packet starts with.</summary>
@@ -1108,8 +1114,11 @@ public static partial class LinuxKernel
             {
                 switch (step.Kind)
                 {
+                    case HookStepKind.Raw:
+                        if (nf.Raws && !RawHook(n, ref skb, hook, inDev, route?.Device)) return false;
+                        break;
                     case HookStepKind.Conntrack:
-                        if (fresh && nf.Tracking && !ConntrackIn(n, ref skb)) return false;
+                        if (fresh && nf.Tracking && !skb.Untracked && !ConntrackIn(n, ref skb)) return false;
                         break;
                     case HookStepKind.NatDst:
                         var before = skb.Seg.Tuple.Dst.Ip;
@@ -1185,7 +1194,7 @@ public static partial class LinuxKernel
             }
             Events.Add(new KernelEvent.Captured(Now, seg, _namespaces[n].Name, dev.Name));
             // skb_scrub_packet(skb, xnet): the entry and, crossing namespaces, the mark go.
-            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original, Pending = CtStatus.None, Mark = 0 });
+            Input(peer.Netns, peer.Device, skb with { Ct = null, Confirmed = false, Dir = CtDirection.Original, Pending = CtStatus.None, Mark = 0, Untracked = false });
         }
 
         /// <summary>
@@ -1386,6 +1395,15 @@ public static partial class LinuxKernel
         private IptRule? Verdict(XtTable table, ImmutableList<IptRule> chain, ConnTuple tuple, string? inDev, string? outDev,
             Func<IPv4Address, bool> isLocal, CtStates state, ref uint mark, out bool decided)
         {
+            var untrack = false;
+            return Verdict(table, chain, tuple, inDev, outDev, isLocal, state, ref mark, ref untrack, out decided);
+        }
+
+        /// <inheritdoc cref="Verdict(XtTable, ImmutableList{IptRule}, ConnTuple, string?, string?, Func{IPv4Address, bool}, CtStates, ref uint, out bool)"/>
+        /// <remarks>NOTRACK (the raw table's) sets <paramref name="untrack"/> and goes on, as MARK does.</remarks>
+        private IptRule? Verdict(XtTable table, ImmutableList<IptRule> chain, ConnTuple tuple, string? inDev, string? outDev,
+            Func<IPv4Address, bool> isLocal, CtStates state, ref uint mark, ref bool untrack, out bool decided)
+        {
             decided = false;
             foreach (var rule in chain)
             {
@@ -1396,10 +1414,13 @@ public static partial class LinuxKernel
                     case IptTarget.Mark m:
                         mark = m.Apply(mark);
                         continue;
+                    case IptTarget.NoTrack:
+                        untrack = true;
+                        continue;
                     case IptTarget.Return:
                         return null;
                     case IptTarget.Jump j:
-                        var inner = Verdict(table, table.UserChain(j.Chain), tuple, inDev, outDev, isLocal, state, ref mark, out decided);
+                        var inner = Verdict(table, table.UserChain(j.Chain), tuple, inDev, outDev, isLocal, state, ref mark, ref untrack, out decided);
                         if (decided) return inner;
                         continue;
                     default:
@@ -1418,6 +1439,7 @@ public static partial class LinuxKernel
         /// </summary>
         private static CtStates StateOf(in Skb skb)
         {
+            if (skb.Untracked) return CtStates.Untracked;
             if (skb.Ct is not { } ct) return CtStates.Invalid;
             var state = skb.Seg.Icmp is not null ? CtStates.Related
                 : skb.Dir == CtDirection.Reply || ct.Has(CtStatus.SeenReply) ? CtStates.Established
@@ -1450,6 +1472,32 @@ public static partial class LinuxKernel
                     return false;
                 case null when filter.Drops(chain):
                     Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: dropped by the chain's policy (DROP)"));
+                    return false;
+                default:
+                    return true;
+            }
+        }
+
+        /// <summary>
+        /// The raw table at <paramref name="chain"/> (<c>iptable_raw_hook</c>, priority NF_IP_PRI_RAW, -300: before
+        /// conntrack). NOTRACK marks the packet untracked (<c>xt_ct_target</c>: only a packet with no entry yet; one that
+        /// kept its entry over <c>lo</c> is left as it is); DROP and a DROP policy drop it. False: dropped.
+        /// </summary>
+        private bool RawHook(int n, ref Skb skb, IptChain chain, string? inDev, string? outDev)
+        {
+            var raw = _namespaces[n].Netfilter.Raw;
+            var mark = skb.Mark;
+            var untrack = false;
+            var rule = Verdict(raw, raw.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, ref untrack, out _);
+            skb = skb with { Mark = mark, Untracked = skb.Untracked || (untrack && skb.Ct is null) };
+            var name = IptRule.BuiltinName(chain);
+            switch (rule?.Target)
+            {
+                case IptTarget.Drop:
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}raw {name}: dropped by -A {rule.ChainName} {rule.Spec}"));
+                    return false;
+                case null when raw.Drops(chain):
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}raw {name}: dropped by the chain's policy (DROP)"));
                     return false;
                 default:
                     return true;

@@ -416,7 +416,7 @@ public static partial class ScenarioParser
                 case "-t":
                 case "--table":
                     var name = Next(t, ref i, "TABLE");
-                    table = IptTables.Parse(name.Text) ?? throw new ParseException(name.Column, $"unsupported table {Q(name.Text)}: the model has the nat and filter tables");
+                    table = IptTables.Parse(name.Text) ?? throw new ParseException(name.Column, $"unsupported table {Q(name.Text)}: the model has the nat, filter and raw tables");
                     break;
                 case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace" or
                     "-N" or "--new-chain" or "-X" or "--delete-chain" or "-P" or "--policy":
@@ -513,7 +513,7 @@ public static partial class ScenarioParser
     /// <summary>iptables targets the model does not have (a name not here and not a NAT target is a jump to a user chain).</summary>
     private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
     {
-        "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
+        "LOG", "NFLOG", "MARK", "CONNMARK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
         "CHECKSUM", "DSCP", "TOS", "TTL", "TCPMSS", "SET", "QUEUE", "NFQUEUE", "CONNSECMARK", "SECMARK", "IDLETIMER", "LED", "HMARK",
         "SYNPROXY", "ULOG", "ECN", "RATEEST", "TEE",
     };
@@ -554,6 +554,7 @@ public static partial class ScenarioParser
         CtStates? states = null;
         Token? stateOption = null;
         Token? rejectWith = null;
+        Token? notrack = null;
         void Negate(Token option, Negated flag)
         {
             if (bang is null) return;
@@ -619,6 +620,11 @@ public static partial class ScenarioParser
                 case "--reject-with":
                     rejectWith = Next(t, ref i, "a reject type");
                     break;
+                case "--notrack":
+                    notrack = tok;
+                    break;
+                case "--zone" or "--helper" or "--ctevents" or "--expevents" or "--timeout" or "--zone-orig" or "--zone-reply":
+                    throw new ParseException(tok.Column, $"unsupported CT option {Q(tok.Text)}: the model has CT --notrack");
                 case "--comment":
                     Needs(tok, "comment");
                     // A comment changes nothing; iptables keeps at most 255 characters of it (XT_MAX_COMMENT_LEN).
@@ -761,10 +767,14 @@ public static partial class ScenarioParser
         if (portMatch is not null && proto is null) throw new ParseException(portMatch.Column, $"{portMatch.Text} needs -p tcp or -p udp before it");
         var tcp = proto is not null;
         if (jump is null)
-            throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, table == IptTable.Nat
-                ? "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, ACCEPT, RETURN or a user chain)"
-                : "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, RETURN or a user chain)");
+            throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, table switch
+            {
+                IptTable.Nat => "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, ACCEPT, RETURN or a user chain)",
+                IptTable.Raw => "expected -j TARGET (NOTRACK, CT --notrack, ACCEPT, DROP, MARK, RETURN or a user chain)",
+                _ => "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, RETURN or a user chain)",
+            });
         if (rejectWith is not null && jump.Text != "REJECT") Forbid(rejectWith, jump.Text);
+        if (notrack is not null && jump.Text != "CT") Forbid(notrack, jump.Text);
 
         if (markOption is not null && jump.Text != "MARK") Forbid(markOption, jump.Text);
         // iptables checks a NAT target's hooks for a built-in chain; in a user chain the kernel checks the hooks that
@@ -819,6 +829,15 @@ public static partial class ScenarioParser
                 Forbid(toDestination, "DROP");
                 Forbid(toPorts, "DROP");
                 target = new IptTarget.Drop();
+                break;
+            case "NOTRACK":
+            case "CT":
+                // -j CT does more than --notrack (zones, helpers, timeouts): the model has that one use.
+                if (jump.Text == "CT" && notrack is null) throw new ParseException(jump.Column, "unsupported: -j CT without --notrack (the model has CT --notrack and NOTRACK)");
+                Forbid(toSource, jump.Text);
+                Forbid(toDestination, jump.Text);
+                Forbid(toPorts, jump.Text);
+                target = new IptTarget.NoTrack();
                 break;
             case "REJECT":
                 Forbid(toSource, "REJECT");

@@ -38,6 +38,19 @@ public class SetupCheckTests
         Assert.Equal(config.Setup.Length, Parse("kube-node.scenario").Lines.Count);
     }
 
+    /// <summary>The Docker host: the published port is a target at the host's addresses (DOCKER chain, addrtype LOCAL), and its late start collides.</summary>
+    [Fact]
+    public void DockerHost_PublishedPortIsATarget_AndLateStartCollides()
+    {
+        var (config, error) = SetupSpaces.From("docker-host.scenario", Parse("docker-host.scenario"), SetupEvents.Late);
+        Assert.Null(error);
+        var targets = config!.Space!.Targets.Select(t => t.Address.ToString()).ToHashSet();
+        Assert.Superset(new HashSet<string> { "172.17.0.2:80", "192.168.1.20:80", "192.168.1.10:8080", "172.17.0.1:8080" }, targets);
+        var r = CheckRunner.Run(new CheckOptions(config, CheckOptions.DefaultFor(config), 1, null), _ => { });
+        Assert.NotNull(r.Minimal);
+        Assert.True(r.MinimalityOfMinimal!.Minimal);
+    }
+
     [Fact]
     public void Late_DefersTheNetfilterLines_InOrder_AndExpirySetsShortTimeouts()
     {
