@@ -226,4 +226,47 @@ public class UserChainTests(ITestOutputHelper output)
         }
         Assert.Equal(Refused.Count, checkedCount);
     }
+
+    /// <summary>
+    /// The incremental check of an append (<see cref="XtTable.AppendProblem"/>) says what the whole table's walk says after
+    /// it (<see cref="XtTable.HookProblem"/>), on 3,000 appends to random tables of user chains, jumps (loops included),
+    /// NAT targets at the wrong hooks, REJECT and RETURN, in the nat and filter tables; every answer kind occurs.
+    /// </summary>
+    [Fact]
+    public void AppendProblem_IsTheWholeTablesAnswer()
+    {
+        var rng = new Random(20261130);
+        var answers = new Dictionary<string, int>(StringComparer.Ordinal);
+        var compared = 0;
+        for (var trial = 0; trial < 150; trial++)
+        {
+            var tableKind = trial % 2 == 0 ? IptTable.Nat : IptTable.Filter;
+            var t = new XtTable(tableKind);
+            string[] users = ["A", "B", "C", "D"];
+            foreach (var u in users) t = t.WithUserChain(u);
+            var builtins = tableKind.Builtins().ToArray();
+            for (var step = 0; step < 20; step++)
+            {
+                var inUser = rng.Next(3) > 0;
+                var chain = builtins[rng.Next(builtins.Length)];
+                IptTarget target = rng.Next(7) switch
+                {
+                    0 or 1 or 2 => new IptTarget.Jump(users[rng.Next(users.Length)]),
+                    3 => new IptTarget.Masquerade(new Model.Nat.NatRange(false, default, default, false, 0, 0, false, false, false)),
+                    4 => new IptTarget.Dnat(new Model.Nat.NatRange(true, new Model.Addressing.IPv4Address(0x01020304), new Model.Addressing.IPv4Address(0x01020304), false, 0, 0, false, false, false)),
+                    5 => new IptTarget.Reject(RejectWith.IcmpPortUnreachable),
+                    _ => new IptTarget.Return(),
+                };
+                var rule = new IptRule(chain, RuleMatch.Any, target, target.ToString()) { Table = tableKind, UserChain = inUser ? users[rng.Next(users.Length)] : null };
+                var incremental = t.AppendProblem(rule);
+                var whole = t.Append(rule).HookProblem();
+                Assert.True(whole == incremental, $"{rule.ChainName} -j {target}: whole table '{whole}', incremental '{incremental}' in {string.Join("; ", t.Rules.Select(r => r.ChainName + " " + r.Target))}");
+                answers[whole ?? "ok"] = answers.GetValueOrDefault(whole ?? "ok") + 1;
+                compared++;
+                if (whole is null) t = t.Append(rule);
+            }
+        }
+        Assert.Equal(3000, compared);
+        Assert.True(answers.Count == 3, string.Join(", ", answers.Select(kv => $"{kv.Key}: {kv.Value}")));
+    }
 }

@@ -8,7 +8,7 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all] [--workload snat|node]</c>: times what
+/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all] [--workload snat|node|udp|kube [--services S,...]]</c>: times what
 /// users run and the loop inside it, on generated scenarios of N connections behind a SNAT rule on loopback
 /// (<see cref="SnatWorkload"/>) or from two pods through a MASQUERADEing node (<see cref="NodeWorkload"/>).
 /// <list type="bullet">
@@ -33,7 +33,8 @@ public static class BenchCommand
             new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
             new("--repeat", "N", "runs per figure (default 5)"),
             new("--part", "loop|commands|all", "what to time (default all)"),
-            new("--workload", "snat|node|udp", "the generated scenarios: N connections behind a SNAT rule on loopback, from two pods through a MASQUERADEing node, or N UDP flows (datagram and answer) through that node (default snat)"),
+            new("--workload", "snat|node|udp|kube", "the generated scenarios: N connections behind a SNAT rule on loopback, from two pods through a MASQUERADEing node, N UDP flows (datagram and answer) through that node, or N connections from the pods to ClusterIP Services through kube-proxy's nat table (default snat)"),
+            new("--services", "S,S,...", "--workload kube: how many Services the nat table has, 4 rules each (default 500: about 2,000 rules)"),
             new("--check", null, "measure check over many seeds instead"),
             new("--config", "C", "--check: the configuration (default late-start)"),
             new("--setup", "FILE", "--check: workloads around this setup instead (as check --setup)"),
@@ -53,8 +54,8 @@ public static class BenchCommand
         ArgumentNullException.ThrowIfNull(stdout);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
         if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
-        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part", "--workload"], "does not apply to bench --check");
-        if (o.Has("--z3")) o.Refuse(["--sizes", "--part", "--workload", .. CheckOnly], "does not apply to bench --z3");
+        if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part", "--workload", "--services"], "does not apply to bench --check");
+        if (o.Has("--z3")) o.Refuse(["--sizes", "--part", "--workload", "--services", .. CheckOnly], "does not apply to bench --z3");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
         if (o.Has("--check")) return CheckBench.Run(o, stdout, stderr);
         if (o.Has("--z3")) return Z3Bench.Run(o, stdout, stderr);
@@ -72,9 +73,31 @@ public static class BenchCommand
         if (which is not ("loop" or "commands" or "all"))
             return Program.UsageError(stderr, $"bench: --part expects loop, commands or all, got '{which}'");
         var workload = o.Value("--workload") ?? "snat";
-        if (workload is not ("snat" or "node" or "udp"))
-            return Program.UsageError(stderr, $"bench: --workload expects snat, node or udp, got '{workload}'");
+        if (workload is not ("snat" or "node" or "udp" or "kube"))
+            return Program.UsageError(stderr, $"bench: --workload expects snat, node, udp or kube, got '{workload}'");
+        if (o.Has("--services") && workload != "kube") return Program.UsageError(stderr, "bench: --services belongs to --workload kube");
+        var services = new List<int>();
+        foreach (var part in (o.Value("--services") ?? "500").Split(','))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var sv) || sv < 1 || sv > 60_000)
+                return Program.UsageError(stderr, $"bench: --services expects comma-separated Service counts from 1 to 60000, got '{part}'");
+            services.Add(sv);
+        }
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
+        if (workload == "kube")
+        {
+            // One table size after another: the growth with the rule count is the question (the kernel walks rules linearly).
+            foreach (var sv in services)
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"scenario: a node with two pods, kube-proxy's nat table for {sv} ClusterIP Services ({KubeWorkload.Rules(sv)} rules, one iptables-restore), N x (connect from pod 1 or 2 in turn to Service i mod {sv}, send); {repeat} runs each; median [min-max]"));
+                Func<int, string> kube = n => KubeWorkload.Text(n, sv);
+                if (which is "loop" or "all" && Loop(sizes, repeat, kube, stdout, stderr) is var kl && kl != ExitCode.Ok) return kl;
+                if (which is "commands" or "all" && Commands(sizes, repeat, kube, workload, stdout, stderr) is var kc && kc != ExitCode.Ok) return kc;
+                stdout.WriteLine();
+            }
+            return ExitCode.Ok;
+        }
 
         Func<int, string> text = workload switch { "node" => NodeWorkload.Text, "udp" => NodeWorkload.UdpText, _ => SnatWorkload.Text };
         stdout.WriteLine(workload switch

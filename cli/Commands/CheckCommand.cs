@@ -29,7 +29,7 @@ public static class CheckCommand
             new("--replay", "TOKEN", "fscheck: regenerates one failing test from the token a report prints"),
             new("--depth", "K", "z3: the largest depth searched (default 6)"),
             new("--smt", null, "z3: also write the query as query.smt2"),
-            new("--out", "DIR", "where the report goes (default ctmodel-check/CONFIG, or CONFIG-z3)"),
+            new("--out", "DIR", "where the report goes (default ctmodel-check/CONFIG, ctmodel-check/setup-NAME for --setup NAME.scenario, or CONFIG-z3)"),
             new("--pcap", null, "also write the minimal counterexample's packets as minimal.pcapng into --out"),
             new("--itf", null, "also write the minimal counterexample's run as minimal.itf.json (ITF) into --out"),
             new("--sh", null, "also write the minimal counterexample as minimal.sh, a standalone script that checks it on a kernel (as export --sh)"),

@@ -27,6 +27,7 @@ public sealed record XtTable
             _chains = [.. Enum.GetValues<IptChain>().Select(c => value.Where(r => r.UserChain is null && r.Chain == c).ToImmutableList())];
             _user = value.Where(r => r.UserChain is not null).GroupBy(r => r.UserChain!, StringComparer.Ordinal)
                 .ToImmutableDictionary(g => g.Key, g => g.ToImmutableList(), StringComparer.Ordinal);
+            _jumpsInto = JumpsInto(value);
         }
     }
 
@@ -53,7 +54,36 @@ public sealed record XtTable
     /// The user chains (<c>iptables -N</c>) in the order they were made: the order nf_tables keeps them in, and the
     /// one <c>iptables -X</c> meets them in (measured: of two busy chains it names the older, whatever their names).
     /// </summary>
-    public ImmutableList<string> UserChains { get; init; } = [];
+    public ImmutableList<string> UserChains
+    {
+        get => _userChains;
+        init
+        {
+            _userChains = value;
+            _userSet = [.. value];
+        }
+    }
+
+    private readonly ImmutableList<string> _userChains = [];
+
+    /// <summary>The same names as a set: a restore of thousands of chains asks "does it exist?" for each line.</summary>
+    private readonly ImmutableHashSet<string> _userSet = ImmutableHashSet<string>.Empty;
+
+    /// <summary>Is <paramref name="name"/> a user chain of the table?</summary>
+    public bool IsUserChain(string name) => _userSet.Contains(name);
+
+    /// <summary>The table with the user chain <paramref name="name"/> made (<c>-N</c>), in constant time but for the list's log.</summary>
+    public XtTable WithUserChain(string name) => new(this, _userChains.Add(name), _userSet.Add(name));
+
+    /// <summary>The table without the user chain <paramref name="name"/> (<c>-X NAME</c>).</summary>
+    public XtTable WithoutUserChain(string name) => new(this, _userChains.Remove(name), _userSet.Remove(name));
+
+    private XtTable(XtTable original, ImmutableList<string> chains, ImmutableHashSet<string> set)
+        : this(original)
+    {
+        _userChains = chains;
+        _userSet = set;
+    }
 
     /// <summary>Do the table's base chains exist (its hooks registered)?</summary>
     public bool Exists { get; init; }
@@ -77,7 +107,24 @@ public sealed record XtTable
     public ImmutableList<IptRule> ChainNamed(string name) => Table.Builtin(name) is { } c ? Chain(c) : UserChain(name);
 
     /// <summary>Is <paramref name="name"/> a chain of the table (built-in, or a user chain that exists)?</summary>
-    public bool HasChain(string name) => Table.Builtin(name) is not null || UserChains.Contains(name);
+    public bool HasChain(string name) => Table.Builtin(name) is not null || _userSet.Contains(name);
+
+    /// <summary>
+    /// Is a rule the same as <paramref name="rule"/> (as iptables -D compares: <see cref="IptRule.SameRule"/>) in the
+    /// table? Constant time: every packet a DNAT binding translates asks it of a table that may hold thousands of rules.
+    /// </summary>
+    public bool HasSameRule(IptRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        // Made once per version of the rule list (immutable: a change is a new list), kept while that list lives.
+        var keys = Keys.GetValue(_rules, static rules => [.. rules.Select(Key)]);
+        return rule.Table == Table && keys.Contains(Key(rule));
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ImmutableList<IptRule>, HashSet<(IptChain, string?, RuleMatch, IptTarget)>> Keys = [];
+
+    /// <summary>What <see cref="IptRule.SameRule"/> compares, within one table.</summary>
+    private static (IptChain, string?, RuleMatch, IptTarget) Key(IptRule r) => (r.Chain, r.UserChain, r.Match, r.Target);
 
     /// <summary>Does any rule jump to the user chain <paramref name="name"/>?</summary>
     public bool IsReferenced(string name) => _rules.Any(r => r.Target is IptTarget.Jump j && j.Chain == name);
@@ -140,6 +187,64 @@ public sealed record XtTable
         r.Target is not IptTarget.Reject { With: RejectWith.TcpReset } ||
         (r.Match.Protocol == Addressing.L4Proto.Tcp && !r.Match.Not.HasFlag(Negated.Protocol));
 
+    /// <summary>
+    /// <see cref="HookProblem"/> of the table after <c>iptables -A</c> of <paramref name="rule"/>, asked of the table
+    /// before it, without walking the whole table: the rule itself (its target's table, a TCP reset's protocol), then
+    /// only what the new rule can change: the hooks that reach its chain (each must allow its target, and, for a jump,
+    /// every target the jump reaches), and whether the jump closes a loop. The same answer as
+    /// <c>Append(rule).HookProblem()</c> (a test compares the two); a restore of thousands of rules checks each in
+    /// time proportional to what the rule reaches, not to the table.
+    /// </summary>
+    public string? AppendProblem(IptRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        if (!rule.Target.ValidIn(Table) || !ResetForTcp(rule)) return "Invalid argument";
+        // In the order HookProblem walks them, so that where two hooks would give different answers the same comes first.
+        var hooks = HooksReaching(rule.ChainName).OrderBy(h => Table.Builtins().ToList().IndexOf(h)).ToList();
+        if (hooks.Count == 0) return null;
+        foreach (var hook in hooks)
+        {
+            if (!rule.Target.ValidAt(hook)) return "Invalid argument";
+            if (rule.Target is IptTarget.Jump j)
+            {
+                // The walk HookProblem makes from here: a path back to the rule's own chain is a loop.
+                var path = new List<string> { rule.ChainName };
+                if (Walk(j.Chain, UserChain(j.Chain), hook, path) is { } problem) return problem;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The built-in chains from which <paramref name="chain"/> is reached (itself, if built-in), following jumps back.</summary>
+    private List<IptChain> HooksReaching(string chain)
+    {
+        var hooks = new List<IptChain>();
+        var seen = new HashSet<string>(StringComparer.Ordinal) { chain };
+        var todo = new Stack<string>();
+        todo.Push(chain);
+        while (todo.Count > 0)
+        {
+            var c = todo.Pop();
+            if (Table.Builtin(c) is { } b)
+            {
+                hooks.Add(b);
+                continue;
+            }
+            foreach (var from in _jumpsInto.GetValueOrDefault(c, []))
+            {
+                if (seen.Add(from)) todo.Push(from);
+            }
+        }
+        return hooks;
+    }
+
+    /// <summary>For each chain, the chains with a rule that jumps to it (kept with the rules).</summary>
+    private readonly ImmutableDictionary<string, ImmutableHashSet<string>> _jumpsInto = ImmutableDictionary.Create<string, ImmutableHashSet<string>>(StringComparer.Ordinal);
+
+    private static ImmutableDictionary<string, ImmutableHashSet<string>> JumpsInto(IEnumerable<IptRule> rules) =>
+        rules.Where(r => r.Target is IptTarget.Jump).GroupBy(r => ((IptTarget.Jump)r.Target).Chain, StringComparer.Ordinal)
+            .ToImmutableDictionary(g => g.Key, g => g.Select(r => r.ChainName).ToImmutableHashSet(StringComparer.Ordinal), StringComparer.Ordinal);
+
     private string? Walk(string name, ImmutableList<IptRule> rules, IptChain hook, List<string> path)
     {
         if (path.Contains(name)) return "Too many links";
@@ -161,22 +266,26 @@ public sealed record XtTable
     {
         ArgumentNullException.ThrowIfNull(rule);
         var users = RuleUsers + (UsesConntrack(rule) ? 1 : 0);
+        var jumps = rule.Target is IptTarget.Jump j
+            ? _jumpsInto.SetItem(j.Chain, _jumpsInto.GetValueOrDefault(j.Chain, ImmutableHashSet.Create<string>(StringComparer.Ordinal)).Add(rule.ChainName))
+            : _jumpsInto;
         // A rule of a user chain adds no base chain: only a jump from a built-in chain makes the table's hooks see it.
         if (rule.UserChain is { } user)
-            return new XtTable(this, _rules.Add(rule), _chains, _user.SetItem(user, UserChain(user).Add(rule)), users);
+            return new XtTable(this, _rules.Add(rule), _chains, _user.SetItem(user, UserChain(user).Add(rule)), users, jumps);
         var chains = _chains.SetItem((int)rule.Chain, _chains[(int)rule.Chain].Add(rule));
         // The record's copy keeps the counts and chains; only the ones this rule changes are set after it.
-        return new XtTable(this, _rules.Add(rule), chains, _user, users) { Exists = true };
+        return new XtTable(this, _rules.Add(rule), chains, _user, users, jumps) { Exists = true };
     }
 
     private XtTable(XtTable original, ImmutableList<IptRule> rules, ImmutableArray<ImmutableList<IptRule>> chains,
-        ImmutableDictionary<string, ImmutableList<IptRule>> user, int ruleUsers)
+        ImmutableDictionary<string, ImmutableList<IptRule>> user, int ruleUsers, ImmutableDictionary<string, ImmutableHashSet<string>> jumps)
         : this(original)
     {
         _rules = rules;
         _chains = chains;
         _user = user;
         RuleUsers = ruleUsers;
+        _jumpsInto = jumps;
     }
 
     public bool Equals(XtTable? other) =>

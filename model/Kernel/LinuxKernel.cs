@@ -157,8 +157,9 @@ public static partial class LinuxKernel
                 if (RuleProblem(table, add.Rule) is { } addProblem) return addProblem;
                 if (add.Position is { } pos && pos > table.ChainNamed(add.Rule.ChainName).Count + 1)
                     return "iptables: Index of insertion too big.";
-                var added = add.Position is { } p ? table with { Rules = table.Inserted(add.Rule, p) } : table.Append(add.Rule);
-                return HookProblem(added, add.Position is null ? "RULE_APPEND" : "RULE_INSERT", add.Rule.ChainName);
+                // An append is checked for what it changes (XtTable.AppendProblem, the same answer); an insert walks the table.
+                var why = add.Position is { } p ? (table with { Rules = table.Inserted(add.Rule, p) }).HookProblem() : table.AppendProblem(add.Rule);
+                return why is null ? null : $"iptables v1.8.9 (nf_tables):  {(add.Position is null ? "RULE_APPEND" : "RULE_INSERT")} failed ({why}): rule in chain {add.Rule.ChainName}";
             case Command.IptablesReplace replace:
                 // Measured with iptables 1.8.9 (nf_tables): before the table exists iptables cannot find the chain.
                 if (replace.Rule.UserChain is null && !table.Exists) return "iptables: No chain/target/match by that name.";
@@ -172,7 +173,7 @@ public static partial class LinuxKernel
             case Command.IptablesDeleteChain dc:
                 if (dc.Chain is { } dn)
                 {
-                    if (!table.UserChains.Contains(dn)) return NoChain(table, dn);
+                    if (!table.IsUserChain(dn)) return NoChain(table, dn);
                     return Busy(table, dn) ? ChainBusy(dn) : null;
                 }
                 // Every user chain at once, or none: the oldest that is busy is named (measured).
@@ -209,9 +210,9 @@ public static partial class LinuxKernel
             case Command.IptablesReplace replace:
                 return WithRules(table.Replaced(replace.Rule, replace.Index), replace.Rule.UserChain is null);
             case Command.IptablesNewChain nc:
-                return table with { UserChains = table.UserChains.Add(nc.Chain) };
+                return table.WithUserChain(nc.Chain);
             case Command.IptablesDeleteChain dc:
-                return table with { UserChains = dc.Chain is { } one ? table.UserChains.Remove(one) : [] };
+                return dc.Chain is { } one ? table.WithoutUserChain(one) : table with { UserChains = [] };
             case Command.IptablesFlush f:
                 if (f.UserChain is { } uc) return WithRules(table.Rules.RemoveAll(r => r.UserChain == uc), builtin: false);
                 return WithRules(f.Chain is { } ch ? table.Rules.RemoveAll(r => r.UserChain is null && r.Chain == ch) : [], builtin: true);
@@ -244,7 +245,7 @@ public static partial class LinuxKernel
                 if (item.Declared is { } name)
                 {
                     if (table.Table.Builtin(name) is { } builtin) table = table.WithPolicy(builtin, item.Policy == "DROP");
-                    else if (!table.UserChains.Contains(name)) table = table with { UserChains = table.UserChains.Add(name) };
+                    else if (!table.IsUserChain(name)) table = table.WithUserChain(name);
                     else table = table with { Rules = table.Rules.RemoveAll(r => r.UserChain == name) };
                     continue;
                 }
@@ -274,7 +275,7 @@ public static partial class LinuxKernel
     private static string? RuleProblem(XtTable table, IptRule rule)
     {
         if (rule.UserChain is { } into && !table.HasChain(into)) return NoChain(table, into);
-        if (rule.Target is IptTarget.Jump j && !table.UserChains.Contains(j.Chain))
+        if (rule.Target is IptTarget.Jump j && !table.IsUserChain(j.Chain))
             return $"iptables v1.8.9 (nf_tables): Chain '{j.Chain}' does not exist";
         return null;
     }
@@ -1460,18 +1461,28 @@ public static partial class LinuxKernel
             var mark = skb.Mark;
             var rule = Verdict(filter, filter.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
             skb = skb with { Mark = mark };
-            var name = IptRule.BuiltinName(chain);
+            return Passes(n, skb, filter, chain, rule);
+        }
+
+        /// <summary>
+        /// A filtering table's verdict at <paramref name="chain"/> (the filter and raw tables): DROP drops silently, REJECT
+        /// answers and drops, no decision falls to the chain's policy; false when the packet is dropped (with its event).
+        /// </summary>
+        private bool Passes(int n, in Skb skb, XtTable table, IptChain chain, IptRule? rule)
+        {
+            // The text only when the packet is dropped: an accepted packet allocates nothing here.
+            string At() => $"{Where(n)}{table.Table.Name()} {IptRule.BuiltinName(chain)}";
             switch (rule?.Target)
             {
                 case IptTarget.Drop:
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: dropped by -A {rule.ChainName} {rule.Spec}"));
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{At()}: dropped by -A {rule.ChainName} {rule.Spec}"));
                     return false;
                 case IptTarget.Reject reject:
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: rejected by -A {rule.ChainName} {rule.Spec}"));
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{At()}: rejected by -A {rule.ChainName} {rule.Spec}"));
                     Reject(n, skb, reject.With);
                     return false;
-                case null when filter.Drops(chain):
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}filter {name}: dropped by the chain's policy (DROP)"));
+                case null when table.Drops(chain):
+                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{At()}: dropped by the chain's policy (DROP)"));
                     return false;
                 default:
                     return true;
@@ -1490,18 +1501,7 @@ public static partial class LinuxKernel
             var untrack = false;
             var rule = Verdict(raw, raw.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, ref untrack, out _);
             skb = skb with { Mark = mark, Untracked = skb.Untracked || (untrack && skb.Ct is null) };
-            var name = IptRule.BuiltinName(chain);
-            switch (rule?.Target)
-            {
-                case IptTarget.Drop:
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}raw {name}: dropped by -A {rule.ChainName} {rule.Spec}"));
-                    return false;
-                case null when raw.Drops(chain):
-                    Events.Add(new KernelEvent.Dropped(Now, skb.Seg, $"{Where(n)}raw {name}: dropped by the chain's policy (DROP)"));
-                    return false;
-                default:
-                    return true;
-            }
+            return Passes(n, skb, raw, chain, rule);
         }
 
         /// <summary>
@@ -1574,10 +1574,7 @@ public static partial class LinuxKernel
         private void StaleCheck(int n, Segment seg, CtEntry ct)
         {
             var chosenBy = ct.DnatRule!;
-            foreach (var r in _namespaces[ct.Netns].Netfilter.Rules)
-            {
-                if (r.SameRule(chosenBy)) return;
-            }
+            if (_namespaces[ct.Netns].Netfilter.Table(chosenBy.Table).HasSameRule(chosenBy)) return;
             Events.Add(new KernelEvent.StaleBinding(Now, seg, ct.Id, $"-A {chosenBy.ChainName} {chosenBy.Spec}", _namespaces[n].Name));
         }
 
