@@ -36,6 +36,7 @@ public class ExamplesTests
         { "filter-policy.scenario", [] },
         { "filter-related.scenario", [] },
         { "raw-notrack.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
+        { "mangle-mark.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

@@ -47,7 +47,7 @@ public class RestoreTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("iptables-restore <<'EOF'\n*nat\nCOMMIT\n", 1, 18, "the here-document has no end: expected a line 'EOF'")]
-    [InlineData("iptables-restore <<'EOF'\n*mangle\nCOMMIT\nEOF", 2, 2, "unsupported table 'mangle': the model has the nat, filter and raw tables")]
+    [InlineData("iptables-restore <<'EOF'\n*security\nCOMMIT\nEOF", 2, 2, "unsupported table 'security': the model has the nat, filter, raw and mangle tables")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n*nat\nCOMMIT\nEOF", 3, 1, "Bad argument `*nat'")]
     [InlineData("iptables-restore <<'EOF'\n-A POSTROUTING -j ACCEPT\nEOF", 2, 1, "iptables-restore: line 1 failed")]
     [InlineData("iptables-restore <<'EOF'\n*nat\n-A POSTROUTING -j ACCEPT\nEOF", 4, 1, "iptables-restore: COMMIT expected at line 3")]

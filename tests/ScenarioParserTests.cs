@@ -70,7 +70,7 @@ public class ScenarioParserTests
     [InlineData("connect 1A 127.0.0.1:8080", 1, 9, "expected a connection NAME")]
     [InlineData("send A", 1, 8, "missing argument")]
     [InlineData("iptables -t security -A INPUT -j ACCEPT", 1, 13, "unsupported table 'security'")]
-    [InlineData("iptables -t mangle -A INPUT -j ACCEPT", 1, 13, "unsupported table 'mangle'")]
+    [InlineData("iptables -t broute -A INPUT -j ACCEPT", 1, 13, "unsupported table 'broute'")]
     [InlineData("iptables -t nat -A POSTROUTING -m recent --rcheck -j MASQUERADE", 1, 35, "unsupported iptables match '-m recent'")]
     [InlineData("iptables -A INPUT -p tcp -j LOG", 1, 29, "unsupported target 'LOG'")]
     [InlineData("iptables -t nat -A POSTROUTING --foo -j MASQUERADE", 1, 32, "unsupported iptables option '--foo'")]

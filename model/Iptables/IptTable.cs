@@ -1,14 +1,16 @@
 namespace ConntrackModel.Model.Iptables;
 
 /// <summary>
-/// The iptables tables the model has (<c>iptable_nat</c>, <c>iptable_filter</c>, <c>iptable_raw</c>; with iptables-nft, an
-/// nf_tables table of that name whose base chains have the same hooks and priorities).
+/// The iptables tables the model has (<c>iptable_nat</c>, <c>iptable_filter</c>, <c>iptable_raw</c>,
+/// <c>iptable_mangle</c>; with iptables-nft, an nf_tables table of that name whose base chains have the same hooks and
+/// priorities).
 /// </summary>
 public enum IptTable
 {
     Nat,
     Filter,
     Raw,
+    Mangle,
 }
 
 /// <summary>Tables' names and built-in chains, as iptables spells them.</summary>
@@ -20,6 +22,7 @@ public static class IptTables
         IptTable.Nat => "nat",
         IptTable.Filter => "filter",
         IptTable.Raw => "raw",
+        IptTable.Mangle => "mangle",
         _ => throw new ArgumentOutOfRangeException(nameof(table)),
     };
 
@@ -29,20 +32,24 @@ public static class IptTables
         "nat" => IptTable.Nat,
         "filter" => IptTable.Filter,
         "raw" => IptTable.Raw,
+        "mangle" => IptTable.Mangle,
         _ => null,
     };
 
     /// <summary>
     /// The table's built-in chains, in the order <c>iptables -S</c> lists them (<c>nf_nat_ipv4_ops</c>: PRE_ROUTING,
     /// LOCAL_IN, LOCAL_OUT, POST_ROUTING; <c>FILTER_VALID_HOOKS</c>: LOCAL_IN, FORWARD, LOCAL_OUT; <c>RAW_VALID_HOOKS</c>:
-    /// PRE_ROUTING, LOCAL_OUT).
+    /// PRE_ROUTING, LOCAL_OUT; <c>MANGLE_VALID_HOOKS</c>: all five).
     /// </summary>
     public static IReadOnlyList<IptChain> Builtins(this IptTable table) => table switch
     {
         IptTable.Nat => NatChains,
         IptTable.Filter => FilterChains,
-        _ => RawChains,
+        IptTable.Raw => RawChains,
+        _ => MangleChains,
     };
+
+    private static readonly IptChain[] MangleChains = [IptChain.PreRouting, IptChain.Input, IptChain.Forward, IptChain.Output, IptChain.PostRouting];
 
     private static readonly IptChain[] RawChains = [IptChain.PreRouting, IptChain.Output];
 

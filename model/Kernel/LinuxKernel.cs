@@ -1126,8 +1126,11 @@ public static partial class LinuxKernel
                         if ((fresh || !receiving) && nf.NatTableExists && !NatHook(n, ref skb, Manip.Dst, hook, inDev, route)) return false;
                         if (skb.Seg.Tuple.Dst.Ip != before && hook == IptChain.Output && !Reroute(n, skb, ref route)) return false;
                         break;
+                    case HookStepKind.Mangle:
+                        if (nf.Mangles && !TableHook(n, nf.Mangle, ref skb, hook, inDev, route?.Device)) return false;
+                        break;
                     case HookStepKind.Filter:
-                        if (nf.Filtering && !FilterHook(n, ref skb, hook, inDev, route?.Device)) return false;
+                        if (nf.Filtering && !TableHook(n, nf.Filter, ref skb, hook, inDev, route?.Device)) return false;
                         break;
                     case HookStepKind.NatSrc:
                         if ((fresh || !receiving) && nf.NatTableExists && !NatHook(n, ref skb, Manip.Src, hook, inDev, route)) return false;
@@ -1455,13 +1458,12 @@ public static partial class LinuxKernel
         /// conntrack and DNAT, before SNAT and confirmation). False: the packet is dropped, by DROP, by REJECT (which
         /// answers first) or by the chain's DROP policy.
         /// </summary>
-        private bool FilterHook(int n, ref Skb skb, IptChain chain, string? inDev, string? outDev)
+        private bool TableHook(int n, XtTable table, ref Skb skb, IptChain chain, string? inDev, string? outDev)
         {
-            var filter = _namespaces[n].Netfilter.Filter;
             var mark = skb.Mark;
-            var rule = Verdict(filter, filter.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
+            var rule = Verdict(table, table.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
             skb = skb with { Mark = mark };
-            return Passes(n, skb, filter, chain, rule);
+            return Passes(n, skb, table, chain, rule);
         }
 
         /// <summary>

@@ -129,7 +129,7 @@ public static partial class ScenarioParser
                 // Measured: a table inside an open block is "Bad argument `*nat'" (iptables-restore exits 2).
                 if (open is not null) errors.Add(Error(at, $"Bad argument `{trimmed}'"));
                 else if (IptTables.Parse(trimmed[1..]) is not { } named)
-                    errors.Add(Error(at + 1, $"unsupported table {Q(trimmed[1..])}: the model has the nat, filter and raw tables"));
+                    errors.Add(Error(at + 1, $"unsupported table {Q(trimmed[1..])}: the model has the nat, filter, raw and mangle tables"));
                 else
                 {
                     open = k + 1;
@@ -139,7 +139,7 @@ public static partial class ScenarioParser
             }
             if (open is null)
             {
-                errors.Add(Error(at, $"iptables-restore: line {k + 1} failed: expected *nat, *filter or *raw before it (rules and chains belong to a table block)"));
+                errors.Add(Error(at, $"iptables-restore: line {k + 1} failed: expected *nat, *filter, *raw or *mangle before it (rules and chains belong to a table block)"));
                 continue;
             }
             if (trimmed == "COMMIT")

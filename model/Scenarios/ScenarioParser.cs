@@ -416,7 +416,7 @@ public static partial class ScenarioParser
                 case "-t":
                 case "--table":
                     var name = Next(t, ref i, "TABLE");
-                    table = IptTables.Parse(name.Text) ?? throw new ParseException(name.Column, $"unsupported table {Q(name.Text)}: the model has the nat, filter and raw tables");
+                    table = IptTables.Parse(name.Text) ?? throw new ParseException(name.Column, $"unsupported table {Q(name.Text)}: the model has the nat, filter, raw and mangle tables");
                     break;
                 case "-A" or "--append" or "-I" or "--insert" or "-D" or "--delete" or "-F" or "--flush" or "-R" or "--replace" or
                     "-N" or "--new-chain" or "-X" or "--delete-chain" or "-P" or "--policy":
@@ -771,6 +771,7 @@ public static partial class ScenarioParser
             {
                 IptTable.Nat => "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, ACCEPT, RETURN or a user chain)",
                 IptTable.Raw => "expected -j TARGET (NOTRACK, CT --notrack, ACCEPT, DROP, MARK, RETURN or a user chain)",
+                IptTable.Mangle => "expected -j TARGET (MARK, ACCEPT, DROP, RETURN or a user chain)",
                 _ => "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, RETURN or a user chain)",
             });
         if (rejectWith is not null && jump.Text != "REJECT") Forbid(rejectWith, jump.Text);
