@@ -28,7 +28,7 @@ public enum HookStepKind
 }
 
 /// <summary>One hook function: its kind and its priority (<c>enum nf_ip_hook_priorities</c>).</summary>
-public sealed record HookStep(HookStepKind Kind, int Priority);
+public readonly record struct HookStep(HookStepKind Kind, int Priority);
 
 /// <summary>
 /// The order in which the model runs the hook functions at each netfilter hook: by priority, lowest first, as
