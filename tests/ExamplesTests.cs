@@ -37,6 +37,7 @@ public class ExamplesTests
         { "filter-related.scenario", [] },
         { "raw-notrack.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "mangle-mark.scenario", [] },
+        { "raw-untracked.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

@@ -154,4 +154,16 @@ public class ItfTests
             dir.Delete(recursive: true);
         }
     }
+
+    /// <summary>Each rule in a state's <c>rules</c> names its table: INPUT of filter and INPUT of nat are different chains.</summary>
+    [Fact]
+    public void Rules_NameTheirTable()
+    {
+        using var ms = new MemoryStream();
+        Itf.Write(Run.Parse("iptables -A INPUT -m conntrack --ctstate INVALID -j DROP\niptables -t nat -A POSTROUTING -p tcp -j MASQUERADE\niptables -t raw -A OUTPUT -j NOTRACK\n"), Model.Choices.ChoiceSource.First, ms);
+        using var doc = JsonDocument.Parse(ms.ToArray());
+        var last = doc.RootElement.GetProperty("states").EnumerateArray().Last();
+        var rules = last.GetProperty("rules").GetProperty("#map")[0][1].EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Equal(["-t nat -A POSTROUTING -p tcp -j MASQUERADE", "-t filter -A INPUT -m conntrack --ctstate INVALID -j DROP", "-t raw -A OUTPUT -j NOTRACK"], rules);
+    }
 }

@@ -30,6 +30,14 @@ internal static class Run
         return Observation.Of(sim, WireExploration.Explore(scenario, ChoiceSource.Seeded(seed)).Wire);
     }
 
+    /// <summary>The parser refuses <paramref name="text"/>, its first error starting with <paramref name="message"/>.</summary>
+    public static void ParseRefused(string text, string message)
+    {
+        var r = ScenarioParser.Parse("t", text);
+        Assert.False(r.Ok);
+        Assert.StartsWith(message, r.Errors[0].Message, StringComparison.Ordinal);
+    }
+
     /// <summary>The model refuses <paramref name="script"/> at its last line, with a message that starts with <paramref name="message"/>.</summary>
     public static void RefusedAtLastLine(string script, string message)
     {

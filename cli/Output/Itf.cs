@@ -5,6 +5,7 @@ using ConntrackModel.Model.Addressing;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Diagnostics;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Reporting;
 using ConntrackModel.Model.Scenarios;
@@ -132,7 +133,8 @@ public static class Itf
             w.WriteStartArray();
             w.WriteStringValue(Ns(world, n));
             w.WriteStartArray();
-            foreach (var r in world.Namespaces[n].Netfilter.Rules) w.WriteStringValue($"-A {r.ChainName} {r.Spec}");
+            // Every table's rules, each with its table: a filter rule and a nat rule may share a chain name.
+            foreach (var r in world.Namespaces[n].Netfilter.Rules) w.WriteStringValue($"-t {r.Table.Name()} -A {r.ChainName} {r.Spec}");
             w.WriteEndArray();
             w.WriteEndArray();
         }

@@ -1511,7 +1511,9 @@ public static partial class LinuxKernel
         /// <see cref="Tcp.ResetFor"/> makes (<c>nf_reject_ip_tcphdr_put</c> builds the same one as <c>tcp_v4_send_reset</c>;
         /// measured: RST seq = the ack, or RST|ACK ack = seq + 1 for a SYN), sent from this namespace as a new local packet:
         /// measured, conntrack tracks it like any (the entry it answers goes to CLOSE). An ICMP error (<c>nf_send_unreach</c>
-        /// → <c>icmp_send</c>): from the packet's destination if it is local, else from the address the route back prefers.
+        /// → <c>icmp_send</c>): from the packet's destination if it is local, else from the address the route back prefers
+        /// (icmp_send's source selection as read, measured only on loopback: a REJECT of forwarded traffic is not yet
+        /// compared with the kernel).
         /// </summary>
         private void Reject(int n, in Skb skb, RejectWith with)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Iptables;
 
 namespace ConntrackModel.Properties.Setups;
 

@@ -73,8 +73,14 @@ public class SetupCheckTests
         var (config, error) = SetupSpaces.From("t.scenario", Run.Parse(script), SetupEvents.None);
         Assert.Null(config);
         Assert.StartsWith(message, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Events_ParseAsAList_AndAnUnknownOneIsNamed()
+    {
         Assert.StartsWith("--events: unknown event 'boot'", SetupSpaces.ParseEvents("flush,boot").Error, StringComparison.Ordinal);
         Assert.Equal(SetupEvents.Flush | SetupEvents.Late, SetupSpaces.ParseEvents("late,flush").Events);
+        Assert.Equal((SetupEvents.None, null), SetupSpaces.ParseEvents(null));
     }
 
     /// <summary>Every generated trial starts with the setup as written; with late, its body holds the setup's netfilter lines in their order; the shrinker admits only such trials.</summary>
