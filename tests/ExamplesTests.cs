@@ -38,6 +38,8 @@ public class ExamplesTests
         { "raw-notrack.scenario", ["wire-tuple-uniqueness", "no-foreign-reset"] },
         { "mangle-mark.scenario", [] },
         { "raw-untracked.scenario", [] },
+        { "connmark.scenario", [] },
+        { "filter-reject-icmp.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

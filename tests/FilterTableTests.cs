@@ -39,6 +39,10 @@ public class FilterTableTests(ITestOutputHelper output)
     [InlineData("-j REJECT --reject-with icmp-net-unreachable", RejectWith.IcmpNetUnreachable)]
     [InlineData("-j REJECT --reject-with host-unreach", RejectWith.IcmpHostUnreachable)]
     [InlineData("-p tcp -j REJECT --reject-with tcp-reset", RejectWith.TcpReset)]
+    [InlineData("-j REJECT --reject-with icmp-proto-unreachable", RejectWith.IcmpProtoUnreachable)]
+    [InlineData("-j REJECT --reject-with net-prohib", RejectWith.IcmpNetProhibited)]
+    [InlineData("-j REJECT --reject-with icmp-host-prohibited", RejectWith.IcmpHostProhibited)]
+    [InlineData("-j REJECT --reject-with icmp-admin-prohibited", RejectWith.IcmpAdminProhibited)]
     public void Reject_Types(string spec, RejectWith with) =>
         Assert.Equal(new IptTarget.Reject(with), ((Command.IptablesAdd)ScenarioParser.ParseLine("iptables -A INPUT " + spec)).Rule.Target);
 
@@ -52,6 +56,14 @@ public class FilterTableTests(ITestOutputHelper output)
         { "iptables -A INPUT -m conntrack -j ACCEPT", "conntrack: At least one option is required" },
         { "iptables -A INPUT -m state -j ACCEPT", "state: option \"--state\" must be specified" },
         { "iptables -A INPUT -j REJECT --reject-with bogus", "unknown reject type \"bogus\"" },
+        { "iptables -A INPUT -m conntrack --ctstatus bogus -j ACCEPT", "Bad ctstatus \"bogus\"" },
+        // --mark is the option of whichever of -m mark and -m connmark came last; the other then misses it.
+        { "iptables -t mangle -A OUTPUT -m mark -m connmark --mark 0x1 -j ACCEPT", "mark: option \"--mark\" must be specified" },
+        { "iptables -t mangle -A OUTPUT -m connmark -m mark --mark 0x2 -j ACCEPT", "connmark: option \"--mark\" must be specified" },
+        { "iptables -t mangle -A OUTPUT -j CONNMARK", "CONNMARK target: No operation specified" },
+        { "iptables -t mangle -A OUTPUT -j CONNMARK --save-mark --ctmask 0xf --mask 0xff", "CONNMARK: option \"--ctmask\" cannot be used together with \"--mask\"." },
+        { "iptables -t mangle -A OUTPUT -j CONNMARK --set-mark 1 --save-mark", "CONNMARK: option \"--set-mark\" cannot be used together with \"--save-mark\"." },
+        { "iptables -A INPUT -m addrtype --dst-type LOCAL --limit-iface-in --limit-iface-out -j ACCEPT", "addrtype: option \"--limit-iface-in\" cannot be used together with \"--limit-iface-out\"." },
     };
 
     [Theory]
@@ -63,9 +75,9 @@ public class FilterTableTests(ITestOutputHelper output)
     [InlineData("iptables -t raw -A OUTPUT -j CT", 30, "unsupported: -j CT without --notrack")]
     [InlineData("iptables -t raw -A OUTPUT -j CT --zone 1", 33, "unsupported CT option '--zone'")]
     [InlineData("iptables -A INPUT -m statistic --mode random --probability 0.5 -j DROP", 22, "unsupported: -m statistic outside the nat table")]
-    [InlineData("iptables -A INPUT -j REJECT --reject-with icmp-admin-prohibited", 43, "unsupported reject type 'icmp-admin-prohibited'")]
-    [InlineData("iptables -A INPUT -m conntrack --ctstatus ASSURED -j ACCEPT", 32, "unsupported conntrack option '--ctstatus'")]
-    [InlineData("iptables -A INPUT -j LOG", 22, "unsupported target 'LOG'")]
+    [InlineData("iptables -A INPUT -m statistic --mode nth --every 3 --packet 1 -j DROP", 39, "unsupported statistic mode 'nth'")]
+    [InlineData("iptables -t mangle -A OUTPUT -j CONNMARK --set-mark 1 --left-shift-mark 2", 55, "unsupported CONNMARK option '--left-shift-mark'")]
+    [InlineData("iptables -A INPUT -j NFLOG", 22, "unsupported target 'NFLOG'")]
     public void NotModelled_IsNamedWithItsColumn(string line, int column, string message)
     {
         var r = ScenarioParser.Parse("t", line);
@@ -95,6 +107,9 @@ public class FilterTableTests(ITestOutputHelper output)
         // The mangle table: MARK and DROP are at home there, REJECT and NOTRACK are not (measured).
         { "iptables -t mangle -A INPUT -j REJECT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain INPUT" },
         { "iptables -t mangle -A PREROUTING -j NOTRACK", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain PREROUTING" },
+        // addrtype_mt_checkentry_v1: no in device at POSTROUTING, no out device at INPUT.
+        { "iptables -t nat -A POSTROUTING -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain POSTROUTING" },
+        { "iptables -A INPUT -m addrtype --src-type LOCAL --limit-iface-out -j ACCEPT", "iptables v1.8.9 (nf_tables):  RULE_APPEND failed (Invalid argument): rule in chain INPUT" },
     };
 
     [Theory]

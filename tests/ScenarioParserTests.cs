@@ -72,7 +72,7 @@ public class ScenarioParserTests
     [InlineData("iptables -t security -A INPUT -j ACCEPT", 1, 13, "unsupported table 'security'")]
     [InlineData("iptables -t broute -A INPUT -j ACCEPT", 1, 13, "unsupported table 'broute'")]
     [InlineData("iptables -t nat -A POSTROUTING -m recent --rcheck -j MASQUERADE", 1, 35, "unsupported iptables match '-m recent'")]
-    [InlineData("iptables -A INPUT -p tcp -j LOG", 1, 29, "unsupported target 'LOG'")]
+    [InlineData("iptables -A INPUT -p tcp -j NFLOG", 1, 29, "unsupported target 'NFLOG'")]
     [InlineData("iptables -t nat -A POSTROUTING --foo -j MASQUERADE", 1, 32, "unsupported iptables option '--foo'")]
     [InlineData("iptables -t nat -A OUTPUT -j SNAT --to-source 127.0.0.1", 1, 30, "SNAT is only valid in POSTROUTING and INPUT")]
     [InlineData("iptables -t nat -A POSTROUTING -j SNAT --to-source 127.0.0.1:40000", 1, 61, "Need TCP")]

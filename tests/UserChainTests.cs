@@ -168,7 +168,7 @@ public class UserChainTests(ITestOutputHelper output)
     [InlineData("iptables -t nat -N -bad", "chain name not allowed to start with `-'")]
     [InlineData("iptables -t nat -N ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "chain name `ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789' too long (must be under 29 chars)")]
     [InlineData("iptables -t nat -A POSTROUTING -j DROP", "The \"nat\" table is not intended for filtering, the use of DROP is therefore inhibited.")]
-    [InlineData("iptables -t nat -A POSTROUTING -j LOG", "unsupported target 'LOG'")]
+    [InlineData("iptables -t nat -A POSTROUTING -j TPROXY", "unsupported target 'TPROXY'")]
     [InlineData("iptables -t nat -N", "expected a chain name after -N")]
     [InlineData("iptables -t nat -X A B", "unexpected 'B' after -X CHAIN")]
     public void Parse_BadChainCommands_SayWhy(string line, string message)

@@ -390,7 +390,7 @@ public static partial class Reproducer
                 yield return $"ct_delete {n} {ns} {string.Join(' ', del.Filter.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Q))}";
                 break;
             case Command.IptablesCommand:
-                yield return $"tool {n} ip netns exec {ns} {string.Join(' ', (c with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Q))}";
+                yield return $"tool {n} ip netns exec {ns} {string.Join(' ', ScenarioParser.Words((c with { Netns = null }).ToScript()).Select(Q))}";
                 break;
             case Command.IptablesRestore restore:
                 // The dump as a here-document, its lines and its end at the start of their lines as bash wants them.

@@ -23,7 +23,7 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
               7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING"}
 ERRNO_NAMES = {22: "EINVAL", 32: "EPIPE", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 104: "ECONNRESET",
-               110: "ETIMEDOUT", 101: "ENETUNREACH", 111: "ECONNREFUSED", 113: "EHOSTUNREACH"}
+               110: "ETIMEDOUT", 101: "ENETUNREACH", 111: "ECONNREFUSED", 113: "EHOSTUNREACH", 92: "ENOPROTOOPT"}
 
 
 def errno_name(n):
@@ -170,7 +170,7 @@ class Driver:
             result = "established"
         except OSError as x:
             result = {errno.ECONNREFUSED: "refused", errno.ECONNRESET: "reset", errno.ENETUNREACH: "unreachable",
-                      errno.ETIMEDOUT: "timeout", errno.EINPROGRESS: "timeout"}.get(x.errno, "error " + errno_name(x.errno))
+                      errno.EHOSTUNREACH: "unreachable", errno.ETIMEDOUT: "timeout", errno.EINPROGRESS: "timeout"}.get(x.errno, "error " + errno_name(x.errno))
         local0 = text_of(s.getsockname())
         if result == "timeout":
             # The application gives up and closes the socket, as the model's does.
@@ -428,7 +428,7 @@ def run(argv):
 
 
 def parse_entry(line, netns):
-    """A conntrack -L line as ctmodel compares it: 'NETNS: PROTO STATE ORIG | REPLY [ASSURED]'."""
+    """A conntrack -L line as ctmodel compares it: 'NETNS: PROTO STATE ORIG | REPLY [ASSURED] [mark=N]'."""
     t = line.split()
     if len(t) < 4 or t[0] not in ("tcp", "udp"):
         return None
@@ -441,9 +441,12 @@ def parse_entry(line, netns):
     if min(len(src), len(dst), len(sport), len(dport)) < 2:
         return None
     state = t[3] if t[0] == "tcp" else ""
-    return "%s%s %s %s:%s->%s:%s | %s:%s->%s:%s%s" % (
+    # The connection mark, printed by ctmodel only when it is not 0 (CtObservation.Text).
+    mark = values("mark")
+    return "%s%s %s %s:%s->%s:%s | %s:%s->%s:%s%s%s" % (
         "" if netns is None else netns + ": ", t[0], state, src[0], sport[0], dst[0], dport[0],
-        src[1], sport[1], dst[1], dport[1], " [ASSURED]" if "[ASSURED]" in t else "")
+        src[1], sport[1], dst[1], dport[1], " [ASSURED]" if "[ASSURED]" in t else "",
+        " mark=" + mark[0] if mark and mark[0] != "0" else "")
 
 
 def counter(text, name):

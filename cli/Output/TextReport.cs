@@ -38,6 +38,7 @@ public static class TextReport
                     KernelEvent.Captured c => $"{Time(c.Time)} {c.Segment.ToTcpdump()}",
                     KernelEvent.Dropped d => $"    dropped {d.Segment.Tuple.Src} > {d.Segment.Tuple.Dst} [{d.Segment.FlagString()}]: {d.Reason}",
                     KernelEvent.Ct c => $"    conntrack: {c.Text}",
+                    KernelEvent.Logged l => $"    LOG: {l.Line}",
                     KernelEvent.Reset r => $"    {r.End} reset by a RST of {r.By.Connection}",
                     KernelEvent.Socket s => $"    {s.End}: {s.Text}",
                     KernelEvent.Delivered d when d.Reaction.Length > 0 => $"    -> {d.End}: {d.Reaction}",

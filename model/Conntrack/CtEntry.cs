@@ -54,6 +54,17 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
         init => _ext = WithExt(Ext with { UdpStreamTs = value });
     }
 
+    /// <summary>
+    /// The connection mark (<c>ct-&gt;mark</c>): 0 when the entry is made (<c>__nf_conntrack_alloc</c>; the model has no
+    /// expectations, whose entries inherit their master's), changed only by CONNMARK (<c>connmark_tg_shift</c>), read
+    /// by <c>-m connmark</c> and CONNMARK --restore-mark; <c>conntrack -L</c> prints it as <c>mark=</c>.
+    /// </summary>
+    public uint Mark
+    {
+        get => _ext?.Mark ?? 0;
+        init => _ext = WithExt(Ext with { Mark = value });
+    }
+
     public Addressing.L4Proto Proto => Orig.Proto;
 
     public bool Has(CtStatus s) => (Status & s) == s;
@@ -72,7 +83,7 @@ public sealed record CtEntry(long Id, ConnTuple Orig, ConnTuple Reply, CtStatus 
             ? string.Create(CultureInfo.InvariantCulture, $"udp      17 {remaining}")
             : string.Create(CultureInfo.InvariantCulture, $"tcp      6 {remaining} {StateName(State)}");
         return string.Create(CultureInfo.InvariantCulture,
-            $"{head} src={Orig.Src.Ip} dst={Orig.Dst.Ip} sport={Orig.Src.Port} dport={Orig.Dst.Port}{unreplied} src={Reply.Src.Ip} dst={Reply.Dst.Ip} sport={Reply.Src.Port} dport={Reply.Dst.Port}{assured} mark=0 use=1");
+            $"{head} src={Orig.Src.Ip} dst={Orig.Dst.Ip} sport={Orig.Src.Port} dport={Orig.Dst.Port}{unreplied} src={Reply.Src.Ip} dst={Reply.Dst.Ip} sport={Reply.Src.Port} dport={Reply.Dst.Port}{assured} mark={Mark} use=1");
     }
 
     /// <summary>The state names of <c>tcp_conntrack_names</c>, as <c>conntrack -L</c> prints them.</summary>

@@ -5,6 +5,9 @@ namespace ConntrackModel.Model.Conntrack;
 public enum CtStatus : ushort
 {
     None = 0,
+
+    /// <summary>IPS_EXPECTED: the entry was made for an expectation (a helper's); no entry of the model is.</summary>
+    Expected = 1 << 0,
     SeenReply = 1 << 1,
     Assured = 1 << 2,
     Confirmed = 1 << 3,

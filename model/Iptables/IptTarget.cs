@@ -115,6 +115,49 @@ public abstract record IptTarget
     }
 
     /// <summary>
+    /// <c>-j CONNMARK</c> (<c>connmark_tg_shift</c>, any table and hook): on a packet with an entry, SET makes the entry's
+    /// mark <c>(ctmark &amp; ~CtMask) ^ CtMark</c>, SAVE <c>(ctmark &amp; ~CtMask) ^ (mark &amp; NfMask)</c>, RESTORE makes the
+    /// packet's mark <c>(mark &amp; ~NfMask) ^ (ctmark &amp; CtMask)</c>; without an entry it does nothing; the traversal goes
+    /// on (XT_CONTINUE). iptables writes --set-mark, --and-mark, --or-mark and --xor-mark as one --set-xmark, as for
+    /// MARK, and --mask as both masks (libxt_CONNMARK, measured with iptables-save). Adding one starts tracking
+    /// (<c>connmark_tg_check</c>). The shifts of revision 2 are not modelled.
+    /// </summary>
+    public sealed record ConnMark(ConnMarkMode Mode, uint CtMark, uint CtMask, uint NfMask) : IptTarget
+    {
+        public override bool UsesConntrack => true;
+
+        /// <summary>The entry's mark after SET or SAVE.</summary>
+        public uint NewCtMark(uint ctMark, uint mark) => Mode switch
+        {
+            ConnMarkMode.Set => (ctMark & ~CtMask) ^ CtMark,
+            ConnMarkMode.Save => (ctMark & ~CtMask) ^ (mark & NfMask),
+            _ => ctMark,
+        };
+
+        /// <summary>The packet's mark after RESTORE.</summary>
+        public uint NewMark(uint ctMark, uint mark) => Mode == ConnMarkMode.Restore ? (mark & ~NfMask) ^ (ctMark & CtMask) : mark;
+
+        public override string ToString() => Mode switch
+        {
+            ConnMarkMode.Set => $"CONNMARK set 0x{CtMark:x}/0x{CtMask:x}",
+            ConnMarkMode.Save => $"CONNMARK save nfmask 0x{NfMask:x} ctmask 0x{CtMask:x}",
+            _ => $"CONNMARK restore ctmask 0x{CtMask:x} nfmask 0x{NfMask:x}",
+        };
+    }
+
+    /// <summary>
+    /// <c>-j LOG [--log-prefix P]</c> (<c>log_tg</c>, any table and hook): a line about the packet, and the traversal goes
+    /// on. The kernel writes it to its log only from the initial namespace unless <c>net.netfilter.nf_log_all_netns</c>
+    /// is 1 (<c>nf_log_allowed</c>); the model writes it to the trace always, with a subset of its fields.
+    /// </summary>
+    public sealed record Log(string Prefix) : IptTarget
+    {
+        public override bool UsesConntrack => false;
+
+        public override string ToString() => $"LOG prefix \"{Prefix}\"";
+    }
+
+    /// <summary>
     /// <c>-j CHAIN</c>: traverse the user chain <paramref name="Chain"/>, then, if it ends or returns, go on after this
     /// rule (<c>NFT_JUMP</c>; <c>ipt_do_table</c>'s jump stack).
     /// </summary>
@@ -164,6 +207,14 @@ public abstract record IptTarget
     }
 }
 
+/// <summary>What CONNMARK does (<c>XT_CONNMARK_SET</c>, <c>_SAVE</c>, <c>_RESTORE</c>).</summary>
+public enum ConnMarkMode
+{
+    Set,
+    Save,
+    Restore,
+}
+
 /// <summary>What REJECT answers with (<c>enum ipt_reject_with</c>; the ones the model sends).</summary>
 public enum RejectWith
 {
@@ -171,4 +222,8 @@ public enum RejectWith
     IcmpNetUnreachable,
     IcmpHostUnreachable,
     TcpReset,
+    IcmpProtoUnreachable,
+    IcmpNetProhibited,
+    IcmpHostProhibited,
+    IcmpAdminProhibited,
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Nat;
 
 namespace ConntrackModel.Model.Iptables;
@@ -36,6 +37,20 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, bool> isLocal, uint mark, CtStates state)
     {
         ArgumentNullException.ThrowIfNull(isLocal);
+        return Matches(tuple, inDevice, outDevice, (ip, _) => isLocal(ip), mark, state, null);
+    }
+
+    /// <summary>
+    /// The whole test (<c>ip_packet_match</c>, then each match module): <paramref name="isLocal"/> answers
+    /// <c>inet_dev_addr_type</c>'s question, is the address local (on the device given, or on any when it is null: the
+    /// local table's route for an address names the device that holds it); <paramref name="ct"/> is the packet's entry
+    /// (<c>nf_ct_get</c>), null for an invalid or untracked packet, for <c>-m connmark</c> and <c>--ctstatus</c>.
+    /// </summary>
+    public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice, Func<IPv4Address, string?, bool> isLocal, uint mark, CtStates state, CtEntry? ct)
+    {
+        ArgumentNullException.ThrowIfNull(isLocal);
+        // addrtype_mt_v1: --limit-iface-in/out asks about the hook's in or out device only.
+        var typeDevice = LimitIface switch { AddrTypeLimit.In => inDevice, AddrTypeLimit.Out => outDevice, _ => null };
         return (Protocol is null || (Protocol == tuple.Proto) != Not.HasFlag(Negated.Protocol)) &&
             (Source is null || Source.Value.Contains(tuple.Src.Ip) != Not.HasFlag(Negated.Source)) &&
             (Destination is null || Destination.Value.Contains(tuple.Dst.Ip) != Not.HasFlag(Negated.Destination)) &&
@@ -45,12 +60,52 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
             (OutInterface is null || (outDevice is not null && InterfaceMatches(OutInterface, outDevice) != Not.HasFlag(Negated.OutInterface))) &&
             (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice) != Not.HasFlag(Negated.InInterface))) &&
             (MultiPorts is null || MultiPorts.Matches(tuple.Src.Port, tuple.Dst.Port) != Not.HasFlag(Negated.MultiPorts)) &&
-            (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal) != Not.HasFlag(Negated.DestinationType)) &&
-            (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal) != Not.HasFlag(Negated.SourceType)) &&
+            (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal, typeDevice) != Not.HasFlag(Negated.DestinationType)) &&
+            (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal, typeDevice) != Not.HasFlag(Negated.SourceType)) &&
             (PacketMark is not { } m || ((mark & m.Mask) == m.Value) != Not.HasFlag(Negated.Mark)) &&
-            // conntrack_mt_v3 / state_mt: any of the listed states (!!(state_mask & statebit) ^ invert).
-            (States is not { } s || ((s & state) != 0) != Not.HasFlag(Negated.State));
+            // connmark_mt: no entry, no match (whatever the !).
+            (ConnMark is not { } cm || (ct is not null && ((ct.Mark & cm.Mask) == cm.Value) != Not.HasFlag(Negated.ConnMark))) &&
+            ConntrackMatches(state, ct);
     }
+
+    /// <summary>
+    /// <c>conntrack_mt</c> (and <c>state_mt</c>): the states first (<c>!!(state_mask &amp; statebit) ^ invert</c>); with no
+    /// entry the match holds only if it tested the states; then <c>--ctstatus</c>, any of the listed status bits.
+    /// </summary>
+    private bool ConntrackMatches(CtStates state, CtEntry? ct)
+    {
+        if (States is { } s && ((s & state) != 0) == Not.HasFlag(Negated.State)) return false;
+        if (Status is not { } status) return true;
+        if (ct is null) return States is not null;
+        return ((ct.Status & status) != 0) != Not.HasFlag(Negated.Status);
+    }
+
+    /// <summary><c>-m connmark [!] --mark VALUE[/MASK]</c>: <c>(ct-&gt;mark &amp; MASK) == VALUE</c> (<c>connmark_mt</c>), or null.</summary>
+    public (uint Value, uint Mask)? ConnMark { get; init; }
+
+    /// <summary>
+    /// <c>-m conntrack [!] --ctstatus LIST</c>: the status bits of which any must be set (<c>status_mask &amp; ct-&gt;status</c>;
+    /// NONE adds no bit, so alone it never matches; EXPECTED is a bit no entry of the model has), or null.
+    /// </summary>
+    public CtStatus? Status { get; init; }
+
+    /// <summary><c>-m addrtype --limit-iface-in|--limit-iface-out</c>: the address types are asked of that device only.</summary>
+    public AddrTypeLimit LimitIface { get; init; }
+
+    /// <summary>
+    /// May the matches run at <paramref name="hook"/> (<c>addrtype_mt_checkentry_v1</c>: --limit-iface-in has no in device
+    /// at LOCAL_OUT and POST_ROUTING, --limit-iface-out none at PRE_ROUTING and LOCAL_IN; measured: EINVAL)? Asked of a
+    /// built-in chain's rule only (<see cref="XtTable.HookProblem"/>).
+    /// </summary>
+    public bool ValidAt(IptChain hook) => LimitIface switch
+    {
+        AddrTypeLimit.In => hook is not (IptChain.Output or IptChain.PostRouting),
+        AddrTypeLimit.Out => hook is not (IptChain.PreRouting or IptChain.Input),
+        _ => true,
+    };
+
+    /// <summary>Does adding the rule take a conntrack reference through its matches (conntrack, state, connmark: <c>nf_ct_netns_get</c> in their checkentry)?</summary>
+    public bool UsesConntrack => States is not null || Status is not null || ConnMark is not null;
 
     /// <summary>
     /// <c>-m conntrack --ctstate LIST</c> or <c>-m state --state LIST</c> (<see cref="StateModule"/>): the states that
@@ -90,12 +145,14 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     /// addresses, UNICAST otherwise. Not modelled: the local table's subnet-broadcast routes (a subnet's first and last
     /// address count as UNICAST here, as BROADCAST in the kernel).
     /// </summary>
-    private static bool IsType(IPv4Address ip, AddrType type, Func<IPv4Address, bool> isLocal) => type switch
+    /// With a device (<c>--limit-iface-*</c>) an address local to another device is UNICAST: <c>__inet_dev_addr_type</c>
+    /// takes the local route's type only when its device is the one asked about.
+    private static bool IsType(IPv4Address ip, AddrType type, Func<IPv4Address, string?, bool> isLocal, string? device) => type switch
     {
-        AddrType.Local => isLocal(ip),
+        AddrType.Local => isLocal(ip, device),
         AddrType.Multicast => (ip.Value & 0xF0000000) == 0xE0000000,
         AddrType.Broadcast => ip.Value == 0xFFFFFFFF || (ip.Value & 0xFF000000) == 0,
-        AddrType.Unicast => !isLocal(ip) && (ip.Value & 0xF0000000) != 0xE0000000 && ip.Value != 0xFFFFFFFF && (ip.Value & 0xFF000000) != 0,
+        AddrType.Unicast => (ip.Value & 0xF0000000) != 0xE0000000 && ip.Value != 0xFFFFFFFF && (ip.Value & 0xFF000000) != 0 && !isLocal(ip, device),
         _ => false,
     };
 
@@ -128,6 +185,16 @@ public enum Negated
     SourceType = 512,
     Mark = 1024,
     State = 2048,
+    ConnMark = 4096,
+    Status = 8192,
+}
+
+/// <summary><c>-m addrtype</c>'s device limit (<c>XT_ADDRTYPE_LIMIT_IFACE_IN</c>, <c>_OUT</c>).</summary>
+public enum AddrTypeLimit
+{
+    None,
+    In,
+    Out,
 }
 
 /// <summary>

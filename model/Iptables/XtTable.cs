@@ -33,12 +33,12 @@ public sealed record XtTable
 
     /// <summary>
     /// Does adding <paramref name="rule"/> take a conntrack reference (<c>nf_ct_netns_get</c> in a target's or match's
-    /// checkentry: the NAT targets, <c>xt_conntrack</c>, <c>xt_state</c>)?
+    /// checkentry: the NAT targets, CONNMARK, <c>xt_conntrack</c>, <c>xt_state</c>, <c>xt_connmark</c>)?
     /// </summary>
     public static bool UsesConntrack(IptRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        return rule.Target.UsesConntrack || rule.Match.States is not null;
+        return rule.Target.UsesConntrack || rule.Match.UsesConntrack;
     }
 
     /// <summary>Each user chain's rules in order (a chain without rules has no key).</summary>
@@ -173,7 +173,7 @@ public sealed record XtTable
     /// </summary>
     public string? HookProblem()
     {
-        if (_rules.Any(r => !r.Target.ValidIn(Table) || !ResetForTcp(r))) return "Invalid argument";
+        if (_rules.Any(r => !r.Target.ValidIn(Table) || !ResetForTcp(r) || !MatchValid(r))) return "Invalid argument";
         foreach (var hook in Table.Builtins())
         {
             var path = new List<string>();
@@ -181,6 +181,14 @@ public sealed record XtTable
         }
         return null;
     }
+
+    /// <summary>
+    /// A match's hook check (<see cref="RuleMatch.ValidAt"/>), which only a rule of a built-in chain meets: the kernel
+    /// runs the match's checkentry with the hooks known when the rule is added, none for a user chain, and does not run
+    /// it again for a jump (measured with iptables-nft: <c>--limit-iface-out</c> in a user chain that PREROUTING jumps to
+    /// is accepted; at PREROUTING itself it is EINVAL). Reached from a hook without the device, it asks of any device.
+    /// </summary>
+    private static bool MatchValid(IptRule r) => r.UserChain is not null || r.Match.ValidAt(r.Chain);
 
     /// <summary><c>reject_tg_check</c>: REJECT with a TCP reset only in a rule for TCP (<c>-p tcp</c>, not negated).</summary>
     private static bool ResetForTcp(IptRule r) =>
@@ -198,7 +206,7 @@ public sealed record XtTable
     public string? AppendProblem(IptRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        if (!rule.Target.ValidIn(Table) || !ResetForTcp(rule)) return "Invalid argument";
+        if (!rule.Target.ValidIn(Table) || !ResetForTcp(rule) || !MatchValid(rule)) return "Invalid argument";
         // In the order HookProblem walks them, so that where two hooks would give different answers the same comes first.
         var hooks = HooksReaching(rule.ChainName).OrderBy(h => Table.Builtins().ToList().IndexOf(h)).ToList();
         if (hooks.Count == 0) return null;

@@ -8,6 +8,9 @@ public enum ConnectResult : byte
     Refused,
     Reset,
 
-    /// <summary>ENETUNREACH: no route to the destination (the namespace routes only 127.0.0.0/8); nothing was sent.</summary>
+    /// <summary>ENETUNREACH or EHOSTUNREACH: no route to the destination (nothing was sent), or an ICMP net or host unreachable or prohibited answered the SYN.</summary>
     Unreachable,
+
+    /// <summary>ENOPROTOOPT: an ICMP protocol unreachable answered the SYN (REJECT --reject-with icmp-proto-unreachable).</summary>
+    ProtocolUnreachable,
 }

@@ -17,6 +17,9 @@ public abstract record KernelEvent(long Time)
     /// <summary>A segment was dropped before it reached <c>lo</c> or a socket.</summary>
     public sealed record Dropped(long Time, Segment Segment, string Reason) : KernelEvent(Time);
 
+    /// <summary>A LOG rule's line about <paramref name="Segment"/> (the kernel log's, with the fields the model has).</summary>
+    public sealed record Logged(long Time, Segment Segment, string Line) : KernelEvent(Time);
+
     /// <summary>A segment reached socket end <paramref name="End"/> (after demultiplexing on the receive side).</summary>
     public sealed record Delivered(long Time, Segment Segment, string End, string Reaction) : KernelEvent(Time)
     {

@@ -315,7 +315,7 @@ public static partial class LinuxKernel
         {
             var icmp = seg.Icmp!;
             var inner = icmp.Inner;
-            var err = icmp.Code switch { IcmpUnreach.Port => Errno.ECONNREFUSED, IcmpUnreach.Host => Errno.EHOSTUNREACH, _ => Errno.ENETUNREACH };
+            var (err, fatal) = icmp.Convert();
             if (inner.Proto == L4Proto.Udp)
             {
                 var sock = _sockets.UdpBound(inner.Src, n);
@@ -326,7 +326,7 @@ public static partial class LinuxKernel
                 }
                 // icmp_err_convert: port unreachable is fatal; net and host unreachable are not (harderr 0). Measured: a
                 // connected socket whose datagrams drew net unreachables went on sending, no error returned.
-                if (sock.Remote is null || icmp.Code != IcmpUnreach.Port)
+                if (sock.Remote is null || !fatal)
                 {
                     Events.Add(new KernelEvent.Delivered(Now, seg, sock.Name, sock.Remote is null ? "ICMP error ignored (unconnected socket, no IP_RECVERR)" : "ICMP error ignored (not a hard error)"));
                     return;

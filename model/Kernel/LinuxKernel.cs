@@ -786,6 +786,7 @@ public static partial class LinuxKernel
                     Errno.ECONNRESET => ConnectResult.Reset,
                     Errno.ETIMEDOUT => ConnectResult.Timeout,
                     Errno.ENETUNREACH or Errno.EHOSTUNREACH => ConnectResult.Unreachable,
+                    Errno.ENOPROTOOPT => ConnectResult.ProtocolUnreachable,
                     _ => ConnectResult.Established,
                 };
                 // A blocking connect() that fails returns the error and so consumes it: __inet_stream_connect's
@@ -1341,11 +1342,11 @@ public static partial class LinuxKernel
                 IptRule? byRule = null;
                 var outDev = route?.Device;
                 var netfilter = _namespaces[n].Netfilter;
-                var mark = skb.Mark;
                 // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
                 _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), skb.Seg.Origin, 0);
-                var rule = Verdict(netfilter.Nat, netfilter.Nat.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
-                skb = skb with { Mark = mark };
+                var rule = Verdict(n, netfilter.Nat, netfilter.Nat.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
+                // A CONNMARK rule may have written the entry's mark.
+                ct = skb.Ct!;
                 if (rule is not null)
                 {
                     by = rule.Target;
@@ -1392,39 +1393,39 @@ public static partial class LinuxKernel
         /// The rule that decides a packet at a hook of <paramref name="table"/> (<c>ipt_do_table</c> / <c>nft_do_chain</c>):
         /// the first matching rule whose target ends the traversal (SNAT, DNAT, MASQUERADE, ACCEPT, DROP, REJECT), walking
         /// into a user chain at each matching jump and going on after the jump when that chain ends or a matching RETURN
-        /// leaves it; MARK changes <paramref name="mark"/> and goes on. Null, with <paramref name="decided"/> false, when
-        /// the chain ends or returns (for a built-in chain: its policy). A built-in chain reaches no jump loop:
-        /// <see cref="XtTable.HookProblem"/> refuses the change that would make one.
+        /// leaves it; MARK, CONNMARK, LOG and NOTRACK do their work on <paramref name="skb"/> and go on (XT_CONTINUE). Null,
+        /// with <paramref name="decided"/> false, when the chain ends or returns (for a built-in chain: its policy). A
+        /// built-in chain reaches no jump loop: <see cref="XtTable.HookProblem"/> refuses the change that would make one.
+        /// <paramref name="state"/> is the packet's conntrack state, which no target of the traversal changes.
         /// </summary>
-        private IptRule? Verdict(XtTable table, ImmutableList<IptRule> chain, ConnTuple tuple, string? inDev, string? outDev,
-            Func<IPv4Address, bool> isLocal, CtStates state, ref uint mark, out bool decided)
-        {
-            var untrack = false;
-            return Verdict(table, chain, tuple, inDev, outDev, isLocal, state, ref mark, ref untrack, out decided);
-        }
-
-        /// <inheritdoc cref="Verdict(XtTable, ImmutableList{IptRule}, ConnTuple, string?, string?, Func{IPv4Address, bool}, CtStates, ref uint, out bool)"/>
-        /// <remarks>NOTRACK (the raw table's) sets <paramref name="untrack"/> and goes on, as MARK does.</remarks>
-        private IptRule? Verdict(XtTable table, ImmutableList<IptRule> chain, ConnTuple tuple, string? inDev, string? outDev,
-            Func<IPv4Address, bool> isLocal, CtStates state, ref uint mark, ref bool untrack, out bool decided)
+        private IptRule? Verdict(int n, XtTable table, ImmutableList<IptRule> chain, ref Skb skb, string? inDev, string? outDev,
+            CtStates state, out bool decided)
         {
             decided = false;
+            var isLocal = IsLocalIn(n);
             foreach (var rule in chain)
             {
-                if (!rule.Match.Matches(tuple, inDev, outDev, isLocal, mark, state)) continue;
+                if (!rule.Match.Matches(skb.Seg.Tuple, inDev, outDev, isLocal, skb.Mark, state, skb.Ct)) continue;
                 if (rule.Match.Probability is { } p && !Statistic(p)) continue;
                 switch (rule.Target)
                 {
                     case IptTarget.Mark m:
-                        mark = m.Apply(mark);
+                        skb = skb with { Mark = m.Apply(skb.Mark) };
+                        continue;
+                    case IptTarget.ConnMark cm:
+                        ConnMark(n, ref skb, cm);
+                        continue;
+                    case IptTarget.Log log:
+                        Events.Add(new KernelEvent.Logged(Now, skb.Seg, LogLine(n, log, skb, table, rule, inDev, outDev)));
                         continue;
                     case IptTarget.NoTrack:
-                        untrack = true;
+                        // xt_ct_target: only a packet with no entry yet (one that kept its entry over lo is left as it is).
+                        if (skb.Ct is null) skb = skb with { Untracked = true };
                         continue;
                     case IptTarget.Return:
                         return null;
                     case IptTarget.Jump j:
-                        var inner = Verdict(table, table.UserChain(j.Chain), tuple, inDev, outDev, isLocal, state, ref mark, ref untrack, out decided);
+                        var inner = Verdict(n, table, table.UserChain(j.Chain), ref skb, inDev, outDev, state, out decided);
                         if (decided) return inner;
                         continue;
                     default:
@@ -1433,6 +1434,50 @@ public static partial class LinuxKernel
                 }
             }
             return null;
+        }
+
+        /// <summary>
+        /// CONNMARK (<c>connmark_tg_shift</c>): nothing without an entry; SET and SAVE write the entry's mark (a confirmed
+        /// entry in the table at once, as the kernel writes <c>ct-&gt;mark</c> in place; a new one travels with the packet to
+        /// its confirmation), RESTORE the packet's.
+        /// </summary>
+        private void ConnMark(int n, ref Skb skb, IptTarget.ConnMark cm)
+        {
+            if (skb.Ct is not { } ct) return;
+            if (cm.Mode == ConnMarkMode.Restore)
+            {
+                skb = skb with { Mark = cm.NewMark(ct.Mark, skb.Mark) };
+                return;
+            }
+            var mark = cm.NewCtMark(ct.Mark, skb.Mark);
+            if (mark == ct.Mark) return;
+            if (skb.Confirmed && _ct.Get(ct.Id) is { } live)
+            {
+                ct = live with { Mark = mark };
+                _ct.Update(ct);
+            }
+            else
+            {
+                ct = ct with { Mark = mark };
+            }
+            skb = skb with { Ct = ct };
+            Events.Add(new KernelEvent.Ct(Now, string.Create(CultureInfo.InvariantCulture, $"{Where(n)}entry #{ct.Id}: mark={mark} (CONNMARK)")));
+        }
+
+        /// <summary>
+        /// LOG's line, in the order <c>nf_log_ip_packet</c> writes its fields (the prefix, IN=, OUT=, SRC=, DST=, PROTO=,
+        /// SPT=, DPT=, the TCP flags, MARK= when set); the model leaves out what it does not have (MAC, LEN, TOS, TTL, ID,
+        /// WINDOW) and adds where the rule is.
+        /// </summary>
+        private string LogLine(int n, IptTarget.Log log, in Skb skb, XtTable table, IptRule rule, string? inDev, string? outDev)
+        {
+            var seg = skb.Seg;
+            var t = seg.Tuple;
+            var proto = seg.Icmp is not null ? "ICMP" : seg.IsUdp ? "UDP" : "TCP";
+            var flags = seg.IsUdp || seg.Icmp is not null ? "" : " " + seg.FlagString();
+            var mark = skb.Mark != 0 ? string.Create(CultureInfo.InvariantCulture, $" MARK=0x{skb.Mark:x}") : "";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{Where(n)}{log.Prefix}IN={inDev} OUT={outDev} SRC={t.Src.Ip} DST={t.Dst.Ip} PROTO={proto} SPT={t.Src.Port} DPT={t.Dst.Port}{flags}{mark} ({table.Table.Name()} -A {rule.ChainName} {rule.Spec})");
         }
 
         /// <summary>
@@ -1460,9 +1505,7 @@ public static partial class LinuxKernel
         /// </summary>
         private bool TableHook(int n, XtTable table, ref Skb skb, IptChain chain, string? inDev, string? outDev)
         {
-            var mark = skb.Mark;
-            var rule = Verdict(table, table.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, out _);
-            skb = skb with { Mark = mark };
+            var rule = Verdict(n, table, table.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
             return Passes(n, skb, table, chain, rule);
         }
 
@@ -1499,10 +1542,7 @@ public static partial class LinuxKernel
         private bool RawHook(int n, ref Skb skb, IptChain chain, string? inDev, string? outDev)
         {
             var raw = _namespaces[n].Netfilter.Raw;
-            var mark = skb.Mark;
-            var untrack = false;
-            var rule = Verdict(raw, raw.Chain(chain), skb.Seg.Tuple, inDev, outDev, IsLocalIn(n), StateOf(skb), ref mark, ref untrack, out _);
-            skb = skb with { Mark = mark, Untracked = skb.Untracked || (untrack && skb.Ct is null) };
+            var rule = Verdict(n, raw, raw.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
             return Passes(n, skb, raw, chain, rule);
         }
 
@@ -1537,7 +1577,16 @@ public static partial class LinuxKernel
             }
             var ns = _namespaces[n];
             var from = Fib.IsLocal(ns, seg.Tuple.Dst.Ip) ? seg.Tuple.Dst.Ip : Fib.Lookup(ns, seg.Tuple.Src.Ip) is { } back ? back.PrefSrc : seg.Tuple.Dst.Ip;
-            SendIcmp(n, with switch { RejectWith.IcmpNetUnreachable => IcmpUnreach.Net, RejectWith.IcmpHostUnreachable => IcmpUnreach.Host, _ => IcmpUnreach.Port }, seg, from);
+            SendIcmp(n, with switch
+            {
+                RejectWith.IcmpNetUnreachable => IcmpUnreach.Net,
+                RejectWith.IcmpHostUnreachable => IcmpUnreach.Host,
+                RejectWith.IcmpProtoUnreachable => IcmpUnreach.Protocol,
+                RejectWith.IcmpNetProhibited => IcmpUnreach.NetProhibited,
+                RejectWith.IcmpHostProhibited => IcmpUnreach.HostProhibited,
+                RejectWith.IcmpAdminProhibited => IcmpUnreach.AdminProhibited,
+                _ => IcmpUnreach.Port,
+            }, seg, from);
         }
 
         /// <summary>The NAT decision the traversal under way leads to, its packet's origin, and how many statistic draws it made.</summary>
@@ -1562,11 +1611,12 @@ public static partial class LinuxKernel
         }
 
         /// <summary>Each namespace's "is this one of my addresses" (for -m addrtype), made once per step context; it reads the namespace as it is when asked.</summary>
-        private readonly Dictionary<int, Func<IPv4Address, bool>> _isLocal = [];
+        private readonly Dictionary<int, Func<IPv4Address, string?, bool>> _isLocal = [];
 
-        private Func<IPv4Address, bool> IsLocalIn(int n)
+        private Func<IPv4Address, string?, bool> IsLocalIn(int n)
         {
-            if (!_isLocal.TryGetValue(n, out var f)) _isLocal[n] = f = ip => Fib.IsLocal(_namespaces[n], ip);
+            if (!_isLocal.TryGetValue(n, out var f))
+                _isLocal[n] = f = (ip, device) => device is null ? Fib.IsLocal(_namespaces[n], ip) : Fib.IsLocalOn(_namespaces[n], ip, device);
             return f;
         }
 

@@ -39,6 +39,24 @@ public static class Fib
     }
 
     /// <summary>
+    /// Is <paramref name="ip"/> local on <paramref name="device"/>: is the local table's route for it through that
+    /// device (<c>__inet_dev_addr_type</c> with a device: <c>fib_add_ifaddr</c> puts an address's local route, and a
+    /// loopback prefix's, on the device that holds it)?
+    /// </summary>
+    public static bool IsLocalOn(Netns ns, IPv4Address ip, string device)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        foreach (var d in ns.Devices)
+        {
+            foreach (var a in d.Addresses)
+            {
+                if (a.Local == ip || (d.Kind == DeviceKind.Loopback && a.Subnet.Contains(ip))) return d.Name == device;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
     /// <c>ip_route_output_key_hash_rcu</c> / <c>ip_route_input_slow</c>: local delivery through <c>lo</c> (source: the
     /// local route's prefsrc, the address itself, 127.0.0.1 for the loopback prefix), else the main table's longest
     /// match; null if there is none (ENETUNREACH).

@@ -9,7 +9,11 @@ public enum IcmpUnreach
 {
     Net = 0,
     Host = 1,
+    Protocol = 2,
     Port = 3,
+    NetProhibited = 9,
+    HostProhibited = 10,
+    AdminProhibited = 13,
 }
 
 /// <summary>
@@ -24,7 +28,25 @@ public sealed record IcmpError(IcmpUnreach Code, ConnTuple Inner, string? InnerP
     {
         IcmpUnreach.Port => "port unreachable",
         IcmpUnreach.Host => "host unreachable",
+        IcmpUnreach.Protocol => "protocol unreachable",
+        IcmpUnreach.NetProhibited => "net prohibited",
+        IcmpUnreach.HostProhibited => "host prohibited",
+        IcmpUnreach.AdminProhibited => "admin prohibited",
         _ => "net unreachable",
+    };
+
+    /// <summary>
+    /// The socket error the code converts to (<c>icmp_err_convert</c>: errno and whether it is fatal, which a connected
+    /// UDP socket takes as its pending error; measured for each code REJECT sends, on TCP connects and a UDP send).
+    /// </summary>
+    public (Sockets.Errno Errno, bool Fatal) Convert() => Code switch
+    {
+        IcmpUnreach.Port => (Sockets.Errno.ECONNREFUSED, true),
+        IcmpUnreach.Host => (Sockets.Errno.EHOSTUNREACH, false),
+        IcmpUnreach.Protocol => (Sockets.Errno.ENOPROTOOPT, true),
+        IcmpUnreach.NetProhibited => (Sockets.Errno.ENETUNREACH, true),
+        IcmpUnreach.HostProhibited or IcmpUnreach.AdminProhibited => (Sockets.Errno.EHOSTUNREACH, true),
+        _ => (Sockets.Errno.ENETUNREACH, false),
     };
 
     /// <summary>tcpdump's words: <c>192.168.1.20 udp port 53 unreachable</c>, <c>host 10.0.0.9 unreachable</c>.</summary>
@@ -32,6 +54,11 @@ public sealed record IcmpError(IcmpUnreach Code, ConnTuple Inner, string? InnerP
     {
         IcmpUnreach.Port => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} {Inner.Proto.Name()} port {Inner.Dst.Port} unreachable"),
         IcmpUnreach.Host => $"host {Inner.Dst.Ip} unreachable",
+        // tcpdump 4.99 (measured): "127.0.0.1 protocol 6 unreachable", "... - admin prohibited", "... - admin prohibited filter".
+        IcmpUnreach.Protocol => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} protocol {(Inner.Proto == L4Proto.Udp ? 17 : 6)} unreachable"),
+        IcmpUnreach.NetProhibited => $"net {Inner.Dst.Ip} unreachable - admin prohibited",
+        IcmpUnreach.HostProhibited => $"host {Inner.Dst.Ip} unreachable - admin prohibited",
+        IcmpUnreach.AdminProhibited => $"host {Inner.Dst.Ip} unreachable - admin prohibited filter",
         _ => $"net {Inner.Dst.Ip} unreachable",
     };
 

@@ -52,7 +52,7 @@ public sealed record Observation(
         }).ToImmutableArray();
         var table = w.Conntrack.Live(w.Now)
             .Select(e => new CtObservation(e.Proto.Name(), e.Proto == Addressing.L4Proto.Udp ? null : CtEntry.StateName(e.State), e.Orig.ToString(), e.Reply.ToString(),
-                e.Has(CtStatus.Assured), w.Namespaces[e.Netns].Name))
+                e.Has(CtStatus.Assured), w.Namespaces[e.Netns].Name) { Mark = e.Mark })
             .ToImmutableArray();
         var violations = found.Select(v => new ViolationObservation(v.Name, v.Step, v.Message)).ToImmutableArray();
         return new Observation(connections, table, w.Counters.InsertFailed, w.Counters.Drop, violations);
@@ -98,7 +98,7 @@ public sealed record Observation(
     /// connect reads 0.0.0.0:PORT, and so does one an ICMP net unreachable ended after its SYN left).
     /// </summary>
     private static string LocalAfterConnect(Connection c, TcpEnd client) =>
-        c.Result is ConnectResult.Refused or ConnectResult.Reset or ConnectResult.Unreachable && !client.ExplicitBind
+        c.Result is ConnectResult.Refused or ConnectResult.Reset or ConnectResult.Unreachable or ConnectResult.ProtocolUnreachable && !client.ExplicitBind
             ? new Addressing.SockAddr(default, c.Local.Port).ToString()
             : c.Local.ToString();
 
@@ -109,6 +109,7 @@ public sealed record Observation(
         ConnectResult.Refused => "refused",
         ConnectResult.Reset => "reset",
         ConnectResult.Unreachable => "unreachable",
+        ConnectResult.ProtocolUnreachable => "error ENOPROTOOPT",
         _ => throw new ArgumentOutOfRangeException(nameof(r)),
     };
 

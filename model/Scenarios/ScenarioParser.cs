@@ -177,6 +177,17 @@ public static partial class ScenarioParser
         return r.Scenario!.Lines.Single().Command;
     }
 
+    /// <summary>
+    /// <paramref name="line"/> split into words as the scenario language (and the shell, for what it uses) splits
+    /// them: at white space, a quoted string one word without its quotes, a <c>#</c> outside quotes ending the line.
+    /// What the kernel replay hands to <c>execve</c>, so that <c>--log-prefix "a b: "</c> reaches iptables as one argument.
+    /// </summary>
+    public static IReadOnlyList<string> Words(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        return [.. Tokenize(line).Select(t => t.Text)];
+    }
+
     private static List<Token> Tokenize(string line)
     {
         var tokens = new List<Token>();
@@ -513,7 +524,7 @@ public static partial class ScenarioParser
     /// <summary>iptables targets the model does not have (a name not here and not a NAT target is a jump to a user chain).</summary>
     private static readonly HashSet<string> UnsupportedTargets = new(StringComparer.Ordinal)
     {
-        "LOG", "NFLOG", "MARK", "CONNMARK", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
+        "NFLOG", "REDIRECT", "NETMAP", "TPROXY", "TRACE", "AUDIT", "CLASSIFY",
         "CHECKSUM", "DSCP", "TOS", "TTL", "TCPMSS", "SET", "QUEUE", "NFQUEUE", "CONNSECMARK", "SECMARK", "IDLETIMER", "LED", "HMARK",
         "SYNPROXY", "ULOG", "ECN", "RATEEST", "TEE",
     };
@@ -555,6 +566,19 @@ public static partial class ScenarioParser
         Token? stateOption = null;
         Token? rejectWith = null;
         Token? notrack = null;
+        // -m mark and -m connmark both have --mark: it is the option of the one loaded last (measured: the other then
+        // reports its --mark missing).
+        string? markModule = null;
+        (uint Value, uint Mask)? connMark = null;
+        CtStatus? status = null;
+        Token? limitIface = null;
+        var limit = AddrTypeLimit.None;
+        // CONNMARK: --save-mark, --restore-mark and their masks (libxt_CONNMARK's defaults: both masks all ones).
+        Token? connmarkMode = null;
+        uint? nfmask = null, ctmask = null;
+        Token? connmarkMask = null;
+        Token? logOption = null;
+        string logPrefix = "";
         void Negate(Token option, Negated flag)
         {
             if (bang is null) return;
@@ -581,8 +605,9 @@ public static partial class ScenarioParser
                 "--dports" or "--destination-ports" or "--sports" or "--source-ports" or "--ports" => Negated.MultiPorts,
                 "--dst-type" => Negated.DestinationType,
                 "--src-type" => Negated.SourceType,
-                "--mark" => Negated.Mark,
+                "--mark" => markModule == "connmark" ? Negated.ConnMark : Negated.Mark,
                 "--ctstate" or "--state" => Negated.State,
+                "--ctstatus" => Negated.Status,
                 _ => Negated.None,
             });
             switch (tok.Text)
@@ -601,9 +626,10 @@ public static partial class ScenarioParser
                 case "--match":
                     var m = Next(t, ref i, "a match module");
                     if (m.Text is "tcp" or "udp") protoMatch = m;
-                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark" or "statistic" or "conntrack" or "state"))
-                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype, mark, statistic, conntrack and state)");
+                    else if (m.Text is not ("comment" or "multiport" or "addrtype" or "mark" or "connmark" or "statistic" or "conntrack" or "state"))
+                        throw new ParseException(m.Column, $"unsupported iptables match '-m {m.Text}' (the model has tcp, udp, comment, multiport, addrtype, mark, connmark, statistic, conntrack and state)");
                     if (m.Text == "statistic") statisticModule = m;
+                    if (m.Text is "mark" or "connmark") markModule = m.Text;
                     modules.Add(m.Text);
                     break;
                 case "--ctstate":
@@ -613,10 +639,14 @@ public static partial class ScenarioParser
                     stateOption = tok;
                     states = ParseStates(Next(t, ref i, "a list of states"), tok.Text == "--state");
                     break;
-                case "--ctstatus" or "--ctproto" or "--ctorigsrc" or "--ctorigdst" or "--ctreplsrc" or "--ctrepldst" or "--ctorigsrcport" or
+                case "--ctstatus":
+                    Needs(tok, "conntrack");
+                    status = ParseStatuses(Next(t, ref i, "a list of statuses"));
+                    break;
+                case "--ctproto" or "--ctorigsrc" or "--ctorigdst" or "--ctreplsrc" or "--ctrepldst" or "--ctorigsrcport" or
                     "--ctorigdstport" or "--ctreplsrcport" or "--ctrepldstport" or "--ctexpire" or "--ctdir":
                     Needs(tok, "conntrack");
-                    throw new ParseException(tok.Column, $"unsupported conntrack option {Q(tok.Text)}: the model has --ctstate");
+                    throw new ParseException(tok.Column, $"unsupported conntrack option {Q(tok.Text)}: the model has --ctstate and --ctstatus");
                 case "--reject-with":
                     rejectWith = Next(t, ref i, "a reject type");
                     break;
@@ -657,10 +687,46 @@ public static partial class ScenarioParser
                     probability = pv;
                     break;
                 case "--mark":
-                    Needs(tok, "mark");
-                    packetMark = ParseMark(Next(t, ref i, "VALUE[/MASK]"), "mark", "--mark", 0xFFFFFFFF);
+                    Needs(tok, markModule ?? "mark");
+                    if (markModule == "connmark") connMark = ParseMark(Next(t, ref i, "VALUE[/MASK]"), "connmark", "--mark", 0xFFFFFFFF);
+                    else packetMark = ParseMark(Next(t, ref i, "VALUE[/MASK]"), "mark", "--mark", 0xFFFFFFFF);
+                    break;
+                case "--limit-iface-in" or "--limit-iface-out":
+                    Needs(tok, "addrtype");
+                    if (limitIface is not null) throw new ParseException(tok.Column, "addrtype: option \"--limit-iface-in\" cannot be used together with \"--limit-iface-out\".");
+                    limitIface = tok;
+                    limit = tok.Text == "--limit-iface-in" ? AddrTypeLimit.In : AddrTypeLimit.Out;
+                    break;
+                case "--save-mark" or "--restore-mark":
+                    // Measured: 'CONNMARK: option "--set-mark" cannot be used together with "--save-mark".'
+                    if ((connmarkMode ?? markOption) is { } other) throw new ParseException(tok.Column, $"CONNMARK: option \"{other.Text}\" cannot be used together with \"{tok.Text}\".");
+                    connmarkMode = tok;
+                    break;
+                case "--nfmask" or "--ctmask" or "--mask":
+                    if (connmarkMask is not null && (connmarkMask.Text == "--mask" || tok.Text == "--mask"))
+                        throw new ParseException(tok.Column, $"CONNMARK: option \"{connmarkMask.Text}\" cannot be used together with \"{tok.Text}\".");
+                    connmarkMask ??= tok;
+                    var mask = ParseMark(Next(t, ref i, "a mask"), "CONNMARK", tok.Text, null).Value;
+                    if (tok.Text != "--ctmask") nfmask = mask;
+                    if (tok.Text != "--nfmask") ctmask = mask;
+                    break;
+                case "--left-shift-mark" or "--right-shift-mark":
+                    throw new ParseException(tok.Column, $"unsupported CONNMARK option {Q(tok.Text)}: the model has --set-xmark, --set-mark, --and-mark, --or-mark, --xor-mark, --save-mark and --restore-mark with their masks");
+                case "--log-prefix":
+                    logOption ??= tok;
+                    // No length check: iptables-nft writes LOG as nft's own log expression, whose prefix may be longer than
+                    // xt_LOG's 29 characters (measured: a 30-character prefix is accepted).
+                    logPrefix = Next(t, ref i, "a prefix").Text;
+                    break;
+                case "--log-level":
+                    logOption ??= tok;
+                    Next(t, ref i, "a level");
+                    break;
+                case "--log-tcp-sequence" or "--log-tcp-options" or "--log-ip-options" or "--log-uid" or "--log-macdecode":
+                    logOption ??= tok;
                     break;
                 case "--set-xmark" or "--set-mark" or "--or-mark" or "--and-mark" or "--xor-mark":
+                    if (connmarkMode is not null) throw new ParseException(tok.Column, $"CONNMARK: option \"{connmarkMode.Text}\" cannot be used together with \"{tok.Text}\".");
                     if (markOption is not null) throw new ParseException(tok.Column, "MARK: Can't specify --set-xmark twice");
                     markOption = tok;
                     var mv = Next(t, ref i, "VALUE[/MASK]");
@@ -753,8 +819,9 @@ public static partial class ScenarioParser
         if (probability is not null && table != IptTable.Nat)
             throw new ParseException(statisticModule!.Column, "unsupported: -m statistic outside the nat table (the model's draws are named after the NAT decision they lead to)");
         if (modules.Contains("mark") && packetMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "mark: option \"--mark\" must be specified");
+        if (modules.Contains("connmark") && connMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "connmark: option \"--mark\" must be specified");
         // Measured (iptables 1.8.9): -m conntrack with no option, -m state without --state.
-        if (modules.Contains("conntrack") && states is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "conntrack: At least one option is required");
+        if (modules.Contains("conntrack") && states is null && status is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "conntrack: At least one option is required");
         if (modules.Contains("state") && states is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "state: option \"--state\" must be specified");
         // multiport's checks (libxt_multiport): the rule's protocol must have ports, and not be negated (messages measured).
         if (multiTok is not null && proto is null)
@@ -769,15 +836,19 @@ public static partial class ScenarioParser
         if (jump is null)
             throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, table switch
             {
-                IptTable.Nat => "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, ACCEPT, RETURN or a user chain)",
-                IptTable.Raw => "expected -j TARGET (NOTRACK, CT --notrack, ACCEPT, DROP, MARK, RETURN or a user chain)",
-                IptTable.Mangle => "expected -j TARGET (MARK, ACCEPT, DROP, RETURN or a user chain)",
-                _ => "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, RETURN or a user chain)",
+                IptTable.Nat => "expected -j TARGET (SNAT, DNAT, MASQUERADE, MARK, CONNMARK, LOG, ACCEPT, RETURN or a user chain)",
+                IptTable.Raw => "expected -j TARGET (NOTRACK, CT --notrack, ACCEPT, DROP, MARK, CONNMARK, LOG, RETURN or a user chain)",
+                IptTable.Mangle => "expected -j TARGET (MARK, CONNMARK, LOG, ACCEPT, DROP, RETURN or a user chain)",
+                _ => "expected -j TARGET (ACCEPT, DROP, REJECT, MARK, CONNMARK, LOG, RETURN or a user chain)",
             });
         if (rejectWith is not null && jump.Text != "REJECT") Forbid(rejectWith, jump.Text);
         if (notrack is not null && jump.Text != "CT") Forbid(notrack, jump.Text);
 
-        if (markOption is not null && jump.Text != "MARK") Forbid(markOption, jump.Text);
+        if (markOption is not null && jump.Text is not ("MARK" or "CONNMARK")) Forbid(markOption, jump.Text);
+        if (connmarkMode is not null && jump.Text != "CONNMARK") Forbid(connmarkMode, jump.Text);
+        if (connmarkMask is not null && jump.Text != "CONNMARK") Forbid(connmarkMask, jump.Text);
+        if (logOption is not null && jump.Text != "LOG") Forbid(logOption, jump.Text);
+        // --limit-iface-in|out at a hook without that device is the kernel's refusal (RuleMatch.ValidAt, XtTable.HookProblem).
         // iptables checks a NAT target's hooks for a built-in chain; in a user chain the kernel checks the hooks that
         // reach it (NetfilterConfig.HookProblem). One list of hooks per target (IptTarget) for both.
         void Hooks(IReadOnlyList<IptChain> hooks)
@@ -823,6 +894,30 @@ public static partial class ScenarioParser
                 Forbid(toPorts, "MARK");
                 target = new IptTarget.Mark(xmark.Value, xmark.Mask);
                 break;
+            case "CONNMARK":
+                Forbid(toSource, "CONNMARK");
+                Forbid(toDestination, "CONNMARK");
+                Forbid(toPorts, "CONNMARK");
+                if (setMark is { } ctset)
+                {
+                    if (connmarkMask is not null) Forbid(connmarkMask, "CONNMARK " + markOption!.Text);
+                    target = new IptTarget.ConnMark(ConnMarkMode.Set, ctset.Value, ctset.Mask, 0);
+                }
+                else if (connmarkMode is not null)
+                {
+                    target = new IptTarget.ConnMark(connmarkMode.Text == "--save-mark" ? ConnMarkMode.Save : ConnMarkMode.Restore, 0, ctmask ?? 0xFFFFFFFF, nfmask ?? 0xFFFFFFFF);
+                }
+                else
+                {
+                    throw new ParseException(jump.Column, "CONNMARK target: No operation specified");
+                }
+                break;
+            case "LOG":
+                Forbid(toSource, "LOG");
+                Forbid(toDestination, "LOG");
+                Forbid(toPorts, "LOG");
+                target = new IptTarget.Log(logPrefix);
+                break;
             case "DROP":
                 // Measured (iptables 1.8.9): iptables refuses it in the nat table.
                 if (table == IptTable.Nat) throw new ParseException(jump.Column, NatDrop);
@@ -850,9 +945,10 @@ public static partial class ScenarioParser
                     "icmp-net-unreachable" or "net-unreach" => RejectWith.IcmpNetUnreachable,
                     "icmp-host-unreachable" or "host-unreach" => RejectWith.IcmpHostUnreachable,
                     "tcp-reset" or "tcp-rst" => RejectWith.TcpReset,
-                    "icmp-proto-unreachable" or "proto-unreach" or "icmp-net-prohibited" or "net-prohib" or "icmp-host-prohibited" or "host-prohib" or
-                        "icmp-admin-prohibited" or "admin-prohib" =>
-                        throw new ParseException(rejectWith.Column, $"unsupported reject type {Q(rejectWith.Text)}: the model sends icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable and tcp-reset"),
+                    "icmp-proto-unreachable" or "proto-unreach" => RejectWith.IcmpProtoUnreachable,
+                    "icmp-net-prohibited" or "net-prohib" => RejectWith.IcmpNetProhibited,
+                    "icmp-host-prohibited" or "host-prohib" => RejectWith.IcmpHostProhibited,
+                    "icmp-admin-prohibited" or "admin-prohib" => RejectWith.IcmpAdminProhibited,
                     _ => throw new ParseException(rejectWith.Column, $"unknown reject type \"{rejectWith.Text}\""),
                 };
                 // A TCP reset in a rule not for TCP is the kernel's refusal (reject_tg_check: XtTable.HookProblem).
@@ -860,7 +956,7 @@ public static partial class ScenarioParser
                 break;
             default:
                 if (UnsupportedTargets.Contains(jump.Text))
-                    throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: expected SNAT, DNAT, MASQUERADE, ACCEPT, RETURN or a user chain");
+                    throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: the model has SNAT, DNAT, MASQUERADE, MARK, CONNMARK, LOG, ACCEPT, DROP, REJECT, RETURN, NOTRACK, CT --notrack and user chains");
                 Forbid(toSource, jump.Text);
                 Forbid(toDestination, jump.Text);
                 Forbid(toPorts, jump.Text);
@@ -881,6 +977,7 @@ public static partial class ScenarioParser
         {
             Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType, PacketMark = packetMark,
             Probability = probability, States = states, StateModule = stateOption?.Text == "--state",
+            ConnMark = connMark, Status = status, LimitIface = limit,
         };
         return new IptRule(chain, match, target, spec) { UserChain = user, Table = table };
     }
@@ -930,20 +1027,48 @@ public static partial class ScenarioParser
         var states = CtStates.None;
         foreach (var word in list.Text.Split(','))
         {
-            states |= word switch
+            // strncasecmp(word, NAME, strlen(word)) in the order libxt_conntrack and libxt_state try the names: any case,
+            // and a prefix names the first state it begins (measured: "new,est" is NEW,ESTABLISHED).
+            states |= Named(word, ["INVALID", "NEW", "ESTABLISHED", "RELATED", "UNTRACKED", .. stateModule ? Array.Empty<string>() : ["SNAT", "DNAT"]]) switch
             {
                 "INVALID" => CtStates.Invalid,
                 "NEW" => CtStates.New,
                 "ESTABLISHED" => CtStates.Established,
                 "RELATED" => CtStates.Related,
                 "UNTRACKED" => CtStates.Untracked,
-                "SNAT" when !stateModule => CtStates.Snat,
-                "DNAT" when !stateModule => CtStates.Dnat,
+                "SNAT" => CtStates.Snat,
+                "DNAT" => CtStates.Dnat,
                 _ => throw new ParseException(list.Column, stateModule ? $"Bad state \"{word}\"" : $"Bad ctstate \"{word}\""),
             };
         }
         return states;
     }
+
+    /// <summary>
+    /// <c>--ctstatus LIST</c> (libxt_conntrack's <c>conntrack_ps_status</c>, the same prefix rule as the states): NONE adds
+    /// no bit (measured: iptables-save drops it), EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED.
+    /// </summary>
+    private static CtStatus ParseStatuses(Token list)
+    {
+        var status = CtStatus.None;
+        foreach (var word in list.Text.Split(','))
+        {
+            status |= Named(word, ["NONE", "EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED"]) switch
+            {
+                "NONE" => CtStatus.None,
+                "EXPECTED" => CtStatus.Expected,
+                "SEEN_REPLY" => CtStatus.SeenReply,
+                "ASSURED" => CtStatus.Assured,
+                "CONFIRMED" => CtStatus.Confirmed,
+                _ => throw new ParseException(list.Column, $"Bad ctstatus \"{word}\""),
+            };
+        }
+        return status;
+    }
+
+    /// <summary>The first of <paramref name="names"/> that <paramref name="word"/> begins, ignoring case (<c>strncasecmp</c> over the word's length); null for none or an empty word.</summary>
+    private static string? Named(string word, string[] names) =>
+        word.Length == 0 ? null : names.FirstOrDefault(n => n.StartsWith(word, StringComparison.OrdinalIgnoreCase));
 
     private static AddrType ParseAddrType(Token tok) => tok.Text switch
     {

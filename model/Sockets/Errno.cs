@@ -10,4 +10,5 @@ public enum Errno : byte
     EPIPE,
     ENETUNREACH,
     EHOSTUNREACH,
+    ENOPROTOOPT,
 }

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Packets;
 using ConntrackModel.Model.Scenarios;
 using ConntrackModel.Properties.Configs;
@@ -101,7 +102,7 @@ public static partial class TrialShrinker
     /// <summary>Does the command take a conntrack reference (a rule whose target uses conntrack, or modprobe)?</summary>
     public static bool StartsTracking(Command c) => c switch
     {
-        Command.IptablesAdd a => a.Rule.Target.UsesConntrack,
+        Command.IptablesAdd a => XtTable.UsesConntrack(a.Rule),
         Command.Modprobe => true,
         _ => false,
     };

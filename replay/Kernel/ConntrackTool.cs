@@ -32,7 +32,11 @@ public static class ConntrackTool
             result.Add(new CtObservation(t[0], state,
                 $"{src[0]}:{sport[0]}->{dst[0]}:{dport[0]}",
                 $"{src[1]}:{sport[1]}->{dst[1]}:{dport[1]}",
-                t.Contains("[ASSURED]"), netns));
+                t.Contains("[ASSURED]"), netns)
+            {
+                // conntrack prints the mark in decimal (mark=%u).
+                Mark = Values("mark") is [var mark, ..] && uint.TryParse(mark, NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0,
+            });
         }
         return result.ToImmutable();
     }

@@ -318,7 +318,7 @@ public static partial class KernelReplay
                     break;
                 case Command.IptablesCommand:
                     // As typed in its own namespace: "iptables -t nat ...", not "ip netns exec NS iptables ...".
-                    Tool(where, (line.Command with { Netns = null }).ToScript().Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                    Tool(where, [.. ScenarioParser.Words((line.Command with { Netns = null }).ToScript())]);
                     break;
                 case Command.IptablesRestore restore:
                     // iptables-restore reads a file as it reads its stdin.
@@ -486,7 +486,7 @@ public static partial class KernelReplay
                 {
                     111 => "refused",
                     104 => "reset",
-                    101 => "unreachable",
+                    101 or 113 => "unreachable",
                     110 or 115 /* EINPROGRESS: SO_SNDTIMEO ran out */ => "timeout",
                     _ => "error " + Errno(x),
                 };
@@ -719,6 +719,7 @@ public static partial class KernelReplay
         101 => "ENETUNREACH",
         111 => "ECONNREFUSED",
         113 => "EHOSTUNREACH",
+        92 => "ENOPROTOOPT",
         _ => "E" + errno.ToString(CultureInfo.InvariantCulture),
     };
 }
