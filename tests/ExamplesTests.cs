@@ -40,6 +40,8 @@ public class ExamplesTests
         { "raw-untracked.scenario", [] },
         { "connmark.scenario", [] },
         { "filter-reject-icmp.scenario", [] },
+        { "statistic-nth.scenario", [] },
+        { "node-forward-reject.scenario", [] },
         { "node-udp-late-start.scenario", ["wire-tuple-uniqueness", "no-foreign-delivery"] },
         { "node-udp-stale-dnat.scenario", ["stale-nat-binding"] },
         { "node-udp-icmp-ratelimit.scenario", [] },

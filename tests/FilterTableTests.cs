@@ -57,6 +57,14 @@ public class FilterTableTests(ITestOutputHelper output)
         { "iptables -A INPUT -m state -j ACCEPT", "state: option \"--state\" must be specified" },
         { "iptables -A INPUT -j REJECT --reject-with bogus", "unknown reject type \"bogus\"" },
         { "iptables -A INPUT -m conntrack --ctstatus bogus -j ACCEPT", "Bad ctstatus \"bogus\"" },
+        // libxt_statistic's nth checks.
+        { "iptables -A INPUT -m statistic --mode nth --every 3 -j DROP", "statistic: option \"--every\" also requires \"--packet\"." },
+        { "iptables -A INPUT -m statistic --mode nth --every 3 --packet 3 -j DROP", "the --packet p must be 0 <= p <= n-1" },
+        { "iptables -A INPUT -m statistic --mode nth --packet 1 -j DROP", "the --packet p must be 0 <= p <= n-1" },
+        { "iptables -A INPUT -m statistic --mode nth -j DROP", "--every and --packet must be specified when using nth mode" },
+        { "iptables -A INPUT -m statistic --mode nth --every 0 --packet 0 -j DROP", "statistic: bad value for option \"--every\", or out of range (1-4294967295)." },
+        { "iptables -A INPUT -m statistic --mode nth --every 2 --probability 0.5 -j DROP", "statistic: option \"--probability\" cannot be used together with \"--every\"." },
+        { "iptables -A INPUT -m statistic --mode random --probability 0.5 --every 2 -j DROP", "statistic: option \"--probability\" cannot be used together with \"--every\"." },
         // --mark is the option of whichever of -m mark and -m connmark came last; the other then misses it.
         { "iptables -t mangle -A OUTPUT -m mark -m connmark --mark 0x1 -j ACCEPT", "mark: option \"--mark\" must be specified" },
         { "iptables -t mangle -A OUTPUT -m connmark -m mark --mark 0x2 -j ACCEPT", "connmark: option \"--mark\" must be specified" },
@@ -74,8 +82,8 @@ public class FilterTableTests(ITestOutputHelper output)
     [Theory]
     [InlineData("iptables -t raw -A OUTPUT -j CT", 30, "unsupported: -j CT without --notrack")]
     [InlineData("iptables -t raw -A OUTPUT -j CT --zone 1", 33, "unsupported CT option '--zone'")]
-    [InlineData("iptables -A INPUT -m statistic --mode random --probability 0.5 -j DROP", 22, "unsupported: -m statistic outside the nat table")]
-    [InlineData("iptables -A INPUT -m statistic --mode nth --every 3 --packet 1 -j DROP", 39, "unsupported statistic mode 'nth'")]
+    [InlineData("iptables -A INPUT -m statistic --mode nth --every 2 --packet 0 -m mark --mark 1 -j DROP", 64, "unsupported: -m mark after -m statistic --mode nth")]
+    [InlineData("iptables -A INPUT -p tcp -m statistic --mode nth --every 2 --packet 0 --dport 80 -j DROP", 71, "unsupported: --dport after -m statistic --mode nth")]
     [InlineData("iptables -t mangle -A OUTPUT -j CONNMARK --set-mark 1 --left-shift-mark 2", 55, "unsupported CONNMARK option '--left-shift-mark'")]
     [InlineData("iptables -A INPUT -j NFLOG", 22, "unsupported target 'NFLOG'")]
     public void NotModelled_IsNamedWithItsColumn(string line, int column, string message)
@@ -205,6 +213,24 @@ public class FilterTableTests(ITestOutputHelper output)
         var sim = Run.Sim(Run.Example("filter-reject.scenario"));
         // B's SYN, C's SYN and its one retransmission, A's data.
         Assert.Equal(4, sim.Events.OfType<KernelEvent.Dropped>().Count(d => d.Reason.Contains("rejected by", StringComparison.Ordinal)));
+    }
+
+    /// <summary>
+    /// REJECT of forwarded traffic (example node-forward-reject, which agrees with the kernel; tcpdump in the pod, measured:
+    /// "192.168.1.20.81 &gt; 10.244.0.2: Flags [R.]" and "10.244.0.1 &gt; 10.244.0.2: ICMP 192.168.1.20 tcp port 82
+    /// unreachable", the second connect refused after its SYN's one retransmission, 1.01 s): the RST leaves from the
+    /// backend's address, the ICMP error from node's address on the pod's side.
+    /// </summary>
+    [Fact]
+    public void Reject_OfForwardedTraffic_AnswersFromWhereTheKernelDoes()
+    {
+        var sim = Run.Sim(Run.Example("node-forward-reject.scenario"));
+        var toPod = sim.Events.OfType<KernelEvent.Captured>().Where(c => c.Netns is null && c.Device == "veth0").Select(c => c.Segment).ToList();
+        Assert.Contains(toPod, s => s.Icmp is null && s.Tuple.Src.ToString() == "192.168.1.20:81" && s.Has(Model.Packets.TcpFlags.Rst));
+        Assert.Contains(toPod, s => s.Icmp is not null && s.Tuple.Src.Ip.ToString() == "10.244.0.1");
+        var o = Run.Observe(Run.Example("node-forward-reject.scenario"));
+        Assert.Equal(("established", "refused", "refused"), (o.Conn("A").Connect, o.Conn("B").Connect, o.Conn("C").Connect));
+        Assert.Equal(["hello"], o.Conn("A").Delivered.ToArray());
     }
 
     /// <summary>A DROP policy: what no rule accepts is dropped, silently (the connect times out); a RETURN from a user chain reaches the policy.</summary>

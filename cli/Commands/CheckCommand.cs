@@ -24,6 +24,7 @@ public static class CheckCommand
             new("--config", "C", "the configuration to check (default late-start; see --list)"),
             new("--setup", "FILE", "fscheck: generate workloads around your own setup instead (a scenario of namespaces, links, addresses, routes, sysctls, rules and listeners)"),
             new("--events", "LIST", "with --setup: what may happen besides connections, any of flush,expiry,late (default none)"),
+            new("--shrink-setup", null, "with --setup: shrinking may also drop the setup's own lines (commands, and rule lines of its restores); the report names the lines dropped"),
             new("--tests", "N", "fscheck: how many sequences to try (default 1000; 5000 with --setup)"),
             new("--seed", "S", "fscheck: fixes the randomness (a fresh seed is drawn and printed otherwise)"),
             new("--replay", "TOKEN", "fscheck: regenerates one failing test from the token a report prints"),
@@ -60,7 +61,7 @@ public static class CheckCommand
         var engine = o.Value("--engine") ?? "fscheck";
         if (engine == "z3")
         {
-            if (o.Has("--setup") || o.Has("--events"))
+            if (o.Has("--setup") || o.Has("--events") || o.Has("--shrink-setup"))
                 return Program.UsageError(stderr, "check: --setup belongs to --engine fscheck (the Z3 engine over a setup is 'prove --setup', not built yet)");
             if (FsCheckOnly.FirstOrDefault(o.Has) is { } fscheckOnly)
                 return Program.UsageError(stderr, $"check: {fscheckOnly} belongs to --engine fscheck; the Z3 engine takes --depth K");
@@ -164,13 +165,13 @@ public static class CheckCommand
                 return null;
             }
             if (!SimulateCommand.TryLoad(setupFile, stderr, out var setup)) return null;
-            var (made, refused) = SetupSpaces.From(setupFile, setup, events);
+            var (made, refused) = SetupSpaces.From(setupFile, setup, events, o.Has("--shrink-setup"));
             if (made is null) stderr.WriteLine($"ctmodel: {command}: {refused}");
             return made;
         }
-        if (o.Has("--events"))
+        if (o.Has("--events") || o.Has("--shrink-setup"))
         {
-            Program.UsageError(stderr, $"{command}: --events belongs to --setup FILE");
+            Program.UsageError(stderr, $"{command}: {(o.Has("--events") ? "--events" : "--shrink-setup")} belongs to --setup FILE");
             return null;
         }
         var name = o.Value("--config") ?? DefaultConfig;
@@ -188,12 +189,18 @@ public static class CheckCommand
         var lines = cx.Scenario.ToScript().TrimEnd('\n').Split('\n');
         if (config.Space is not { } space) return lines;
         var choices = lines.TakeWhile(l => l.StartsWith("choose ", StringComparison.Ordinal)).ToList();
-        var shown = new List<string>(choices) { $"# the setup of {space.File}: {minimal.Setup.Count} commands, as written (minimal.scenario has them)" };
+        var shown = new List<string>(choices)
+        {
+            space.ShrinkSetup
+                ? $"# the setup of {space.File}, shrunk: {minimal.Setup.Count} commands (minimal.scenario has them); dropped {CheckReport.SetupDropped(space, minimal)}"
+                : $"# the setup of {space.File}: {minimal.Setup.Count} commands, as written (minimal.scenario has them)",
+        };
         foreach (var c in minimal.Body)
         {
             var text = c.ToScript().Split('\n');
             // A deferred restore is the setup's own dump: one line says which.
-            shown.Add(text.Length == 1 ? text[0] : $"{text[0]} ... {text[^1]}   # {text.Length - 2} lines of {space.File}, as written");
+            var asWritten = space.Deferred.Contains(c) ? "as written" : "some rule lines dropped";
+            shown.Add(text.Length == 1 ? text[0] : $"{text[0]} ... {text[^1]}   # {text.Length - 2} lines of {space.File}, {asWritten}");
         }
         return [.. shown];
     }

@@ -34,7 +34,7 @@ public static class CheckReport
     /// <summary>How the command line names the configuration: <c>--config NAME</c>, or <c>--setup FILE [--events LIST]</c>.</summary>
     public static string ConfigArgs(CheckConfig config) => config is null ? throw new ArgumentNullException(nameof(config)) : config.Space is not { } space
         ? $"--config {config.Name}"
-        : $"--setup {space.File}{(space.Events == SetupEvents.None ? "" : " --events " + SetupSpaces.EventsText(space.Events))}";
+        : $"--setup {space.File}{(space.Events == SetupEvents.None ? "" : " --events " + SetupSpaces.EventsText(space.Events))}{(space.ShrinkSetup ? " --shrink-setup" : "")}";
 
     /// <summary>The minimal scenario file: a description line, then the pinned choices and the commands.</summary>
     public static string MinimalScenario(CheckResult r, Counterexample cx)
@@ -65,6 +65,8 @@ public static class CheckReport
             sb.AppendLine(CultureInfo.InvariantCulture, $"| shrink steps | {r.ShrinkSteps} |");
             sb.AppendLine(CultureInfo.InvariantCulture, $"| length | {r.Original!.Length} commands generated, {r.Minimal!.Length} after shrinking |");
             sb.AppendLine(CultureInfo.InvariantCulture, $"| minimal | {(cx!.Minimality.Minimal ? "yes" : "no")}: {cx.Minimality.Describe(r.Minimal.Setup.Count)} |");
+            if (c.Space is { ShrinkSetup: true } shrunk)
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| setup lines dropped (--shrink-setup) | {SetupDropped(shrunk, r.Minimal)} |");
         }
         sb.AppendLine(CultureInfo.InvariantCulture, $"| time | {r.Elapsed.TotalMilliseconds:0} ms, model {r.CommandsPerSecond:0} commands/s |");
         sb.AppendLine(CultureInfo.InvariantCulture, $"| rerun | `{CommandLine(r)}` |");
@@ -99,6 +101,17 @@ public static class CheckReport
             .Where(k => !r.Coverage.Any(row => row.Category == Coverage.Command && row.Item == k)).ToList();
         if (missing.Count > 0) sb.AppendLine(CultureInfo.InvariantCulture, $"Never generated although the configuration allows them: {string.Join(", ", missing)}.");
         return sb.ToString();
+    }
+
+    /// <summary>What <c>--shrink-setup</c> dropped of the setup: "none", or its lines as <c>FILE:LINE</c>.</summary>
+    public static string SetupDropped(SetupSpace space, Properties.Generation.Trial minimal)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        ArgumentNullException.ThrowIfNull(minimal);
+        var dropped = SetupSpaces.Dropped(space, minimal.Commands);
+        return dropped.IsEmpty
+            ? "none: every line of the setup is needed"
+            : $"{dropped.Length} line{(dropped.Length == 1 ? "" : "s")} of {space.File}: {SetupSpaces.Ranges(dropped)}";
     }
 
     /// <summary>The report's counterexample sections, shared by both engines: invariant, minimal scenario, diagram, table, trace.</summary>

@@ -8,9 +8,9 @@ namespace ConntrackModel.Model.Iptables;
 /// <summary>
 /// The matches a rule may carry: <c>-p tcp|udp</c>, <c>-s</c>, <c>-d</c>, <c>--sport</c>, <c>--dport</c>, <c>-o</c>,
 /// <c>-i</c> (with <c>+</c> wildcards), each of them negated with <c>!</c>, and the modules <c>-m tcp|udp</c>,
-/// <c>multiport</c>, <c>comment</c>, <c>mark</c>, <c>addrtype</c>, <c>statistic --mode random</c>, <c>conntrack
-/// --ctstate</c> and <c>state --state</c>. Null means "any"; every other module is refused by name, with its line and
-/// column.
+/// <c>multiport</c>, <c>comment</c>, <c>mark</c>, <c>connmark</c>, <c>addrtype</c> (with <c>--limit-iface-in|out</c>),
+/// <c>statistic --mode random|nth</c>, <c>conntrack --ctstate|--ctstatus</c> and <c>state --state</c>. Null means "any";
+/// every other module and option is refused by name, with its line and column.
 /// </summary>
 public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? SourcePort, PortRange? DestinationPort, string? OutInterface, string? InInterface)
 {
@@ -119,10 +119,20 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
 
     /// <summary>
     /// <c>-m statistic --mode random --probability P</c>: a draw the model leaves open (<see cref="Choices.ChoiceKind.Statistic"/>),
-    /// made by the traversal after every other match of the rule held; null for none. <see cref="Matches(ConnTuple, string?, string?, Func{IPv4Address, bool}, uint, CtStates)"/>
+    /// made by the traversal after every other match of the rule held (where it was written does not matter: a draw
+    /// whose result nothing reads is not observable); null for none. <see cref="Matches(ConnTuple, string?, string?, Func{IPv4Address, bool}, uint, CtStates)"/>
     /// does not look at it.
     /// </summary>
     public double? Probability { get; init; }
+
+    /// <summary>
+    /// <c>-m statistic --mode nth --every N --packet P</c>: the rule's own counter (<c>xt_statistic_priv</c>, one per rule
+    /// as added: with iptables-nft a rule keeps it while other rules change), starting at N-1-P; each packet that
+    /// reaches the match moves it on (<c>nval = oval == N-1 ? 0 : oval + 1</c>) and matches when it wraps to 0: packets
+    /// P, P+N, P+2N, ... (measured: --every 3 --packet 1 DNATs connections 2, 5, 8, ...). Kept in the rule's table
+    /// (<see cref="XtTable.NthStep"/>); null for none.
+    /// </summary>
+    public (uint Every, uint Packet)? Nth { get; init; }
 
     /// <summary><c>-m mark --mark VALUE[/MASK]</c>: <c>(skb-&gt;mark &amp; MASK) == VALUE</c> (<c>mark_mt</c>), or null.</summary>
     public (uint Value, uint Mask)? PacketMark { get; init; }
@@ -187,6 +197,9 @@ public enum Negated
     State = 2048,
     ConnMark = 4096,
     Status = 8192,
+
+    /// <summary><c>! --probability</c> or <c>! --every</c>: the statistic match inverted (XT_STATISTIC_INVERT).</summary>
+    Statistic = 16384,
 }
 
 /// <summary><c>-m addrtype</c>'s device limit (<c>XT_ADDRTYPE_LIMIT_IFACE_IN</c>, <c>_OUT</c>).</summary>

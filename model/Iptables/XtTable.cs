@@ -298,7 +298,34 @@ public sealed record XtTable
 
     public bool Equals(XtTable? other) =>
         other is not null && Table == other.Table && Exists == other.Exists && DropPolicies == other.DropPolicies && Rules.SequenceEqual(other.Rules) &&
-        UserChains.SequenceEqual(other.UserChains);
+        UserChains.SequenceEqual(other.UserChains) && Rules.All(r => r.Match.Nth is null || NthCount(r) == other.NthCount(r));
+
+    /// <summary>
+    /// The nth counters of the table's <c>--mode nth</c> rules, by rule object: a rule added is a new object, so it starts
+    /// its own counter, as <c>statistic_mt_check</c> allocates one per rule (iptables-nft adds, deletes and replaces rules
+    /// one by one; legacy iptables replaces the whole table, and with it every counter, at each change: not modelled).
+    /// </summary>
+    private ImmutableDictionary<IptRule, uint> _nth = ImmutableDictionary.Create<IptRule, uint>(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The counter of <paramref name="rule"/> (its start, N-1-P, until a packet reached it).</summary>
+    public uint NthCount(IptRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        return _nth.TryGetValue(rule, out var c) ? c : rule.Match.Nth is { } nth ? nth.Every - 1 - nth.Packet : 0;
+    }
+
+    /// <summary>
+    /// A packet reaches <paramref name="rule"/>'s nth match (<c>statistic_mt</c>, XT_STATISTIC_MODE_NTH): whether it matches
+    /// (the counter wrapped to 0), and the table with the counter moved on.
+    /// </summary>
+    public (bool Match, XtTable Table) NthStep(IptRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        var (every, _) = rule.Match.Nth ?? throw new ArgumentException("not an nth rule", nameof(rule));
+        var old = NthCount(rule);
+        var next = old == every - 1 ? 0u : old + 1;
+        return (next == 0, this with { _nth = _nth.SetItem(rule, next) });
+    }
 
     public override int GetHashCode() => HashCode.Combine(Table, Exists, DropPolicies, Rules.Count);
 }

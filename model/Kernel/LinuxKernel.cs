@@ -1406,7 +1406,9 @@ public static partial class LinuxKernel
             foreach (var rule in chain)
             {
                 if (!rule.Match.Matches(skb.Seg.Tuple, inDev, outDev, isLocal, skb.Mark, state, skb.Ct)) continue;
-                if (rule.Match.Probability is { } p && !Statistic(p)) continue;
+                // statistic_mt: the draw or the count, then XT_STATISTIC_INVERT.
+                if (rule.Match.Probability is { } p && Statistic(p, table.Table, skb.Seg.Origin) == rule.Match.Not.HasFlag(Negated.Statistic)) continue;
+                if (rule.Match.Nth is not null && Nth(n, table.Table, rule) == rule.Match.Not.HasFlag(Negated.Statistic)) continue;
                 switch (rule.Target)
                 {
                     case IptTarget.Mark m:
@@ -1552,8 +1554,8 @@ public static partial class LinuxKernel
         /// measured: RST seq = the ack, or RST|ACK ack = seq + 1 for a SYN), sent from this namespace as a new local packet:
         /// measured, conntrack tracks it like any (the entry it answers goes to CLOSE). An ICMP error (<c>nf_send_unreach</c>
         /// → <c>icmp_send</c>): from the packet's destination if it is local, else from the address the route back prefers
-        /// (icmp_send's source selection as read, measured only on loopback: a REJECT of forwarded traffic is not yet
-        /// compared with the kernel).
+        /// (icmp_send's source selection as read; measured for forwarded traffic, example node-forward-reject: the pod saw the
+        /// RST from the backend's address and the port unreachable from node's address on the pod's side).
         /// </summary>
         private void Reject(int n, in Skb skb, RejectWith with)
         {
@@ -1594,20 +1596,48 @@ public static partial class LinuxKernel
 
         /// <summary>
         /// <c>statistic_mt</c> in random mode, <c>(get_random_u32() &amp; 0x7FFFFFFF) &lt; probability</c> with
-        /// <c>probability = 0x80000000 * P</c> (libxt_statistic): certain when that is 0 or 2^31, else a choice the model
-        /// leaves open, keyed <c>DECISION:statN</c>.
+        /// <c>probability = lround(0x80000000 * P)</c> (libxt_statistic): certain when that is 0 or 2^31, else a choice the
+        /// model leaves open, keyed <c>DECISION:statN</c> in the nat table and <c>ORIGIN:TABLE-statK</c> in the others.
         /// </summary>
-        private bool Statistic(double probability)
+        private bool Statistic(double probability, IptTable table, string origin)
         {
-            var threshold = (ulong)(0x80000000 * probability);
+            // libxt_statistic: lround(0x80000000 * P).
+            var threshold = (ulong)Math.Round(0x80000000 * probability, MidpointRounding.AwayFromZero);
             if (threshold >= 0x80000000) return true;
             if (threshold == 0) return false;
-            var point = new ChoicePoint(ChoiceKind.Statistic, string.Create(CultureInfo.InvariantCulture, $"{_draw.Decision}:stat{_draw.Draws}"), 2);
-            _draw.Draws++;
+            string key;
+            if (table == IptTable.Nat)
+            {
+                key = string.Create(CultureInfo.InvariantCulture, $"{_draw.Decision}:stat{_draw.Draws}");
+                _draw.Draws++;
+            }
+            else
+            {
+                // Outside nat a draw leads to no NAT decision: it is named after its packet's origin and how many draws
+                // that origin's packets made before it in the run (counted with the decisions, so the name is the same
+                // in every run that reaches it the same way).
+                var counter = "stat:" + origin;
+                var k = _decisions.GetValueOrDefault(counter);
+                _decisions.SetItem(counter, k + 1);
+                key = string.Create(CultureInfo.InvariantCulture, $"{origin}:{table.Name()}-stat{k}");
+            }
+            var point = new ChoicePoint(ChoiceKind.Statistic, key, 2);
             var v = choices.Choose(point);
             Events.Add(new KernelEvent.Choice(Now, new ChoiceMade(point, v,
-                [string.Create(CultureInfo.InvariantCulture, $"statistic matches (probability {probability})"), "statistic does not match"]), Segment.ConnectionOf(_draw.Origin)));
+                [string.Create(CultureInfo.InvariantCulture, $"statistic matches (probability {probability})"), "statistic does not match"]), Segment.ConnectionOf(origin)));
             return v == 0;
+        }
+
+        /// <summary>
+        /// An nth match reached (<c>statistic_mt</c>, XT_STATISTIC_MODE_NTH): the rule's counter in its table moves on, and
+        /// the packet matches when it wraps (<see cref="XtTable.NthStep"/>). The counter is state of the namespace.
+        /// </summary>
+        private bool Nth(int n, IptTable table, IptRule rule)
+        {
+            var nf = _namespaces[n].Netfilter;
+            var (match, next) = nf.Table(table).NthStep(rule);
+            _namespaces[n] = _namespaces[n] with { Netfilter = nf.With(next) };
+            return match;
         }
 
         /// <summary>Each namespace's "is this one of my addresses" (for -m addrtype), made once per step context; it reads the namespace as it is when asked.</summary>

@@ -560,6 +560,7 @@ public static partial class ScenarioParser
         Token? markOption = null;
         (uint Value, uint Mask)? setMark = null;
         double? probability = null;
+        (uint Value, Token Token)? every = null, packet = null;
         Token? statisticMode = null;
         Token? statisticModule = null;
         CtStates? states = null;
@@ -608,6 +609,7 @@ public static partial class ScenarioParser
                 "--mark" => markModule == "connmark" ? Negated.ConnMark : Negated.Mark,
                 "--ctstate" or "--state" => Negated.State,
                 "--ctstatus" => Negated.Status,
+                "--probability" or "--every" => Negated.Statistic,
                 _ => Negated.None,
             });
             switch (tok.Text)
@@ -675,12 +677,28 @@ public static partial class ScenarioParser
                 case "--mode":
                     Needs(tok, "statistic");
                     statisticMode = Next(t, ref i, "random or nth");
-                    if (statisticMode.Text == "nth")
-                        throw new ParseException(statisticMode.Column, "unsupported statistic mode 'nth' (a counter per rule): the model has --mode random");
-                    if (statisticMode.Text != "random") throw new ParseException(statisticMode.Column, $"Bad mode \"{statisticMode.Text}\"");
+                    if (statisticMode.Text is not ("random" or "nth")) throw new ParseException(statisticMode.Column, $"Bad mode \"{statisticMode.Text}\"");
+                    break;
+                case "--every":
+                    Needs(tok, "statistic");
+                    // Measured: the same message whichever of the two comes first.
+                    if (probability is not null) throw new ParseException(tok.Column, "statistic: option \"--probability\" cannot be used together with \"--every\".");
+                    var et = Next(t, ref i, "a count");
+                    if (!uint.TryParse(et.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var ev) || ev < 1)
+                        throw new ParseException(et.Column, "statistic: bad value for option \"--every\", or out of range (1-4294967295).");
+                    every = (ev, tok);
+                    break;
+                case "--packet":
+                    Needs(tok, "statistic");
+                    var pk = Next(t, ref i, "a packet number");
+                    if (!uint.TryParse(pk.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var pkv))
+                        throw new ParseException(pk.Column, "statistic: bad value for option \"--packet\", or out of range (0-4294967295).");
+                    packet = (pkv, tok);
                     break;
                 case "--probability":
                     Needs(tok, "statistic");
+                    if (every is not null || packet is not null)
+                        throw new ParseException(tok.Column, $"statistic: option \"--probability\" cannot be used together with \"{(every ?? packet)!.Value.Token.Text}\".");
                     var pt = Next(t, ref i, "a probability");
                     if (!double.TryParse(pt.Text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var pv) || pv > 1)
                         throw new ParseException(pt.Column, "statistic: bad value for option \"--probability\", or out of range (0-1).");
@@ -813,11 +831,21 @@ public static partial class ScenarioParser
         // Measured: without --mode, or random mode without a probability, iptables refuses the rule.
         if (modules.Contains("statistic") && statisticMode is null)
             throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "statistic: option \"--mode\" must be specified");
-        if (modules.Contains("statistic") && probability is null)
-            throw new ParseException(statisticMode!.Column, "--probability must be specified when using random mode");
-        // A draw is a choice named after the NAT decision it leads to (ChoiceKind.Statistic): the filter table has none.
-        if (probability is not null && table != IptTable.Nat)
-            throw new ParseException(statisticModule!.Column, "unsupported: -m statistic outside the nat table (the model's draws are named after the NAT decision they lead to)");
+        // libxt_statistic's statistic_check and its option table (.also, .excl), messages measured with iptables 1.8.9.
+        if (statisticMode?.Text == "random" && probability is null)
+            throw new ParseException(statisticMode.Column, "--probability must be specified when using random mode");
+        if (every is { } ev0 && packet is null) throw new ParseException(ev0.Token.Column, "statistic: option \"--every\" also requires \"--packet\".");
+        if (statisticMode?.Text == "nth" && every is null && packet is null)
+            throw new ParseException(statisticMode.Column, "--every and --packet must be specified when using nth mode");
+        // Without --every, u.nth.every stays 0 (every packet, N = 1): --packet 0 is accepted, any other refused (measured).
+        var n1 = every?.Value ?? 1;
+        if (packet is { } pk1 && pk1.Value > n1 - 1) throw new ParseException(pk1.Token.Column, "the --packet p must be 0 <= p <= n-1");
+        (uint Every, uint Packet)? nth = statisticMode?.Text == "nth" ? (n1, packet?.Value ?? 0) : null;
+        if (statisticMode?.Text == "nth") probability = null;
+        // An nth counter counts the packets that reach it (statistic_mt runs after the matches written before it): the
+        // model counts those for which every other match held, so it refuses a match written after the statistic module.
+        if (nth is not null && LaterMatch(t, statisticModule!) is { } later)
+            throw new ParseException(later.Token.Column, $"unsupported: {later.What} after -m statistic --mode nth (the kernel counts the packets that reach the statistic match; the model counts those every other match let through: write -m statistic last)");
         if (modules.Contains("mark") && packetMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "mark: option \"--mark\" must be specified");
         if (modules.Contains("connmark") && connMark is null) throw new ParseException(t[^1].Column + t[^1].Text.Length + 1, "connmark: option \"--mark\" must be specified");
         // Measured (iptables 1.8.9): -m conntrack with no option, -m state without --state.
@@ -976,7 +1004,7 @@ public static partial class ScenarioParser
         var match = new RuleMatch(src, dst, sport, dport, outIf, inIf)
         {
             Protocol = proto, Not = not, MultiPorts = multi, DestinationType = dstType, SourceType = srcType, PacketMark = packetMark,
-            Probability = probability, States = states, StateModule = stateOption?.Text == "--state",
+            Probability = probability, Nth = nth, States = states, StateModule = stateOption?.Text == "--state",
             ConnMark = connMark, Status = status, LimitIface = limit,
         };
         return new IptRule(chain, match, target, spec) { UserChain = user, Table = table };
@@ -1015,6 +1043,20 @@ public static partial class ScenarioParser
         }
         if (count > 15) throw new ParseException(tok.Column, "too many ports specified");
         return new PortList(side, ranges.ToImmutable());
+    }
+
+    /// <summary>The first option of a module match written after <paramref name="statistic"/> (<c>-m statistic</c>), or null: a comment is no match.</summary>
+    private static (Token Token, string What)? LaterMatch(List<Token> t, Token statistic)
+    {
+        var after = t.SkipWhile(x => !ReferenceEquals(x, statistic)).Skip(1).ToList();
+        for (var k = 0; k < after.Count; k++)
+        {
+            if (after[k].Text is "-j" or "--jump") return null;
+            if (after[k].Text is "-m" or "--match" && k + 1 < after.Count && after[k + 1].Text is not ("comment" or "statistic"))
+                return (after[k], "-m " + after[k + 1].Text);
+            if (after[k].Text is "--sport" or "--source-port" or "--dport" or "--destination-port") return (after[k], after[k].Text);
+        }
+        return null;
     }
 
     /// <summary>An address type of <c>-m addrtype</c>: the four the model knows (iptables takes more, named as unsupported).</summary>

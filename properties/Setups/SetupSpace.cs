@@ -25,7 +25,8 @@ public sealed record SetupOrigin(string? Netns, IPv4Address Address)
 
 /// <summary>
 /// Where a generated connection may go: a listener of the setup, or an address and port a nat rule matches with
-/// <c>-d ADDR/32 --dport PORT</c> (a Service, a NodePort: where DNAT can take it); <paramref name="Why"/> says which.
+/// <c>-d ADDR/32</c> (or <c>--dst-type LOCAL</c>) and <c>--dport PORT[:PORT]</c> or <c>-m multiport --dports LIST</c> (a
+/// range's ends) along a path of jumps (a Service, a NodePort: where DNAT can take it); <paramref name="Why"/> says which.
 /// </summary>
 public sealed record SetupTarget(SockAddr Address, L4Proto Proto, string Why)
 {
@@ -47,6 +48,15 @@ public sealed record SetupSpace(
     ImmutableArray<string?> Tracking,
     SetupEvents Events)
 {
+    /// <summary>
+    /// <c>--shrink-setup</c>: shrinking may drop the setup's own commands and single rule lines of its restores, not
+    /// only the generated workload's; <see cref="Lines"/> says which line each came from.
+    /// </summary>
+    public bool ShrinkSetup { get; init; }
+
+    /// <summary>The setup's commands as read, each with its line in <see cref="File"/>.</summary>
+    public ImmutableArray<(Model.Scenarios.Command Command, int Line)> Lines { get; init; } = [];
+
     /// <summary>Each rule the setup adds, with where it is written: <c>FILE:LINE</c>.</summary>
     public ImmutableArray<(Model.Iptables.IptRule Rule, string Where)> RuleLines { get; init; } = [];
 

@@ -60,10 +60,102 @@ public static class SetupSpaces
         string.Join(",", Enum.GetValues<SetupEvents>().Where(e => e != SetupEvents.None && events.HasFlag(e)).Select(e => e.ToString().ToLowerInvariant()));
 
     /// <summary>
+    /// With <c>--shrink-setup</c>: <paramref name="restore"/> without the rule line <paramref name="line"/> of its dump (an
+    /// <c>-A</c> or <c>-I</c> line; null for any other line, or if the rest no longer parses), read again as written.
+    /// </summary>
+    public static Command.IptablesRestore? WithoutDumpLine(Command.IptablesRestore restore, int line)
+    {
+        ArgumentNullException.ThrowIfNull(restore);
+        if (line < 0 || line >= restore.Dump.Length || !restore.Dump[line].TrimStart().StartsWith("-A", StringComparison.Ordinal) &&
+            !restore.Dump[line].TrimStart().StartsWith("-I", StringComparison.Ordinal)) return null;
+        var text = (restore with { Dump = restore.Dump.RemoveAt(line) }).ToScript();
+        var parsed = ScenarioParser.Parse("shrink", text + "\n");
+        return parsed.Ok && parsed.Scenario!.Lines is [{ Command: Command.IptablesRestore r }] ? r : null;
+    }
+
+    /// <summary>
+    /// Is <paramref name="shrunk"/> what shrinking may make of <paramref name="original"/>: the same command, or the same
+    /// restore with some of its dump's lines dropped (in order)?
+    /// </summary>
+    public static bool ShrunkFrom(Command shrunk, Command original)
+    {
+        ArgumentNullException.ThrowIfNull(shrunk);
+        ArgumentNullException.ThrowIfNull(original);
+        if (shrunk.Equals(original)) return true;
+        return shrunk is Command.IptablesRestore s && original is Command.IptablesRestore o && s.Netns == o.Netns && s.NoFlush == o.NoFlush &&
+               IsSubsequence(s.Dump, o.Dump, (a, b) => a == b);
+    }
+
+    /// <summary>Are <paramref name="small"/>'s items, in order, among <paramref name="large"/>'s (<paramref name="same"/> pairing them)?</summary>
+    public static bool IsSubsequence<T, TU>(IReadOnlyList<T> small, IReadOnlyList<TU> large, Func<T, TU, bool> same)
+    {
+        ArgumentNullException.ThrowIfNull(small);
+        ArgumentNullException.ThrowIfNull(large);
+        ArgumentNullException.ThrowIfNull(same);
+        var j = 0;
+        foreach (var x in small)
+        {
+            while (j < large.Count && !same(x, large[j])) j++;
+            if (j == large.Count) return false;
+            j++;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// What shrinking dropped of the setup (<c>--shrink-setup</c>), as lines of <see cref="SetupSpace.File"/>: each command
+    /// of the file that the minimal trial no longer has, and each rule line missing from a restore it kept (its line in
+    /// the here-document).
+    /// </summary>
+    public static ImmutableArray<int> Dropped(SetupSpace space, IEnumerable<Command> kept)
+    {
+        ArgumentNullException.ThrowIfNull(space);
+        ArgumentNullException.ThrowIfNull(kept);
+        var rest = kept.ToList();
+        var dropped = ImmutableArray.CreateBuilder<int>();
+        foreach (var (command, line) in space.Lines)
+        {
+            var i = rest.FindIndex(c => ShrunkFrom(c, command));
+            if (i < 0)
+            {
+                dropped.Add(line);
+                continue;
+            }
+            if (rest[i] is Command.IptablesRestore s && command is Command.IptablesRestore o && !s.Dump.SequenceEqual(o.Dump))
+            {
+                var j = 0;
+                for (var k = 0; k < o.Dump.Length; k++)
+                {
+                    if (j < s.Dump.Length && s.Dump[j] == o.Dump[k]) j++;
+                    else dropped.Add(line + 1 + k);
+                }
+            }
+            rest.RemoveAt(i);
+        }
+        dropped.Sort();
+        return dropped.ToImmutable();
+    }
+
+    /// <summary>Line numbers with runs written as ranges: "11, 15, 26-28".</summary>
+    public static string Ranges(IReadOnlyList<int> lines)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        var parts = new List<string>();
+        for (var i = 0; i < lines.Count;)
+        {
+            var j = i;
+            while (j + 1 < lines.Count && lines[j + 1] == lines[j] + 1) j++;
+            parts.Add(j == i ? lines[i].ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{lines[i]}-{lines[j]}"));
+            i = j + 1;
+        }
+        return string.Join(", ", parts);
+    }
+
+    /// <summary>
     /// The configuration for <paramref name="setup"/> (read from <paramref name="file"/>), or the reason there is none:
     /// a line that is not setup, a line the model refuses, or nothing to connect to.
     /// </summary>
-    public static (CheckConfig? Config, string? Error) From(string file, Scenario setup, SetupEvents events)
+    public static (CheckConfig? Config, string? Error) From(string file, Scenario setup, SetupEvents events, bool shrinkSetup = false)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(setup);
@@ -96,7 +188,12 @@ public static class SetupSpaces
                 fixedSetup.Add(new Command.Sysctl(SysctlKeys.UdpTimeoutStream, seconds) { Netns = ns });
             }
         }
-        var space = new SetupSpace(file, origins, targets, Ports(world), deferred, tracking, events) { RuleLines = RuleLines(file, setup) };
+        var space = new SetupSpace(file, origins, targets, Ports(world), deferred, tracking, events)
+        {
+            RuleLines = RuleLines(file, setup),
+            ShrinkSetup = shrinkSetup,
+            Lines = [.. setup.Lines.Select(l => (l.Command, l.Line))],
+        };
         var name = "setup:" + Path.GetFileName(file);
         var words = events == SetupEvents.None ? "no events" : "events " + EventsText(events);
         ImmutableArray<OpKind> alphabet = [OpKind.Connect, OpKind.Send, OpKind.Close, OpKind.Abort, OpKind.Sleep];
@@ -180,24 +277,56 @@ public static class SetupSpaces
             var nat = ns.Netfilter.Nat;
             var local = ns.Devices.Where(dev => dev.Up).SelectMany(dev => dev.Addresses).Where(a => !a.Local.IsLoopback).Select(a => a.Local).ToList();
             foreach (var hook in new[] { IptChain.PreRouting, IptChain.Output })
-                Walk(nat, nat.Chain(hook), new PathMatch(null, null, null, false), [], ns.Display, local, b);
+                Walk(nat, nat.Chain(hook), Anything, [], ns.Display, local, b);
         }
         return [.. b.DistinctBy(t => (t.Address, t.Proto))];
     }
 
-    /// <summary>What the rules along a path of jumps require of a packet's destination (null: nothing yet).</summary>
-    private sealed record PathMatch(IPv4Address? Destination, int? Port, L4Proto? Proto, bool Local);
+    /// <summary>
+    /// What the rules along a path of jumps require of a packet's destination (null: nothing yet): its address, the ports
+    /// to try (from the last rule that named destination ports: a port, a range's ends, each of a multiport list's ports
+    /// and ranges' ends), and every port test along the path, which each port tried must pass.
+    /// </summary>
+    private sealed record PathMatch(IPv4Address? Destination, ImmutableArray<int> Ports, Func<int, bool> Accepts, L4Proto? Proto, bool Local);
+
+    private static readonly PathMatch Anything = new(null, [], static _ => true, null, false);
+
+    /// <summary>The destination ports a rule names (none if negated): <c>--dport P[:Q]</c>'s ends, <c>-m multiport --dports|--ports</c>' ports and ranges' ends.</summary>
+    private static IEnumerable<int> NamedPorts(RuleMatch m)
+    {
+        if (m.DestinationPort is { } dp && !m.Not.HasFlag(Negated.DestinationPort))
+        {
+            yield return dp.Min;
+            if (dp.Max != dp.Min) yield return dp.Max;
+        }
+        if (m.MultiPorts is { Which: not PortList.Side.Source } mp && !m.Not.HasFlag(Negated.MultiPorts))
+        {
+            foreach (var r in mp.Ranges)
+            {
+                yield return r.Min;
+                if (r.Max != r.Min) yield return r.Max;
+            }
+        }
+    }
+
+    /// <summary>Does destination port <paramref name="port"/> pass the rule's port tests (<c>--dports</c> only; <c>--ports</c> may match on the source port instead)?</summary>
+    private static bool PortPasses(RuleMatch m, int port) =>
+        (m.DestinationPort is not { } dp || dp.Contains(port) != m.Not.HasFlag(Negated.DestinationPort)) &&
+        (m.MultiPorts is not { Which: PortList.Side.Destination } mp || mp.Matches(0, port) != m.Not.HasFlag(Negated.MultiPorts));
 
     private static void Walk(XtTable nat, ImmutableList<IptRule> chain, PathMatch inherited, HashSet<string> path, string where, List<IPv4Address> local, List<SetupTarget> into)
     {
         foreach (var rule in chain)
         {
             var m = rule.Match;
-            // A negated match, or a range, does not single out one destination: the path is left alone.
+            // A negated match, or a wider prefix, does not single out one destination: the path is left alone.
             var dst = m.Destination is { PrefixLength: 32 } d && !m.Not.HasFlag(Negated.Destination) ? d.Network : inherited.Destination;
-            var port = m.DestinationPort is { } dp && dp.Min == dp.Max && !m.Not.HasFlag(Negated.DestinationPort) ? dp.Min : inherited.Port;
-            var here = new PathMatch(dst, port, m.Protocol ?? inherited.Proto, inherited.Local || (m.DestinationType == AddrType.Local && !m.Not.HasFlag(Negated.DestinationType)));
-            if (here.Port is { } p)
+            var accepts = inherited.Accepts;
+            Func<int, bool> here0 = p => accepts(p) && PortPasses(m, p);
+            var named = NamedPorts(m).Distinct().ToImmutableArray();
+            var ports = (named.IsEmpty ? inherited.Ports : named).Where(here0).ToImmutableArray();
+            var here = new PathMatch(dst, ports, here0, m.Protocol ?? inherited.Proto, inherited.Local || (m.DestinationType == AddrType.Local && !m.Not.HasFlag(Negated.DestinationType)));
+            foreach (var p in here.Ports)
             {
                 var why = $"{where}: -A {rule.ChainName} {rule.Spec}";
                 var proto = here.Proto ?? L4Proto.Tcp;

@@ -35,6 +35,7 @@ public static partial class TrialShrinker
         // One replay of the trial serves every candidate family that looks at its run.
         var candidates = Candidates(trial, trial.Replay());
         if (config.Node is { } node) candidates = candidates.Concat(EarlierOrigins(trial, node));
+        if (config.Space is { ShrinkSetup: true } space) candidates = candidates.Concat(SetupCandidates(trial, space));
         foreach (var c in candidates)
         {
             if (seen.Add(Key(c)) && IsValid(config, c)) yield return c;
@@ -56,6 +57,36 @@ public static partial class TrialShrinker
             {
                 var moved = c with { Netns = NodeTopology.Netns(j), Local = c.Local is { } l ? new Model.Addressing.SockAddr(NodeTopology.Address(j), l.Port) : null };
                 yield return t.WithBody(t.Body.SetItem(i, moved));
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>--shrink-setup</c>: the trial without one of the setup's own commands, or with one rule line fewer in one of its
+    /// restores (in the setup or deferred into the body); the configuration's own additions (the expiry sysctls) stay.
+    /// </summary>
+    private static IEnumerable<Trial> SetupCandidates(Trial t, Setups.SetupSpace space)
+    {
+        var own = space.Lines.Select(l => l.Command).ToList();
+        for (var i = 0; i < t.Setup.Count; i++)
+        {
+            if (!own.Any(c => Setups.SetupSpaces.ShrunkFrom(t.Setup[i], c))) continue;
+            yield return t with { Setup = t.Setup.RemoveAt(i) };
+        }
+        for (var i = 0; i < t.Setup.Count; i++)
+        {
+            if (t.Setup[i] is not Command.IptablesRestore r) continue;
+            for (var k = 0; k < r.Dump.Length; k++)
+            {
+                if (Setups.SetupSpaces.WithoutDumpLine(r, k) is { } smaller) yield return t with { Setup = t.Setup.SetItem(i, smaller) };
+            }
+        }
+        for (var i = 0; i < t.Body.Count; i++)
+        {
+            if (t.Body[i] is not Command.IptablesRestore r) continue;
+            for (var k = 0; k < r.Dump.Length; k++)
+            {
+                if (Setups.SetupSpaces.WithoutDumpLine(r, k) is { } smaller) yield return t.WithBody(t.Body.SetItem(i, smaller));
             }
         }
     }
@@ -82,7 +113,14 @@ public static partial class TrialShrinker
         ArgumentNullException.ThrowIfNull(t);
         if (t.Body.IsEmpty || (config.TrackingFromStart && !StartsTracking(t.Body[0]))) return false;
         // Around a user's setup: the setup stays as written, its deferred netfilter lines all there, in their order.
-        if (config.Space is { } space) return t.Body.Where(Setups.SetupSpaces.IsNetfilterLine).SequenceEqual(space.Deferred);
+        if (config.Space is { } space)
+        {
+            var lines = t.Body.Where(Setups.SetupSpaces.IsNetfilterLine).ToList();
+            // With --shrink-setup some may be gone, and a restore may have lost rule lines; their order stays.
+            return space.ShrinkSetup
+                ? Setups.SetupSpaces.IsSubsequence(lines, space.Deferred, Setups.SetupSpaces.ShrunkFrom)
+                : lines.SequenceEqual(space.Deferred);
+        }
         // Only the configuration's rules: stripping --random-fully must not turn node-random-fully into node-late.
         foreach (var add in t.Body.OfType<Command.IptablesAdd>())
         {

@@ -38,6 +38,29 @@ public class SetupCheckTests
         Assert.Equal(config.Setup.Length, Parse("kube-node.scenario").Lines.Count);
     }
 
+    /// <summary>
+    /// Port ranges and multiport lists make targets too: a range's ends, each listed port and range end, and along a path
+    /// of jumps only the ports every rule on it lets through (95 is listed, but the jump to the chain took 80:90 only).
+    /// </summary>
+    [Fact]
+    public void Targets_FromRangesAndMultiportLists()
+    {
+        var (config, error) = SetupSpaces.From("t.scenario", Run.Parse("""
+            ip link set lo up
+            listen 127.0.0.1:8443
+            iptables -t nat -A OUTPUT -d 10.96.0.20/32 -p tcp -m multiport --dports 443,8000:8002 -j DNAT --to-destination 127.0.0.1:8443
+            iptables -t nat -N SVC
+            iptables -t nat -A OUTPUT -d 10.96.0.30/32 -p tcp --dport 80:90 -j SVC
+            iptables -t nat -A SVC -p tcp -m multiport --dports 85,95 -j DNAT --to-destination 127.0.0.1:8443
+
+            """), SetupEvents.None);
+        Assert.Null(error);
+        var targets = config!.Space!.Targets.Select(t => t.Address.ToString()).ToHashSet();
+        Assert.Superset(new HashSet<string> { "10.96.0.20:443", "10.96.0.20:8000", "10.96.0.20:8002", "10.96.0.30:80", "10.96.0.30:90", "10.96.0.30:85" }, targets);
+        Assert.DoesNotContain("10.96.0.30:95", targets);
+        Assert.DoesNotContain("10.96.0.20:8001", targets);
+    }
+
     /// <summary>The Docker host: the published port is a target at the host's addresses (DOCKER chain, addrtype LOCAL), and its late start collides.</summary>
     [Fact]
     public void DockerHost_PublishedPortIsATarget_AndLateStartCollides()
@@ -165,6 +188,40 @@ public class SetupCheckTests
         }
     }
 
+    /// <summary>
+    /// <c>--shrink-setup</c> on the kube-node example with flush, 5 seeds: every minimal trial still fails, drops lines of
+    /// the setup (never the configuration's own), keeps the workload minimal, and names the dropped lines; without it the
+    /// setup stays whole. A restore shrinks line by line: the kept dump is the file's with lines removed, in order.
+    /// </summary>
+    [Fact]
+    public void ShrinkSetup_DropsWhatTheCollisionDoesNotNeed()
+    {
+        var scenario = Parse("kube-node.scenario");
+        var (config, _) = SetupSpaces.From("kube-node.scenario", scenario, SetupEvents.Flush, shrinkSetup: true);
+        var (whole, _) = SetupSpaces.From("kube-node.scenario", scenario, SetupEvents.Flush);
+        var original = scenario.Lines.Single(l => l.Command is Command.IptablesRestore).Command;
+        for (ulong seed = 1; seed <= 5; seed++)
+        {
+            var r = CheckRunner.Run(new CheckOptions(config!, CheckOptions.DefaultFor(config!), seed, null), _ => { });
+            Assert.NotNull(r.Minimal);
+            Assert.NotEmpty(r.Minimal.Replay().Violations);
+            Assert.True(r.Minimal.Setup.Count < whole!.Setup.Length, $"seed {seed}: the setup kept all {whole.Setup.Length} commands");
+            Assert.True(r.MinimalityOfMinimal!.Minimal, $"seed {seed}: {r.Minimal}");
+            var dropped = SetupSpaces.Dropped(config!.Space!, r.Minimal.Commands);
+            Assert.NotEmpty(dropped);
+            Assert.All(dropped, line => Assert.InRange(line, 2, scenario.Lines[^1].Line + 40));
+            if (r.Minimal.Setup.OfType<Command.IptablesRestore>().SingleOrDefault() is { } kept)
+                Assert.True(SetupSpaces.ShrunkFrom(kept, original));
+            // The configuration's own expiry sysctls are not the setup's: with flush there are none to keep.
+            Assert.All(r.Minimal.Setup, c => Assert.Contains(scenario.Lines, l => SetupSpaces.ShrunkFrom(c, l.Command)));
+            var r2 = CheckRunner.Run(new CheckOptions(whole!, CheckOptions.DefaultFor(whole!), seed, null), _ => { });
+            Assert.Equal(whole!.Setup.ToArray(), r2.Minimal!.Setup.ToArray());
+        }
+    }
+
+    [Fact]
+    public void Ranges_WriteRunsOfLines() => Assert.Equal("11, 15, 26-28, 43-44", SetupSpaces.Ranges([11, 15, 26, 27, 28, 43, 44]));
+
     private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args)
     {
         using var o = new StringWriter();
@@ -205,6 +262,7 @@ public class SetupCheckTests
     [Theory]
     [InlineData(new[] { "check", "--setup", "X", "--config", "boot" }, "check: give either --config or --setup, not both")]
     [InlineData(new[] { "check", "--events", "late" }, "check: --events belongs to --setup FILE")]
+    [InlineData(new[] { "check", "--shrink-setup" }, "check: --shrink-setup belongs to --setup FILE")]
     [InlineData(new[] { "check", "--setup", "X", "--events", "boot" }, "check: --events: unknown event 'boot'")]
     [InlineData(new[] { "check", "--engine", "z3", "--setup", "X" }, "check: --setup belongs to --engine fscheck")]
     [InlineData(new[] { "check", "--setup", "/nonexistent/setup.scenario" }, "/nonexistent/setup.scenario")]
