@@ -6,13 +6,7 @@ namespace ConntrackModel.Tests;
 /// <summary>The ctmodel tool driven in-process: output, exit codes, errors without stack traces.</summary>
 public class CliTests
 {
-    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args) => Run.Ctmodel(args);
 
     private static string ExamplePath(string name) => Path.Combine(AppContext.BaseDirectory, "examples", name);
 
@@ -256,7 +250,9 @@ public class CliTests
     [InlineData("ctmodel: check: option --out expects a path", "check", "--engine", "z3", "--out", "")]
     [InlineData("ctmodel: docs: option --out expects a path", "docs", "--out", " ")]
     [InlineData("ctmodel: check: --list takes no other options", "check", "--list", "--config", "nope")]
-    [InlineData("ctmodel: bench: give --check or --z3, not both", "bench", "--check", "--z3")]
+    [InlineData("ctmodel: bench: give one of --check, --z3 and --advise", "bench", "--check", "--z3")]
+    [InlineData("ctmodel: bench: --advise: no such file", "bench", "--advise", "/nonexistent/x.scenario")]
+    [InlineData("ctmodel: bench: option --sizes does not apply to bench --advise", "bench", "--advise", "x", "--sizes", "10")]
     [InlineData("ctmodel: bench: option --repeat does not apply to bench --check", "bench", "--check", "--repeat", "2")]
     [InlineData("ctmodel: conform: option --seed applies to --random N only", "conform", "x.scenario", "--seed", "4")]
     [InlineData("ctmodel: conform: --record '/tmp' is a directory", "conform", "x.scenario", "--record", "/tmp")]

@@ -12,13 +12,7 @@ namespace ConntrackModel.Tests;
 /// </summary>
 public class CommandLineTests(ITestOutputHelper output)
 {
-    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args) => Tests.Run.Ctmodel(args);
 
     public static TheoryData<string> CommandNames => [.. CliParser.Commands.Select(c => c.Name)];
 

@@ -8,6 +8,15 @@ namespace ConntrackModel.Tests;
 /// <summary>Helpers: parse a script, run it, observe it.</summary>
 internal static class Run
 {
+    /// <summary>The command line run in process: its exit code, stdout and stderr.</summary>
+    public static (Cli.ExitCode Code, string Out, string Err) Ctmodel(params string[] args)
+    {
+        using var o = new StringWriter();
+        using var e = new StringWriter();
+        var code = Cli.Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
     public static Scenario Parse(string script)
     {
         var r = ScenarioParser.Parse("test.scenario", script);

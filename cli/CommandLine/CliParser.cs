@@ -19,7 +19,7 @@ public static class CliParser
     /// <summary>Every command, in the order help lists them.</summary>
     public static ImmutableArray<CommandSpec> Commands { get; } =
     [
-        SimulateCommand.Spec, CheckCommand.Spec, Z3Commands.ProveSpec, ReplayCommand.Spec, ConformCommand.Spec,
+        SimulateCommand.Spec, CheckCommand.Spec, Z3Commands.ProveSpec, AdviseCommand.Spec, ReplayCommand.Spec, ConformCommand.Spec,
         ExportCommand.Spec, DocsCommand.Spec, BenchCommand.Spec,
     ];
 

@@ -23,6 +23,8 @@ namespace ConntrackModel.Cli.Commands;
 /// </summary>
 public static class BenchCommand
 {
+    private static readonly string[] Modes = ["--check", "--z3", "--advise"];
+
     private static readonly string[] CheckOnly = ["--config", "--setup", "--events", "--seeds", "--tests", "--first-seed"];
 
     public static CommandSpec Spec { get; } = new("bench", "time the step loop and the commands", null,
@@ -43,6 +45,7 @@ public static class BenchCommand
             new("--tests", "N", "--check: tests per seed"),
             new("--first-seed", "S", "--check: the first seed"),
             new("--z3", null, "measure the Z3 search and proofs instead"),
+            new("--advise", "FILE", "time 'advise --setup FILE' instead: the command from process start, and each cell"),
         ],
         Run);
 
@@ -53,7 +56,13 @@ public static class BenchCommand
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(stdout);
         if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"bench: unexpected argument '{o.Positionals[0]}'");
-        if (o.Has("--check") && o.Has("--z3")) return Program.UsageError(stderr, "bench: give --check or --z3, not both");
+        if (Modes.Count(o.Has) > 1) return Program.UsageError(stderr, "bench: give one of --check, --z3 and --advise");
+        if (o.Value("--advise") is { } adviseSetup)
+        {
+            o.Refuse(["--sizes", "--part", "--workload", "--services", .. CheckOnly], "does not apply to bench --advise");
+            if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
+            return AdviseBench.Run(adviseSetup, (int)o.Number("--repeat", 3, 1, 1000), o, stdout, stderr);
+        }
         if (o.Has("--check")) o.Refuse(["--sizes", "--repeat", "--part", "--workload", "--services"], "does not apply to bench --check");
         if (o.Has("--z3")) o.Refuse(["--sizes", "--part", "--workload", "--services", .. CheckOnly], "does not apply to bench --z3");
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
@@ -258,7 +267,8 @@ public static class BenchCommand
     /// Runs the command <paramref name="repeat"/> times; prints median [min-max] wall time, median peak RSS and the
     /// output size. Returns the median, or null (after printing why) if a run failed.
     /// </summary>
-    private static double? Time(string[] self, string[] args, int repeat, string label, string dir, TextWriter stdout, TextWriter stderr)
+    internal static double? Time(string[] self, string[] args, int repeat, string label, string dir, TextWriter stdout, TextWriter stderr,
+        Action? afterEach = null)
     {
         var times = new List<double>();
         var peaks = new List<double>();
@@ -286,6 +296,7 @@ public static class BenchCommand
                 return null;
             }
             times.Add(sw.Elapsed.TotalMilliseconds);
+            afterEach?.Invoke();
             if (File.Exists(peakFile) && double.TryParse(File.ReadAllText(peakFile).Trim(), NumberStyles.Number, CultureInfo.InvariantCulture, out var kb)) peaks.Add(kb / 1024);
         }
         var peak = peaks.Count > 0 ? Percentiles.Median(peaks).ToString("0", CultureInfo.InvariantCulture) : "n/a";
@@ -295,7 +306,7 @@ public static class BenchCommand
     }
 
     /// <summary>How to start this same program again: the apphost itself, or <c>dotnet ctmodel.dll</c>.</summary>
-    private static string[] SelfCommand()
+    internal static string[] SelfCommand()
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         return Path.GetFileNameWithoutExtension(path) == "dotnet" ? [path, typeof(Program).Assembly.Location] : [path];

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using ConntrackModel.Model.Iptables;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Diagnostics;
 using ConntrackModel.Model.Kernel;
@@ -29,7 +30,9 @@ public static class Coverage
         {
             var cmd = step.Line.Command;
             b.Add($"{Command}: {OpKinds.Name(OpKinds.Of(cmd))}");
-            if (cmd is Model.Scenarios.Command.IptablesAdd add) b.Add($"{Rule}: {RuleKinds.Name(RuleKinds.Of(add.Rule))}");
+            // A user setup's rules are of any kind: those the catalogue names are classified, the others by their table.
+            if (cmd is Model.Scenarios.Command.IptablesAdd add)
+                b.Add($"{Rule}: {(RuleKinds.TryOf(add.Rule) is { } kind ? RuleKinds.Name(kind) : $"other {add.Rule.Table.Name()} rule")}");
             foreach (var e in after.Conntrack.Live(after.Now)) b.Add($"{Conntrack}: {CtEntry.StateName(e.State)}");
             foreach (var e in after.Sockets.Ends.Where(e => !e.Gone)) b.Add($"{Socket}: {Tcp.StateName(e.State)}");
             if (!before.Netfilter.Tracking && after.Netfilter.Tracking && before.ConnectionCount > 0) b.Add($"{Event}: tracking started after a connection existed");

@@ -24,7 +24,7 @@ public static class TrialGen
     {
         ArgumentNullException.ThrowIfNull(config);
         return from seed in Gen.Choose(int.MinValue, int.MaxValue)
-               let choices = new GeneratedChoices((ulong)(uint)seed)
+               let choices = new GeneratedChoices((ulong)(uint)seed) { ExtraAims = config.Space is { } space ? [.. space.Ports] : [] }
                from length in Gen.Sized(size => Gen.Choose(4, Math.Clamp(6 + (size / 6), 6, config.MaxLength)))
                from state in Grow(config, Start(config, choices), length, choices)
                select Record(config, Finish(config, state, choices));

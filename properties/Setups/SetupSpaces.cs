@@ -155,7 +155,11 @@ public static class SetupSpaces
     /// The configuration for <paramref name="setup"/> (read from <paramref name="file"/>), or the reason there is none:
     /// a line that is not setup, a line the model refuses, or nothing to connect to.
     /// </summary>
-    public static (CheckConfig? Config, string? Error) From(string file, Scenario setup, SetupEvents events, bool shrinkSetup = false)
+    /// <remarks>
+    /// <paramref name="pinnedLines"/>: lines of the setup that stay in it when <see cref="SetupEvents.Late"/> defers the
+    /// netfilter lines (what a mitigation adds at boot, <see cref="Advice.Mitigations"/>).
+    /// </remarks>
+    public static (CheckConfig? Config, string? Error) From(string file, Scenario setup, SetupEvents events, bool shrinkSetup = false, IReadOnlySet<int>? pinnedLines = null)
     {
         ArgumentNullException.ThrowIfNull(file);
         ArgumentNullException.ThrowIfNull(setup);
@@ -174,10 +178,12 @@ public static class SetupSpaces
         if (targets.IsEmpty) return (null, $"{file}: nothing to connect to: the setup has no listener and no nat rule with -d ADDR/32 --dport PORT");
         if (origins.IsEmpty) return (null, $"{file}: no namespace has an address on a device that is up to connect from");
 
-        var deferred = events.HasFlag(SetupEvents.Late) ? setup.Lines.Select(l => l.Command).Where(IsNetfilterLine).ToImmutableArray() : [];
+        var deferred = events.HasFlag(SetupEvents.Late)
+            ? setup.Lines.Where(l => pinnedLines is null || !pinnedLines.Contains(l.Line)).Select(l => l.Command).Where(IsNetfilterLine).ToImmutableArray()
+            : [];
         if (events.HasFlag(SetupEvents.Late) && deferred.IsEmpty) return (null, $"{file}: --events late: the setup has no iptables, iptables-restore or modprobe line to come late");
         var tracking = world.Namespaces.Where(ns => ns.Netfilter.Tracking).Select(ns => ns.Name).ToImmutableArray();
-        var fixedSetup = setup.Lines.Select(l => l.Command).Where(c => !deferred.Contains(c)).ToList();
+        var fixedSetup = setup.Lines.Select(l => l.Command).Where(c => !deferred.Any(d => ReferenceEquals(d, c))).ToList();
         if (events.HasFlag(SetupEvents.Expiry))
         {
             var seconds = ExpirySeconds.ToString(CultureInfo.InvariantCulture);

@@ -222,13 +222,7 @@ public class SetupCheckTests
     [Fact]
     public void Ranges_WriteRunsOfLines() => Assert.Equal("11, 15, 26-28, 43-44", SetupSpaces.Ranges([11, 15, 26, 27, 28, 43, 44]));
 
-    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args)
-    {
-        using var o = new StringWriter();
-        using var e = new StringWriter();
-        var code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args) => Run.Ctmodel(args);
 
     /// <summary>
     /// <c>ctmodel check --setup</c> from the command line: exit 1 with the counterexample, the setup shown as one line,

@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Cli.CommandLine;
+using ConntrackModel.Cli.Output;
+using ConntrackModel.Properties.Advice;
+using ConntrackModel.Properties.Setups;
+
+namespace ConntrackModel.Cli.Commands;
+
+/// <summary><c>ctmodel advise --setup FILE [--events LIST] [--tests N] [--seeds N] [--out DIR] [--json] [--quiet]</c>.</summary>
+public static class AdviseCommand
+{
+    public static CommandSpec Spec { get; } = new("advise", "which mitigation closes the collision on your setup", null,
+        "Runs the workload search of 'check --setup' on the setup as written and on the setup changed by each folklore fix " +
+        "(tracking from boot, --random-fully, SNAT ports outside ip_local_port_range, nf_conntrack_tcp_loose=0, INVALID " +
+        "dropped in INPUT and FORWARD, no conntrack -F), under each event, and prints the table: rows the mitigations, " +
+        "columns the events, each cell the minimal collision found or 'none found in N tests' (a search, not a proof). " +
+        "Writes advice.md, advice.json, each mitigated setup and each cell's minimal scenario to --out. Exit code 0 when the " +
+        "table is written, 2 for bad input.",
+        [
+            new("--setup", "FILE", "the setup (as check --setup takes it: namespaces, links, addresses, routes, sysctls, rules, listeners)"),
+            new("--events", "LIST", "the columns: any of late,flush,expiry (default all three)"),
+            new("--tests", "N", $"tests per seed and cell (default {Advisor.DefaultTests})"),
+            new("--seeds", "N", $"seeds 1..N per cell, stopping at the first collision (default {Advisor.DefaultSeeds})"),
+            new("--out", "DIR", "where advice.md, advice.json, setups/ and cells/ go (default ctmodel-advise/NAME for NAME.scenario)"),
+            new("--json", null, "print advice.json on stdout instead of the table"),
+            new("--quiet", null, "no progress on stderr"),
+        ],
+        Run);
+
+    public static ExitCode Run(Options o, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var tests = (int)o.Number("--tests", Advisor.DefaultTests, 1, 1_000_000);
+        var seeds = (int)o.Number("--seeds", Advisor.DefaultSeeds, 1, 1000);
+        if (o.Error is not null) return Program.UsageError(stderr, "advise: " + o.Error);
+        if (o.Positionals.Count > 0) return Program.UsageError(stderr, $"advise: unexpected argument '{o.Positionals[0]}' (the setup is --setup FILE)");
+        if (o.Value("--setup") is not { } file) return Program.UsageError(stderr, "advise: say which setup: --setup FILE");
+        var events = Advisor.DefaultEvents;
+        if (o.Value("--events") is { } text)
+        {
+            var (parsed, error) = SetupSpaces.ParseEvents(text);
+            if (error is not null) return Program.UsageError(stderr, "advise: " + error);
+            events = [.. Enum.GetValues<SetupEvents>().Where(e => e != SetupEvents.None && parsed.HasFlag(e))];
+        }
+        var outDir = o.Path("--out", Path.Combine("ctmodel-advise", Path.GetFileNameWithoutExtension(file)));
+        if (o.Error is not null) return Program.UsageError(stderr, "advise: " + o.Error);
+        if (FileErrors.CannotWriteDirectory(outDir) is { } why) return Program.UsageError(stderr, $"advise: cannot write to --out '{outDir}': {why}");
+        if (!SimulateCommand.TryLoad(file, stderr, out var setup)) return ExitCode.BadInput;
+
+        var quiet = o.Has("--quiet");
+        var cellsTotal = Mitigations.All.Length * events.Length;
+        var done = 0;
+        var (table, refused) = Advisor.Run(file, setup, events, tests, seeds, cell =>
+        {
+            done++;
+            if (!quiet)
+                stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  [{done}/{cellsTotal}] {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {cell.Text} ({cell.Elapsed.TotalMilliseconds:0} ms)"));
+        });
+        if (table is null)
+        {
+            stderr.WriteLine($"ctmodel: advise: {refused}");
+            return ExitCode.BadInput;
+        }
+        var json = AdviceReport.Json(table);
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            Directory.CreateDirectory(Path.Combine(outDir, "setups"));
+            Directory.CreateDirectory(Path.Combine(outDir, "cells"));
+            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true));
+            File.WriteAllText(Path.Combine(outDir, "advice.json"), json);
+            foreach (var row in table.Rows.Where(r => r.Setup.NotApplicable is null))
+                File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)\n" + row.Setup.Script);
+            foreach (var cell in table.Rows.SelectMany(r => r.Cells).Where(c => c.Minimal is not null))
+                File.WriteAllText(Path.Combine(outDir, AdviceReport.CellFile(cell)), AdviceReport.CellScenario(table, cell));
+        }
+        catch (Exception e) when (FileErrors.IsFileError(e))
+        {
+            stderr.WriteLine($"ctmodel: advise: cannot write to '{outDir}': {FileErrors.Reason(e)}");
+            return ExitCode.BadInput;
+        }
+        stdout.Write(o.Has("--json") ? json : AdviceReport.Markdown(table, links: false));
+        if (!o.Has("--json")) stdout.WriteLine($"\nreport: {Path.Combine(outDir, "advice.md")}, advice.json, setups/, cells/");
+        return ExitCode.Ok;
+    }
+}

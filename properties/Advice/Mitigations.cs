@@ -1,0 +1,253 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Properties.Setups;
+
+namespace ConntrackModel.Properties.Advice;
+
+/// <summary>The folklore fixes <c>ctmodel advise</c> tries on a setup, in the order issue 16 lists them.</summary>
+public enum MitigationKind
+{
+    /// <summary>The setup as written: the row every other is compared with.</summary>
+    AsWritten,
+
+    /// <summary>"Load conntrack at boot": every namespace that tracks does so before any connection.</summary>
+    TrackingFromBoot,
+
+    /// <summary>"Use --random-fully": on every SNAT and MASQUERADE rule.</summary>
+    RandomFully,
+
+    /// <summary>"Give SNAT a port range the node's own sockets never use": ports outside every ip_local_port_range.</summary>
+    DisjointPorts,
+
+    /// <summary>"Set nf_conntrack_tcp_loose=0": conntrack picks up no connection mid-stream.</summary>
+    LooseOff,
+
+    /// <summary>"Drop INVALID": <c>-m conntrack --ctstate INVALID -j DROP</c> in INPUT and FORWARD, with the setup's rules.</summary>
+    InvalidDrop,
+
+    /// <summary>"Never conntrack -F".</summary>
+    NoFlush,
+}
+
+/// <summary>
+/// A setup with one mitigation applied: its script (the setup as <see cref="Model.Scenarios.Scenario.ToScript"/> writes it,
+/// here-documents inline, then changed), the lines of that script the mitigation added that must stay in the setup when
+/// tracking starts late (<see cref="SetupEvents.Late"/> defers the setup's netfilter lines, not these), the events it
+/// rules out, how many places it changed, and why it does not apply (then nothing else is meaningful).
+/// </summary>
+public sealed record MitigatedSetup(string Script, ImmutableHashSet<int> PinnedLines, SetupEvents Excluded, int Changes, string? NotApplicable)
+{
+    public bool Equals(MitigatedSetup? other) =>
+        other is not null && Script == other.Script && PinnedLines.SetEquals(other.PinnedLines) && Excluded == other.Excluded && Changes == other.Changes &&
+        NotApplicable == other.NotApplicable;
+
+    public override int GetHashCode() => HashCode.Combine(Script.Length, Excluded, Changes);
+}
+
+/// <summary>
+/// Each mitigation as a transformation of the setup's script: pure text in, text out, so that the mitigated setup reads
+/// as a user would write it, runs through the one parser and the one step function, and replays on the kernel as is.
+/// </summary>
+public static partial class Mitigations
+{
+    /// <summary>What the transformations need to know of the setup as written: the namespaces that track (null: the initial one) and every namespace's <c>ip_local_port_range</c>.</summary>
+    public sealed record SetupFacts(ImmutableArray<string?> Tracking, ImmutableArray<(int Low, int High)> LocalPortRanges)
+    {
+        public static SetupFacts Of(World world)
+        {
+            ArgumentNullException.ThrowIfNull(world);
+            return new SetupFacts(
+                [.. world.Namespaces.Where(ns => ns.Netfilter.Tracking).Select(ns => ns.Name)],
+                [.. world.Namespaces.Select(ns => (ns.Sysctls.LocalPortLow, ns.Sysctls.LocalPortHigh))]);
+        }
+
+        public bool Equals(SetupFacts? other) =>
+            other is not null && Tracking.SequenceEqual(other.Tracking) && LocalPortRanges.SequenceEqual(other.LocalPortRanges);
+
+        public override int GetHashCode() => HashCode.Combine(Tracking.Length, LocalPortRanges.Length);
+    }
+
+    public static ImmutableArray<MitigationKind> All { get; } = [.. Enum.GetValues<MitigationKind>()];
+
+    /// <summary>The row's name in the table.</summary>
+    public static string Name(MitigationKind kind) => kind switch
+    {
+        MitigationKind.AsWritten => "as written",
+        MitigationKind.TrackingFromBoot => "tracking from boot",
+        MitigationKind.RandomFully => "--random-fully on every SNAT/MASQUERADE",
+        MitigationKind.DisjointPorts => "SNAT ports outside ip_local_port_range",
+        MitigationKind.LooseOff => "nf_conntrack_tcp_loose=0",
+        MitigationKind.InvalidDrop => "--ctstate INVALID -j DROP in INPUT and FORWARD",
+        MitigationKind.NoFlush => "no conntrack -F",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>A short name for files and JSON: <c>as-written</c>, <c>random-fully</c>, ...</summary>
+    public static string Slug(MitigationKind kind) => kind switch
+    {
+        MitigationKind.AsWritten => "as-written",
+        MitigationKind.TrackingFromBoot => "tracking-from-boot",
+        MitigationKind.RandomFully => "random-fully",
+        MitigationKind.DisjointPorts => "disjoint-ports",
+        MitigationKind.LooseOff => "loose-off",
+        MitigationKind.InvalidDrop => "invalid-drop",
+        MitigationKind.NoFlush => "no-flush",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>The SNAT ports <see cref="MitigationKind.DisjointPorts"/> gives: the widest run of 1024-65535 outside every namespace's ip_local_port_range, or null if none is left.</summary>
+    public static (int Low, int High)? DisjointRange(SetupFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(facts);
+        (int, int)? best = null;
+        var start = 1024;
+        foreach (var (low, high) in facts.LocalPortRanges.OrderBy(r => r.Low).Append((65536, 65536)))
+        {
+            if (low > start && (best is not { } b || low - 1 - start > b.Item2 - b.Item1)) best = (start, low - 1);
+            start = Math.Max(start, high + 1);
+        }
+        return best;
+    }
+
+    /// <summary>Applies <paramref name="kind"/> to <paramref name="script"/> (the setup as <c>Scenario.ToScript</c> writes it).</summary>
+    public static MitigatedSetup Apply(MitigationKind kind, string script, SetupFacts facts)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        ArgumentNullException.ThrowIfNull(facts);
+        var lines = script.TrimEnd('\n').Split('\n').ToList();
+        switch (kind)
+        {
+            case MitigationKind.AsWritten:
+                return new MitigatedSetup(script, [], SetupEvents.None, 0, null);
+            case MitigationKind.NoFlush:
+                return new MitigatedSetup(script, [], SetupEvents.Flush, 0, null);
+            case MitigationKind.TrackingFromBoot:
+            case MitigationKind.LooseOff:
+            {
+                if (facts.Tracking.IsEmpty) return NotApplicable(script, "no namespace of the setup tracks connections");
+                // Appended: setup lines all run before the workload. A namespace's conntrack user stands for the module
+                // (modprobe in a namespace is a conntrack user, as the kernel replay runs it); pinned, so that a late start
+                // of the setup's own rules does not take it along.
+                var first = lines.Count + 1;
+                foreach (var ns in facts.Tracking)
+                {
+                    var command = kind == MitigationKind.TrackingFromBoot ? "modprobe nf_conntrack" : "sysctl -w net.netfilter.nf_conntrack_tcp_loose=0";
+                    lines.Add(ns is null ? command : $"ip netns exec {ns} {command}");
+                }
+                return new MitigatedSetup(Join(lines), [.. Enumerable.Range(first, facts.Tracking.Length)], SetupEvents.None, facts.Tracking.Length, null);
+            }
+            case MitigationKind.InvalidDrop:
+            {
+                if (facts.Tracking.IsEmpty) return NotApplicable(script, "no namespace of the setup tracks connections");
+                // Not pinned: the drop rules come with the setup's other rules (they are conntrack users too, and pinning
+                // them would start tracking at boot: another mitigation).
+                foreach (var ns in facts.Tracking)
+                {
+                    foreach (var chain in new[] { "INPUT", "FORWARD" })
+                        lines.Add($"{(ns is null ? "" : $"ip netns exec {ns} ")}iptables -A {chain} -m conntrack --ctstate INVALID -j DROP");
+                }
+                return new MitigatedSetup(Join(lines), [], SetupEvents.None, 2 * facts.Tracking.Length, null);
+            }
+            case MitigationKind.RandomFully:
+            {
+                int changes = 0, nat = 0;
+                var result = MapRules(lines, rule =>
+                {
+                    if (!NatSource().IsMatch(rule)) return [rule];
+                    nat++;
+                    if (rule.Contains("--random-fully", StringComparison.Ordinal)) return [rule];
+                    changes++;
+                    return [rule + " --random-fully"];
+                });
+                return nat == 0 ? NotApplicable(script, "the setup has no SNAT or MASQUERADE rule")
+                    : changes == 0 ? NotApplicable(script, "every SNAT and MASQUERADE rule of the setup has --random-fully already: the row would be the setup as written")
+                    : new MitigatedSetup(Join(result), [], SetupEvents.None, changes, null);
+            }
+            case MitigationKind.DisjointPorts:
+            {
+                if (DisjointRange(facts) is not { } range) return NotApplicable(script, "the namespaces' ip_local_port_range leave no port of 1024-65535 free");
+                var ports = string.Create(CultureInfo.InvariantCulture, $"{range.Low}-{range.High}");
+                var changes = 0;
+                var result = MapRules(lines, rule =>
+                {
+                    if (!NatSource().IsMatch(rule) || rule.Contains("--to-ports", StringComparison.Ordinal) || ToSourceWithPort().IsMatch(rule)) return [rule];
+                    changes++;
+                    string WithPorts(string r) => r.Contains("-j MASQUERADE", StringComparison.Ordinal)
+                        ? r.Replace("-j MASQUERADE", $"-j MASQUERADE --to-ports {ports}", StringComparison.Ordinal)
+                        : ToSource().Replace(r, m => $"{m.Value}:{ports}", 1);
+                    // Ports need a protocol (--to-ports needs -p tcp or -p udp): a rule without one becomes one rule per
+                    // protocol with the ports, and the original after them for everything else.
+                    if (Protocol().IsMatch(rule)) return [WithPorts(rule)];
+                    return [WithPorts(AddProtocol(rule, "tcp")), WithPorts(AddProtocol(rule, "udp")), rule];
+                });
+                return changes == 0
+                    ? NotApplicable(script, "the setup has no SNAT or MASQUERADE rule without ports of its own")
+                    : new MitigatedSetup(Join(result), [], SetupEvents.None, changes, null);
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(kind));
+        }
+    }
+
+    private static MitigatedSetup NotApplicable(string script, string why) => new(script, [], SetupEvents.None, 0, why);
+
+    private static string Join(List<string> lines) => string.Join("\n", lines) + "\n";
+
+    /// <summary>
+    /// Rewrites every rule line (an <c>iptables -A|-I</c> line, or an <c>-A|-I</c> line of an <c>iptables-restore</c>
+    /// here-document) through <paramref name="map"/>, which may turn one rule into several; every other line stays.
+    /// </summary>
+    private static List<string> MapRules(List<string> lines, Func<string, IEnumerable<string>> map)
+    {
+        var result = new List<string>();
+        string? heredocEnd = null;
+        foreach (var line in lines)
+        {
+            if (heredocEnd is not null)
+            {
+                if (line == heredocEnd) heredocEnd = null;
+                else if (line.StartsWith("-A ", StringComparison.Ordinal) || line.StartsWith("-I ", StringComparison.Ordinal))
+                {
+                    result.AddRange(map(line));
+                    continue;
+                }
+                result.Add(line);
+                continue;
+            }
+            if (Heredoc().Match(line) is { Success: true } h) heredocEnd = h.Groups[1].Value;
+            else if (IptablesRule().IsMatch(line))
+            {
+                result.AddRange(map(line));
+                continue;
+            }
+            result.Add(line);
+        }
+        return result;
+    }
+
+    /// <summary>"-A CHAIN rest" with "-p PROTO" after the chain (and the rule number of an -I, if any).</summary>
+    private static string AddProtocol(string rule, string proto) => ChainHead().Replace(rule, m => $"{m.Value} -p {proto}", 1);
+
+    [GeneratedRegex(@"<<'?([A-Za-z_][A-Za-z0-9_]*)'?\s*$")]
+    private static partial Regex Heredoc();
+
+    [GeneratedRegex(@"^(ip netns exec \S+ )?iptables( -t \S+)? -[AI] ")]
+    private static partial Regex IptablesRule();
+
+    [GeneratedRegex(@"-j (SNAT|MASQUERADE)\b")]
+    private static partial Regex NatSource();
+
+    [GeneratedRegex(@"--to-source \S+:\d")]
+    private static partial Regex ToSourceWithPort();
+
+    [GeneratedRegex(@"--to-source [0-9.]+(-[0-9.]+)?")]
+    private static partial Regex ToSource();
+
+    [GeneratedRegex(@"(^|\s)(-p|--protocol) ")]
+    private static partial Regex Protocol();
+
+    [GeneratedRegex(@"-[AI] \S+( \d+)?")]
+    private static partial Regex ChainHead();
+}

@@ -1,0 +1,195 @@
+using System.Collections.Immutable;
+using ConntrackModel.Cli;
+using ConntrackModel.Cli.Commands;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Properties.Advice;
+using ConntrackModel.Properties.Setups;
+using ConntrackModel.Tests.Replay;
+using Xunit.Abstractions;
+
+namespace ConntrackModel.Tests.Properties;
+
+/// <summary>
+/// <c>ctmodel advise</c> (issue 16, first part): each mitigation as a rewrite of the setup's script, the table's verdicts
+/// on the example setups, the odds of a collision that rests on a random port, and one cell confirmed on the kernel
+/// both ways.
+/// </summary>
+public class AdviceTests(ITestOutputHelper output)
+{
+    private static string SetupPath(string name) => Path.Combine(AppContext.BaseDirectory, "examples", "setups", name);
+
+    private static Scenario Setup(string name) => Run.Parse(File.ReadAllText(SetupPath(name)));
+
+    private static Mitigations.SetupFacts Facts(Scenario s) => Mitigations.SetupFacts.Of(Simulation.Run(s, ChoiceSource.First).Final);
+
+    /// <summary>Every mitigation of every example setup is a script the parser takes and the model runs, or is named not applicable.</summary>
+    [Theory]
+    [InlineData("late-start.scenario")]
+    [InlineData("kube-node.scenario")]
+    [InlineData("docker-host.scenario")]
+    public void EveryMitigation_ParsesAndRuns(string name)
+    {
+        var setup = Setup(name);
+        var facts = Facts(setup);
+        var applied = 0;
+        foreach (var kind in Mitigations.All)
+        {
+            var m = Mitigations.Apply(kind, setup.ToScript(), facts);
+            if (m.NotApplicable is not null) continue;
+            var parsed = ScenarioParser.Parse(kind.ToString(), m.Script);
+            Assert.True(parsed.Ok, $"{kind}: {string.Join("; ", parsed.Errors)}");
+            Assert.Null(Simulation.Run(parsed.Scenario!, ChoiceSource.First).Rejected);
+            Assert.All(m.PinnedLines, line => Assert.Contains(parsed.Scenario!.Lines, l => l.Line == line));
+            applied++;
+        }
+        Assert.True(applied >= 5, $"{name}: only {applied} mitigations applied");
+    }
+
+    /// <summary>What each rewrite writes, on the reference setup and on kube-node's dump.</summary>
+    [Fact]
+    public void Rewrites_AreWhatAnAdminWouldWrite()
+    {
+        var late = Setup("late-start.scenario");
+        var facts = Facts(late);
+        var script = late.ToScript();
+        Assert.EndsWith("-j SNAT --to-source 127.0.0.1:40000 --random-fully\n", Mitigations.Apply(MitigationKind.RandomFully, script, facts).Script, StringComparison.Ordinal);
+        var boot = Mitigations.Apply(MitigationKind.TrackingFromBoot, script, facts);
+        Assert.EndsWith("\nmodprobe nf_conntrack\n", boot.Script, StringComparison.Ordinal);
+        Assert.Equal([3], boot.PinnedLines.ToArray());
+        Assert.EndsWith("\nsysctl -w net.netfilter.nf_conntrack_tcp_loose=0\n", Mitigations.Apply(MitigationKind.LooseOff, script, facts).Script, StringComparison.Ordinal);
+        Assert.EndsWith("iptables -A INPUT -m conntrack --ctstate INVALID -j DROP\niptables -A FORWARD -m conntrack --ctstate INVALID -j DROP\n",
+            Mitigations.Apply(MitigationKind.InvalidDrop, script, facts).Script, StringComparison.Ordinal);
+        Assert.Empty(Mitigations.Apply(MitigationKind.InvalidDrop, script, facts).PinnedLines);
+        Assert.Equal(SetupEvents.Flush, Mitigations.Apply(MitigationKind.NoFlush, script, facts).Excluded);
+        // The SNAT rule names its port: nothing to move.
+        Assert.NotNull(Mitigations.Apply(MitigationKind.DisjointPorts, script, facts).NotApplicable);
+
+        var kube = Setup("kube-node.scenario");
+        var kubeFacts = Facts(kube);
+        Assert.Contains("--random-fully already", Mitigations.Apply(MitigationKind.RandomFully, kube.ToScript(), kubeFacts).NotApplicable, StringComparison.Ordinal);
+        var disjoint = Mitigations.Apply(MitigationKind.DisjointPorts, kube.ToScript(), kubeFacts);
+        // kube-proxy's MASQUERADE has no -p: one rule per protocol with the ports, the original after them.
+        Assert.Contains("-A KUBE-POSTROUTING -p tcp -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --to-ports 1024-32767 --random-fully", disjoint.Script, StringComparison.Ordinal);
+        Assert.Contains("-A KUBE-POSTROUTING -p udp -m comment", disjoint.Script, StringComparison.Ordinal);
+        Assert.Equal(2, disjoint.Changes);
+    }
+
+    /// <summary>The SNAT ports outside every ip_local_port_range: the widest free run of 1024-65535.</summary>
+    [Fact]
+    public void DisjointRange_IsTheWidestFreeRun()
+    {
+        Assert.Equal((1024, 32767), Mitigations.DisjointRange(new Mitigations.SetupFacts([], [(32768, 60999)])));
+        Assert.Equal((50001, 65535), Mitigations.DisjointRange(new Mitigations.SetupFacts([], [(1024, 20000), (20001, 50000)])));
+        Assert.Null(Mitigations.DisjointRange(new Mitigations.SetupFacts([], [(1024, 65535)])));
+    }
+
+    /// <summary>
+    /// The reference setup (a SNAT rule to one port): tracking from boot closes the late start and nothing else closes
+    /// any event; --random-fully on a one-port range changes nothing, so its collisions have no odds; every collision's
+    /// minimal trial still breaks an invariant.
+    /// </summary>
+    [Fact]
+    public void LateStart_TrackingFromBootClosesTheLateStart()
+    {
+        var (table, error) = Advisor.Run("late-start.scenario", Setup("late-start.scenario"), Advisor.DefaultEvents, 2000, 1);
+        Assert.Null(error);
+        AdviceCell Cell(MitigationKind k, SetupEvents e) => table!.Rows.Single(r => r.Mitigation == k).Cells.Single(c => c.Event == e);
+        Assert.Equal(AdviceVerdict.Collision, Cell(MitigationKind.AsWritten, SetupEvents.Late).Verdict);
+        Assert.Equal(AdviceVerdict.NoneFound, Cell(MitigationKind.TrackingFromBoot, SetupEvents.Late).Verdict);
+        Assert.Equal(2000, Cell(MitigationKind.TrackingFromBoot, SetupEvents.Late).TestsRun);
+        Assert.Equal(AdviceVerdict.Collision, Cell(MitigationKind.InvalidDrop, SetupEvents.Late).Verdict);
+        Assert.Equal(AdviceVerdict.Collision, Cell(MitigationKind.RandomFully, SetupEvents.Late).Verdict);
+        Assert.Null(Cell(MitigationKind.RandomFully, SetupEvents.Late).Odds);
+        Assert.Equal(AdviceVerdict.Excluded, Cell(MitigationKind.NoFlush, SetupEvents.Flush).Verdict);
+        Assert.Equal(AdviceVerdict.NotApplicable, Cell(MitigationKind.DisjointPorts, SetupEvents.Late).Verdict);
+        foreach (var cell in table!.Rows.SelectMany(r => r.Cells).Where(c => c.Verdict == AdviceVerdict.Collision))
+            Assert.NotEmpty(cell.Minimal!.Replay().Violations);
+        Assert.All(table.Rows.Where(r => r.Mitigation != MitigationKind.TrackingFromBoot).SelectMany(r => r.Cells),
+            c => Assert.NotEqual(AdviceVerdict.NoneFound, c.Verdict));
+    }
+
+    /// <summary>
+    /// kube-node: every collision that rests on MASQUERADE's --random-fully has odds; they count the start offsets that
+    /// collide (1 or 2 of 65536 per class over 1024-65535; 3 of 65536 in the disjoint range 1024-32767 for class 0), and
+    /// changing the offset to one not counted removes the violation.
+    /// </summary>
+    [Fact]
+    public void KubeNode_RandomPortCollisions_HaveOdds()
+    {
+        var (table, error) = Advisor.Run("kube-node.scenario", Setup("kube-node.scenario"), [SetupEvents.Flush], 5000, 1);
+        Assert.Null(error);
+        var cells = table!.Rows.SelectMany(r => r.Cells).Where(c => c.Verdict == AdviceVerdict.Collision).ToList();
+        Assert.NotEmpty(cells);
+        var withOdds = cells.Where(c => c.Odds is not null).ToList();
+        Assert.NotEmpty(withOdds);
+        foreach (var c in withOdds)
+        {
+            Assert.InRange(c.Odds!.Hits, 1, 8);
+            Assert.Equal(65536, c.Odds.Of);
+            output.WriteLine($"{c.Mitigation}: {c.Text}");
+        }
+    }
+
+    /// <summary>
+    /// One cell both ways on the kernel: the reference setup's late-start collision (as written, late) collides there as
+    /// in the model, and the same workload with tracking from boot (the mitigation's line at the end of the setup) does
+    /// not, in either.
+    /// </summary>
+    [KernelFact]
+    public void LateStart_TrackingFromBoot_ConfirmedOnTheKernelBothWays()
+    {
+        var (table, _) = Advisor.Run("late-start.scenario", Setup("late-start.scenario"), [SetupEvents.Late], 2000, 1);
+        var cell = table!.Rows.Single(r => r.Mitigation == MitigationKind.AsWritten).Cells.Single();
+        var minimal = cell.Minimal!;
+        var collides = minimal.ToScenario("as-written");
+        var mitigated = (minimal with { Setup = minimal.Setup.Add(ScenarioParser.ParseLine("modprobe nf_conntrack")) }).ToScenario("tracking-from-boot");
+        Assert.NotEmpty(Simulation.Run(collides, ChoiceSource.First).Violations);
+        Assert.Empty(Simulation.Run(mitigated, ChoiceSource.First).Violations);
+        foreach (var s in new[] { collides, mitigated })
+        {
+            var r = ConformCommand.Compare(s, s.Name);
+            output.WriteLine(ConformCommand.Text(r));
+            Assert.True(r.Agree, ConformCommand.Text(r));
+        }
+    }
+
+    private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args) => Run.Ctmodel(args);
+
+    /// <summary>From the command line: the table on stdout, advice.md, advice.json, the mitigated setups and each collision's minimal scenario, which replays it.</summary>
+    [Fact]
+    public void Cli_Advise_WritesTheTableAndTheScenarios()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctm-advise-").FullName;
+        try
+        {
+            var (code, stdout, _) = Ctmodel("advise", "--setup", SetupPath("late-start.scenario"), "--events", "late", "--tests", "500", "--out", dir, "--quiet");
+            Assert.Equal(ExitCode.Ok, code);
+            Assert.Contains("| as written | collision: 3 steps |", stdout, StringComparison.Ordinal);
+            Assert.Contains("| tracking from boot | none found in 500 tests |", stdout, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(dir, "advice.md")));
+            Assert.Contains("\"verdict\": \"collision\"", File.ReadAllText(Path.Combine(dir, "advice.json")), StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(dir, "setups", "tracking-from-boot.scenario")));
+            var cell = Run.Parse(File.ReadAllText(Path.Combine(dir, "cells", "as-written-late.scenario")));
+            Assert.NotEmpty(Simulation.Run(cell, ChoiceSource.First).Violations);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "advise" }, "advise: say which setup: --setup FILE")]
+    [InlineData(new[] { "advise", "--setup", "X", "--events", "boot" }, "advise: --events: unknown event 'boot'")]
+    [InlineData(new[] { "advise", "--setup", "/nonexistent/setup.scenario" }, "/nonexistent/setup.scenario")]
+    [InlineData(new[] { "advise", "--setup", "X", "--tests", "0" }, "--tests")]
+    public void Cli_Advise_BadInput_Exit2(string[] args, string message)
+    {
+        var (code, _, stderr) = Ctmodel(args);
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Contains(message, stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+}
