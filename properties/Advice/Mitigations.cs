@@ -21,6 +21,9 @@ public enum MitigationKind
     /// <summary>"Give SNAT a port range the node's own sockets never use": ports outside every ip_local_port_range.</summary>
     DisjointPorts,
 
+    /// <summary>"Give forwarded traffic its own SNAT address": a new address on the egress device, every SNAT and MASQUERADE to it.</summary>
+    SeparateAddress,
+
     /// <summary>"Set nf_conntrack_tcp_loose=0": conntrack picks up no connection mid-stream.</summary>
     LooseOff,
 
@@ -52,19 +55,58 @@ public sealed record MitigatedSetup(string Script, ImmutableHashSet<int> PinnedL
 /// </summary>
 public static partial class Mitigations
 {
-    /// <summary>What the transformations need to know of the setup as written: the namespaces that track (null: the initial one) and every namespace's <c>ip_local_port_range</c>.</summary>
+    /// <summary>
+    /// What the transformations need to know of the setup as written: the namespaces that track (null: the initial one),
+    /// every namespace's <c>ip_local_port_range</c>, and for each tracking namespace that forwards and NATs, where a
+    /// separate SNAT address for forwarded traffic would go (<see cref="SeparateAddressOf"/>; absent: nowhere found).
+    /// </summary>
     public sealed record SetupFacts(ImmutableArray<string?> Tracking, ImmutableArray<(int Low, int High)> LocalPortRanges)
     {
+        /// <summary>Per tracking namespace that forwards: the egress device, the new address and its prefix length.</summary>
+        public ImmutableArray<(string? Netns, string Device, Model.Addressing.IPv4Address Address, int Prefix)> SeparateAddresses { get; init; } = [];
+
         public static SetupFacts Of(World world)
         {
             ArgumentNullException.ThrowIfNull(world);
             return new SetupFacts(
                 [.. world.Namespaces.Where(ns => ns.Netfilter.Tracking).Select(ns => ns.Name)],
-                [.. world.Namespaces.Select(ns => (ns.Sysctls.LocalPortLow, ns.Sysctls.LocalPortHigh))]);
+                [.. world.Namespaces.Select(ns => (ns.Sysctls.LocalPortLow, ns.Sysctls.LocalPortHigh))])
+            {
+                SeparateAddresses = [.. world.Namespaces.Where(ns => ns.Netfilter.Tracking && ns.Sysctls.IpForward).Select(ns => SeparateAddressOf(world, ns)).OfType<(string?, string, Model.Addressing.IPv4Address, int)>()],
+            };
+        }
+
+        /// <summary>
+        /// Where forwarded traffic of <paramref name="ns"/> would get its own SNAT address: the device of the default route,
+        /// else the one up device with an address outside every source the nat rules name (<c>-s</c>: the pods' side),
+        /// and there the highest host address of its subnet that no namespace holds; null if there is no such device or
+        /// address.
+        /// </summary>
+        public static (string? Netns, string Device, Model.Addressing.IPv4Address Address, int Prefix)? SeparateAddressOf(World world, Model.Net.Netns ns)
+        {
+            ArgumentNullException.ThrowIfNull(world);
+            ArgumentNullException.ThrowIfNull(ns);
+            var sources = ns.Netfilter.Nat.Rules.Where(r => r.Match.Source is not null && !r.Match.Not.HasFlag(Model.Iptables.Negated.Source)).Select(r => r.Match.Source!.Value).ToList();
+            var candidates = ns.Devices.Where(d => d.Up && d.Kind != Model.Net.DeviceKind.Loopback && !d.Addresses.IsEmpty).ToList();
+            var byRoute = ns.Routes.FirstOrDefault(r => r.Destination.PrefixLength == 0)?.Device;
+            var device = byRoute is not null ? candidates.FirstOrDefault(d => d.Name == byRoute)
+                : candidates.Where(d => !d.Addresses.Any(a => sources.Any(src => src.Contains(a.Local)))).ToList() is [var only] ? only : null;
+            if (device is null) return null;
+            var primary = device.Addresses[0];
+            var taken = world.Namespaces.SelectMany(n => n.Devices).SelectMany(d => d.Addresses).Select(a => a.Local).ToHashSet();
+            var network = primary.Subnet.Network.Value;
+            var hosts = primary.PrefixLength >= 31 ? 0u : (1u << (32 - primary.PrefixLength)) - 2;
+            for (var h = hosts; h >= 1; h--)
+            {
+                var candidate = new Model.Addressing.IPv4Address(network + h);
+                if (!taken.Contains(candidate)) return (ns.Name, device.Name, candidate, primary.PrefixLength);
+            }
+            return null;
         }
 
         public bool Equals(SetupFacts? other) =>
-            other is not null && Tracking.SequenceEqual(other.Tracking) && LocalPortRanges.SequenceEqual(other.LocalPortRanges);
+            other is not null && Tracking.SequenceEqual(other.Tracking) && LocalPortRanges.SequenceEqual(other.LocalPortRanges) &&
+            SeparateAddresses.SequenceEqual(other.SeparateAddresses);
 
         public override int GetHashCode() => HashCode.Combine(Tracking.Length, LocalPortRanges.Length);
     }
@@ -78,6 +120,7 @@ public static partial class Mitigations
         MitigationKind.TrackingFromBoot => "tracking from boot",
         MitigationKind.RandomFully => "--random-fully on every SNAT/MASQUERADE",
         MitigationKind.DisjointPorts => "SNAT ports outside ip_local_port_range",
+        MitigationKind.SeparateAddress => "a separate SNAT address for forwarded traffic",
         MitigationKind.LooseOff => "nf_conntrack_tcp_loose=0",
         MitigationKind.InvalidDrop => "--ctstate INVALID -j DROP in INPUT and FORWARD",
         MitigationKind.NoFlush => "no conntrack -F",
@@ -91,6 +134,7 @@ public static partial class Mitigations
         MitigationKind.TrackingFromBoot => "tracking-from-boot",
         MitigationKind.RandomFully => "random-fully",
         MitigationKind.DisjointPorts => "disjoint-ports",
+        MitigationKind.SeparateAddress => "separate-address",
         MitigationKind.LooseOff => "loose-off",
         MitigationKind.InvalidDrop => "invalid-drop",
         MitigationKind.NoFlush => "no-flush",
@@ -186,6 +230,30 @@ public static partial class Mitigations
                     ? NotApplicable(script, "the setup has no SNAT or MASQUERADE rule without ports of its own")
                     : new MitigatedSetup(Join(result), [], SetupEvents.None, changes, null);
             }
+            case MitigationKind.SeparateAddress:
+            {
+                if (facts.SeparateAddresses.IsEmpty)
+                    return NotApplicable(script, "no namespace both tracks and forwards (net.ipv4.ip_forward=1) with an egress device to give a second address");
+                var changes = 0;
+                var result = MapRules(lines, (ns, rule) =>
+                {
+                    if (!NatSource().IsMatch(rule) || facts.SeparateAddresses.FirstOrDefault(a => a.Netns == ns) is not { Device: not null } at) return [rule];
+                    changes++;
+                    var address = at.Address.ToString();
+                    // MASQUERADE [--to-ports P-Q] becomes SNAT --to-source NEW[:P-Q]; an SNAT's addresses become NEW, its ports stay.
+                    if (rule.Contains("-j MASQUERADE", StringComparison.Ordinal))
+                    {
+                        var ports = ToPorts().Match(rule);
+                        var rest = ports.Success ? ToPorts().Replace(rule, "", 1) : rule;
+                        return [rest.Replace("-j MASQUERADE", $"-j SNAT --to-source {address}{(ports.Success ? ":" + ports.Groups[1].Value : "")}", StringComparison.Ordinal)];
+                    }
+                    return [ToSource().Replace(rule, $"--to-source {address}", 1)];
+                });
+                if (changes == 0) return NotApplicable(script, "no SNAT or MASQUERADE rule in a namespace that forwards");
+                foreach (var (ns, device, address, prefix) in facts.SeparateAddresses)
+                    result.Add(string.Create(CultureInfo.InvariantCulture, $"ip {(ns is null ? "" : $"-n {ns} ")}addr add {address}/{prefix} dev {device}"));
+                return new MitigatedSetup(Join(result), [], SetupEvents.None, changes, null);
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind));
         }
@@ -199,10 +267,15 @@ public static partial class Mitigations
     /// Rewrites every rule line (an <c>iptables -A|-I</c> line, or an <c>-A|-I</c> line of an <c>iptables-restore</c>
     /// here-document) through <paramref name="map"/>, which may turn one rule into several; every other line stays.
     /// </summary>
-    private static List<string> MapRules(List<string> lines, Func<string, IEnumerable<string>> map)
+    private static List<string> MapRules(List<string> lines, Func<string, IEnumerable<string>> map) => MapRules(lines, (_, rule) => map(rule));
+
+    /// <inheritdoc cref="MapRules(List{string}, Func{string, IEnumerable{string}})"/>
+    /// <remarks><paramref name="map"/> hears the rule's namespace too (null: the initial one).</remarks>
+    private static List<string> MapRules(List<string> lines, Func<string?, string, IEnumerable<string>> map)
     {
         var result = new List<string>();
         string? heredocEnd = null;
+        string? heredocNs = null;
         foreach (var line in lines)
         {
             if (heredocEnd is not null)
@@ -210,22 +283,35 @@ public static partial class Mitigations
                 if (line == heredocEnd) heredocEnd = null;
                 else if (line.StartsWith("-A ", StringComparison.Ordinal) || line.StartsWith("-I ", StringComparison.Ordinal))
                 {
-                    result.AddRange(map(line));
+                    result.AddRange(map(heredocNs, line));
                     continue;
                 }
                 result.Add(line);
                 continue;
             }
-            if (Heredoc().Match(line) is { Success: true } h) heredocEnd = h.Groups[1].Value;
+            if (Heredoc().Match(line) is { Success: true } h)
+            {
+                heredocEnd = h.Groups[1].Value;
+                heredocNs = NetnsOf(line);
+            }
             else if (IptablesRule().IsMatch(line))
             {
-                result.AddRange(map(line));
+                result.AddRange(map(NetnsOf(line), line));
                 continue;
             }
             result.Add(line);
         }
         return result;
     }
+
+    /// <summary>The namespace an <c>ip netns exec NS ...</c> line runs in (null: the initial one).</summary>
+    private static string? NetnsOf(string line) => NetnsExec().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
+
+    [GeneratedRegex(@"^ip netns exec (\S+) ")]
+    private static partial Regex NetnsExec();
+
+    [GeneratedRegex(@" --to-ports (\S+)")]
+    private static partial Regex ToPorts();
 
     /// <summary>"-A CHAIN rest" with "-p PROTO" after the chain (and the rule number of an -I, if any).</summary>
     private static string AddProtocol(string rule, string proto) => ChainHead().Replace(rule, m => $"{m.Value} -p {proto}", 1);

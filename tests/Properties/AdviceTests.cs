@@ -74,6 +74,13 @@ public class AdviceTests(ITestOutputHelper output)
         Assert.Contains("-A KUBE-POSTROUTING -p tcp -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --to-ports 1024-32767 --random-fully", disjoint.Script, StringComparison.Ordinal);
         Assert.Contains("-A KUBE-POSTROUTING -p udp -m comment", disjoint.Script, StringComparison.Ordinal);
         Assert.Equal(2, disjoint.Changes);
+        // A separate SNAT address: node's egress device (eth1, the device whose addresses no -s names), the highest free
+        // host of its subnet, every MASQUERADE a SNAT to it; the reference setup forwards nothing.
+        var separate = Mitigations.Apply(MitigationKind.SeparateAddress, kube.ToScript(), kubeFacts);
+        Assert.EndsWith("\nip addr add 192.168.1.254/24 dev eth1\n", separate.Script, StringComparison.Ordinal);
+        Assert.Contains("-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -j SNAT --to-source 192.168.1.254 --random-fully", separate.Script, StringComparison.Ordinal);
+        Assert.DoesNotContain("-j MASQUERADE", separate.Script, StringComparison.Ordinal);
+        Assert.Contains("forwards", Mitigations.Apply(MitigationKind.SeparateAddress, script, facts).NotApplicable, StringComparison.Ordinal);
     }
 
     /// <summary>The SNAT ports outside every ip_local_port_range: the widest free run of 1024-65535.</summary>
