@@ -23,6 +23,7 @@ public static class AdviseCommand
             new("--tests", "N", $"tests per seed and cell (default {Advisor.DefaultTests})"),
             new("--seeds", "N", $"seeds 1..N per cell, stopping at the first collision (default {Advisor.DefaultSeeds})"),
             new("--out", "DIR", "where advice.md, advice.json, setups/ and cells/ go (default ctmodel-advise/NAME for NAME.scenario)"),
+            new("--kernel", null, "also run each collision's minimal scenario on this machine's kernel (conform; needs root) and say whether it collided there"),
             new("--json", null, "print advice.json on stdout instead of the table"),
             new("--quiet", null, "no progress on stderr"),
         ],
@@ -43,12 +44,13 @@ public static class AdviseCommand
         {
             var (parsed, error) = SetupSpaces.ParseEvents(text);
             if (error is not null) return Program.UsageError(stderr, "advise: " + error);
-            events = [.. Enum.GetValues<SetupEvents>().Where(e => e != SetupEvents.None && parsed.HasFlag(e))];
+            events = [.. Advisor.DefaultEvents.Where(e => parsed.HasFlag(e))];
         }
         var outDir = o.Path("--out", Path.Combine("ctmodel-advise", Path.GetFileNameWithoutExtension(file)));
         if (o.Error is not null) return Program.UsageError(stderr, "advise: " + o.Error);
         if (FileErrors.CannotWriteDirectory(outDir) is { } why) return Program.UsageError(stderr, $"advise: cannot write to --out '{outDir}': {why}");
         if (!SimulateCommand.TryLoad(file, stderr, out var setup)) return ExitCode.BadInput;
+        if (o.Has("--kernel") && !ReplayCommand.CheckRequirements(stderr, "advise --kernel", pcap: false)) return ExitCode.BadInput;
 
         var quiet = o.Has("--quiet");
         var cellsTotal = Mitigations.All.Length * events.Length;
@@ -65,13 +67,22 @@ public static class AdviseCommand
             stderr.WriteLine($"ctmodel: advise: {refused}");
             return ExitCode.BadInput;
         }
-        var json = AdviceReport.Json(table);
+        var kernel = new Dictionary<AdviceCell, string>();
+        if (o.Has("--kernel"))
+        {
+            foreach (var cell in table.Rows.SelectMany(r => r.Cells).Where(c => c.Verdict == AdviceVerdict.Collision))
+            {
+                kernel[cell] = OnTheKernel(table, cell);
+                if (!quiet) stderr.WriteLine($"  kernel: {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {kernel[cell]}");
+            }
+        }
+        var json = AdviceReport.Json(table, kernel);
         try
         {
             Directory.CreateDirectory(outDir);
             Directory.CreateDirectory(Path.Combine(outDir, "setups"));
             Directory.CreateDirectory(Path.Combine(outDir, "cells"));
-            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true));
+            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel));
             File.WriteAllText(Path.Combine(outDir, "advice.json"), json);
             foreach (var row in table.Rows.Where(r => r.Setup.NotApplicable is null))
                 File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)\n" + row.Setup.Script);
@@ -83,8 +94,32 @@ public static class AdviseCommand
             stderr.WriteLine($"ctmodel: advise: cannot write to '{outDir}': {FileErrors.Reason(e)}");
             return ExitCode.BadInput;
         }
-        stdout.Write(o.Has("--json") ? json : AdviceReport.Markdown(table, links: false));
+        stdout.Write(o.Has("--json") ? json : AdviceReport.Markdown(table, links: false, kernel));
         if (!o.Has("--json")) stdout.WriteLine($"\nreport: {Path.Combine(outDir, "advice.md")}, advice.json, setups/, cells/");
         return ExitCode.Ok;
+    }
+
+    /// <summary>
+    /// A collision cell's minimal scenario on the kernel (<see cref="ConformCommand.Compare"/>: the kernel run, then the
+    /// model guided by the kernel's own choices): whether the kernel collided too, agreed without colliding (its random
+    /// draw was another), or disagreed.
+    /// </summary>
+    internal static string OnTheKernel(Properties.Advice.AdviceTable table, AdviceCell cell)
+    {
+        var text = AdviceReport.CellScenario(table, cell);
+        var parsed = Model.Scenarios.ScenarioParser.Parse(AdviceReport.CellFile(cell), text);
+        if (!parsed.Ok) return "not run: " + parsed.Errors[0];
+        try
+        {
+            var r = ConformCommand.Compare(parsed.Scenario!, AdviceReport.CellFile(cell));
+            if (!r.Agree) return string.Create(CultureInfo.InvariantCulture, $"disagrees ({r.Differences.Length} differences: run conform on {AdviceReport.CellFile(cell)})");
+            return r.Model.Violations.IsEmpty
+                ? "agrees, no collision there: its random draw was another"
+                : "collided too";
+        }
+        catch (Replay.Host.ReplayException e)
+        {
+            return "not run: " + e.Message;
+        }
     }
 }

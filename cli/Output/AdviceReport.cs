@@ -40,7 +40,7 @@ public static class AdviceReport
     }
 
     /// <summary>The table, with what each cell means and what it cost.</summary>
-    public static string Markdown(AdviceTable t, bool links)
+    public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<AdviceCell, string>? kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         var sb = new StringBuilder();
@@ -52,7 +52,8 @@ public static class AdviceReport
         sb.AppendLine("|---|" + string.Concat(t.Events.Select(_ => "---|")));
         foreach (var row in t.Rows)
         {
-            var cells = row.Cells.Select(c => c.Verdict == AdviceVerdict.Collision && links ? $"[{c.Text}]({CellFile(c)})" : c.Text);
+            var cells = row.Cells.Select(c => (c.Verdict == AdviceVerdict.Collision && links ? $"[{c.Text}]({CellFile(c)})" : c.Text) +
+                (kernel?.GetValueOrDefault(c) is { } k ? "; kernel: " + k : ""));
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", cells)} |");
         }
         sb.AppendLine();
@@ -72,7 +73,7 @@ public static class AdviceReport
         return sb.ToString();
     }
 
-    public static string Json(AdviceTable t)
+    public static string Json(AdviceTable t, IReadOnlyDictionary<AdviceCell, string>? kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         using var stream = new MemoryStream();
@@ -114,6 +115,15 @@ public static class AdviceReport
                         w.WriteNumber("steps", m.Body.Count);
                         w.WriteString("scenario", CellFile(c));
                         w.WriteString("invariant", Invariants.Name(m.Replay().Violations.First().Invariant));
+                    }
+                    if (kernel?.GetValueOrDefault(c) is { } k) w.WriteString("kernel", k);
+                    if (c.Odds is { } odds)
+                    {
+                        w.WriteStartObject("odds");
+                        w.WriteString("choice", odds.Key);
+                        w.WriteNumber("hits", odds.Hits);
+                        w.WriteNumber("of", odds.Of);
+                        w.WriteEndObject();
                     }
                     w.WriteNumber("testsRun", c.TestsRun);
                     w.WriteNumber("seedsRun", c.SeedsRun);

@@ -164,6 +164,32 @@ public class AdviceTests(ITestOutputHelper output)
 
     private static (ExitCode Code, string Out, string Err) Ctmodel(params string[] args) => Run.Ctmodel(args);
 
+    /// <summary>
+    /// <c>advise --kernel</c>: each collision's minimal scenario runs on the kernel too; on the reference setup every one
+    /// of them collides there (SNAT to one port: nothing random), and the table and advice.json say so.
+    /// </summary>
+    [KernelFact]
+    public void Cli_AdviseKernel_ConfirmsEachCollision()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctm-advise-kernel-").FullName;
+        try
+        {
+            var (code, stdout, stderr) = Ctmodel("advise", "--setup", SetupPath("late-start.scenario"), "--events", "late,flush", "--tests", "500", "--kernel", "--out", dir, "--quiet");
+            output.WriteLine(stdout);
+            Assert.Equal(ExitCode.Ok, code);
+            Assert.Contains("| as written | collision: 3 steps; kernel: collided too | collision: 3 steps; kernel: collided too |", stdout, StringComparison.Ordinal);
+            var json = File.ReadAllText(Path.Combine(dir, "advice.json"));
+            var collisions = System.Text.RegularExpressions.Regex.Count(json, "\"verdict\": \"collision\"");
+            Assert.True(collisions >= 8, json);
+            Assert.Equal(collisions, System.Text.RegularExpressions.Regex.Count(json, "\"kernel\": \"collided too\""));
+            Assert.Empty(stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>From the command line: the table on stdout, advice.md, advice.json, the mitigated setups and each collision's minimal scenario, which replays it.</summary>
     [Fact]
     public void Cli_Advise_WritesTheTableAndTheScenarios()
