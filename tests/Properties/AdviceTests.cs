@@ -83,6 +83,58 @@ public class AdviceTests(ITestOutputHelper output)
         Assert.Contains("forwards", Mitigations.Apply(MitigationKind.SeparateAddress, script, facts).NotApplicable, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// What each rewrite does to the machine, not only to the text: the mitigated setups run in the model and their
+    /// final worlds have what the mitigation promises (every NAT rule random-fully, ports outside the local range, the
+    /// new address and no MASQUERADE left, loose off, the INVALID drops, tracking on before the workload under late).
+    /// </summary>
+    [Fact]
+    public void Rewrites_DoWhatTheyPromise_InTheModel()
+    {
+        World Final(Scenario setup, MitigationKind kind)
+        {
+            var m = Mitigations.Apply(kind, setup.ToScript(), Facts(setup));
+            Assert.Null(m.NotApplicable);
+            return Simulation.Run(Run.Parse(m.Script), ChoiceSource.First).Final;
+        }
+        static IEnumerable<Model.Nat.NatRange> NatRanges(World w) => w.Namespaces.SelectMany(ns => ns.Netfilter.Nat.Rules).Select(r => r.Target switch
+        {
+            Model.Iptables.IptTarget.Snat sn => sn.Range,
+            Model.Iptables.IptTarget.Masquerade ms => ms.Range,
+            _ => null,
+        }).OfType<Model.Nat.NatRange>();
+
+        var docker = Setup("docker-host.scenario");
+        Assert.All(NatRanges(Final(docker, MitigationKind.RandomFully)), r => Assert.True(r.RandomFully));
+
+        var kube = Setup("kube-node.scenario");
+        var disjoint = Final(kube, MitigationKind.DisjointPorts);
+        var ported = NatRanges(disjoint).Where(r => r.ProtoSpecified).ToList();
+        Assert.NotEmpty(ported);
+        Assert.All(ported, r => Assert.All(disjoint.Namespaces, ns => Assert.True(r.MaxPort < ns.Sysctls.LocalPortLow || r.MinPort > ns.Sysctls.LocalPortHigh)));
+
+        var separate = Final(kube, MitigationKind.SeparateAddress);
+        var node = separate.Namespaces[0];
+        Assert.Contains(node.Device("eth1")!.Addresses, a => a.Local.ToString() == "192.168.1.254");
+        Assert.DoesNotContain(node.Netfilter.Nat.Rules, r => r.Target is Model.Iptables.IptTarget.Masquerade);
+        Assert.All(NatRanges(separate), r => Assert.Equal("192.168.1.254", r.MinIp.ToString()));
+
+        Assert.All(Final(kube, MitigationKind.LooseOff).Namespaces.Where(ns => ns.Netfilter.Tracking), ns => Assert.False(ns.Sysctls.TcpLoose));
+
+        var drops = Final(kube, MitigationKind.InvalidDrop).Namespaces[0].Netfilter.Filter;
+        foreach (var chain in new[] { Model.Iptables.IptChain.Input, Model.Iptables.IptChain.Forward })
+            Assert.Contains(drops.Chain(chain), r => r.Match.States == Model.Iptables.CtStates.Invalid && r.Target is Model.Iptables.IptTarget.Drop);
+
+        // Under late the setup's own rules wait, the mitigation's conntrack user does not: tracking is on before the workload.
+        var boot = Mitigations.Apply(MitigationKind.TrackingFromBoot, kube.ToScript(), Facts(kube));
+        var (config, _) = SetupSpaces.From("kube-node.scenario", Run.Parse(boot.Script), SetupEvents.Late, pinnedLines: boot.PinnedLines);
+        var before = Simulation.Run(Scenario.Of("setup", [.. config!.Setup]), ChoiceSource.First).Final;
+        Assert.True(before.Namespaces[0].Netfilter.Tracking);
+        Assert.Empty(before.Namespaces[0].Netfilter.Nat.Rules);
+        var (asWritten, _) = SetupSpaces.From("kube-node.scenario", kube, SetupEvents.Late);
+        Assert.False(Simulation.Run(Scenario.Of("setup", [.. asWritten!.Setup]), ChoiceSource.First).Final.Namespaces[0].Netfilter.Tracking);
+    }
+
     /// <summary>The SNAT ports outside every ip_local_port_range: the widest free run of 1024-65535.</summary>
     [Fact]
     public void DisjointRange_IsTheWidestFreeRun()
