@@ -146,6 +146,32 @@ public static class SpecBuilder
                     string.Join("; ", c.Setup.Select(s => "`" + s.ToScript() + "`")), frag);
             })]));
 
+        H(2, "Mitigations (ctmodel advise)");
+        P(docs.Summary(typeof(Properties.Advice.Advisor)));
+        b.Add(new DocBlock.Table(["mitigation", "what it changes"],
+            [.. Properties.Advice.Mitigations.All.Select(k => ImmutableArray.Create(Properties.Advice.Mitigations.Name(k), docs.MemberSummary(typeof(Properties.Advice.MitigationKind), k.ToString())))]));
+        var setupsDir = Path.Combine(examplesDir, "setups");
+        if (Directory.Exists(setupsDir))
+        {
+            P(string.Create(CultureInfo.InvariantCulture,
+                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seed 1 per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. The Z3 proofs that would make a cell \"proved safe to depth K\" are not built yet."));
+            foreach (var file in Directory.GetFiles(setupsDir, "*.scenario").Order(StringComparer.Ordinal))
+            {
+                var name = Path.GetFileName(file);
+                var parsed = ScenarioParser.Parse(name, File.ReadAllText(file));
+                if (!parsed.Ok) throw new FormatException($"{file}: {parsed.Errors[0]}");
+                var (table, error) = Properties.Advice.Advisor.Run(name, parsed.Scenario!, Properties.Advice.Advisor.DefaultEvents, Properties.Advice.Advisor.DefaultTests, Properties.Advice.Advisor.DefaultSeeds);
+                H(3, name);
+                if (table is null)
+                {
+                    P(error!);
+                    continue;
+                }
+                b.Add(new DocBlock.Table(["mitigation", .. table.Events.Select(Properties.Setups.SetupSpaces.EventsText)],
+                    [.. table.Rows.Select(r => ImmutableArray.Create([Properties.Advice.Mitigations.Name(r.Mitigation), .. r.Cells.Select(c => c.Text)]))]));
+            }
+        }
+
         H(2, "Kernel functions mirrored");
         P($"Every kernel function, variable or constant the model's comments name, linked to the v6.18 cross-reference, with the model definitions that mention it.");
         b.Add(new DocBlock.Table(["kernel", "mirrored in"],
