@@ -265,6 +265,30 @@ public class AdviceTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>A file that is not a setup is refused with its line, as check --setup refuses it; --json prints advice.json.</summary>
+    [Fact]
+    public void Cli_Advise_RefusesANonSetup_AndPrintsJson()
+    {
+        var dir = Directory.CreateTempSubdirectory("ctm-advise-input-").FullName;
+        try
+        {
+            var bad = Path.Combine(dir, "bad.scenario");
+            File.WriteAllText(bad, "listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\n");
+            var (code, _, stderr) = Ctmodel("advise", "--setup", bad, "--out", Path.Combine(dir, "out"), "--quiet");
+            Assert.Equal(ExitCode.BadInput, code);
+            Assert.Contains($"{bad}:2: 'connect A 127.0.0.1:8080' is not setup", stderr, StringComparison.Ordinal);
+            var (ok, json, _) = Ctmodel("advise", "--setup", SetupPath("late-start.scenario"), "--events", "flush", "--tests", "200", "--json", "--out", Path.Combine(dir, "out"), "--quiet");
+            Assert.Equal(ExitCode.Ok, ok);
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            Assert.Equal(Mitigations.All.Length, doc.RootElement.GetProperty("rows").GetArrayLength());
+            Assert.Equal("ruled-out", doc.RootElement.GetProperty("rows")[Mitigations.All.Length - 1].GetProperty("cells")[0].GetProperty("verdict").GetString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(new[] { "advise" }, "advise: say which setup: --setup FILE")]
     [InlineData(new[] { "advise", "--setup", "X", "--events", "boot" }, "advise: --events: unknown event 'boot'")]
