@@ -21,9 +21,9 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
 
     /// <summary>
     /// Does a packet with <paramref name="tuple"/> that came in on <paramref name="inDevice"/> and goes out of
-    /// <paramref name="outDevice"/> match (<c>ip_packet_match</c>)? A device a hook does not have is null, and a rule
-    /// naming it does not match there (iptables refuses <c>-o</c> in PREROUTING and INPUT, <c>-i</c> in OUTPUT and
-    /// POSTROUTING).
+    /// <paramref name="outDevice"/> match (<c>ip_packet_match</c>)? A device a hook does not have is null: the empty
+    /// name, which <c>-i X</c> does not match and <c>! -i X</c> does (iptables refuses <c>-o</c> in PREROUTING and
+    /// INPUT, <c>-i</c> in OUTPUT and POSTROUTING; a user chain those hooks reach may have them).
     /// </summary>
     public bool Matches(ConnTuple tuple, string? inDevice, string? outDevice) => Matches(tuple, inDevice, outDevice, static _ => false, 0, CtStates.New);
 
@@ -56,9 +56,11 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
             (Destination is null || Destination.Value.Contains(tuple.Dst.Ip) != Not.HasFlag(Negated.Destination)) &&
             (SourcePort is null || SourcePort.Value.Contains(tuple.Src.Port) != Not.HasFlag(Negated.SourcePort)) &&
             (DestinationPort is null || DestinationPort.Value.Contains(tuple.Dst.Port) != Not.HasFlag(Negated.DestinationPort)) &&
-            // A device the hook does not have matches neither way (ip_packet_match compares the empty name).
-            (OutInterface is null || (outDevice is not null && InterfaceMatches(OutInterface, outDevice) != Not.HasFlag(Negated.OutInterface))) &&
-            (InInterface is null || (inDevice is not null && InterfaceMatches(InInterface, inDevice) != Not.HasFlag(Negated.InInterface))) &&
+            // A device the hook does not have is the empty name (ip_packet_match's nulldevname; nft's meta iifname stores ""):
+            // "-i X" does not match it and "! -i X" does. Measured: a host process's connect to its own address at Docker's
+            // published port is DNATed by "-A DOCKER ! -i docker0 ...", which OUTPUT (no in device) reaches.
+            (OutInterface is null || InterfaceMatches(OutInterface, outDevice ?? "") != Not.HasFlag(Negated.OutInterface)) &&
+            (InInterface is null || InterfaceMatches(InInterface, inDevice ?? "") != Not.HasFlag(Negated.InInterface)) &&
             (MultiPorts is null || MultiPorts.Matches(tuple.Src.Port, tuple.Dst.Port) != Not.HasFlag(Negated.MultiPorts)) &&
             (DestinationType is null || IsType(tuple.Dst.Ip, DestinationType.Value, isLocal, typeDevice) != Not.HasFlag(Negated.DestinationType)) &&
             (SourceType is null || IsType(tuple.Src.Ip, SourceType.Value, isLocal, typeDevice) != Not.HasFlag(Negated.SourceType)) &&
