@@ -186,12 +186,16 @@ public class PropertyRunTests(ITestOutputHelper output)
         Assert.True(r.Failed, $"{config} seed {r.Seed}: no violation in {r.TestsRun} tests");
         output.WriteLine(r.Minimal!.ToString());
         Assert.True(r.MinimalityOfMinimal!.Minimal, $"seed {r.Seed}: {r.Minimal}");
-        // Whatever the seed, the minimal form has two connects and the one event that lets the second land on the
-        // first one's tuple: the rule that starts tracking late, conntrack -F, or an idle timeout (and for
-        // node-midstream the segment sent after the rule).
+        // The minimal form has two connects and the one event that lets the second land on the first one's tuple: the
+        // rule that starts tracking late, conntrack -F, or an idle timeout (and for node-midstream the segment sent after
+        // the rule). The shrinker reaches a local minimum, and for a fresh seed that may hold one connection more: with
+        // udp-late, seed 1611940401597743839 keeps a third flow whose bound port pushes a node flow's NAT onto the
+        // untracked one's port (no single removal passes; the two-flow form needs the pod flow moved to the port, which
+        // no candidate does). The fixed-seed test above holds every configuration to its known minimum exactly.
         var kinds = r.Minimal.Body.Select(OpKinds.Of).ToList();
-        Assert.Equal(2, kinds.Count(k => k == OpKind.Connect));
-        Assert.Equal(CheckConfigs.Find(config)!.KnownMinimum, kinds.Count);
+        var known = CheckConfigs.Find(config)!.KnownMinimum!.Value;
+        Assert.InRange(kinds.Count(k => k == OpKind.Connect), 2, 3);
+        Assert.InRange(kinds.Count, known, known + 2);
         AssertReplays(r);
     }
 
