@@ -885,6 +885,13 @@ public static partial class ScenarioParser
             if (user is null && table == IptTable.Nat && !hooks.Contains(chain))
                 throw new ParseException(jump.Column, $"{jump.Text} is only valid in {string.Join(" and ", hooks.Select(Command.ChainName))}, not {Command.ChainName(chain)}");
         }
+        // --to-source, --to-destination and --to-ports belong to the NAT targets; each of those refuses the others' below.
+        if (jump.Text is not ("SNAT" or "DNAT" or "MASQUERADE"))
+        {
+            Forbid(toSource, jump.Text);
+            Forbid(toDestination, jump.Text);
+            Forbid(toPorts, jump.Text);
+        }
         IptTarget target;
         switch (jump.Text)
         {
@@ -917,15 +924,9 @@ public static partial class ScenarioParser
                 break;
             case "MARK":
                 if (setMark is not { } xmark) throw new ParseException(jump.Column, "MARK: One of the --set-xmark, --{and,or,xor,set}-mark options is required");
-                Forbid(toSource, "MARK");
-                Forbid(toDestination, "MARK");
-                Forbid(toPorts, "MARK");
                 target = new IptTarget.Mark(xmark.Value, xmark.Mask);
                 break;
             case "CONNMARK":
-                Forbid(toSource, "CONNMARK");
-                Forbid(toDestination, "CONNMARK");
-                Forbid(toPorts, "CONNMARK");
                 if (setMark is { } ctset)
                 {
                     if (connmarkMask is not null) Forbid(connmarkMask, "CONNMARK " + markOption!.Text);
@@ -941,32 +942,20 @@ public static partial class ScenarioParser
                 }
                 break;
             case "LOG":
-                Forbid(toSource, "LOG");
-                Forbid(toDestination, "LOG");
-                Forbid(toPorts, "LOG");
                 target = new IptTarget.Log(logPrefix);
                 break;
             case "DROP":
                 // Measured (iptables 1.8.9): iptables refuses it in the nat table.
                 if (table == IptTable.Nat) throw new ParseException(jump.Column, NatDrop);
-                Forbid(toSource, "DROP");
-                Forbid(toDestination, "DROP");
-                Forbid(toPorts, "DROP");
                 target = new IptTarget.Drop();
                 break;
             case "NOTRACK":
             case "CT":
                 // -j CT does more than --notrack (zones, helpers, timeouts): the model has that one use.
                 if (jump.Text == "CT" && notrack is null) throw new ParseException(jump.Column, "unsupported: -j CT without --notrack (the model has CT --notrack and NOTRACK)");
-                Forbid(toSource, jump.Text);
-                Forbid(toDestination, jump.Text);
-                Forbid(toPorts, jump.Text);
                 target = new IptTarget.NoTrack();
                 break;
             case "REJECT":
-                Forbid(toSource, "REJECT");
-                Forbid(toDestination, "REJECT");
-                Forbid(toPorts, "REJECT");
                 var with = rejectWith?.Text switch
                 {
                     null or "icmp-port-unreachable" or "port-unreach" => RejectWith.IcmpPortUnreachable,
@@ -985,9 +974,6 @@ public static partial class ScenarioParser
             default:
                 if (UnsupportedTargets.Contains(jump.Text))
                     throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: the model has SNAT, DNAT, MASQUERADE, MARK, CONNMARK, LOG, ACCEPT, DROP, REJECT, RETURN, NOTRACK, CT --notrack and user chains");
-                Forbid(toSource, jump.Text);
-                Forbid(toDestination, jump.Text);
-                Forbid(toPorts, jump.Text);
                 target = jump.Text switch
                 {
                     "ACCEPT" => new IptTarget.Accept(),

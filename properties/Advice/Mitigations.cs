@@ -12,7 +12,10 @@ public enum MitigationKind
     /// <summary>The setup as written: the row every other is compared with.</summary>
     AsWritten,
 
-    /// <summary>"Load conntrack at boot": every namespace that tracks does so before any connection.</summary>
+    /// <summary>
+    /// "Load conntrack at boot": every namespace that tracks does so before any connection, through a conntrack match in
+    /// a raw-table chain nothing jumps to (loading the module registers nothing in a namespace).
+    /// </summary>
     TrackingFromBoot,
 
     /// <summary>"Use --random-fully": on every SNAT and MASQUERADE rule.</summary>
@@ -171,16 +174,21 @@ public static partial class Mitigations
             case MitigationKind.LooseOff:
             {
                 if (facts.Tracking.IsEmpty) return NotApplicable(script, "no namespace of the setup tracks connections");
-                // Appended: setup lines all run before the workload. A namespace's conntrack user stands for the module
-                // (modprobe in a namespace is a conntrack user, as the kernel replay runs it); pinned, so that a late start
-                // of the setup's own rules does not take it along.
+                // Appended: setup lines all run before the workload; pinned, so that a late start of the setup's own rules
+                // does not take them along. Loading the module registers nothing in a namespace: what a namespace tracks
+                // from boot is a conntrack user, here a conntrack match in a raw-table chain nothing jumps to, so it
+                // changes no verdict (conntrack_mt_check calls nf_ct_netns_get when the rule is added; measured: a
+                // connection in such a namespace gets an entry, and removing the chain stops tracking).
+                string[] commands = kind == MitigationKind.TrackingFromBoot
+                    ? ["iptables -t raw -N CONNTRACK-BOOT", "iptables -t raw -A CONNTRACK-BOOT -m conntrack --ctstate NEW -j RETURN"]
+                    : ["sysctl -w net.netfilter.nf_conntrack_tcp_loose=0"];
                 var first = lines.Count + 1;
                 foreach (var ns in facts.Tracking)
                 {
-                    var command = kind == MitigationKind.TrackingFromBoot ? "modprobe nf_conntrack" : "sysctl -w net.netfilter.nf_conntrack_tcp_loose=0";
-                    lines.Add(ns is null ? command : $"ip netns exec {ns} {command}");
+                    foreach (var command in commands) lines.Add(ns is null ? command : $"ip netns exec {ns} {command}");
                 }
-                return new MitigatedSetup(Join(lines), [.. Enumerable.Range(first, facts.Tracking.Length)], SetupEvents.None, facts.Tracking.Length, null);
+                var added = facts.Tracking.Length * commands.Length;
+                return new MitigatedSetup(Join(lines), [.. Enumerable.Range(first, added)], SetupEvents.None, facts.Tracking.Length, null);
             }
             case MitigationKind.InvalidDrop:
             {

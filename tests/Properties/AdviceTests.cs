@@ -56,8 +56,8 @@ public class AdviceTests(ITestOutputHelper output)
         var script = late.ToScript();
         Assert.EndsWith("-j SNAT --to-source 127.0.0.1:40000 --random-fully\n", Mitigations.Apply(MitigationKind.RandomFully, script, facts).Script, StringComparison.Ordinal);
         var boot = Mitigations.Apply(MitigationKind.TrackingFromBoot, script, facts);
-        Assert.EndsWith("\nmodprobe nf_conntrack\n", boot.Script, StringComparison.Ordinal);
-        Assert.Equal([3], boot.PinnedLines.ToArray());
+        Assert.EndsWith("\niptables -t raw -N CONNTRACK-BOOT\niptables -t raw -A CONNTRACK-BOOT -m conntrack --ctstate NEW -j RETURN\n", boot.Script, StringComparison.Ordinal);
+        Assert.Equal([3, 4], boot.PinnedLines.Order().ToArray());
         Assert.EndsWith("\nsysctl -w net.netfilter.nf_conntrack_tcp_loose=0\n", Mitigations.Apply(MitigationKind.LooseOff, script, facts).Script, StringComparison.Ordinal);
         Assert.EndsWith("iptables -A INPUT -m conntrack --ctstate INVALID -j DROP\niptables -A FORWARD -m conntrack --ctstate INVALID -j DROP\n",
             Mitigations.Apply(MitigationKind.InvalidDrop, script, facts).Script, StringComparison.Ordinal);
@@ -203,7 +203,10 @@ public class AdviceTests(ITestOutputHelper output)
         var cell = table!.Rows.Single(r => r.Mitigation == MitigationKind.AsWritten).Cells.Single();
         var minimal = cell.Minimal!;
         var collides = minimal.ToScenario("as-written");
-        var mitigated = (minimal with { Setup = minimal.Setup.Add(ScenarioParser.ParseLine("modprobe nf_conntrack")) }).ToScenario("tracking-from-boot");
+        // The same workload after the mitigation's own lines, as advise writes them (what the kernel runs as is).
+        var boot = Mitigations.Apply(MitigationKind.TrackingFromBoot, Setup("late-start.scenario").ToScript(), Facts(Setup("late-start.scenario")));
+        var bootLines = boot.Script.TrimEnd('\n').Split('\n').Where((_, i) => boot.PinnedLines.Contains(i + 1)).Select(ScenarioParser.ParseLine);
+        var mitigated = (minimal with { Setup = minimal.Setup.AddRange(bootLines) }).ToScenario("tracking-from-boot");
         Assert.NotEmpty(Simulation.Run(collides, ChoiceSource.First).Violations);
         Assert.Empty(Simulation.Run(mitigated, ChoiceSource.First).Violations);
         foreach (var s in new[] { collides, mitigated })
