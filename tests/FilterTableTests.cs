@@ -61,6 +61,8 @@ public class FilterTableTests(ITestOutputHelper output)
         { "iptables -A INPUT -m statistic --mode nth --every 3 -j DROP", "statistic: option \"--every\" also requires \"--packet\"." },
         { "iptables -A INPUT -m statistic --mode nth --every 3 --packet 3 -j DROP", "the --packet p must be 0 <= p <= n-1" },
         { "iptables -A INPUT -m statistic --mode nth --packet 1 -j DROP", "the --packet p must be 0 <= p <= n-1" },
+        { "iptables -A INPUT -m statistic --mode nth --packet 0 -j DROP", "statistic: option \"--packet\" also requires \"--every\"." },
+        { "iptables -A INPUT -m statistic --mode random --probability 0.5 --packet 0 -j DROP", "statistic: option \"--probability\" cannot be used together with \"--packet\"." },
         { "iptables -A INPUT -m statistic --mode nth -j DROP", "--every and --packet must be specified when using nth mode" },
         { "iptables -A INPUT -m statistic --mode nth --every 0 --packet 0 -j DROP", "statistic: bad value for option \"--every\", or out of range (1-4294967295)." },
         { "iptables -A INPUT -m statistic --mode nth --every 2 --probability 0.5 -j DROP", "statistic: option \"--probability\" cannot be used together with \"--every\"." },
@@ -128,7 +130,6 @@ public class FilterTableTests(ITestOutputHelper output)
     [KernelFact]
     public void Refused_OnTheKernel_IptablesPrintsTheSameMessage()
     {
-        var n = 0;
         foreach (var (script, message, byIptables) in RefusedByIptables.Select(r => ((string)r[0], (string)r[1], true))
             .Concat(RefusedByTheKernel.Select(r => ((string)r[0], (string)r[1], false))))
         {
@@ -147,9 +148,7 @@ public class FilterTableTests(ITestOutputHelper output)
                 Assert.Equal(2, r.ExitCode);
             }
             else Assert.StartsWith(message, r.Output, StringComparison.Ordinal);
-            n++;
         }
-        Assert.Equal(RefusedByIptables.Count + RefusedByTheKernel.Count, n);
     }
 
     /// <summary>

@@ -12,8 +12,7 @@ public static class AdviseCommand
 {
     public static CommandSpec Spec { get; } = new("advise", "which mitigation closes the collision on your setup", null,
         "Runs the workload search of 'check --setup' on the setup as written and on the setup changed by each folklore fix " +
-        "(tracking from boot, --random-fully, SNAT ports outside ip_local_port_range, nf_conntrack_tcp_loose=0, INVALID " +
-        "dropped in INPUT and FORWARD, no conntrack -F), under each event, and prints the table: rows the mitigations, " +
+        $"({string.Join(", ", Mitigations.All.Skip(1).Select(Mitigations.Name))}), under each event, and prints the table: rows the mitigations, " +
         "columns the events, each cell the minimal collision found or 'none found in N tests' (a search, not a proof). " +
         "Writes advice.md, advice.json, each mitigated setup and each cell's minimal scenario to --out. Exit code 0 when the " +
         "table is written, 2 for bad input.",
@@ -45,6 +44,7 @@ public static class AdviseCommand
             var (parsed, error) = SetupSpaces.ParseEvents(text);
             if (error is not null) return Program.UsageError(stderr, "advise: " + error);
             events = [.. Advisor.DefaultEvents.Where(e => parsed.HasFlag(e))];
+            if (events.IsEmpty) return Program.UsageError(stderr, "advise: --events needs at least one of late, flush, expiry (the columns of the table)");
         }
         var outDir = o.Path("--out", Path.Combine("ctmodel-advise", Path.GetFileNameWithoutExtension(file)));
         if (o.Error is not null) return Program.UsageError(stderr, "advise: " + o.Error);
@@ -67,13 +67,13 @@ public static class AdviseCommand
             stderr.WriteLine($"ctmodel: advise: {refused}");
             return ExitCode.BadInput;
         }
-        var kernel = new Dictionary<AdviceCell, string>();
+        var kernel = new Dictionary<(MitigationKind, SetupEvents), string>();
         if (o.Has("--kernel"))
         {
             foreach (var cell in table.Rows.SelectMany(r => r.Cells).Where(c => c.Verdict == AdviceVerdict.Collision))
             {
-                kernel[cell] = OnTheKernel(table, cell);
-                if (!quiet) stderr.WriteLine($"  kernel: {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {kernel[cell]}");
+                var said = kernel[(cell.Mitigation, cell.Event)] = OnTheKernel(table, cell);
+                if (!quiet) stderr.WriteLine($"  kernel: {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {said}");
             }
         }
         var json = AdviceReport.Json(table, kernel);
@@ -85,7 +85,9 @@ public static class AdviseCommand
             File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel));
             File.WriteAllText(Path.Combine(outDir, "advice.json"), json);
             foreach (var row in table.Rows.Where(r => r.Setup.NotApplicable is null))
-                File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)\n" + row.Setup.Script);
+                File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)" +
+                    (row.Setup.PinnedLines.IsEmpty ? "" : $"; its lines {string.Join(", ", row.Setup.PinnedLines.Order().Select(l => l + 1))} are the mitigation's and stay at boot in the late column (check --setup --events late on this file would defer them too)") +
+                    "\n" + row.Setup.Script);
             foreach (var cell in table.Rows.SelectMany(r => r.Cells).Where(c => c.Minimal is not null))
                 File.WriteAllText(Path.Combine(outDir, AdviceReport.CellFile(cell)), AdviceReport.CellScenario(table, cell));
         }

@@ -154,11 +154,11 @@ public static class SpecBuilder
         if (Directory.Exists(setupsDir))
         {
             P(string.Create(CultureInfo.InvariantCulture,
-                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seed 1 per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. The Z3 proofs that would make a cell \"proved safe to depth K\" are not built yet."));
+                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seeds 1..{Properties.Advice.Advisor.DefaultSeeds} per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. The Z3 proofs that would make a cell \"proved safe to depth K\" are not built yet."));
             foreach (var file in Directory.GetFiles(setupsDir, "*.scenario").Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);
-                var parsed = ScenarioParser.Parse(name, File.ReadAllText(file));
+                var parsed = ScenarioParser.Parse(name, File.ReadAllText(file), Commands.SimulateCommand.Include(file));
                 if (!parsed.Ok) throw new FormatException($"{file}: {parsed.Errors[0]}");
                 var (table, error) = Properties.Advice.Advisor.Run(name, parsed.Scenario!, Properties.Advice.Advisor.DefaultEvents, Properties.Advice.Advisor.DefaultTests, Properties.Advice.Advisor.DefaultSeeds);
                 H(3, name);

@@ -40,7 +40,7 @@ public static class AdviceReport
     }
 
     /// <summary>The table, with what each cell means and what it cost.</summary>
-    public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<AdviceCell, string>? kernel = null)
+    public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         var sb = new StringBuilder();
@@ -53,7 +53,7 @@ public static class AdviceReport
         foreach (var row in t.Rows)
         {
             var cells = row.Cells.Select(c => (c.Verdict == AdviceVerdict.Collision && links ? $"[{c.Text}]({CellFile(c)})" : c.Text) +
-                (kernel?.GetValueOrDefault(c) is { } k ? "; kernel: " + k : ""));
+                (kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } k ? "; kernel: " + k : ""));
             sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", cells)} |");
         }
         sb.AppendLine();
@@ -73,7 +73,7 @@ public static class AdviceReport
         return sb.ToString();
     }
 
-    public static string Json(AdviceTable t, IReadOnlyDictionary<AdviceCell, string>? kernel = null)
+    public static string Json(AdviceTable t, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         using var stream = new MemoryStream();
@@ -116,13 +116,14 @@ public static class AdviceReport
                         w.WriteString("scenario", CellFile(c));
                         w.WriteString("invariant", Invariants.Name(m.Replay().Violations.First().Invariant));
                     }
-                    if (kernel?.GetValueOrDefault(c) is { } k) w.WriteString("kernel", k);
+                    if (kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } k) w.WriteString("kernel", k);
                     if (c.Odds is { } odds)
                     {
                         w.WriteStartObject("odds");
                         w.WriteString("choice", odds.Key);
                         w.WriteNumber("hits", odds.Hits);
                         w.WriteNumber("of", odds.Of);
+                        w.WriteBoolean("atLeast", odds.AtLeast);
                         w.WriteEndObject();
                     }
                     w.WriteNumber("testsRun", c.TestsRun);

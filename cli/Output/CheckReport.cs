@@ -114,7 +114,6 @@ public static class CheckReport
             : $"{dropped.Length} line{(dropped.Length == 1 ? "" : "s")} of {space.File}: {SetupSpaces.Ranges(dropped)}";
     }
 
-    /// <summary>The report's counterexample sections, shared by both engines: invariant, minimal scenario, diagram, table, trace.</summary>
     /// <summary>
     /// Around a user's setup: each NAT decision of the counterexample, with the rule of the user's file whose target
     /// made it (a decision no rule made is a null binding: the tuple kept).
@@ -145,6 +144,7 @@ public static class CheckReport
         sb.AppendLine();
     }
 
+    /// <summary>The report's counterexample sections, shared by both engines: invariant, minimal scenario, diagram, table, trace.</summary>
     public static void Counterexample(StringBuilder sb, Counterexample cx, string? trace, string minimalNote)
     {
         ArgumentNullException.ThrowIfNull(sb);

@@ -78,7 +78,8 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     {
         if (States is { } s && ((s & state) != 0) == Not.HasFlag(Negated.State)) return false;
         if (Status is not { } status) return true;
-        if (ct is null) return States is not null;
+        // A -m state match is a module of its own: only conntrack's own --ctstate makes its --ctstatus hold without an entry.
+        if (ct is null) return States is not null && !StateModule;
         return ((ct.Status & status) != 0) != Not.HasFlag(Negated.Status);
     }
 
@@ -213,9 +214,9 @@ public enum AddrTypeLimit
 }
 
 /// <summary>
-/// The states <c>--ctstate</c> and <c>--state</c> name, as the bits the kernel compares (<c>XT_CONNTRACK_STATE_BIT</c>:
+/// The states <c>--ctstate</c> and <c>--state</c> name, as bits like the kernel's (<c>XT_CONNTRACK_STATE_BIT</c>:
 /// <c>1 &lt;&lt; (ctinfo % IP_CT_IS_REPLY + 1)</c>, so a reply's ESTABLISHED is ESTABLISHED; INVALID when the packet has no
-/// entry; SNAT and DNAT (conntrack only) from the entry's IPS_SRC_NAT / IPS_DST_NAT).
+/// entry; SNAT and DNAT (conntrack only) from the entry's IPS_SRC_NAT / IPS_DST_NAT). The values of Snat, Dnat and Untracked are the model's own; only membership is compared.
 /// </summary>
 [Flags]
 public enum CtStates

@@ -298,12 +298,13 @@ public sealed record XtTable
 
     public bool Equals(XtTable? other) =>
         other is not null && Table == other.Table && Exists == other.Exists && DropPolicies == other.DropPolicies && Rules.SequenceEqual(other.Rules) &&
-        UserChains.SequenceEqual(other.UserChains) && Rules.All(r => r.Match.Nth is null || NthCount(r) == other.NthCount(r));
+        UserChains.SequenceEqual(other.UserChains) && Rules.Zip(other.Rules).All(p => p.First.Match.Nth is null || NthCount(p.First) == other.NthCount(p.Second));
 
     /// <summary>
     /// The nth counters of the table's <c>--mode nth</c> rules, by rule object: a rule added is a new object, so it starts
-    /// its own counter, as <c>statistic_mt_check</c> allocates one per rule (iptables-nft adds, deletes and replaces rules
-    /// one by one; legacy iptables replaces the whole table, and with it every counter, at each change: not modelled).
+    /// its own counter, as <c>statistic_mt_check</c> allocates one per rule; iptables-nft adds, deletes and replaces rules
+    /// one by one (measured: a rule's count went on across an <c>-A</c> and an <c>-I</c> of other rules). Legacy iptables,
+    /// which replaces the whole table at each change, is not modelled.
     /// </summary>
     private ImmutableDictionary<IptRule, uint> _nth = ImmutableDictionary.Create<IptRule, uint>(ReferenceEqualityComparer.Instance);
 

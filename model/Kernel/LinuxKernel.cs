@@ -1117,7 +1117,8 @@ public static partial class LinuxKernel
                 switch (step.Kind)
                 {
                     case HookStepKind.Raw:
-                        if (nf.Raws && !RawHook(n, ref skb, hook, inDev, route?.Device)) return false;
+                        // iptable_raw_hook (NF_IP_PRI_RAW, before conntrack): NOTRACK marks a packet with no entry yet untracked (xt_ct_target).
+                        if (nf.Raws && !TableHook(n, nf.Raw, ref skb, hook, inDev, route?.Device)) return false;
                         break;
                     case HookStepKind.Conntrack:
                         if (fresh && nf.Tracking && !skb.Untracked && !ConntrackIn(n, ref skb)) return false;
@@ -1343,8 +1344,9 @@ public static partial class LinuxKernel
                 var outDev = route?.Device;
                 var netfilter = _namespaces[n].Netfilter;
                 // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
-                _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), skb.Seg.Origin, 0);
-                var rule = Verdict(n, netfilter.Nat, netfilter.Nat.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
+                _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), 0);
+                var state = StateOf(skb);
+                var rule = Verdict(n, netfilter.Nat, netfilter.Nat.Chain(chain), ref skb, inDev, outDev, ref state, out _);
                 // A CONNMARK rule may have written the entry's mark.
                 ct = skb.Ct!;
                 if (rule is not null)
@@ -1396,10 +1398,10 @@ public static partial class LinuxKernel
         /// leaves it; MARK, CONNMARK, LOG and NOTRACK do their work on <paramref name="skb"/> and go on (XT_CONTINUE). Null,
         /// with <paramref name="decided"/> false, when the chain ends or returns (for a built-in chain: its policy). A
         /// built-in chain reaches no jump loop: <see cref="XtTable.HookProblem"/> refuses the change that would make one.
-        /// <paramref name="state"/> is the packet's conntrack state, which no target of the traversal changes.
+        /// <paramref name="state"/> is the packet's conntrack state: NOTRACK makes it UNTRACKED for the rules after it.
         /// </summary>
         private IptRule? Verdict(int n, XtTable table, ImmutableList<IptRule> chain, ref Skb skb, string? inDev, string? outDev,
-            CtStates state, out bool decided)
+            ref CtStates state, out bool decided)
         {
             decided = false;
             var isLocal = IsLocalIn(n);
@@ -1422,12 +1424,16 @@ public static partial class LinuxKernel
                         continue;
                     case IptTarget.NoTrack:
                         // xt_ct_target: only a packet with no entry yet (one that kept its entry over lo is left as it is).
-                        if (skb.Ct is null) skb = skb with { Untracked = true };
+                        if (skb.Ct is null)
+                        {
+                            skb = skb with { Untracked = true };
+                            state = CtStates.Untracked;
+                        }
                         continue;
                     case IptTarget.Return:
                         return null;
                     case IptTarget.Jump j:
-                        var inner = Verdict(n, table, table.UserChain(j.Chain), ref skb, inDev, outDev, state, out decided);
+                        var inner = Verdict(n, table, table.UserChain(j.Chain), ref skb, inDev, outDev, ref state, out decided);
                         if (decided) return inner;
                         continue;
                     default:
@@ -1501,13 +1507,14 @@ public static partial class LinuxKernel
         }
 
         /// <summary>
-        /// The filter table at <paramref name="chain"/> (<c>iptable_filter_hook</c>, priority NF_IP_PRI_FILTER, 0: after
-        /// conntrack and DNAT, before SNAT and confirmation). False: the packet is dropped, by DROP, by REJECT (which
-        /// answers first) or by the chain's DROP policy.
+        /// A filtering table (raw, mangle or filter) at <paramref name="chain"/>, at the priority <see cref="HookOrder"/>
+        /// gives it (<c>iptable_raw_hook</c>, <c>iptable_mangle_hook</c>, <c>iptable_filter_hook</c>). False: the packet is
+        /// dropped, by DROP, by REJECT (which answers first) or by the chain's DROP policy.
         /// </summary>
         private bool TableHook(int n, XtTable table, ref Skb skb, IptChain chain, string? inDev, string? outDev)
         {
-            var rule = Verdict(n, table, table.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
+            var state = StateOf(skb);
+            var rule = Verdict(n, table, table.Chain(chain), ref skb, inDev, outDev, ref state, out _);
             return Passes(n, skb, table, chain, rule);
         }
 
@@ -1536,17 +1543,6 @@ public static partial class LinuxKernel
             }
         }
 
-        /// <summary>
-        /// The raw table at <paramref name="chain"/> (<c>iptable_raw_hook</c>, priority NF_IP_PRI_RAW, -300: before
-        /// conntrack). NOTRACK marks the packet untracked (<c>xt_ct_target</c>: only a packet with no entry yet; one that
-        /// kept its entry over <c>lo</c> is left as it is); DROP and a DROP policy drop it. False: dropped.
-        /// </summary>
-        private bool RawHook(int n, ref Skb skb, IptChain chain, string? inDev, string? outDev)
-        {
-            var raw = _namespaces[n].Netfilter.Raw;
-            var rule = Verdict(n, raw, raw.Chain(chain), ref skb, inDev, outDev, StateOf(skb), out _);
-            return Passes(n, skb, raw, chain, rule);
-        }
 
         /// <summary>
         /// REJECT's answer (<c>reject_tg</c>). A TCP reset (<c>nf_send_reset</c>): none for a RST, else the segment
@@ -1591,8 +1587,8 @@ public static partial class LinuxKernel
             }, seg, from);
         }
 
-        /// <summary>The NAT decision the traversal under way leads to, its packet's origin, and how many statistic draws it made.</summary>
-        private (ChoiceKey Decision, string Origin, int Draws) _draw;
+        /// <summary>The NAT decision the traversal under way leads to, and how many statistic draws it made.</summary>
+        private (ChoiceKey Decision, int Draws) _draw;
 
         /// <summary>
         /// <c>statistic_mt</c> in random mode, <c>(get_random_u32() &amp; 0x7FFFFFFF) &lt; probability</c> with

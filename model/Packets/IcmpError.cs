@@ -55,7 +55,7 @@ public sealed record IcmpError(IcmpUnreach Code, ConnTuple Inner, string? InnerP
         IcmpUnreach.Port => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} {Inner.Proto.Name()} port {Inner.Dst.Port} unreachable"),
         IcmpUnreach.Host => $"host {Inner.Dst.Ip} unreachable",
         // tcpdump 4.99 (measured): "127.0.0.1 protocol 6 unreachable", "... - admin prohibited", "... - admin prohibited filter".
-        IcmpUnreach.Protocol => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} protocol {(Inner.Proto == L4Proto.Udp ? 17 : 6)} unreachable"),
+        IcmpUnreach.Protocol => string.Create(CultureInfo.InvariantCulture, $"{Inner.Dst.Ip} protocol {Inner.Proto.Number()} unreachable"),
         IcmpUnreach.NetProhibited => $"net {Inner.Dst.Ip} unreachable - admin prohibited",
         IcmpUnreach.HostProhibited => $"host {Inner.Dst.Ip} unreachable - admin prohibited",
         IcmpUnreach.AdminProhibited => $"host {Inner.Dst.Ip} unreachable - admin prohibited filter",

@@ -690,6 +690,8 @@ public static partial class ScenarioParser
                     break;
                 case "--packet":
                     Needs(tok, "statistic");
+                    // Measured: the same message whichever of the two comes first.
+                    if (probability is not null) throw new ParseException(tok.Column, "statistic: option \"--probability\" cannot be used together with \"--packet\".");
                     var pk = Next(t, ref i, "a packet number");
                     if (!uint.TryParse(pk.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var pkv))
                         throw new ParseException(pk.Column, "statistic: bad value for option \"--packet\", or out of range (0-4294967295).");
@@ -837,9 +839,11 @@ public static partial class ScenarioParser
         if (every is { } ev0 && packet is null) throw new ParseException(ev0.Token.Column, "statistic: option \"--every\" also requires \"--packet\".");
         if (statisticMode?.Text == "nth" && every is null && packet is null)
             throw new ParseException(statisticMode.Column, "--every and --packet must be specified when using nth mode");
-        // Without --every, u.nth.every stays 0 (every packet, N = 1): --packet 0 is accepted, any other refused (measured).
+        // Without --every, u.nth.every stays 0: statistic_check refuses a --packet above it first, then xtables' .also
+        // check refuses --packet 0 (measured, iptables 1.8.9: "--packet 1" and "--packet 0" alone).
         var n1 = every?.Value ?? 1;
         if (packet is { } pk1 && pk1.Value > n1 - 1) throw new ParseException(pk1.Token.Column, "the --packet p must be 0 <= p <= n-1");
+        if (packet is { } pk2 && every is null) throw new ParseException(pk2.Token.Column, "statistic: option \"--packet\" also requires \"--every\".");
         (uint Every, uint Packet)? nth = statisticMode?.Text == "nth" ? (n1, packet?.Value ?? 0) : null;
         if (statisticMode?.Text == "nth") probability = null;
         // An nth counter counts the packets that reach it (statistic_mt runs after the matches written before it): the
@@ -886,6 +890,8 @@ public static partial class ScenarioParser
                 throw new ParseException(jump.Column, $"{jump.Text} is only valid in {string.Join(" and ", hooks.Select(Command.ChainName))}, not {Command.ChainName(chain)}");
         }
         // --to-source, --to-destination and --to-ports belong to the NAT targets; each of those refuses the others' below.
+        if (UnsupportedTargets.Contains(jump.Text))
+            throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: the model has SNAT, DNAT, MASQUERADE, MARK, CONNMARK, LOG, ACCEPT, DROP, REJECT, RETURN, NOTRACK, CT --notrack and user chains");
         if (jump.Text is not ("SNAT" or "DNAT" or "MASQUERADE"))
         {
             Forbid(toSource, jump.Text);
@@ -972,8 +978,6 @@ public static partial class ScenarioParser
                 target = new IptTarget.Reject(with);
                 break;
             default:
-                if (UnsupportedTargets.Contains(jump.Text))
-                    throw new ParseException(jump.Column, $"unsupported target {Q(jump.Text)}: the model has SNAT, DNAT, MASQUERADE, MARK, CONNMARK, LOG, ACCEPT, DROP, REJECT, RETURN, NOTRACK, CT --notrack and user chains");
                 target = jump.Text switch
                 {
                     "ACCEPT" => new IptTarget.Accept(),

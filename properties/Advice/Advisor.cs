@@ -35,9 +35,15 @@ public enum AdviceVerdict
 /// </summary>
 public sealed record CollisionOdds(string Key, long Hits, long Of)
 {
-    public override string ToString() => Hits == 1
+    /// <summary>
+    /// The offsets that collide reached the edge of the window searched (<see cref="Advisor.OddsWindow"/>): there may be
+    /// more beyond it, so <see cref="Hits"/> is a lower bound.
+    /// </summary>
+    public bool AtLeast { get; init; }
+
+    public override string ToString() => (Hits == 1
         ? string.Create(CultureInfo.InvariantCulture, $"odds 1 in {Of}")
-        : string.Create(CultureInfo.InvariantCulture, $"odds {Hits} in {Of}, about 1 in {Math.Round((double)Of / Hits):0}");
+        : string.Create(CultureInfo.InvariantCulture, $"odds {Hits} in {Of}, about 1 in {Math.Round((double)Of / Hits):0}")) + (AtLeast ? " or more" : "");
 }
 
 /// <summary>One cell: a mitigation under one event, its verdict, the minimal counterexample if any, and what it cost.</summary>
@@ -131,8 +137,9 @@ public static class Advisor
     /// search probes <c>PortLow + off % PortCount</c> first, so the answer depends only on the start class <c>off %
     /// PortCount</c>; the classes within <see cref="OddsWindow"/> of the chosen one are replayed (a start further away
     /// would have to step over that many ports in use to reach the same port), and each that breaks the same invariant
-    /// counts its offsets of 0-65535. Null when the violation does not depend on such a choice (it happens whatever the
-    /// offset in the window, or the trial pinned none).
+    /// counts its offsets of 0-65535. With several such draws, the last one the violation depends on is counted, the
+    /// others as in the minimal case (when two NATed connections meet, that is the odds of the second landing on the
+    /// first's port). Null when the violation depends on no such draw (it happens whatever the offset in the window).
     /// </summary>
     public static CollisionOdds? Odds(Trial minimal)
     {
@@ -142,7 +149,8 @@ public static class Advisor
         var offsets = sim.Events.OfType<KernelEvent.Choice>().Select(c => c.Made)
             .Where(m => m.Point.Kind == ChoiceKind.NatPortOffset && m.Point.PortCount > 2 * OddsWindow + 1)
             .DistinctBy(m => m.Point.Key).ToList();
-        foreach (var made in offsets)
+        // The last draw first: the one whose landing completes the collision.
+        foreach (var made in Enumerable.Reverse(offsets))
         {
             var key = made.Point.Key.ToString();
             var size = made.Point.PortCount;
@@ -157,7 +165,8 @@ public static class Advisor
             if (colliding.Count == 2 * OddsWindow + 1) continue;
             // Offsets 0-65535 in start class s: those with off % size == s.
             var hits = colliding.Sum(start => (long)((65535 - start) / size) + 1);
-            return new CollisionOdds(key, hits, 65536);
+            var edges = new[] { ((chosen - OddsWindow) % size + size) % size, (chosen + OddsWindow) % size };
+            return new CollisionOdds(key, hits, 65536) { AtLeast = colliding.Any(edges.Contains) };
         }
         return null;
     }

@@ -232,7 +232,9 @@ public static partial class Mitigations
                     // Ports need a protocol (--to-ports needs -p tcp or -p udp): a rule without one becomes one rule per
                     // protocol with the ports, and the original after them for everything else.
                     if (Protocol().IsMatch(rule)) return [WithPorts(rule)];
-                    return [WithPorts(AddProtocol(rule, "tcp")), WithPorts(AddProtocol(rule, "udp")), rule];
+                    // -I puts each line before the ones it inserted earlier: written in reverse, the chain reads tcp, udp, rest.
+                    string[] split = [WithPorts(AddProtocol(rule, "tcp")), WithPorts(AddProtocol(rule, "udp")), rule];
+                    return ChainHead().Match(rule).Value.StartsWith("-I", StringComparison.Ordinal) ? [.. split.Reverse()] : split;
                 });
                 return changes == 0
                     ? NotApplicable(script, "the setup has no SNAT or MASQUERADE rule without ports of its own")
@@ -291,7 +293,7 @@ public static partial class Mitigations
                 if (line == heredocEnd) heredocEnd = null;
                 else if (line.StartsWith("-A ", StringComparison.Ordinal) || line.StartsWith("-I ", StringComparison.Ordinal))
                 {
-                    result.AddRange(map(heredocNs, line));
+                    result.AddRange(MapBody(line, rule => map(heredocNs, rule)));
                     continue;
                 }
                 result.Add(line);
@@ -304,12 +306,34 @@ public static partial class Mitigations
             }
             else if (IptablesRule().IsMatch(line))
             {
-                result.AddRange(map(NetnsOf(line), line));
+                result.AddRange(MapBody(line, rule => map(NetnsOf(line), rule)));
                 continue;
             }
             result.Add(line);
         }
         return result;
+    }
+
+    /// <summary>
+    /// <paramref name="map"/> applied to the line without a trailing <c># comment</c> (a <c>#</c> outside double quotes,
+    /// where the scenario language's lines end), the comment put back on each line it returns.
+    /// </summary>
+    private static IEnumerable<string> MapBody(string line, Func<string, IEnumerable<string>> map)
+    {
+        var quoted = false;
+        var cut = line.Length;
+        for (var i = 0; i < line.Length; i++)
+        {
+            if (line[i] == '"') quoted = !quoted;
+            else if (line[i] == '#' && !quoted && i > 0 && char.IsWhiteSpace(line[i - 1]))
+            {
+                cut = i;
+                break;
+            }
+        }
+        var body = line[..cut].TrimEnd();
+        var comment = cut < line.Length ? " " + line[cut..] : "";
+        return map(body).Select(r => r + comment);
     }
 
     /// <summary>The namespace an <c>ip netns exec NS ...</c> line runs in (null: the initial one).</summary>
@@ -342,6 +366,6 @@ public static partial class Mitigations
     [GeneratedRegex(@"(^|\s)(-p|--protocol) ")]
     private static partial Regex Protocol();
 
-    [GeneratedRegex(@"-[AI] \S+( \d+)?")]
+    [GeneratedRegex(@"(?<=(^|\s))-[AI] \S+( \d+)?")]
     private static partial Regex ChainHead();
 }

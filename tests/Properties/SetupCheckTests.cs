@@ -138,7 +138,6 @@ public class SetupCheckTests
     public void LateStartSetup_FindsTheCollision_InEverySeed()
     {
         var (config, _) = SetupSpaces.From("late-start.scenario", Parse("late-start.scenario"), SetupEvents.Late);
-        var found = 0;
         for (ulong seed = 1; seed <= 10; seed++)
         {
             var r = CheckRunner.Run(new CheckOptions(config!, 300, seed, null), _ => { });
@@ -146,9 +145,7 @@ public class SetupCheckTests
             Assert.NotNull(r.Minimal);
             Assert.Contains(r.Minimal.Body, c => c is Command.IptablesAdd);
             Assert.True(r.Minimal.Body.Count <= 4, r.Minimal.ToString());
-            found++;
         }
-        Assert.Equal(10, found);
     }
 
     /// <summary>
@@ -163,16 +160,13 @@ public class SetupCheckTests
     public void KubeNode_EveryEvent_FoundInEverySeed(SetupEvents events)
     {
         var (config, _) = SetupSpaces.From("kube-node.scenario", Parse("kube-node.scenario"), events);
-        var found = 0;
         for (ulong seed = 1; seed <= 10; seed++)
         {
             var r = CheckRunner.Run(new CheckOptions(config!, CheckOptions.DefaultFor(config!), seed, null), _ => { });
             Assert.Null(r.Error);
             Assert.NotNull(r.Minimal);
             Assert.True(r.Minimal.Body.Count <= 4 && r.MinimalityOfMinimal!.Minimal, $"seed {seed}: {r.Minimal}");
-            found++;
         }
-        Assert.Equal(10, found);
     }
 
     [Fact]
