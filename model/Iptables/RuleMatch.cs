@@ -129,6 +129,19 @@ public sealed record RuleMatch(Cidr? Source, Cidr? Destination, PortRange? Sourc
     public double? Probability { get; init; }
 
     /// <summary>
+    /// A <c>--probability</c> that needs no draw: iptables stores <c>lround(0x80000000 * P)</c> (libxt_statistic) and
+    /// <c>statistic_mt</c> matches when a 31-bit random number is below it, so 0 never matches and 0x80000000 always does;
+    /// null when the packet's draw decides.
+    /// </summary>
+    public static bool? StatisticCertain(double probability)
+    {
+        var threshold = (ulong)Math.Round(0x80000000 * probability, MidpointRounding.AwayFromZero);
+        if (threshold >= 0x80000000) return true;
+        if (threshold == 0) return false;
+        return null;
+    }
+
+    /// <summary>
     /// <c>-m statistic --mode nth --every N --packet P</c>: the rule's own counter (<c>xt_statistic_priv</c>, one per rule
     /// as added: with iptables-nft a rule keeps it while other rules change), starting at N-1-P; each packet that
     /// reaches the match moves it on (<c>nval = oval == N-1 ? 0 : oval + 1</c>) and matches when it wraps to 0: packets

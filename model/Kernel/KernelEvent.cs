@@ -66,6 +66,9 @@ public abstract record KernelEvent(long Time)
         /// <summary>For a NAT decision, the rule whose target made it (null for a null binding and every other note).</summary>
         public IptRule? NatRule => _note.Rule;
 
+        /// <summary>For a NAT decision, what the nat chain's traversal saw and decided; null for other notes.</summary>
+        public NatTraversal? NatDecision => _note.Decision;
+
         /// <summary>For a NAT decision, the entry it is about; 0 for other notes.</summary>
         public long NatEntry => _note.Kind is CtNoteKind.NatRewrite or CtNoteKind.NatKept ? _note.Id : 0;
 

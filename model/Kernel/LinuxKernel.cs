@@ -1346,6 +1346,8 @@ public static partial class LinuxKernel
                 // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
                 _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), 0);
                 var state = StateOf(skb);
+                // What the traversal saw, for the NAT note (an encoding of the rules is checked against it).
+                var (tupleIn, markIn, stateIn, ctMarkIn, ctStatusIn) = (skb.Seg.Tuple, skb.Mark, state, ct.Mark, ct.Status);
                 var rule = Verdict(n, netfilter.Nat, netfilter.Nat.Chain(chain), ref skb, inDev, outDev, ref state, out _);
                 // A CONNMARK rule may have written the entry's mark.
                 ct = skb.Ct!;
@@ -1378,7 +1380,8 @@ public static partial class LinuxKernel
                 }
                 var nullBinding = range is null;
                 range ??= NatRange.NullBinding(manip == Manip.Src ? ct.Reply.Dst.Ip : ct.Reply.Src.Ip);
-                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : byRule, out var pending);
+                var seen = new NatSeen(_namespaces[n].Name, chain, inDev, outDev, tupleIn, markIn, stateIn, ctMarkIn, ctStatusIn, rule, skb.Mark, ct.Mark);
+                ct = SetupInfo(n, ct, range, manip, skb.Seg.Origin, nullBinding ? null : byRule, seen, out var pending);
                 if (manip == Manip.Dst && byRule is not null && ct.Has(CtStatus.DstNat)) ct = ct with { DnatRule = byRule };
                 skb = skb with { Pending = skb.Pending | pending };
             }
@@ -1597,10 +1600,7 @@ public static partial class LinuxKernel
         /// </summary>
         private bool Statistic(double probability, IptTable table, string origin)
         {
-            // libxt_statistic: lround(0x80000000 * P).
-            var threshold = (ulong)Math.Round(0x80000000 * probability, MidpointRounding.AwayFromZero);
-            if (threshold >= 0x80000000) return true;
-            if (threshold == 0) return false;
+            if (RuleMatch.StatisticCertain(probability) is { } certain) return certain;
             string key;
             if (table == IptTable.Nat)
             {
@@ -1662,7 +1662,7 @@ public static partial class LinuxKernel
         /// <c>nf_nat_setup_info</c> for an unconfirmed entry, by the rule target <c>by</c> (null: the null binding, no rule
         /// matched). A decision that keeps the tuple returns the entry as it was and its done bit in <paramref name="pending"/>.
         /// </summary>
-        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, IptRule? by, out CtStatus pending)
+        private CtEntry SetupInfo(int n, CtEntry ct, NatRange range, Manip manip, string origin, IptRule? by, in NatSeen seen, out CtStatus pending)
         {
             pending = CtStatus.None;
             var curr = ct.Reply.Invert();
@@ -1680,11 +1680,11 @@ public static partial class LinuxKernel
             if (outcome.Tuple != curr)
             {
                 status |= manip == Manip.Src ? CtStatus.SrcNat : CtStatus.DstNat;
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by?.Target, Flag: manip == Manip.Src, Netns: _namespaces[n].Name) { Rule = by }));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatRewrite, ct.Id, curr, outcome.Tuple, Target: by?.Target, Flag: manip == Manip.Src, Netns: _namespaces[n].Name) { Decision = seen.With(by) }));
                 return ct with { Reply = outcome.Tuple.Invert(), Status = status };
             }
             if (by is not null)
-                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by?.Target, Netns: _namespaces[n].Name) { Rule = by }));
+                Events.Add(new KernelEvent.Ct(Now, new CtNote(CtNoteKind.NatKept, ct.Id, curr, Target: by?.Target, Netns: _namespaces[n].Name) { Decision = seen.With(by) }));
             pending = manip == Manip.Src ? CtStatus.SrcNatDone : CtStatus.DstNatDone;
             return ct;
         }

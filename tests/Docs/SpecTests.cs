@@ -16,7 +16,8 @@ public class SpecTests(ITestOutputHelper output)
         return d?.FullName ?? throw new InvalidOperationException("not run from inside the repository");
     }
 
-    [Fact]
+    /// <summary>The docs hold Z3's proofs of the configurations: without the engine they cannot be written.</summary>
+    [ConntrackModel.Tests.Solver.Z3Fact]
     public void Docs_Committed_AreWhatCtmodelDocsWrites()
     {
         var root = Root();
@@ -41,7 +42,7 @@ public class SpecTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [ConntrackModel.Tests.Solver.Z3Fact]
     public void Spec_CoversEveryCommandInvariantConfigurationAndExample()
     {
         var root = Root();
@@ -61,6 +62,9 @@ public class SpecTests(ITestOutputHelper output)
         Assert.Equal(Directory.GetFiles(Path.Combine(root, "examples"), "node-*.scenario").Length, flowcharts);
         Assert.Equal(blocks.OfType<DocBlock.Diagram>().Count() + flowcharts, md.Split("```mermaid").Length - 1);
         Assert.Contains("subgraph", md, StringComparison.Ordinal);
+        // The safety table: the late start collides, boot is proved for runs of any length.
+        Assert.Contains("| `late-start` | collision in 3 steps |", md, StringComparison.Ordinal);
+        Assert.Contains("| `boot` | proved safe to depth 8 | proved safe (1-induction) |", md, StringComparison.Ordinal);
     }
 
     [Fact]
