@@ -246,7 +246,7 @@ public class CliTests
     [InlineData("ctmodel: check: configuration 'node-midstream' has no symbolic fragment", "check", "--engine", "z3", "--config", "node-midstream")]
     [InlineData("ctmodel: bench: --workload expects snat, node, udp or kube, got 'k8s'", "bench", "--workload", "k8s")]
     [InlineData("ctmodel: bench: --services belongs to --workload kube", "bench", "--services", "10")]
-    [InlineData("ctmodel: prove: --config C is required", "prove")]
+    [InlineData("ctmodel: prove: --config C or --setup FILE is required", "prove")]
     [InlineData("ctmodel: check: option --out expects a path", "check", "--engine", "z3", "--out", "")]
     [InlineData("ctmodel: docs: option --out expects a path", "docs", "--out", " ")]
     [InlineData("ctmodel: check: --list takes no other options", "check", "--list", "--config", "nope")]

@@ -98,6 +98,8 @@ public static class SpecBuilder
         H(3, "The rules as Z3 terms");
         P(docs.Summary(typeof(Solver.Setups.RuleCompiler)));
         P(docs.Summary(typeof(Solver.Setups.NatAgreement)));
+        P(docs.Summary(typeof(Solver.Setups.FlowClass)));
+        P(docs.Summary(typeof(Solver.Setups.SetupEncoding)));
 
         H(2, "Namespaces and routing");
         P(docs.Summary(typeof(Model.Net.Netns)));
@@ -164,7 +166,7 @@ public static class SpecBuilder
         if (Directory.Exists(setupsDir))
         {
             P(string.Create(CultureInfo.InvariantCulture,
-                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seeds 1..{Properties.Advice.Advisor.DefaultSeeds} per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. The Z3 proofs that would make a cell \"proved safe to depth K\" are not built yet."));
+                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seeds 1..{Properties.Advice.Advisor.DefaultSeeds} per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. Under it, each cell's Z3 proof (`prove --setup`, depth {Commands.AdviseCommand.DefaultProofDepth}): \"proved safe to depth K\" (no collision in any run of up to K connects and the column's event, every port), the first collision (replayed in the model), or why the setup is outside the symbolic engine."));
             foreach (var file in Directory.GetFiles(setupsDir, "*.scenario").Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);
@@ -179,6 +181,11 @@ public static class SpecBuilder
                 }
                 b.Add(new DocBlock.Table(["mitigation", .. table.Events.Select(Properties.Setups.SetupSpaces.EventsText)],
                     [.. table.Rows.Select(r => ImmutableArray.Create([Properties.Advice.Mitigations.Name(r.Mitigation), .. r.Cells.Select(c => c.Text)]))]));
+                b.Add(new DocBlock.Table(["Z3", .. table.Events.Select(Properties.Setups.SetupSpaces.EventsText)],
+                    [.. table.Rows.Select(r => ImmutableArray.Create([Properties.Advice.Mitigations.Name(r.Mitigation), .. r.Cells.Select(c =>
+                        c.Verdict is Properties.Advice.AdviceVerdict.Collision or Properties.Advice.AdviceVerdict.NoneFound
+                            ? Commands.Z3Commands.ProveCell(name, r.Setup.Script, r.Setup.PinnedLines, c.Event, Commands.AdviseCommand.DefaultProofDepth)
+                            : c.Text)]))]));
             }
         }
 

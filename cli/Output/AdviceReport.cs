@@ -40,7 +40,8 @@ public static class AdviceReport
     }
 
     /// <summary>The table, with what each cell means and what it cost.</summary>
-    public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null)
+    public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null,
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, int proofDepth = 0)
     {
         ArgumentNullException.ThrowIfNull(t);
         var sb = new StringBuilder();
@@ -64,6 +65,16 @@ public static class AdviceReport
             foreach (var n in notes) sb.AppendLine("- " + n);
             sb.AppendLine();
         }
+        if (proofs is { Count: > 0 })
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Z3 (`prove --setup`), each cell a bounded proof over every port: no collision in any run of up to {proofDepth} steps (connects and the column's event), or the first collision, replayed in the model. Its connects are the search's, without sends and closes.");
+            sb.AppendLine();
+            sb.AppendLine("| mitigation | " + string.Join(" | ", t.Events.Select(SetupSpaces.EventsText)) + " |");
+            sb.AppendLine("|---|" + string.Concat(t.Events.Select(_ => "---|")));
+            foreach (var row in t.Rows)
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", row.Cells.Select(c => proofs.GetValueOrDefault((c.Mitigation, c.Event)) ?? c.Text))} |");
+            sb.AppendLine();
+        }
         sb.AppendLine("Time per cell (ms):");
         sb.AppendLine();
         sb.AppendLine("| mitigation | " + string.Join(" | ", t.Events.Select(SetupSpaces.EventsText)) + " |");
@@ -73,7 +84,8 @@ public static class AdviceReport
         return sb.ToString();
     }
 
-    public static string Json(AdviceTable t, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null)
+    public static string Json(AdviceTable t, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null,
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         using var stream = new MemoryStream();
@@ -117,6 +129,7 @@ public static class AdviceReport
                         w.WriteString("invariant", Invariants.Name(m.Replay().Violations.First().Invariant));
                     }
                     if (kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } k) w.WriteString("kernel", k);
+                    if (proofs?.GetValueOrDefault((c.Mitigation, c.Event)) is { } proof) w.WriteString("z3", proof);
                     if (c.Odds is { } odds)
                     {
                         w.WriteStartObject("odds");

@@ -39,25 +39,14 @@ public static class ModelChecker
         p.Add("random_seed", 1u); // default 0; fixed so runs repeat
         p.Add("timeout", timeoutMs); // default: none
         solver.Parameters = p;
-        var states = new List<Encoding.State> { enc.NewState("0") };
+        var initial = enc.NewState("0");
         var steps = new List<Encoding.Step>();
-        solver.Assert(enc.Initial(states[0]));
+        solver.Assert(enc.Initial(initial));
         var perDepth = ImmutableArray.CreateBuilder<(int, double)>();
-        for (var k = 1; k <= maxDepth; k++)
+        if (Deepening.Run(solver, initial, enc.NewState, enc.NewStep, enc.Transition, x => x.Violation, maxDepth, steps, perDepth, sw) is var (k, model))
         {
-            var t0 = sw.Elapsed;
-            var x = enc.NewStep(k - 1);
-            var next = enc.NewState(k.ToString(CultureInfo.InvariantCulture));
-            solver.Assert(enc.Transition(states[^1], x, next, k - 1));
-            steps.Add(x);
-            states.Add(next);
-            var status = solver.Check(x.Violation);
-            perDepth.Add((k, (sw.Elapsed - t0).TotalMilliseconds));
-            if (status == Status.UNKNOWN) throw new InvalidOperationException($"Z3 gave up at depth {k}: {solver.ReasonUnknown}");
-            if (status != Status.SATISFIABLE) continue;
-            var model = solver.Model;
             var decoded = steps.Select(s => Decode(model, s)).ToImmutableArray();
-            var smtText = smt ? Smt(z, solver, x) : null;
+            var smtText = smt ? Smt(z, solver, steps[^1]) : null;
             var (scenario, bug) = ToScenario(config, decoded);
             return new BmcResult(config, k, decoded, scenario, bug, perDepth.ToImmutable(), sw.Elapsed, smtText);
         }

@@ -1,0 +1,271 @@
+using System.Collections.Immutable;
+using Microsoft.Z3;
+
+namespace ConntrackModel.Solver.Setups;
+
+/// <summary>The steps of a setup's symbolic runs.</summary>
+public enum SetupOp
+{
+    /// <summary>A connect of one <see cref="FlowClass"/>.</summary>
+    Connect,
+
+    /// <summary><c>late</c>: the setup's netfilter lines, deferred until now.</summary>
+    Rules,
+
+    /// <summary><c>conntrack -F</c> in every namespace that tracks.</summary>
+    Flush,
+
+    /// <summary>A sleep past the 2 s idle timeouts the <c>expiry</c> event sets: every idle entry expires.</summary>
+    Expire,
+}
+
+/// <summary>
+/// A setup's connection-level abstraction as a Z3 transition relation over connection slots, from its
+/// <see cref="SetupFragment"/>: what a connect does (established or not, which server end, from which address, which
+/// table tracks it, its NAT address and port rule) comes from running one connect of its kind in the model, so the
+/// rules' semantics are the model's own; only the ports are symbolic. A connect's NAT port follows
+/// <c>get_unique_tuple</c> over the entries of its table whose reply tuples it can meet (same peer, same NAT address):
+/// keep the port if it is in the range and no such entry holds it (a single-port range keeps it even then, and the clash
+/// drops the SYN at confirm); else any port of the range no such entry holds (none: the SYN is dropped); without
+/// <c>--random</c>/<c>--random-fully</c> also the port an entry from the same source already maps to
+/// (<c>find_appropriate_src</c>), a superset of the kernel's pick. A dropped connect fails; with <c>expiry</c> its third
+/// SYN leaves after every idle entry expired, and is NATed against an empty table. A collision is a connect that
+/// reaches a server end from the address and port a live connection's server end already sees.
+/// </summary>
+public sealed class SetupEncoding
+{
+    public const uint PortBits = 16;
+    public const uint OpBits = 2;
+
+    private readonly Context _z;
+    private readonly SetupFragment _f;
+    private readonly uint _classBits;
+    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+
+    public int Slots { get; }
+
+    public SetupEncoding(Context z, SetupFragment fragment, int slots)
+    {
+        ArgumentNullException.ThrowIfNull(z);
+        ArgumentNullException.ThrowIfNull(fragment);
+        _z = z;
+        _f = fragment;
+        Slots = slots;
+        _classBits = (uint)Math.Max(1, (int)Math.Ceiling(Math.Log2(fragment.Classes.Length + 1)));
+    }
+
+    public sealed class State
+    {
+        public required BoolExpr Rules { get; init; }
+        public required BoolExpr[] Used { get; init; }
+        public required BoolExpr[] Open { get; init; }
+        public required BoolExpr[] Live { get; init; }
+        public required BoolExpr[] Tracked { get; init; }
+        public required BoolExpr[] Bound { get; init; }
+        public required BoolExpr[] After { get; init; }
+        public required BitVecExpr[] Class { get; init; }
+        public required BitVecExpr[] Local { get; init; }
+        public required BitVecExpr[] Wire { get; init; }
+    }
+
+    public sealed class Step
+    {
+        public required BitVecExpr Op { get; init; }
+        public required BitVecExpr Class { get; init; }
+        public required BitVecExpr Port { get; init; }
+        public required BitVecExpr W1 { get; init; }
+        public required BitVecExpr W2 { get; init; }
+        public required BoolExpr Dropped { get; init; }
+        public required BoolExpr Violation { get; init; }
+    }
+
+    private BitVecNum Bv(int v) => _z.MkBV(v, PortBits);
+
+    private BitVecNum Id(int v) => _z.MkBV(v, 16);
+
+    private int IdOf(string key)
+    {
+        if (!_ids.TryGetValue(key, out var id)) _ids[key] = id = _ids.Count + 1;
+        return id;
+    }
+
+    public State NewState(string tag)
+    {
+        BoolExpr[] Bools(string n) => [.. Enumerable.Range(0, Slots).Select(i => _z.MkBoolConst($"{n}{i}@{tag}"))];
+        BitVecExpr[] Ports(string n) => [.. Enumerable.Range(0, Slots).Select(i => _z.MkBVConst($"{n}{i}@{tag}", PortBits))];
+        return new State
+        {
+            Rules = _z.MkBoolConst($"rules@{tag}"),
+            Used = Bools("used"), Open = Bools("open"), Live = Bools("live"), Tracked = Bools("tracked"), Bound = Bools("bound"), After = Bools("after"),
+            Class = [.. Enumerable.Range(0, Slots).Select(i => _z.MkBVConst($"class{i}@{tag}", _classBits))],
+            Local = Ports("local"), Wire = Ports("wire"),
+        };
+    }
+
+    public Step NewStep(int t) => new()
+    {
+        Op = _z.MkBVConst($"op@{t}", OpBits),
+        Class = _z.MkBVConst($"class@{t}", _classBits),
+        Port = _z.MkBVConst($"port@{t}", PortBits),
+        W1 = _z.MkBVConst($"w1@{t}", PortBits),
+        W2 = _z.MkBVConst($"w2@{t}", PortBits),
+        Dropped = _z.MkBoolConst($"dropped@{t}"),
+        Violation = _z.MkBoolConst($"violation@{t}"),
+    };
+
+    public BoolExpr Initial(State s) => _z.MkAnd(
+        [_z.MkEq(s.Rules, _z.MkBool(!_f.Input.Late)),
+         .. Enumerable.Range(0, Slots).SelectMany(i => new BoolExpr[]
+         {
+             _z.MkNot(s.Used[i]), _z.MkNot(s.Open[i]), _z.MkNot(s.Live[i]), _z.MkNot(s.Tracked[i]), _z.MkNot(s.Bound[i]), _z.MkNot(s.After[i]),
+             _z.MkEq(s.Class[i], _z.MkBV(0, _classBits)), _z.MkEq(s.Local[i], Bv(0)), _z.MkEq(s.Wire[i], Bv(0)),
+         })]);
+
+    private BoolExpr Is(Step x, SetupOp op) => _z.MkEq(x.Op, _z.MkBV((int)op, OpBits));
+
+    private BoolExpr IsClass(BitVecExpr c, int k) => _z.MkEq(c, _z.MkBV(k, _classBits));
+
+    private BoolExpr Between(BitVecExpr v, int lo, int hi) => _z.MkAnd(_z.MkBVULE(Bv(lo), v), _z.MkBVULE(v, Bv(hi)));
+
+    /// <summary>A fact of a class's behaviour (before or after the rules, by <paramref name="after"/>) as a term over a class variable.</summary>
+    private T Fact<T>(BitVecExpr cls, BoolExpr after, Func<FlowClass, FlowBehaviour, T> f, Func<T, T, BoolExpr, T> ite, T otherwise)
+    {
+        var v = otherwise;
+        foreach (var c in _f.Classes.Reverse())
+        {
+            var a = f(c, c.After);
+            var b = c.Before is { } before ? f(c, before) : a;
+            v = ite(ite(a, b, after), v, IsClass(cls, c.Id));
+        }
+        return v;
+    }
+
+    private BoolExpr FactB(BitVecExpr cls, BoolExpr after, Func<FlowClass, FlowBehaviour, bool> f) =>
+        Fact(cls, after, (c, b) => (BoolExpr)_z.MkBool(f(c, b)), (t, e, cond) => (BoolExpr)_z.MkITE(cond, t, e), _z.MkFalse());
+
+    private BitVecExpr FactV(BitVecExpr cls, BoolExpr after, Func<FlowClass, FlowBehaviour, int> f, uint bits = 16) =>
+        Fact(cls, after, (c, b) => (BitVecExpr)_z.MkBV(f(c, b), bits), (t, e, cond) => (BitVecExpr)_z.MkITE(cond, t, e), _z.MkBV(0, bits));
+
+    /// <summary>A class fact that does not depend on the phase.</summary>
+    private BitVecExpr Static(BitVecExpr cls, Func<FlowClass, int> f, uint bits = 16) => FactV(cls, _z.MkTrue(), (c, _) => f(c), bits);
+
+    private BoolExpr StaticB(BitVecExpr cls, Func<FlowClass, bool> f) => FactB(cls, _z.MkTrue(), (c, _) => f(c));
+
+    public BoolExpr Transition(State s, Step x, State n, int t)
+    {
+        var c = new List<BoolExpr>();
+        var allowed = new List<BoolExpr> { Is(x, SetupOp.Connect) };
+        if (_f.Input.Late) allowed.Add(_z.MkAnd(Is(x, SetupOp.Rules), _z.MkNot(s.Rules)));
+        if (_f.Input.Flush && !_f.Input.Tracking.IsEmpty) allowed.Add(Is(x, SetupOp.Flush));
+        if (_f.Input.Expiry) allowed.Add(Is(x, SetupOp.Expire));
+        c.Add(_z.MkOr([.. allowed]));
+        var connect = Is(x, SetupOp.Connect);
+        c.Add(_z.MkImplies(connect, _z.MkAnd(_z.MkNot(s.Used[Slots - 1]), _z.MkBVULT(x.Class, _z.MkBV(_f.Classes.Length, _classBits)))));
+        // Operands of the other steps are fixed, so a decoded trace has one reading.
+        c.Add(_z.MkImplies(_z.MkNot(connect), _z.MkAnd(_z.MkEq(x.Class, _z.MkBV(0, _classBits)), _z.MkEq(x.Port, Bv(0)), _z.MkEq(x.W1, Bv(0)), _z.MkEq(x.W2, Bv(0)), _z.MkNot(x.Dropped))));
+
+        // The new connection's kind and the facts it brings.
+        var cls = x.Class;
+        var ph = s.Rules;
+        var ns = Static(cls, k => IdOf("ns:" + (k.Netns ?? "")));
+        var src = Static(cls, k => IdOf("src:" + k.Source));
+        var target = Static(cls, k => IdOf("dst:" + k.Target));
+        var bound = StaticB(cls, k => k.Bound);
+        var established = FactB(cls, ph, (_, b) => b.Established);
+        var trackedHere = FactB(cls, ph, (_, b) => b.Tracked);
+        var serverKey = FactV(cls, ph, (_, b) => IdOf("srv:" + b.ServerKey));
+        var entryKey = FactV(cls, ph, (_, b) => b.Tracked ? IdOf("ent:" + b.EntryKey) : 0);
+        var natAddr = FactV(cls, ph, (_, b) => IdOf("src:" + b.NatAddress));
+        var lo = FactV(cls, ph, (_, b) => b.Low, PortBits);
+        var hi = FactV(cls, ph, (_, b) => b.High, PortBits);
+        var randomAll = FactB(cls, ph, (_, b) => b.RandomAll);
+        var single = FactB(cls, ph, (_, b) => b.SinglePort);
+
+        // Slot facts, from each slot's own class and phase.
+        BitVecExpr SlotV(int j, Func<FlowClass, FlowBehaviour, int> f) => FactV(s.Class[j], s.After[j], f);
+        BitVecExpr SlotStatic(int j, Func<FlowClass, int> f) => Static(s.Class[j], f);
+        var slotNs = Enumerable.Range(0, Slots).Select(j => SlotStatic(j, k => IdOf("ns:" + (k.Netns ?? "")))).ToArray();
+        var slotSrc = Enumerable.Range(0, Slots).Select(j => SlotStatic(j, k => IdOf("src:" + k.Source))).ToArray();
+        var slotTarget = Enumerable.Range(0, Slots).Select(j => SlotStatic(j, k => IdOf("dst:" + k.Target))).ToArray();
+        var slotServer = Enumerable.Range(0, Slots).Select(j => SlotV(j, (_, b) => IdOf("srv:" + b.ServerKey))).ToArray();
+        var slotEntry = Enumerable.Range(0, Slots).Select(j => SlotV(j, (_, b) => b.Tracked ? IdOf("ent:" + b.EntryKey) : 0)).ToArray();
+        var slotNat = Enumerable.Range(0, Slots).Select(j => SlotV(j, (_, b) => IdOf("src:" + b.NatAddress))).ToArray();
+
+        // Ports: bind() needs a port no socket of the namespace holds on that address (nor a listener); connect() without
+        // bind one of ip_local_port_range, of the range's parity (__inet_hash_connect's first pass), that no bind() holds
+        // and whose 4-tuple is new.
+        var listenerClash = _z.MkOr([.. Listeners().Select(l => _z.MkAnd(_z.MkEq(ns, Id(IdOf("ns:" + (l.Netns ?? "")))), _z.MkEq(x.Port, Bv(l.Port)),
+            l.Any ? _z.MkTrue() : _z.MkEq(src, Id(IdOf("src:" + l.Address)))))]);
+        BoolExpr SameNs(int j) => _z.MkAnd(s.Open[j], _z.MkEq(slotNs[j], ns));
+        var boundOk = _z.MkAnd([_z.MkBVUGE(x.Port, Bv(SetupFragment.BoundLow)), _z.MkNot(listenerClash),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkNot(_z.MkAnd(SameNs(j), _z.MkEq(slotSrc[j], src), _z.MkEq(s.Local[j], x.Port))))]);
+        var inEphemeral = _z.MkOr([.. _f.Classes.Where(k => !k.Bound).Select(k =>
+        {
+            var (low, high) = _f.EphemeralRanges[k.Netns ?? ""];
+            return _z.MkAnd(IsClass(cls, k.Id), Between(x.Port, low, high), _z.MkEq(_z.MkExtract(0, 0, x.Port), _z.MkBV(low & 1, 1)));
+        })]);
+        var ephemeralOk = _z.MkAnd([inEphemeral, _z.MkNot(listenerClash),
+            .. Enumerable.Range(0, Slots).Select(j => _z.MkNot(_z.MkAnd(SameNs(j), _z.MkEq(s.Local[j], x.Port),
+                _z.MkOr(s.Bound[j], _z.MkAnd(_z.MkEq(slotSrc[j], src), _z.MkEq(slotTarget[j], target))))))]);
+        c.Add(_z.MkImplies(connect, (BoolExpr)_z.MkITE(bound, boundOk, ephemeralOk)));
+
+        // The NAT decision in the connection's table (get_unique_tuple, see the class remarks).
+        BoolExpr Taken(BitVecExpr port, bool expired) => expired ? _z.MkFalse()
+            : _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracked[j], _z.MkEq(slotEntry[j], entryKey), _z.MkEq(s.Wire[j], port)))]);
+        var keep = _z.MkAnd(_z.MkNot(randomAll), Between2(x.Port, lo, hi), _z.MkOr(single, _z.MkNot(Taken(x.Port, false))));
+        var bySource = _z.MkAnd([_z.MkNot(randomAll), _z.MkNot(_z.MkEq(natAddr, src)), _z.MkNot(Taken(x.W1, false)),
+            _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracked[j], _z.MkEq(slotSrc[j], src), _z.MkEq(s.Local[j], x.Port),
+                _z.MkEq(slotNat[j], natAddr), Between2(s.Wire[j], lo, hi), _z.MkEq(s.Wire[j], x.W1)))])]);
+        var freeExists = FreeExists(lo, hi, [.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Tracked[j], _z.MkEq(slotEntry[j], entryKey)))], s.Wire);
+        var valid1 = _z.MkOr(_z.MkAnd(keep, _z.MkEq(x.W1, x.Port), _z.MkNot(Taken(x.Port, false))),
+            _z.MkAnd(_z.MkNot(keep), Between2(x.W1, lo, hi), _z.MkNot(Taken(x.W1, false))), bySource);
+        var mayDrop = _z.MkOr(_z.MkAnd(keep, Taken(x.Port, false)), _z.MkAnd(_z.MkNot(keep), _z.MkNot(freeExists)));
+        var tracked = _z.MkAnd(connect, established, trackedHere);
+        c.Add(_z.MkImplies(x.Dropped, _z.MkAnd(tracked, mayDrop)));
+        c.Add(_z.MkImplies(_z.MkAnd(tracked, _z.MkNot(x.Dropped)), valid1));
+        // Expiry: the dropped connect's third SYN finds every idle entry gone.
+        var retried = _f.Input.Expiry ? x.Dropped : _z.MkFalse();
+        var keep2 = _z.MkAnd(_z.MkNot(randomAll), Between2(x.Port, lo, hi));
+        c.Add(_z.MkImplies(retried, _z.MkOr(_z.MkAnd(keep2, _z.MkEq(x.W2, x.Port)), _z.MkAnd(_z.MkNot(keep2), Between2(x.W2, lo, hi)))));
+        c.Add(_z.MkImplies(_z.MkNot(retried), _z.MkEq(x.W2, Bv(0))));
+        c.Add(_z.MkImplies(_z.MkNot(tracked), _z.MkEq(x.W1, Bv(0))));
+
+        var up = _z.MkAnd(connect, established, _z.MkOr(_z.MkNot(x.Dropped), retried));
+        var wire = (BitVecExpr)_z.MkITE(retried, x.W2, _z.MkITE(tracked, x.W1, x.Port));
+        var collide = _z.MkAnd(up, _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(s.Live[j], _z.MkEq(slotServer[j], serverKey), _z.MkEq(s.Wire[j], wire)))]));
+        c.Add(_z.MkEq(x.Violation, collide));
+
+        var flush = _z.MkOr(Is(x, SetupOp.Flush), Is(x, SetupOp.Expire), retried);
+        c.Add(_z.MkEq(n.Rules, _z.MkOr(s.Rules, Is(x, SetupOp.Rules))));
+        for (var i = 0; i < Slots; i++)
+        {
+            var me = _z.MkAnd(connect, _z.MkNot(s.Used[i]), i == 0 ? _z.MkTrue() : s.Used[i - 1]);
+            c.Add(_z.MkEq(n.Used[i], _z.MkOr(s.Used[i], me)));
+            c.Add(_z.MkEq(n.Bound[i], (BoolExpr)_z.MkITE(me, bound, s.Bound[i])));
+            c.Add(_z.MkEq(n.After[i], (BoolExpr)_z.MkITE(me, ph, s.After[i])));
+            c.Add(_z.MkEq(n.Class[i], (BitVecExpr)_z.MkITE(me, cls, s.Class[i])));
+            c.Add(_z.MkEq(n.Local[i], (BitVecExpr)_z.MkITE(me, x.Port, s.Local[i])));
+            c.Add(_z.MkEq(n.Open[i], (BoolExpr)_z.MkITE(me, up, s.Open[i])));
+            c.Add(_z.MkEq(n.Live[i], (BoolExpr)_z.MkITE(me, up, s.Live[i])));
+            c.Add(_z.MkEq(n.Wire[i], (BitVecExpr)_z.MkITE(me, _z.MkITE(up, wire, Bv(0)), s.Wire[i])));
+            c.Add(_z.MkEq(n.Tracked[i], (BoolExpr)_z.MkITE(me, _z.MkAnd(up, trackedHere), _z.MkAnd(s.Tracked[i], _z.MkNot(flush)))));
+        }
+        return _z.MkAnd([.. c]);
+    }
+
+    private BoolExpr Between2(BitVecExpr v, BitVecExpr lo, BitVecExpr hi) => _z.MkAnd(_z.MkBVULE(lo, v), _z.MkBVULE(v, hi));
+
+    /// <summary>A port of [lo, hi] that no counted entry holds: the range is larger than the counted entries inside it (their ports are distinct).</summary>
+    private BoolExpr FreeExists(BitVecExpr lo, BitVecExpr hi, BoolExpr[] counted, BitVecExpr[] wire)
+    {
+        BitVecExpr W(BitVecExpr v) => _z.MkZeroExt(2, v);
+        var size = _z.MkBVAdd(_z.MkBVSub(W(hi), W(lo)), _z.MkBV(1, PortBits + 2));
+        BitVecExpr count = _z.MkBV(0, PortBits + 2);
+        for (var j = 0; j < Slots; j++)
+            count = _z.MkBVAdd(count, (BitVecExpr)_z.MkITE(_z.MkAnd(counted[j], Between2(wire[j], lo, hi)), _z.MkBV(1, PortBits + 2), _z.MkBV(0, PortBits + 2)));
+        return _z.MkBVUGT(size, count);
+    }
+
+    /// <summary>The setup's listeners: namespace, address (or any), port.</summary>
+    private ImmutableArray<(string? Netns, Model.Addressing.IPv4Address Address, bool Any, int Port)> Listeners() => _f.Listeners;
+}

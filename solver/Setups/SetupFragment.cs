@@ -1,0 +1,252 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Choices;
+using ConntrackModel.Model.Iptables;
+using ConntrackModel.Model.Kernel;
+using ConntrackModel.Model.Nat;
+using ConntrackModel.Model.Scenarios;
+
+namespace ConntrackModel.Solver.Setups;
+
+/// <summary>
+/// What <c>prove --setup</c> searches over, as the property runner's setup space gives it (the solver does not
+/// reference the property project): the setup's commands that run first, the netfilter lines <c>late</c> defers, where a
+/// connection may start (a namespace and an address of it) and where it may go, the namespaces that track, and the
+/// events allowed.
+/// </summary>
+public sealed record SetupInput(
+    string File,
+    ImmutableArray<Command> Fixed,
+    ImmutableArray<Command> Deferred,
+    ImmutableArray<(string? Netns, IPv4Address Address)> Origins,
+    ImmutableArray<(SockAddr Address, L4Proto Proto)> Targets,
+    ImmutableArray<string?> Tracking,
+    bool Late,
+    bool Flush,
+    bool Expiry)
+{
+    /// <summary>Where each rule is written (<c>FILE:LINE</c>), for refusals; null when unknown.</summary>
+    public Func<IptRule, string?> WhereIs { get; init; } = _ => null;
+}
+
+/// <summary>
+/// One kind of connect the symbolic engine may make: from a namespace and address to a target, from a bound port or
+/// an automatic one in one interval of ports (the rules name no port a client's port can meet, so one interval), with
+/// the kernel's statistic draws answered one way; and what the model does with such a connect before the setup's
+/// netfilter lines (<see cref="Before"/>, only with <c>late</c>) and after them (<see cref="After"/>), measured by
+/// running one connect of the kind in the model.
+/// </summary>
+public sealed record FlowClass(
+    int Id,
+    string? Netns,
+    IPv4Address Source,
+    SockAddr Target,
+    bool Bound,
+    ImmutableArray<int> Draws,
+    FlowBehaviour? Before,
+    FlowBehaviour After)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Netns ?? "init"} {Source} -> {Target} ({(Bound ? "bound" : "automatic port")}{(Draws.IsEmpty ? "" : ", draws " + string.Join("", Draws))})");
+}
+
+/// <summary>
+/// What a connect of a <see cref="FlowClass"/> does: whether it is established; the server end it reaches
+/// (<see cref="Server"/>, its namespace and address); the address the server sees it from; and, when a namespace
+/// tracks it (<see cref="Tracked"/>), the NAT decision there: the address it is given and its port rule (keep the port
+/// unless taken, else any free port of <see cref="Low"/>-<see cref="High"/>; with <see cref="RandomAll"/> any free port;
+/// a single-port range keeps its port even when taken, and the clash drops the SYN at confirm), and the reply tuple's
+/// other end (<see cref="Peer"/>), which with the address names the entries that can take its port.
+/// </summary>
+public sealed record FlowBehaviour(bool Established, string Server, IPv4Address SeenFrom, bool Tracked, int TrackedIn, SockAddr Peer,
+    IPv4Address NatAddress, int Low, int High, bool RandomAll, bool SinglePort)
+{
+    /// <summary>The server end's identity: namespace, address and port it listens on, and the address it sees.</summary>
+    public string ServerKey => $"{Server}<-{SeenFrom}";
+
+    /// <summary>The entries whose reply tuples this one's can equal: same table, same peer, same NAT address.</summary>
+    public string EntryKey => string.Create(CultureInfo.InvariantCulture, $"{TrackedIn}:{Peer}<-{NatAddress}");
+}
+
+/// <summary>A setup's flow classes, or why the symbolic engine cannot express it.</summary>
+public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> Classes, ImmutableDictionary<string, (int Low, int High)> EphemeralRanges)
+{
+    /// <summary>The setup's TCP listeners (namespace, address or any, port): a client's bind() and port search avoid them.</summary>
+    public ImmutableArray<(string? Netns, IPv4Address Address, bool Any, int Port)> Listeners { get; init; } = [];
+
+    /// <summary>Ports a bound connect may take: 1024 and up (below, the null binding's port classes differ).</summary>
+    public const int BoundLow = 1024;
+
+    /// <summary>
+    /// The classes of <paramref name="input"/>, by running one connect of each kind in the model (every statistic draw
+    /// both ways), or the reason the symbolic engine cannot express the setup: a rule whose answer a client's or a NAT
+    /// port could change, an nth counter (history), an address or port range chosen by NAT, UDP, or a connection tracked
+    /// in two namespaces along its path.
+    /// </summary>
+    public static (SetupFragment? Fragment, string? Refusal) Build(SetupInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.Targets.Any(t => t.Proto != L4Proto.Tcp)) return (null, "UDP targets: prove --setup covers TCP connects");
+        var before = Run(input.Fixed, World.Initial);
+        if (before.Rejected is { } r0) return (null, "the setup is rejected: " + r0);
+        var after = input.Deferred.IsEmpty ? before : Run(input.Deferred, before.Final);
+        if (after.Rejected is { } r1) return (null, "the setup is rejected: " + r1);
+        foreach (var ns in after.Final.Namespaces)
+        {
+            foreach (var rule in ns.Netfilter.Rules)
+            {
+                var why = RuleRefusal(rule);
+                if (why is null) continue;
+                var where = input.WhereIs(rule) is { } w ? w + ": " : "";
+                return (null, $"{where}-A {rule.ChainName} {rule.Spec} ({rule.Table.Name()} table{(ns.Name is null ? "" : ", " + ns.Name)}): {why}");
+            }
+        }
+        var ranges = after.Final.Namespaces.ToImmutableDictionary(ns => ns.Name ?? "", ns => (ns.Sysctls.LocalPortLow, ns.Sysctls.LocalPortHigh));
+        var classes = ImmutableArray.CreateBuilder<FlowClass>();
+        foreach (var (netns, address) in input.Origins)
+        {
+            foreach (var (target, _) in input.Targets)
+            {
+                foreach (var bound in new[] { true, false })
+                {
+                    var probe = new Command.Connect("P", bound ? new SockAddr(address, Probe.BoundPort) : null, target) { Netns = netns };
+                    // An automatic port leaves from the route's source: a kind only for the origin address routing picks.
+                    foreach (var draws in Draws(after.Final, probe))
+                    {
+                        var (a, why) = Behaviour(after.Final, probe, draws);
+                        if (why is not null) return (null, $"{netns ?? "init"} {address} -> {target}: {why}");
+                        if (!bound && a!.Value.Source != address) continue;
+                        FlowBehaviour? b = null;
+                        if (input.Late)
+                        {
+                            var (bb, whyBefore) = Behaviour(before.Final, probe, draws);
+                            if (whyBefore is not null) return (null, $"{netns ?? "init"} {address} -> {target} before the setup's rules: {whyBefore}");
+                            b = bb!.Value.Behaviour;
+                        }
+                        classes.Add(new FlowClass(classes.Count, netns, address, target, bound, draws, b, a!.Value.Behaviour));
+                    }
+                }
+            }
+        }
+        if (classes.Count == 0) return (null, "no connect from any origin reaches a target");
+        var listeners = after.Final.Sockets.ListenersByNetns
+            .Select(l => (after.Final.Namespaces[l.Netns].Name, l.Addr.Ip, l.Addr.Ip.Value == 0, l.Addr.Port)).ToImmutableArray();
+        return (new SetupFragment(input, classes.ToImmutable(), ranges) { Listeners = listeners }, null);
+    }
+
+    /// <summary>
+    /// Why a rule is outside the fragment, or null. A port match outside the nat table sees a client's port (a reply's
+    /// destination) or a NAT port; in the nat table a source port match sees a client's: either would split a class.
+    /// An nth counter answers by how many connections came before.
+    /// </summary>
+    private static string? RuleRefusal(IptRule rule)
+    {
+        var m = rule.Match;
+        if (m.Nth is not null) return "-m statistic --mode nth counts the packets before it; the symbolic engine has no counter";
+        if (m.SourcePort is not null || m.MultiPorts is { Which: not PortList.Side.Destination })
+            return "a source port match: a client's port could change its answer, and the symbolic engine does not split connections by port";
+        if (rule.Table != IptTable.Nat && (m.DestinationPort is not null || m.MultiPorts is not null))
+            return "a port match outside the nat table sees replies, whose destination port is a client's: the symbolic engine does not split connections by port";
+        if (rule.Target is IptTarget.Snat { Range: var sr } && sr.MapIps && sr.MinIp != sr.MaxIp) return "SNAT to an address range: the symbolic engine has one NAT address per connection kind";
+        if (rule.Target is IptTarget.Dnat { Range: var dr } && ((dr.MapIps && dr.MinIp != dr.MaxIp) || (dr.ProtoSpecified && dr.MinPort != dr.MaxPort)))
+            return "DNAT to a range: the symbolic engine has one destination per connection kind";
+        return null;
+    }
+
+    private static (World Final, string? Rejected) Run(ImmutableArray<Command> commands, World start)
+    {
+        var sim = Simulation.Run(Scenario.Of("setup", [.. commands]), ChoiceSource.First, start);
+        return (sim.Final, sim.Rejected);
+    }
+
+    /// <summary>The probe's constants: a bound port no setup names, and the port range the NAT pins refer to.</summary>
+    private static class Probe
+    {
+        public const int BoundPort = 40999;
+    }
+
+    /// <summary>Every answer to the statistic draws one connect of the kind meets, as the sequence of answers in order.</summary>
+    private static List<ImmutableArray<int>> Draws(World world, Command.Connect probe)
+    {
+        var found = new List<ImmutableArray<int>>();
+        var todo = new Stack<ImmutableDictionary<string, int>>();
+        todo.Push(ImmutableDictionary<string, int>.Empty);
+        while (todo.Count > 0 && found.Count < 64)
+        {
+            var pins = todo.Pop();
+            var sim = Simulation.Run(Scenario.Of("probe", [probe]), new ScriptedChoices(pins, ChoiceSource.First), world);
+            var made = sim.Events.OfType<KernelEvent.Choice>().Where(c => c.Made.Point.Kind == ChoiceKind.Statistic).ToList();
+            // Branch on each draw this run met first, with the ones before it as this run answered them.
+            var fixedSoFar = pins;
+            foreach (var c in made.Where(c => !pins.ContainsKey(c.Made.Point.Key)))
+            {
+                todo.Push(fixedSoFar.SetItem(c.Made.Point.Key, 1));
+                fixedSoFar = fixedSoFar.SetItem(c.Made.Point.Key, c.Made.Value);
+            }
+            // This run answered every draw it made: its answers are one sequence (new keys were answered 0, "matches").
+            found.Add([.. made.Select(c => c.Made.Value)]);
+        }
+        return [.. found.Distinct(new SequenceComparer())];
+    }
+
+    private sealed class SequenceComparer : IEqualityComparer<ImmutableArray<int>>
+    {
+        public bool Equals(ImmutableArray<int> x, ImmutableArray<int> y) => x.SequenceEqual(y);
+
+        public int GetHashCode(ImmutableArray<int> obj) => obj.Aggregate(17, (h, v) => (h * 31) + v);
+    }
+
+    /// <summary>A probe's behaviour with its draws answered in order, and the address an automatic port left from.</summary>
+    private static ((FlowBehaviour Behaviour, IPv4Address Source)?, string?) Behaviour(World world, Command.Connect probe, ImmutableArray<int> draws)
+    {
+        var sim = Simulation.Run(Scenario.Of("probe", [probe]), new DrawsInOrder(draws), world);
+        if (sim.Rejected is { } rejected) return (null, "the model rejects the connect: " + rejected);
+        var final = sim.Final;
+        var conn = final.Connections.Single(c => c.Name == "P");
+        var source = conn.Local.Ip;
+        var server = final.Sockets.End("P.server");
+        var established = conn.Result == ConnectResult.Established && server is not null;
+        var entries = final.Conntrack.All.Where(e => e.Orig.Src == conn.Local && e.Orig.Proto == L4Proto.Tcp).ToList();
+        if (entries.Count > 1)
+            return (null, $"the connection is tracked in {entries.Count} namespaces along its path ({string.Join(", ", entries.Select(e => final.Namespaces[e.Netns].Display))}); the symbolic engine has one table per connection");
+        var seenFrom = server?.Remote.Ip ?? source;
+        var serverName = server is null ? "" : $"{final.Namespaces[server.Netns].Display}:{server.Local}";
+        if (entries.Count == 0)
+            return ((new FlowBehaviour(established, serverName, seenFrom, false, -1, default, source, 0, 0, false, false), source), null);
+        var entry = entries[0];
+        // The SRC decision: the note's rule, or the null binding (no note when a rule-less decision kept the tuple).
+        var note = sim.Events.OfType<KernelEvent.Ct>().Select(c => c.NatDecision)
+            .LastOrDefault(d => d is not null && d.Hook is IptChain.PostRouting or IptChain.Input && d.Netns == final.Namespaces[entry.Netns].Name);
+        var natAddress = entry.Reply.Dst.Ip;
+        var (low, high, random, single) = note?.Binding?.Target switch
+        {
+            IptTarget.Snat s => Ports(s.Range),
+            IptTarget.Masquerade m => Ports(m.Range),
+            _ => (NullLow, 65535, false, false),
+        };
+        var peer = entry.Reply.Src;
+        return ((new FlowBehaviour(established, serverName, seenFrom, true, entry.Netns, peer, natAddress, low, high, random, single), source), null);
+    }
+
+    /// <summary>Ports 1024-65535 when the rule names none (a client port of 1024 or more is in the null binding's class).</summary>
+    public const int NullLow = 1024;
+
+    private static (int, int, bool, bool) Ports(NatRange r) =>
+        r.ProtoSpecified ? (r.MinPort, r.MaxPort, r.RandomAll, r.MinPort == r.MaxPort) : (NullLow, 65535, r.RandomAll, false);
+
+    /// <summary>Answers the statistic draws of a run in the order they come, whatever their keys; the rest as <see cref="ChoiceSource.First"/>.</summary>
+    private sealed record DrawsInOrder(ImmutableArray<int> Answers) : ChoiceSource
+    {
+        private readonly Dictionary<string, int> _seen = new(StringComparer.Ordinal);
+
+        public override int Choose(ChoicePoint point)
+        {
+            ArgumentNullException.ThrowIfNull(point);
+            if (point.Kind != ChoiceKind.Statistic) return 0;
+            // Keyed, so a key asked twice gets the same answer (a source is a function of the point).
+            if (!_seen.TryGetValue(point.Key, out var i)) _seen[point.Key] = i = _seen.Count;
+            return i < Answers.Length ? Answers[i] : 0;
+        }
+    }
+}
