@@ -182,6 +182,7 @@ public static class Z3Commands
         {
             if (o.Value("--config") is not null) return Program.UsageError(stderr, "prove: --config and --setup exclude each other");
             if (o.Has("--induction")) return Program.UsageError(stderr, "prove: --induction is not built for --setup yet (the bounded proof is)");
+            if (depth > SetupProver.MaxSlots) return Program.UsageError(stderr, $"prove: --depth with --setup is at most {SetupProver.MaxSlots} (one connection slot a step)");
             return ProveSetup(setupFile, o.Value("--events"), depth, stdout, stderr);
         }
         if (o.Value("--events") is not null) return Program.UsageError(stderr, "prove: --events goes with --setup");
@@ -254,7 +255,7 @@ public static class Z3Commands
             return ExitCode.Violation;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps ({fragment.Classes.Length} kinds of connect, up to {Math.Min(depth, SetupProver.MaxSlots)} connections, ports over their full ranges; {r.Elapsed.TotalMilliseconds:0} ms)"));
+            $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps: connects of {fragment.Classes.Length} kinds (from bound ports 1024-65535 or automatic ones, NAT ports over their full ranges) and the events; no sends or closes ({r.Elapsed.TotalMilliseconds:0} ms)"));
         return ExitCode.Ok;
     }
 

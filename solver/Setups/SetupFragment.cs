@@ -62,6 +62,14 @@ public sealed record FlowClass(
 public sealed record FlowBehaviour(bool Established, string Server, IPv4Address SeenFrom, bool Tracked, int TrackedIn, SockAddr Peer,
     IPv4Address NatAddress, int Low, int High, bool RandomAll, bool SinglePort)
 {
+
+    /// <summary>
+    /// Can the port search give up although a port is free? For a range of at most 128 ports the kernel's one round
+    /// starts at a random u16 offset; when the size does not divide 65536, a start near 65535 wraps mid-round and skips
+    /// ports (<c>nf_nat_l4proto_unique_tuple</c>; the model enumerates those outcomes too).
+    /// </summary>
+    public bool WrapMayDrop => Tracked && !SinglePort && High - Low + 1 <= 128 && 65536 % (High - Low + 1) != 0;
+
     /// <summary>The server end's identity: namespace, address and port it listens on, and the address it sees.</summary>
     public string ServerKey => $"{Server}<-{SeenFrom}";
 
@@ -103,6 +111,9 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
             }
         }
         var ranges = after.Final.Namespaces.ToImmutableDictionary(ns => ns.Name ?? "", ns => (ns.Sysctls.LocalPortLow, ns.Sysctls.LocalPortHigh));
+        // With more ports of the range's parity than connections, the port search never needs its second pass.
+        if (after.Final.Namespaces.FirstOrDefault(ns => ns.Sysctls.LocalPortHigh - ns.Sysctls.LocalPortLow + 1 < 2 * SetupProver.MaxSlots + 2) is { } small)
+            return (null, $"{small.Display}: ip_local_port_range {small.Sysctls.LocalPortLow}-{small.Sysctls.LocalPortHigh} has fewer than {2 * SetupProver.MaxSlots + 2} ports: the port search's second pass (the other parity) is not in the symbolic engine");
         var classes = ImmutableArray.CreateBuilder<FlowClass>();
         foreach (var (netns, address) in input.Origins)
         {
@@ -112,7 +123,9 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
                 {
                     var probe = new Command.Connect("P", bound ? new SockAddr(address, Probe.BoundPort) : null, target) { Netns = netns };
                     // An automatic port leaves from the route's source: a kind only for the origin address routing picks.
-                    foreach (var draws in Draws(after.Final, probe))
+                    var (all, complete) = Draws(after.Final, probe);
+                    if (!complete) return (null, $"{netns ?? "init"} {address} -> {target}: more than {MaxDrawSequences} answers to the statistic draws of one connect");
+                    foreach (var draws in all)
                     {
                         var (a, why) = Behaviour(after.Final, probe, draws);
                         if (why is not null) return (null, $"{netns ?? "init"} {address} -> {target}: {why}");
@@ -122,6 +135,7 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
                         {
                             var (bb, whyBefore) = Behaviour(before.Final, probe, draws);
                             if (whyBefore is not null) return (null, $"{netns ?? "init"} {address} -> {target} before the setup's rules: {whyBefore}");
+                            if (bb!.Value.Draws > 0) return (null, $"{netns ?? "init"} {address} -> {target}: a statistic draw before the setup's rules (a rule that stays at boot); the kinds of connect are the ones after them");
                             b = bb!.Value.Behaviour;
                         }
                         classes.Add(new FlowClass(classes.Count, netns, address, target, bound, draws, b, a!.Value.Behaviour));
@@ -144,6 +158,10 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
     {
         var m = rule.Match;
         if (m.Nth is not null) return "-m statistic --mode nth counts the packets before it; the symbolic engine has no counter";
+        if (m.States is { } st && (st & (CtStates.Snat | CtStates.Dnat)) != 0)
+            return "--ctstate SNAT/DNAT: whether NAT changed a tuple depends on the ports other connections hold";
+        if (m.Status is { } status && (status & (Model.Conntrack.CtStatus.SrcNat | Model.Conntrack.CtStatus.DstNat)) != 0)
+            return "--ctstatus SNAT/DNAT: whether NAT changed a tuple depends on the ports other connections hold";
         if (m.SourcePort is not null || m.MultiPorts is { Which: not PortList.Side.Destination })
             return "a source port match: a client's port could change its answer, and the symbolic engine does not split connections by port";
         if (rule.Table != IptTable.Nat && (m.DestinationPort is not null || m.MultiPorts is not null))
@@ -167,13 +185,14 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
     }
 
     /// <summary>Every answer to the statistic draws one connect of the kind meets, as the sequence of answers in order.</summary>
-    private static List<ImmutableArray<int>> Draws(World world, Command.Connect probe)
+    private static (List<ImmutableArray<int>> Found, bool Complete) Draws(World world, Command.Connect probe)
     {
         var found = new List<ImmutableArray<int>>();
         var todo = new Stack<ImmutableDictionary<string, int>>();
         todo.Push(ImmutableDictionary<string, int>.Empty);
-        while (todo.Count > 0 && found.Count < 64)
+        while (todo.Count > 0)
         {
+            if (found.Count >= MaxDrawSequences) return (found, false);
             var pins = todo.Pop();
             var sim = Simulation.Run(Scenario.Of("probe", [probe]), new ScriptedChoices(pins, ChoiceSource.First), world);
             var made = sim.Events.OfType<KernelEvent.Choice>().Where(c => c.Made.Point.Kind == ChoiceKind.Statistic).ToList();
@@ -187,8 +206,12 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
             // This run answered every draw it made: its answers are one sequence (new keys were answered 0, "matches").
             found.Add([.. made.Select(c => c.Made.Value)]);
         }
-        return [.. found.Distinct(new SequenceComparer())];
+        return ([.. found.Distinct(new SequenceComparer())], true);
     }
+
+    /// <summary>The most answer sequences to one connect's statistic draws the probes enumerate (a Service with 6 endpoints has 6).</summary>
+    public const int MaxDrawSequences = 64;
+
 
     private sealed class SequenceComparer : IEqualityComparer<ImmutableArray<int>>
     {
@@ -198,22 +221,25 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
     }
 
     /// <summary>A probe's behaviour with its draws answered in order, and the address an automatic port left from.</summary>
-    private static ((FlowBehaviour Behaviour, IPv4Address Source)?, string?) Behaviour(World world, Command.Connect probe, ImmutableArray<int> draws)
+    private static ((FlowBehaviour Behaviour, IPv4Address Source, int Draws)?, string?) Behaviour(World world, Command.Connect probe, ImmutableArray<int> draws)
     {
         var sim = Simulation.Run(Scenario.Of("probe", [probe]), new DrawsInOrder(draws), world);
         if (sim.Rejected is { } rejected) return (null, "the model rejects the connect: " + rejected);
         var final = sim.Final;
+        var drawn = sim.Events.OfType<KernelEvent.Choice>().Count(c => c.Made.Point.Kind == ChoiceKind.Statistic);
         var conn = final.Connections.Single(c => c.Name == "P");
         var source = conn.Local.Ip;
         var server = final.Sockets.End("P.server");
         var established = conn.Result == ConnectResult.Established && server is not null;
-        var entries = final.Conntrack.All.Where(e => e.Orig.Src == conn.Local && e.Orig.Proto == L4Proto.Tcp).ToList();
+        // Every entry the connect made, in any namespace (behind a SNAT its source is another address).
+        var old = world.Conntrack.All.Select(e => e.Id).ToHashSet();
+        var entries = final.Conntrack.All.Where(e => !old.Contains(e.Id)).ToList();
         if (entries.Count > 1)
             return (null, $"the connection is tracked in {entries.Count} namespaces along its path ({string.Join(", ", entries.Select(e => final.Namespaces[e.Netns].Display))}); the symbolic engine has one table per connection");
         var seenFrom = server?.Remote.Ip ?? source;
         var serverName = server is null ? "" : $"{final.Namespaces[server.Netns].Display}:{server.Local}";
         if (entries.Count == 0)
-            return ((new FlowBehaviour(established, serverName, seenFrom, false, -1, default, source, 0, 0, false, false), source), null);
+            return ((new FlowBehaviour(established, serverName, seenFrom, false, -1, default, source, 0, 0, false, false), source, drawn), null);
         var entry = entries[0];
         // The SRC decision: the note's rule, or the null binding (no note when a rule-less decision kept the tuple).
         var note = sim.Events.OfType<KernelEvent.Ct>().Select(c => c.NatDecision)
@@ -226,7 +252,7 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
             _ => (NullLow, 65535, false, false),
         };
         var peer = entry.Reply.Src;
-        return ((new FlowBehaviour(established, serverName, seenFrom, true, entry.Netns, peer, natAddress, low, high, random, single), source), null);
+        return ((new FlowBehaviour(established, serverName, seenFrom, true, entry.Netns, peer, natAddress, low, high, random, single), source, drawn), null);
     }
 
     /// <summary>Ports 1024-65535 when the rule names none (a client port of 1024 or more is in the null binding's class).</summary>

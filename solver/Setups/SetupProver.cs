@@ -11,7 +11,15 @@ using Microsoft.Z3;
 namespace ConntrackModel.Solver.Setups;
 
 /// <summary>One decoded step of a setup's symbolic run.</summary>
-public sealed record SetupStepValue(SetupOp Op, int Class, int Port, int W1, int W2, bool Dropped, bool Violation);
+public sealed record SetupStepValue(SetupOp Op, int Class, int Port, int W1, int W2, bool Dropped, bool Violation)
+{
+    /// <summary>A dropped first SYN whose retransmission got through, as a connect of <see cref="Class2"/>; <see cref="LateRetry"/>: after the expiry.</summary>
+    public bool Retried { get; init; }
+
+    public bool LateRetry { get; init; }
+
+    public int Class2 { get; init; }
+}
 
 /// <summary>
 /// <c>prove --setup</c>'s answer: no collision within <paramref name="Depth"/> steps (with as many connection slots), or
@@ -73,7 +81,12 @@ public static class SetupProver
     private static int Int(Microsoft.Z3.Model m, Expr e) => (int)((BitVecNum)m.Eval(e, true)).UInt;
 
     private static SetupStepValue Decode(Microsoft.Z3.Model m, SetupEncoding.Step x) =>
-        new((SetupOp)Int(m, x.Op), Int(m, x.Class), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), m.Eval(x.Dropped, true).IsTrue, m.Eval(x.Violation, true).IsTrue);
+        new((SetupOp)Int(m, x.Op), Int(m, x.Class), Int(m, x.Port), Int(m, x.W1), Int(m, x.W2), m.Eval(x.Dropped, true).IsTrue, m.Eval(x.Violation, true).IsTrue)
+        {
+            Retried = m.Eval(x.Retried, true).IsTrue,
+            LateRetry = m.Eval(x.LateRetry, true).IsTrue,
+            Class2 = Int(m, x.Class2),
+        };
 
     /// <summary>
     /// The trace as a scenario (the setup, then each step's lines) with the choices that make the model take its
@@ -86,7 +99,7 @@ public static class SetupProver
         var input = fragment.Input;
         var lines = input.Fixed.Select(c => c.ToScript().TrimEnd('\n')).ToList();
         var choices = ImmutableSortedDictionary.CreateBuilder<string, int>(StringComparer.Ordinal);
-        var wanted = new Dictionary<string, (FlowClass Class, FlowBehaviour Behaviour, SetupStepValue Step)>(StringComparer.Ordinal);
+        var wanted = new Dictionary<string, Wanted>(StringComparer.Ordinal);
         var rules = !input.Late;
         var n = 0;
         foreach (var s in steps)
@@ -98,7 +111,8 @@ public static class SetupProver
                     var name = Scenario.ConnectionName(n++);
                     lines.Add(new Command.Connect(name, k.Bound ? new SockAddr(k.Source, s.Port) : null, k.Target) { Netns = k.Netns }.ToScript().TrimEnd('\n'));
                     if (!k.Bound) choices[$"ephemeral:{name}"] = s.Port - fragment.EphemeralRanges[k.Netns ?? ""].Low;
-                    wanted[name] = (k, rules ? k.After : k.Before!, s);
+                    var retry = s.Retried ? fragment.Classes[s.Class2] : null;
+                    wanted[name] = new Wanted(k, rules ? k.After : k.Before!, s, retry, retry is null ? null : rules ? retry.After : retry.Before);
                     break;
                 case SetupOp.Rules:
                     lines.AddRange(input.Deferred.Select(c => c.ToScript().TrimEnd('\n')));
@@ -125,12 +139,15 @@ public static class SetupProver
         return (scenario, null);
     }
 
+    /// <summary>What a connect of the trace asks of the model: its kind and behaviour, its step, and a retry's kind and behaviour.</summary>
+    private sealed record Wanted(FlowClass Class, FlowBehaviour Behaviour, SetupStepValue Step, FlowClass? Retry, FlowBehaviour? RetryBehaviour);
+
     /// <summary>
     /// Pins each connection's statistic draws to its class's answers (in the order it meets them) and its NAT source
     /// choices to the trace's ports (the first SYN's to W1, a retried one's to W2), re-run until nothing changes: a pin
     /// changes the alternatives later choices are made from.
     /// </summary>
-    private static Scenario Pin(Scenario scenario, Dictionary<string, (FlowClass Class, FlowBehaviour Behaviour, SetupStepValue Step)> wanted)
+    private static Scenario Pin(Scenario scenario, Dictionary<string, Wanted> wanted)
     {
         for (var round = 0; round < 16; round++)
         {
@@ -143,14 +160,18 @@ public static class SetupProver
                 var key = ev.Made.Point.Key;
                 if (ev.Made.Point.Kind == ChoiceKind.Statistic)
                 {
+                    // The first SYN's draws are its kind's; a retransmission's (it draws again) the retry's kind's.
                     var i = draws[ev.Owner] = draws.GetValueOrDefault(ev.Owner) + 1;
-                    if (i <= w.Class.Draws.Length) pins = pins.SetItem(key, w.Class.Draws[i - 1]);
+                    var n1 = w.Class.Draws.Length;
+                    if (i <= n1) pins = pins.SetItem(key, w.Class.Draws[i - 1]);
+                    else if (w.Retry is { } retry && retry.Draws.Length > 0) pins = pins.SetItem(key, retry.Draws[(i - n1 - 1) % retry.Draws.Length]);
                     continue;
                 }
                 if (!key.StartsWith("nat:src:", StringComparison.Ordinal)) continue;
                 var k = nats[ev.Owner] = nats.GetValueOrDefault(ev.Owner) + 1;
-                var port = k == 1 ? (w.Step.Dropped && w.Step.W1 == 0 ? w.Step.W2 : w.Step.W1) : w.Step.W2;
-                if (ev.Made.ValueFor(new SockAddr(w.Behaviour.NatAddress, port)) is { } v) pins = pins.SetItem(key, v);
+                var port = k == 1 ? w.Step.W1 : w.Step.W2;
+                var address = k == 1 || w.RetryBehaviour is null ? w.Behaviour.NatAddress : w.RetryBehaviour.NatAddress;
+                if (ev.Made.ValueFor(new SockAddr(address, port)) is { } v) pins = pins.SetItem(key, v);
             }
             if (pins.Count == scenario.Choices.Count && pins.All(kv => scenario.Choices.TryGetValue(kv.Key, out var old) && old == kv.Value)) break;
             scenario = scenario with { Choices = pins };
