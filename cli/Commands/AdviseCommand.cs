@@ -94,7 +94,7 @@ public static class AdviseCommand
                 {
                     var row = table.Rows.Single(r => r.Mitigation == cell.Mitigation);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
-                    var said = proofs[(cell.Mitigation, cell.Event)] = Z3Commands.ProveCell(file, row.Setup.Script, row.Setup.PinnedLines, cell.Event, proofDepth);
+                    var said = proofs[(cell.Mitigation, cell.Event)] = Z3Commands.ProveCell(AdviceReport.SetupFile(row), row.Setup.Script, row.Setup.PinnedLines, cell.Event, proofDepth);
                     if (!quiet) stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  z3: {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {said} ({clock.ElapsedMilliseconds} ms)"));
                 }
             }

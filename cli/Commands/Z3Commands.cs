@@ -166,7 +166,7 @@ public static class Z3Commands
             new("--setup", "FILE", "prove it for a setup (as check --setup takes it): its connects' kinds come from the model, their ports are symbolic"),
             new("--events", "LIST", "with --setup: any of late,flush,expiry (default none)"),
             new("--depth", "K", "the bound (default 8, at most 64; 16 connection slots)"),
-            new("--induction", null, "also try 1-induction for a proof at every depth (not with --setup)"),
+            new("--induction", null, "also try 1-induction for a proof at every depth (with --setup: up to --depth connections)"),
         ],
         Prove);
 
@@ -181,9 +181,8 @@ public static class Z3Commands
         if (o.Value("--setup") is { } setupFile)
         {
             if (o.Value("--config") is not null) return Program.UsageError(stderr, "prove: --config and --setup exclude each other");
-            if (o.Has("--induction")) return Program.UsageError(stderr, "prove: --induction is not built for --setup yet (the bounded proof is)");
             if (depth > SetupProver.MaxSlots) return Program.UsageError(stderr, $"prove: --depth with --setup is at most {SetupProver.MaxSlots} (one connection slot a step)");
-            return ProveSetup(setupFile, o.Value("--events"), depth, stdout, stderr);
+            return ProveSetup(setupFile, o.Value("--events"), depth, o.Has("--induction"), stdout, stderr);
         }
         if (o.Value("--events") is not null) return Program.UsageError(stderr, "prove: --events goes with --setup");
         if (o.Value("--config") is not { } name) return Program.UsageError(stderr, "prove: --config C or --setup FILE is required (e.g. --config boot)");
@@ -222,7 +221,7 @@ public static class Z3Commands
     /// <c>prove --setup FILE</c>: the setup's fragment (<see cref="SetupFragment.Build"/>), refused by name when the
     /// symbolic engine cannot express it (exit 2), then the bounded search; a collision is replayed in the model first.
     /// </summary>
-    private static ExitCode ProveSetup(string file, string? eventsText, int depth, TextWriter stdout, TextWriter stderr)
+    private static ExitCode ProveSetup(string file, string? eventsText, int depth, bool induction, TextWriter stdout, TextWriter stderr)
     {
         var (events, eventsError) = Properties.Setups.SetupSpaces.ParseEvents(eventsText);
         if (eventsError is not null) return Program.UsageError(stderr, "prove: " + eventsError);
@@ -256,6 +255,15 @@ public static class Z3Commands
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps: connects of {fragment.Classes.Length} kinds (from bound ports 1024-65535 or automatic ones, NAT ports over their full ranges) and the events; no sends or closes ({r.Elapsed.TotalMilliseconds:0} ms)"));
+        if (!induction) return ExitCode.Ok;
+        var k = SetupProver.Induct(fragment, depth);
+        stdout.WriteLine($"  inductive alone: {(k.InductiveAlone ? "yes" : "no")}");
+        stdout.WriteLine(k.Inductive
+            ? $"  1-induction closes the proof for runs of any length with up to {k.Slots} connections, with the strengthening invariants: {string.Join("; ", k.Kept)}"
+            : "  1-induction did not close the proof with the candidate invariants");
+        if (k.Inductive) stdout.WriteLine($"  needed among them: {(k.Needed.IsEmpty ? "none" : string.Join("; ", k.Needed))}");
+        if (!k.Dropped.IsEmpty) stdout.WriteLine($"  candidates that are not invariants: {string.Join("; ", k.Dropped)}");
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  induction {k.Elapsed.TotalMilliseconds:0} ms"));
         return ExitCode.Ok;
     }
 
@@ -273,20 +281,23 @@ public static class Z3Commands
 
     /// <summary>
     /// One cell of <c>advise</c>'s proof table: the bounded proof of a mitigated setup under one event (the mitigation's
-    /// pinned lines stay at boot under <c>late</c>, as in the search), as the cell's text.
+    /// pinned lines stay at boot under <c>late</c>, as in the search), then the induction where it holds, as the cell's
+    /// text. <paramref name="file"/> is the row's saved setup (<c>setups/SLUG.scenario</c>, one header line before the script).
     /// </summary>
     internal static string ProveCell(string file, string script, IReadOnlySet<int> pinnedLines, Properties.Setups.SetupEvents e, int depth)
     {
-        var parsed = Model.Scenarios.ScenarioParser.Parse(file, script);
+        // advise saves each row's setup under one header line: a refusal's FILE:LINE names that file's line.
+        var parsed = Model.Scenarios.ScenarioParser.Parse(file, "#\n" + script);
         if (!parsed.Ok) return "not run: " + parsed.Errors[0];
-        var (input, error) = SetupInputOf(file, parsed.Scenario!, e, pinnedLines);
+        var (input, error) = SetupInputOf(file, parsed.Scenario!, e, pinnedLines.Select(l => l + 1).ToHashSet());
         if (input is null) return "not run: " + error;
         var (fragment, why) = SetupFragment.Build(input);
         if (fragment is null) return "outside the symbolic engine: " + why;
         var r = SetupProver.Search(fragment, depth);
         if (r.EncodingBug is not null) return "ENCODING BUG: " + r.EncodingBug;
-        return r.Found
-            ? string.Create(CultureInfo.InvariantCulture, $"collision: {r.Depth} steps")
+        if (r.Found) return string.Create(CultureInfo.InvariantCulture, $"collision: {r.Depth} steps");
+        return SetupProver.Induct(fragment, depth).Inductive
+            ? string.Create(CultureInfo.InvariantCulture, $"proved safe for any length (up to {depth} connections)")
             : string.Create(CultureInfo.InvariantCulture, $"proved safe to depth {depth}");
     }
 }

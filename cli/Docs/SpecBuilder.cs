@@ -166,7 +166,7 @@ public static class SpecBuilder
         if (Directory.Exists(setupsDir))
         {
             P(string.Create(CultureInfo.InvariantCulture,
-                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seeds 1..{Properties.Advice.Advisor.DefaultSeeds} per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. Under it, each cell's Z3 proof (`prove --setup`, depth {Commands.AdviseCommand.DefaultProofDepth}): \"proved safe to depth K\" (no collision in any run of up to K connects and the column's event, every port), the first collision (replayed in the model), or why the setup is outside the symbolic engine."));
+                $"The table of `ctmodel advise` for each example setup, at its defaults ({Properties.Advice.Advisor.DefaultTests} tests, seeds 1..{Properties.Advice.Advisor.DefaultSeeds} per cell). A search, not a proof: \"none found\" is no counterexample in that many tests. Under it, each cell's Z3 proof (`prove --setup`, depth {Commands.AdviseCommand.DefaultProofDepth}): \"proved safe to depth K\" (no collision in any run of up to K steps: connects and the column's event, every port), \"proved safe for any length (up to K connections)\" where 1-induction then closes, the first collision (replayed in the model), or why the setup is outside the symbolic engine."));
             foreach (var file in Directory.GetFiles(setupsDir, "*.scenario").Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);
@@ -184,7 +184,7 @@ public static class SpecBuilder
                 b.Add(new DocBlock.Table(["Z3", .. table.Events.Select(Properties.Setups.SetupSpaces.EventsText)],
                     [.. table.Rows.Select(r => ImmutableArray.Create([Properties.Advice.Mitigations.Name(r.Mitigation), .. r.Cells.Select(c =>
                         c.Verdict is Properties.Advice.AdviceVerdict.Collision or Properties.Advice.AdviceVerdict.NoneFound
-                            ? Commands.Z3Commands.ProveCell(name, r.Setup.Script, r.Setup.PinnedLines, c.Event, Commands.AdviseCommand.DefaultProofDepth)
+                            ? Commands.Z3Commands.ProveCell(AdviceReport.SetupFile(r), r.Setup.Script, r.Setup.PinnedLines, c.Event, Commands.AdviseCommand.DefaultProofDepth)
                             : c.Text)]))]));
             }
         }

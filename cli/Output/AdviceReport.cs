@@ -67,7 +67,7 @@ public static class AdviceReport
         }
         if (proofs is { Count: > 0 })
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"Z3 (`prove --setup`), each cell a bounded proof over every port: no collision in any run of up to {proofDepth} steps (connects and the column's event), or the first collision, replayed in the model. Its connects are the search's, without sends and closes.");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Z3 (`prove --setup`), each cell a bounded proof over every port: no collision in any run of up to {proofDepth} steps (connects and the column's event), then 1-induction (\"for any length\": any number of steps, up to {proofDepth} connections); or the first collision, replayed in the model. Its connects are the search's, without sends and closes.");
             sb.AppendLine();
             sb.AppendLine("| mitigation | " + string.Join(" | ", t.Events.Select(SetupSpaces.EventsText)) + " |");
             sb.AppendLine("|---|" + string.Concat(t.Events.Select(_ => "---|")));

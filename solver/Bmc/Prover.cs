@@ -30,46 +30,13 @@ public static class Prover
         var step = enc.Transition(s, x, n, 1);
         var candidates = Candidates(z, enc);
 
-        bool Sat(params BoolExpr[] f)
-        {
-            var solver = z.MkSolver();
-            var p = z.MkParams();
-            p.Add("random_seed", 1u); // default 0
-            solver.Parameters = p;
-            solver.Assert(f);
-            return solver.Check() == Status.SATISFIABLE;
-        }
-
-        var inductiveAlone = !Sat(step, x.Violation);
-        // Base: every candidate must hold after the first step from the initial state.
         var i0 = enc.NewState("i0");
         var x0 = enc.NewStep(0);
         var i1 = enc.NewState("i1");
         var first = z.MkAnd(enc.Initial(i0), enc.Transition(i0, x0, i1, 0));
-        var kept = candidates.Where(c => !Sat(first, z.MkNot(c.Holds(i1)))).ToList();
-        var dropped = candidates.Except(kept).Select(c => c.Name).ToList();
-        // Inductive step, to a fixpoint.
-        bool changed;
-        do
-        {
-            changed = false;
-            var assume = z.MkAnd([.. kept.Select(c => c.Holds(s))]);
-            foreach (var c in kept.ToList())
-            {
-                if (!Sat(assume, step, z.MkNot(c.Holds(n)))) continue;
-                kept.Remove(c);
-                dropped.Add(c.Name);
-                changed = true;
-                break;
-            }
-        }
-        while (changed);
-        var assumeAll = z.MkAnd([.. kept.Select(c => c.Holds(s))]);
-        var inductive = !Sat(assumeAll, step, x.Violation);
-        var needed = inductive
-            ? kept.Where(c => Sat(z.MkAnd([.. kept.Where(o => o != c).Select(o => o.Holds(s))]), step, x.Violation)).Select(c => c.Name).ToList()
-            : [];
-        return new ProofResult(config, depth, bounded, inductiveAlone, inductive, [.. kept.Select(c => c.Name)], [.. needed], [.. dropped], sw.Elapsed);
+        var h = Houdini.Run(z, s, n, step, x.Violation, first, i1, [.. candidates.Select(c => (c.Name, c.Holds))]);
+        var (inductiveAlone, inductive, kept, needed, dropped) = (h.InductiveAlone, h.Inductive, h.Kept, h.Needed, h.Dropped);
+        return new ProofResult(config, depth, bounded, inductiveAlone, inductive, [.. kept], [.. needed], [.. dropped], sw.Elapsed);
     }
 
     private sealed record Candidate(string Name, Func<Encoding.State, BoolExpr> Holds);

@@ -273,6 +273,44 @@ public sealed class SetupEncoding
         return _z.MkAnd([.. c]);
     }
 
+    /// <summary>Slot <paramref name="j"/>'s server end key (its server and the address it sees), from its kind and phase.</summary>
+    public BitVecExpr ServerOf(State s, int j)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return FactV(s.Class[j], s.After[j], (_, b) => IdOf("srv:" + b.ServerKey));
+    }
+
+    /// <summary>Slot <paramref name="j"/>'s table key (table, peer, NAT address), from its kind and phase.</summary>
+    public BitVecExpr EntryOf(State s, int j)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return FactV(s.Class[j], s.After[j], (_, b) => b.Tracked ? IdOf("ent:" + b.EntryKey) : 0);
+    }
+
+    /// <summary>Is slot <paramref name="j"/>'s kind established in its phase?</summary>
+    public BoolExpr EstablishedOf(State s, int j)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return FactB(s.Class[j], s.After[j], (_, b) => b.Established);
+    }
+
+    /// <summary>Is slot <paramref name="j"/>'s kind tracked in its phase?</summary>
+    public BoolExpr TrackedOf(State s, int j)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return FactB(s.Class[j], s.After[j], (_, b) => b.Tracked);
+    }
+
+    /// <summary>Slot <paramref name="j"/>'s namespace, source address and target, as ids (equal ids: equal values).</summary>
+    public (BitVecExpr Ns, BitVecExpr Src, BitVecExpr Target) OriginOf(State s, int j)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return (Static(s.Class[j], k => IdOf("ns:" + (k.Netns ?? ""))), Static(s.Class[j], k => IdOf("src:" + k.Source)), Static(s.Class[j], k => IdOf("dst:" + k.Target)));
+    }
+
+    /// <summary>The number of kinds (a slot's kind is below it).</summary>
+    public BitVecNum Kinds => _z.MkBV(_f.Classes.Length, _classBits);
+
     /// <summary>A class's facts under a phase, as terms over the class variable.</summary>
     private sealed record Facts(BoolExpr Established, BoolExpr Tracked, BitVecExpr Server, BitVecExpr Entry, BitVecExpr Nat, BitVecExpr Lo, BitVecExpr Hi,
         BoolExpr RandomAll, BoolExpr Single, BoolExpr WrapMayDrop);

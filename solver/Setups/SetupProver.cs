@@ -178,4 +178,78 @@ public static class SetupProver
         }
         return scenario;
     }
+
+    /// <summary>
+    /// 1-induction for a setup, as <see cref="Bmc.Prover"/> does it for the built-in configurations: from the candidate
+    /// invariants below, drop those that do not hold after the first step or are not preserved by a step from any state
+    /// satisfying the rest (Houdini), then ask whether no step from a state satisfying what is left collides. Closed, it
+    /// proves runs of any length with up to <paramref name="slots"/> connections (events without bound).
+    /// </summary>
+    public static SetupInduction Induct(SetupFragment fragment, int slots)
+    {
+        ArgumentNullException.ThrowIfNull(fragment);
+        Z3Runtime.Ensure();
+        var sw = Stopwatch.StartNew();
+        using var z = new Context();
+        var enc = new SetupEncoding(z, fragment, Math.Clamp(slots, 1, MaxSlots));
+        var s = enc.NewState("s");
+        var x = enc.NewStep(1);
+        var n = enc.NewState("n");
+        var step = enc.Transition(s, x, n, 1);
+        var candidates = Candidates(z, enc, fragment);
+
+        var i0 = enc.NewState("i0");
+        var x0 = enc.NewStep(0);
+        var i1 = enc.NewState("i1");
+        var first = z.MkAnd(enc.Initial(i0), enc.Transition(i0, x0, i1, 0));
+        var h = Bmc.Houdini.Run(z, s, n, step, x.Violation, first, i1, [.. candidates.Select(c => (c.Name, c.Holds))]);
+        return new SetupInduction(enc.Slots, h.InductiveAlone, h.Inductive, [.. h.Kept], [.. h.Needed], [.. h.Dropped], sw.Elapsed);
+    }
+
+    private sealed record Candidate(string Name, Func<SetupEncoding.State, BoolExpr> Holds);
+
+    /// <summary>The candidate strengthening invariants, in words and as formulas over a state.</summary>
+    private static List<Candidate> Candidates(Context z, SetupEncoding enc, SetupFragment fragment)
+    {
+        var slots = Enumerable.Range(0, enc.Slots).ToList();
+        var pairs = slots.SelectMany(i => slots.Where(j => j > i).Select(j => (i, j))).ToList();
+        BoolExpr All(IEnumerable<BoolExpr> fs) => z.MkAnd([.. fs, z.MkTrue()]);
+        return
+        [
+            new("slots fill in order", s => All(slots.Where(i => i > 0).Select(i => z.MkImplies(s.Used[i], s.Used[i - 1])))),
+            new("an unused slot holds nothing", s => All(slots.Select(i => z.MkImplies(z.MkNot(s.Used[i]),
+                z.MkAnd(z.MkNot(s.Open[i]), z.MkNot(s.Live[i]), z.MkNot(s.Tracked[i]), z.MkNot(s.Stale[i])))))),
+            new("a slot's kind is one of the setup's", s => All(slots.Select(i => z.MkImplies(s.Used[i], z.MkBVULT(s.Class[i], enc.Kinds))))),
+            new("a connection made after the rules exists only once they are in", s => All(slots.Select(i => z.MkImplies(s.After[i], s.Rules)))),
+            new("a live connection's socket is open, and only then", s => All(slots.Select(i => z.MkEq(s.Live[i], s.Open[i])))),
+            new("a live connection's kind is established", s => All(slots.Select(i => z.MkImplies(s.Live[i], enc.EstablishedOf(s, i))))),
+            new("every live connection has a conntrack entry", s => All(slots.Select(i => z.MkImplies(s.Live[i], s.Tracked[i])))),
+            new("every live connection of a tracked kind has a conntrack entry", s => All(slots.Select(i => z.MkImplies(z.MkAnd(s.Live[i], enc.TrackedOf(s, i)), s.Tracked[i])))),
+            new("an untracked live connection is seen from its own port", s => All(slots.Select(i => z.MkImplies(z.MkAnd(s.Live[i], z.MkNot(s.Tracked[i])), z.MkEq(s.Wire[i], s.Local[i]))))),
+            new("two open sockets on one address and port go to different targets, neither bound", s => All(pairs.Select(p =>
+            {
+                var (ni, si, ti) = enc.OriginOf(s, p.i);
+                var (nj, sj, tj) = enc.OriginOf(s, p.j);
+                return z.MkImplies(z.MkAnd(s.Open[p.i], s.Open[p.j], z.MkEq(ni, nj), z.MkEq(si, sj), z.MkEq(s.Local[p.i], s.Local[p.j])),
+                    z.MkAnd(z.MkNot(s.Bound[p.i]), z.MkNot(s.Bound[p.j]), z.MkNot(z.MkEq(ti, tj))));
+            }))),
+            new("an entry belongs to a live connection of a tracked kind", s => All(slots.Select(i => z.MkImplies(s.Tracked[i], z.MkAnd(s.Live[i], enc.TrackedOf(s, i)))))),
+            new("no stale entry", s => All(slots.Select(i => z.MkNot(s.Stale[i])))),
+            new("no two live connections share a server tuple", s => All(pairs.Select(p => z.MkImplies(
+                z.MkAnd(s.Live[p.i], s.Live[p.j], z.MkEq(enc.ServerOf(s, p.i), enc.ServerOf(s, p.j))), z.MkNot(z.MkEq(s.Wire[p.i], s.Wire[p.j])))))),
+            new("no two entries share a reply tuple", s => All(pairs.Select(p => z.MkImplies(
+                z.MkAnd(z.MkOr(s.Tracked[p.i], s.Stale[p.i]), z.MkOr(s.Tracked[p.j], s.Stale[p.j]), z.MkEq(enc.EntryOf(s, p.i), enc.EntryOf(s, p.j))),
+                z.MkNot(z.MkEq(s.Wire[p.i], s.Wire[p.j])))))),
+            new("two entries seen by one server end share their table key", s => All(pairs.Select(p => z.MkImplies(
+                z.MkAnd(s.Tracked[p.i], s.Tracked[p.j], z.MkEq(enc.ServerOf(s, p.i), enc.ServerOf(s, p.j))), z.MkEq(enc.EntryOf(s, p.i), enc.EntryOf(s, p.j)))))),
+        ];
+    }
 }
+
+/// <summary>
+/// <c>prove --setup --induction</c>'s answer: whether "no collision" is inductive alone, whether it is with the
+/// strengthening invariants kept (<paramref name="Kept"/>; <paramref name="Needed"/>: each of these is required), and the
+/// candidates that are not invariants; closed, it covers runs of any length with up to <paramref name="Slots"/> connections.
+/// </summary>
+public sealed record SetupInduction(int Slots, bool InductiveAlone, bool Inductive, ImmutableArray<string> Kept, ImmutableArray<string> Needed,
+    ImmutableArray<string> Dropped, TimeSpan Elapsed);

@@ -61,8 +61,8 @@ public class SetupProverTests(ITestOutputHelper output)
 
     /// <summary>
     /// Each mitigation on the kube-proxy node and on the reference setup, under each event: only tracking from boot closes
-    /// a column (late, on both); every other cell collides in 3 steps (the reference's expiry in 2); and where Z3 proves a
-    /// cell safe the search finds none (the two engines agree on the verdict they share).
+    /// a column (late, on both, for any length by 1-induction); every other cell collides in 3 steps (the reference's
+    /// expiry in 2); and where Z3 proves a cell safe the search finds none (the two engines agree on the verdict they share).
     /// </summary>
     [Z3Theory]
     [InlineData("kube-node.scenario", 3)]
@@ -79,9 +79,9 @@ public class SetupProverTests(ITestOutputHelper output)
             foreach (var e in new[] { SetupEvents.Late, SetupEvents.Flush, SetupEvents.Expiry })
             {
                 if ((m.Excluded & e) != 0) continue;
-                var cell = Z3Commands.ProveCell(name, m.Script, m.PinnedLines, e, 6);
+                var cell = Z3Commands.ProveCell($"setups/{Mitigations.Slug(kind)}.scenario", m.Script, m.PinnedLines, e, 6);
                 output.WriteLine($"{Mitigations.Name(kind)}, {SetupSpaces.EventsText(e)}: {cell}");
-                var expected = kind == MitigationKind.TrackingFromBoot && e == SetupEvents.Late ? "proved safe to depth 6"
+                var expected = kind == MitigationKind.TrackingFromBoot && e == SetupEvents.Late ? "proved safe for any length (up to 6 connections)"
                     : $"collision: {(e == SetupEvents.Expiry ? expiryDepth : 3)} steps";
                 Assert.Equal(expected, cell);
                 if (cell.StartsWith("proved", StringComparison.Ordinal)) proved++;
@@ -116,6 +116,30 @@ public class SetupProverTests(ITestOutputHelper output)
         Assert.True(r.Steps >= 400, $"only {r.Steps} steps");
         Assert.True(r.Violating >= minViolating, $"only {r.Violating} runs reach a violation");
         Assert.True(r.Cut <= r.Runs / 10, $"{r.Cut} of {r.Runs} runs cut short");
+    }
+
+    /// <summary>
+    /// 1-induction closes both setups without events (runs of any length, up to 6 connections); neither is inductive
+    /// alone, and the strengthening kept says a live connection (of a tracked kind) has its entry.
+    /// </summary>
+    [Z3Theory]
+    [InlineData("late-start.scenario")]
+    [InlineData("kube-node.scenario")]
+    public void Induction_ClosesTheSetupsWithoutEvents(string name)
+    {
+        var k = SetupProver.Induct(Fragment(name, SetupEvents.None), 6);
+        output.WriteLine($"{name}: inductive alone {k.InductiveAlone}, closed {k.Inductive}, needed: {string.Join("; ", k.Needed)}; dropped: {string.Join("; ", k.Dropped)} ({k.Elapsed.TotalMilliseconds:0} ms)");
+        Assert.False(k.InductiveAlone);
+        Assert.True(k.Inductive);
+        Assert.Contains(k.Kept, n => n.Contains("conntrack entry", StringComparison.Ordinal));
+    }
+
+    /// <summary>Under late (no tracking from boot) the induction cannot close: a collision exists, and the bounded search finds it first.</summary>
+    [Z3Fact]
+    public void Induction_DoesNotCloseWhatCollides()
+    {
+        var k = SetupProver.Induct(Fragment("late-start.scenario", SetupEvents.Late), 6);
+        Assert.False(k.Inductive);
     }
 
     /// <summary>The Docker host's filter rule with --dport is refused by name and line, with exit code 2.</summary>
@@ -159,7 +183,9 @@ public class SetupProverTests(ITestOutputHelper output)
         Assert.Contains("COLLISION in 3 steps, replayed in the model", foundOut, StringComparison.Ordinal);
         Assert.Contains("iptables -t nat -A POSTROUTING", foundOut, StringComparison.Ordinal);
         Assert.Equal(ExitCode.BadInput, Run.Ctmodel("prove", "--setup", path, "--config", "boot").Code);
-        Assert.Equal(ExitCode.BadInput, Run.Ctmodel("prove", "--setup", path, "--induction").Code);
+        var (inducted, inductedOut, _) = Run.Ctmodel("prove", "--setup", path, "--depth", "4", "--induction");
+        Assert.Equal(ExitCode.Ok, inducted);
+        Assert.Contains("1-induction closes the proof for runs of any length with up to 4 connections", inductedOut, StringComparison.Ordinal);
         Assert.Equal(ExitCode.BadInput, Run.Ctmodel("prove", "--setup", path, "--depth", "17").Code);
         Assert.Equal(ExitCode.BadInput, Run.Ctmodel("prove", "--setup", path, "--events", "sometimes").Code);
         Assert.Equal(ExitCode.BadInput, Run.Ctmodel("prove", "--config", "boot", "--events", "late").Code);
