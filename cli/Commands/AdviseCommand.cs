@@ -82,6 +82,7 @@ public static class AdviseCommand
             }
         }
         var proofs = new Dictionary<(MitigationKind, SetupEvents), string>();
+        var z3Collisions = new Dictionary<(MitigationKind, SetupEvents), Model.Scenarios.Scenario>();
         if (proofDepth > 0)
         {
             if (Solver.Native.Z3Runtime.Problem is { } missing)
@@ -94,7 +95,9 @@ public static class AdviseCommand
                 {
                     var row = table.Rows.Single(r => r.Mitigation == cell.Mitigation);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
-                    var said = proofs[(cell.Mitigation, cell.Event)] = Z3Commands.ProveCell(AdviceReport.SetupFile(row), row.Setup.Script, row.Setup.PinnedLines, cell.Event, proofDepth);
+                    var (said, collision) = Z3Commands.ProveCellWith(AdviceReport.SetupFile(row), row.Setup.Script, row.Setup.PinnedLines, cell.Event, proofDepth);
+                    proofs[(cell.Mitigation, cell.Event)] = said;
+                    if (collision is not null) z3Collisions[(cell.Mitigation, cell.Event)] = collision;
                     if (!quiet) stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  z3: {Mitigations.Name(cell.Mitigation)}, {SetupSpaces.EventsText(cell.Event)}: {said} ({clock.ElapsedMilliseconds} ms)"));
                 }
             }
@@ -105,7 +108,7 @@ public static class AdviseCommand
             Directory.CreateDirectory(outDir);
             Directory.CreateDirectory(Path.Combine(outDir, "setups"));
             Directory.CreateDirectory(Path.Combine(outDir, "cells"));
-            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel, proofs, proofDepth));
+            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel, proofs, proofDepth, z3Collisions.Keys.ToHashSet()));
             File.WriteAllText(Path.Combine(outDir, "advice.json"), json);
             foreach (var row in table.Rows.Where(r => r.Setup.NotApplicable is null))
                 File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)" +
@@ -113,6 +116,10 @@ public static class AdviseCommand
                     "\n" + row.Setup.Script);
             foreach (var cell in table.Rows.SelectMany(r => r.Cells).Where(c => c.Minimal is not null))
                 File.WriteAllText(Path.Combine(outDir, AdviceReport.CellFile(cell)), AdviceReport.CellScenario(table, cell));
+            // Z3's collisions, each the shortest there is, replayed in the model: `ctmodel simulate` runs them.
+            foreach (var ((kind, e), scenario) in z3Collisions)
+                File.WriteAllText(Path.Combine(outDir, AdviceReport.Z3CellFile(kind, e)),
+                    $"# {file} with {Mitigations.Name(kind)}, {SetupSpaces.EventsText(e)}: Z3's shortest collision (prove --setup), replayed in the model\n" + scenario.ToScript());
         }
         catch (Exception e) when (FileErrors.IsFileError(e))
         {

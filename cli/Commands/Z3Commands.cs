@@ -239,7 +239,16 @@ public static class Z3Commands
             stderr.WriteLine($"ctmodel: prove: {file}: outside the symbolic engine: {why}");
             return ExitCode.BadInput;
         }
-        var r = SetupProver.Search(fragment, depth);
+        SetupProof r;
+        try
+        {
+            r = SetupProver.Search(fragment, depth);
+        }
+        catch (SetupProver.GaveUpException gaveUp)
+        {
+            stderr.WriteLine($"ctmodel: prove: unknown within the time limit: {gaveUp.Message}");
+            return ExitCode.Internal;
+        }
         var words = events == Properties.Setups.SetupEvents.None ? "no events" : "events " + Properties.Setups.SetupSpaces.EventsText(events);
         if (r.EncodingBug is not null)
         {
@@ -256,7 +265,16 @@ public static class Z3Commands
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps: connects of {fragment.Classes.Length} kinds (from bound ports 1024-65535 or automatic ones, NAT ports over their full ranges) and the events; no sends or closes ({r.Elapsed.TotalMilliseconds:0} ms)"));
         if (!induction) return ExitCode.Ok;
-        var k = SetupProver.Induct(fragment, depth);
+        SetupInduction k;
+        try
+        {
+            k = SetupProver.Induct(fragment, depth);
+        }
+        catch (SetupProver.GaveUpException gaveUp)
+        {
+            stdout.WriteLine($"  1-induction: unknown within the time limit ({gaveUp.Message})");
+            return ExitCode.Ok;
+        }
         stdout.WriteLine($"  inductive alone: {(k.InductiveAlone ? "yes" : "no")}");
         stdout.WriteLine(k.Inductive
             ? $"  1-induction closes the proof for runs of any length with up to {k.Slots} connections, with the strengthening invariants: {string.Join("; ", k.Kept)}"
@@ -284,20 +302,39 @@ public static class Z3Commands
     /// pinned lines stay at boot under <c>late</c>, as in the search), then the induction where it holds, as the cell's
     /// text. <paramref name="file"/> is the row's saved setup (<c>setups/SLUG.scenario</c>, one header line before the script).
     /// </summary>
-    internal static string ProveCell(string file, string script, IReadOnlySet<int> pinnedLines, Properties.Setups.SetupEvents e, int depth)
+    internal static string ProveCell(string file, string script, IReadOnlySet<int> pinnedLines, Properties.Setups.SetupEvents e, int depth) =>
+        ProveCellWith(file, script, pinnedLines, e, depth).Text;
+
+    /// <summary><see cref="ProveCell"/>, with the collision's scenario when there is one (advise saves it).</summary>
+    internal static (string Text, Model.Scenarios.Scenario? Collision) ProveCellWith(string file, string script, IReadOnlySet<int> pinnedLines, Properties.Setups.SetupEvents e, int depth)
     {
         // advise saves each row's setup under one header line: a refusal's FILE:LINE names that file's line.
         var parsed = Model.Scenarios.ScenarioParser.Parse(file, "#\n" + script);
-        if (!parsed.Ok) return "not run: " + parsed.Errors[0];
+        if (!parsed.Ok) return ("not run: " + parsed.Errors[0], null);
         var (input, error) = SetupInputOf(file, parsed.Scenario!, e, pinnedLines.Select(l => l + 1).ToHashSet());
-        if (input is null) return "not run: " + error;
+        if (input is null) return ("not run: " + error, null);
         var (fragment, why) = SetupFragment.Build(input);
-        if (fragment is null) return "outside the symbolic engine: " + why;
-        var r = SetupProver.Search(fragment, depth);
-        if (r.EncodingBug is not null) return "ENCODING BUG: " + r.EncodingBug;
-        if (r.Found) return string.Create(CultureInfo.InvariantCulture, $"collision: {r.Depth} steps");
-        return SetupProver.Induct(fragment, depth).Inductive
-            ? string.Create(CultureInfo.InvariantCulture, $"proved safe for any length (up to {depth} connections)")
-            : string.Create(CultureInfo.InvariantCulture, $"proved safe to depth {depth}");
+        if (fragment is null) return ("outside the symbolic engine: " + why, null);
+        SetupProof r;
+        try
+        {
+            r = SetupProver.Search(fragment, depth);
+        }
+        catch (SetupProver.GaveUpException gaveUp)
+        {
+            return ($"unknown within the time limit ({gaveUp.Message})", null);
+        }
+        if (r.EncodingBug is not null) return ("ENCODING BUG: " + r.EncodingBug, null);
+        if (r.Found) return (string.Create(CultureInfo.InvariantCulture, $"collision: {r.Depth} steps"), r.Scenario);
+        try
+        {
+            return (SetupProver.Induct(fragment, depth).Inductive
+                ? string.Create(CultureInfo.InvariantCulture, $"proved safe for any length (up to {depth} connections)")
+                : string.Create(CultureInfo.InvariantCulture, $"proved safe to depth {depth}"), null);
+        }
+        catch (SetupProver.GaveUpException)
+        {
+            return (string.Create(CultureInfo.InvariantCulture, $"proved safe to depth {depth}"), null);
+        }
     }
 }

@@ -22,6 +22,9 @@ public static class AdviceReport
         return $"cells/{Mitigations.Slug(cell.Mitigation)}-{SetupSpaces.EventsText(cell.Event)}.scenario";
     }
 
+    /// <summary>Where Z3's collision for a cell goes, relative to the output directory.</summary>
+    public static string Z3CellFile(MitigationKind kind, SetupEvents e) => $"cells/{Mitigations.Slug(kind)}-{SetupSpaces.EventsText(e)}-z3.scenario";
+
     /// <summary>Where a row's mitigated setup goes, relative to the output directory.</summary>
     public static string SetupFile(AdviceRow row)
     {
@@ -41,7 +44,7 @@ public static class AdviceReport
 
     /// <summary>The table, with what each cell means and what it cost.</summary>
     public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null,
-        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, int proofDepth = 0)
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, int proofDepth = 0, IReadOnlySet<(MitigationKind, SetupEvents)>? z3Linked = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         var sb = new StringBuilder();
@@ -72,7 +75,8 @@ public static class AdviceReport
             sb.AppendLine("| mitigation | " + string.Join(" | ", t.Events.Select(SetupSpaces.EventsText)) + " |");
             sb.AppendLine("|---|" + string.Concat(t.Events.Select(_ => "---|")));
             foreach (var row in t.Rows)
-                sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", row.Cells.Select(c => proofs.GetValueOrDefault((c.Mitigation, c.Event)) ?? c.Text))} |");
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", row.Cells.Select(c =>
+                    proofs.GetValueOrDefault((c.Mitigation, c.Event)) is { } p ? (z3Linked?.Contains((c.Mitigation, c.Event)) == true ? $"[{p}]({Z3CellFile(c.Mitigation, c.Event)})" : p) : c.Text))} |");
             sb.AppendLine();
         }
         sb.AppendLine("Time per cell (ms):");

@@ -17,8 +17,12 @@ internal static class Houdini
     /// violation flag is <paramref name="violation"/>; <paramref name="first"/> is the initial state and the first step
     /// from it, to <paramref name="afterFirst"/>; <paramref name="candidates"/> named formulas over a state (in <paramref name="z"/>).
     /// </summary>
+    /// <remarks>
+    /// An "unknown" from Z3 (<paramref name="timeoutMs"/> per query, 0 for none) is never read as "unsatisfiable", which
+    /// would make a proof of a guess: it throws, and no verdict is given.
+    /// </remarks>
     public static Outcome Run<TState>(Context z, TState s, TState n, BoolExpr step, BoolExpr violation, BoolExpr first, TState afterFirst,
-        IReadOnlyList<(string Name, Func<TState, BoolExpr> Holds)> candidates)
+        IReadOnlyList<(string Name, Func<TState, BoolExpr> Holds)> candidates, uint timeoutMs = 0)
     {
         ArgumentNullException.ThrowIfNull(z);
         ArgumentNullException.ThrowIfNull(candidates);
@@ -27,9 +31,12 @@ internal static class Houdini
             var solver = z.MkSolver();
             var p = z.MkParams();
             p.Add("random_seed", 1u); // default 0
+            if (timeoutMs > 0) p.Add("timeout", timeoutMs);
             solver.Parameters = p;
             solver.Assert(f);
-            return solver.Check() == Status.SATISFIABLE;
+            var status = solver.Check();
+            if (status == Status.UNKNOWN) throw new InvalidOperationException($"Z3 gave up on an induction query: {solver.ReasonUnknown}");
+            return status == Status.SATISFIABLE;
         }
 
         var inductiveAlone = !Sat(step, violation);

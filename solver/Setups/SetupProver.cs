@@ -53,7 +53,13 @@ public static class SetupProver
 {
     public const int MaxSlots = 16;
 
-    public static SetupProof Search(SetupFragment fragment, int maxDepth, uint timeoutMs = 60_000)
+    /// <summary>The time Z3 may take on one query (a depth of the search, a step of the induction) before the answer is "unknown".</summary>
+    public const uint TimeoutMs = 60_000;
+
+    /// <summary>Z3 answered "unknown" (its time limit, or a theory it gave up on).</summary>
+    public sealed class GaveUpException(string message) : Exception(message);
+
+    public static SetupProof Search(SetupFragment fragment, int maxDepth, uint timeoutMs = TimeoutMs)
     {
         ArgumentNullException.ThrowIfNull(fragment);
         Z3Runtime.Ensure();
@@ -69,7 +75,16 @@ public static class SetupProver
         var steps = new List<SetupEncoding.Step>();
         solver.Assert(enc.Initial(initial));
         var perDepth = ImmutableArray.CreateBuilder<(int, double)>();
-        if (Bmc.Deepening.Run(solver, initial, enc.NewState, enc.NewStep, enc.Transition, x => x.Violation, maxDepth, steps, perDepth, sw) is var (k, model))
+        (int, Microsoft.Z3.Model)? found;
+        try
+        {
+            found = Bmc.Deepening.Run(solver, initial, enc.NewState, enc.NewStep, enc.Transition, x => x.Violation, maxDepth, steps, perDepth, sw);
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Z3 gave up", StringComparison.Ordinal))
+        {
+            throw new GaveUpException(e.Message);
+        }
+        if (found is var (k, model))
         {
             var decoded = steps.Select(s => Decode(model, s)).ToImmutableArray();
             var (scenario, bug) = ToScenario(fragment, decoded);
@@ -202,7 +217,15 @@ public static class SetupProver
         var x0 = enc.NewStep(0);
         var i1 = enc.NewState("i1");
         var first = z.MkAnd(enc.Initial(i0), enc.Transition(i0, x0, i1, 0));
-        var h = Bmc.Houdini.Run(z, s, n, step, x.Violation, first, i1, [.. candidates.Select(c => (c.Name, c.Holds))]);
+        Bmc.Houdini.Outcome h;
+        try
+        {
+            h = Bmc.Houdini.Run(z, s, n, step, x.Violation, first, i1, [.. candidates.Select(c => (c.Name, c.Holds))], TimeoutMs);
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Z3 gave up", StringComparison.Ordinal))
+        {
+            throw new GaveUpException(e.Message);
+        }
         return new SetupInduction(enc.Slots, h.InductiveAlone, h.Inductive, [.. h.Kept], [.. h.Needed], [.. h.Dropped], sw.Elapsed);
     }
 

@@ -142,6 +142,31 @@ public class SetupProverTests(ITestOutputHelper output)
         Assert.False(k.Inductive);
     }
 
+    /// <summary>
+    /// advise writes the Z3 table under the search's, links each Z3 collision to its scenario under cells/, and that
+    /// scenario replays with the collision; the proved cell says so.
+    /// </summary>
+    [Z3Fact]
+    public void Advise_WritesTheProofTableAndItsCollisions()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"ctm-advise-z3-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, stdout, _) = Run.Ctmodel("advise", "--setup", SetupPath("late-start.scenario"), "--tests", "200", "--out", dir, "--quiet");
+            Assert.Equal(ExitCode.Ok, code);
+            Assert.Contains("| tracking from boot | proved safe for any length (up to 6 connections) |", stdout, StringComparison.Ordinal);
+            var md = File.ReadAllText(Path.Combine(dir, "advice.md"));
+            Assert.Contains("[collision: 3 steps](cells/as-written-late-z3.scenario)", md, StringComparison.Ordinal);
+            var z3 = Run.Parse(File.ReadAllText(Path.Combine(dir, "cells", "as-written-late-z3.scenario")));
+            Assert.NotEmpty(Simulation.Run(z3, ChoiceSource.First).Violations);
+            Assert.Contains("\"z3\": \"proved safe for any length (up to 6 connections)\"", File.ReadAllText(Path.Combine(dir, "advice.json")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>The Docker host's filter rule with --dport is refused by name and line, with exit code 2.</summary>
     [Z3Fact]
     public void APortMatchOutsideNat_IsRefusedByName()
