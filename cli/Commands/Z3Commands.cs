@@ -227,16 +227,10 @@ public static class Z3Commands
         if (eventsError is not null) return Program.UsageError(stderr, "prove: " + eventsError);
         if (!SimulateCommand.TryLoad(file, stderr, out var setup)) return ExitCode.BadInput;
         if (!Available(stderr)) return ExitCode.BadInput;
-        var (input, refused) = SetupInputOf(file, setup, events);
-        if (input is null)
-        {
-            stderr.WriteLine($"ctmodel: prove: {refused}");
-            return ExitCode.BadInput;
-        }
-        var (fragment, why) = SetupFragment.Build(input);
+        var (fragment, why, outside) = FragmentOf(file, setup, events);
         if (fragment is null)
         {
-            stderr.WriteLine($"ctmodel: prove: {file}: outside the symbolic engine: {why}");
+            stderr.WriteLine($"ctmodel: prove: {(outside ? file + ": " : "")}{why}");
             return ExitCode.BadInput;
         }
         SetupProof r;
@@ -285,6 +279,19 @@ public static class Z3Commands
         return ExitCode.Ok;
     }
 
+    /// <summary>
+    /// A setup's fragment for <paramref name="events"/>, or why there is none: the setup space's error, or (with
+    /// <c>Outside</c>) "outside the symbolic engine: " and the refusal. One path for <c>prove --setup</c> and <c>advise</c>'s cells.
+    /// </summary>
+    internal static (SetupFragment? Fragment, string Why, bool Outside) FragmentOf(string file, Model.Scenarios.Scenario setup, Properties.Setups.SetupEvents events,
+        IReadOnlySet<int>? pinnedLines = null)
+    {
+        var (input, error) = SetupInputOf(file, setup, events, pinnedLines);
+        if (input is null) return (null, error ?? "no setup space", false);
+        var (fragment, why) = SetupFragment.Build(input);
+        return fragment is null ? (null, "outside the symbolic engine: " + why, true) : (fragment, "", false);
+    }
+
     /// <summary>The solver's view of a setup: what check --setup's space says, without the property project's types.</summary>
     internal static (SetupInput? Input, string? Error) SetupInputOf(string file, Model.Scenarios.Scenario setup, Properties.Setups.SetupEvents events,
         IReadOnlySet<int>? pinnedLines = null)
@@ -311,10 +318,8 @@ public static class Z3Commands
         // advise saves each row's setup under one header line: a refusal's FILE:LINE names that file's line.
         var parsed = Model.Scenarios.ScenarioParser.Parse(file, "#\n" + script);
         if (!parsed.Ok) return ("not run: " + parsed.Errors[0], null);
-        var (input, error) = SetupInputOf(file, parsed.Scenario!, e, pinnedLines.Select(l => l + 1).ToHashSet());
-        if (input is null) return ("not run: " + error, null);
-        var (fragment, why) = SetupFragment.Build(input);
-        if (fragment is null) return ("outside the symbolic engine: " + why, null);
+        var (fragment, why, outside) = FragmentOf(file, parsed.Scenario!, e, pinnedLines.Select(l => l + 1).ToHashSet());
+        if (fragment is null) return (outside ? why : "not run: " + why, null);
         SetupProof r;
         try
         {

@@ -146,7 +146,7 @@ public sealed class SetupEncoding
 
     private BoolExpr IsClass(BitVecExpr c, int k) => _z.MkEq(c, _z.MkBV(k, _classBits));
 
-    private BoolExpr Between(BitVecExpr v, int lo, int hi) => _z.MkAnd(_z.MkBVULE(Bv(lo), v), _z.MkBVULE(v, Bv(hi)));
+    private BoolExpr Between(BitVecExpr v, BitVecExpr lo, BitVecExpr hi) => _z.MkAnd(_z.MkBVULE(lo, v), _z.MkBVULE(v, hi));
 
     /// <summary>A fact of a class's behaviour (before or after the rules, by <paramref name="after"/>) as a term over a class variable.</summary>
     private T Fact<T>(BitVecExpr cls, BoolExpr after, Func<FlowClass, FlowBehaviour, T> f, Func<T, T, BoolExpr, T> ite, T otherwise)
@@ -204,7 +204,7 @@ public sealed class SetupEncoding
         // Ports: bind() needs a port no socket of the namespace holds on that address (nor a listener there); connect()
         // without bind one of ip_local_port_range, of the range's parity (__inet_hash_connect's first pass), that no bind()
         // on that address holds and whose 4-tuple is new (SocketView.EphemeralUsable).
-        var listenerClash = _z.MkOr([.. Listeners().Select(l => _z.MkAnd(_z.MkEq(ns, Id(IdOf("ns:" + (l.Netns ?? "")))), _z.MkEq(x.Port, Bv(l.Port)),
+        var listenerClash = _z.MkOr([.. _f.Listeners.Select(l => _z.MkAnd(_z.MkEq(ns, Id(IdOf("ns:" + (l.Netns ?? "")))), _z.MkEq(x.Port, Bv(l.Port)),
             l.Any ? _z.MkTrue() : _z.MkEq(src, Id(IdOf("src:" + l.Address)))))]);
         BoolExpr SameAddress(int j) => _z.MkAnd(s.Open[j], _z.MkEq(slot[j].Ns, ns), _z.MkEq(slot[j].Src, src), _z.MkEq(s.Local[j], x.Port));
         var boundOk = _z.MkAnd([_z.MkBVUGE(x.Port, Bv(SetupFragment.BoundLow)), _z.MkNot(listenerClash),
@@ -212,7 +212,7 @@ public sealed class SetupEncoding
         var inEphemeral = _z.MkOr([.. _f.Classes.Where(k => !k.Bound).Select(k =>
         {
             var (low, high) = _f.EphemeralRanges[k.Netns ?? ""];
-            return _z.MkAnd(IsClass(cls, k.Id), Between(x.Port, low, high), _z.MkEq(_z.MkExtract(0, 0, x.Port), _z.MkBV(low & 1, 1)));
+            return _z.MkAnd(IsClass(cls, k.Id), Between(x.Port, Bv(low), Bv(high)), _z.MkEq(_z.MkExtract(0, 0, x.Port), _z.MkBV(low & 1, 1)));
         })]);
         var ephemeralOk = _z.MkAnd([inEphemeral, _z.MkNot(listenerClash),
             .. Enumerable.Range(0, Slots).Select(j => _z.MkNot(_z.MkAnd(SameAddress(j), _z.MkOr(s.Bound[j], _z.MkEq(slot[j].Target, target)))))]);
@@ -335,18 +335,17 @@ public sealed class SetupEncoding
         var entry = Enumerable.Range(0, Slots).Select(j => empty ? s.Stale[j] : _z.MkOr(s.Tracked[j], s.Stale[j])).ToArray();
         BoolExpr Taken(BitVecExpr port) =>
             _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(entry[j], _z.MkEq(slot[j].Entry, f.Entry), _z.MkEq(s.Wire[j], port)))]);
-        var keep = _z.MkAnd(_z.MkNot(f.RandomAll), Between2(p, f.Lo, f.Hi), _z.MkOr(f.Single, _z.MkNot(Taken(p))));
+        var keep = _z.MkAnd(_z.MkNot(f.RandomAll), Between(p, f.Lo, f.Hi), _z.MkOr(f.Single, _z.MkNot(Taken(p))));
         var bySource = _z.MkAnd([_z.MkNot(f.RandomAll), _z.MkNot(_z.MkEq(f.Nat, src)), _z.MkNot(Taken(w)),
             _z.MkOr([.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(entry[j], _z.MkEq(slot[j].Src, src), _z.MkEq(s.Local[j], p),
-                _z.MkEq(slot[j].Nat, f.Nat), Between2(s.Wire[j], f.Lo, f.Hi), _z.MkEq(s.Wire[j], w)))])]);
+                _z.MkEq(slot[j].Nat, f.Nat), Between(s.Wire[j], f.Lo, f.Hi), _z.MkEq(s.Wire[j], w)))])]);
         var freeExists = FreeExists(f.Lo, f.Hi, [.. Enumerable.Range(0, Slots).Select(j => _z.MkAnd(entry[j], _z.MkEq(slot[j].Entry, f.Entry)))], s.Wire);
-        var valid = _z.MkOr(_z.MkAnd(keep, _z.MkEq(w, p), _z.MkNot(Taken(p))), _z.MkAnd(_z.MkNot(keep), Between2(w, f.Lo, f.Hi), _z.MkNot(Taken(w))), bySource);
+        var valid = _z.MkOr(_z.MkAnd(keep, _z.MkEq(w, p), _z.MkNot(Taken(p))), _z.MkAnd(_z.MkNot(keep), Between(w, f.Lo, f.Hi), _z.MkNot(Taken(w))), bySource);
         var mayDrop = _z.MkOr(_z.MkAnd(keep, Taken(p)), _z.MkAnd(_z.MkNot(keep), _z.MkOr(_z.MkNot(freeExists), f.WrapMayDrop)));
-        var dropShape = (BoolExpr)_z.MkITE(keep, _z.MkEq(w, p), Between2(w, f.Lo, f.Hi));
+        var dropShape = (BoolExpr)_z.MkITE(keep, _z.MkEq(w, p), Between(w, f.Lo, f.Hi));
         return (valid, mayDrop, dropShape);
     }
 
-    private BoolExpr Between2(BitVecExpr v, BitVecExpr lo, BitVecExpr hi) => _z.MkAnd(_z.MkBVULE(lo, v), _z.MkBVULE(v, hi));
 
     /// <summary>A port of [lo, hi] that no counted entry holds: the range is larger than the counted entries inside it (their ports are distinct).</summary>
     private BoolExpr FreeExists(BitVecExpr lo, BitVecExpr hi, BoolExpr[] counted, BitVecExpr[] wire)
@@ -355,10 +354,7 @@ public sealed class SetupEncoding
         var size = _z.MkBVAdd(_z.MkBVSub(W(hi), W(lo)), _z.MkBV(1, PortBits + 2));
         BitVecExpr count = _z.MkBV(0, PortBits + 2);
         for (var j = 0; j < Slots; j++)
-            count = _z.MkBVAdd(count, (BitVecExpr)_z.MkITE(_z.MkAnd(counted[j], Between2(wire[j], lo, hi)), _z.MkBV(1, PortBits + 2), _z.MkBV(0, PortBits + 2)));
+            count = _z.MkBVAdd(count, (BitVecExpr)_z.MkITE(_z.MkAnd(counted[j], Between(wire[j], lo, hi)), _z.MkBV(1, PortBits + 2), _z.MkBV(0, PortBits + 2)));
         return _z.MkBVUGT(size, count);
     }
-
-    /// <summary>The setup's listeners: namespace, address (or any), port.</summary>
-    private ImmutableArray<(string? Netns, Model.Addressing.IPv4Address Address, bool Any, int Port)> Listeners() => _f.Listeners;
 }

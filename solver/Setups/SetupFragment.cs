@@ -62,7 +62,6 @@ public sealed record FlowClass(
 public sealed record FlowBehaviour(bool Established, string Server, IPv4Address SeenFrom, bool Tracked, int TrackedIn, SockAddr Peer,
     IPv4Address NatAddress, int Low, int High, bool RandomAll, bool SinglePort)
 {
-
     /// <summary>
     /// Can the port search give up although a port is free? For a range of at most 128 ports the kernel's one round
     /// starts at a random u16 offset; when the size does not divide 65536, a start near 65535 wraps mid-round and skips
@@ -121,19 +120,19 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
             {
                 foreach (var bound in new[] { true, false })
                 {
-                    var probe = new Command.Connect("P", bound ? new SockAddr(address, Probe.BoundPort) : null, target) { Netns = netns };
+                    var probe = new Command.Connect("P", bound ? new SockAddr(address, ProbePort) : null, target) { Netns = netns };
                     // An automatic port leaves from the route's source: a kind only for the origin address routing picks.
                     var (all, complete) = Draws(after.Final, probe);
                     if (!complete) return (null, $"{netns ?? "init"} {address} -> {target}: more than {MaxDrawSequences} answers to the statistic draws of one connect");
-                    foreach (var draws in all)
+                    foreach (var (draws, pins) in all)
                     {
-                        var (a, why) = Behaviour(after.Final, probe, draws);
+                        var (a, why) = Behaviour(after.Final, probe, pins);
                         if (why is not null) return (null, $"{netns ?? "init"} {address} -> {target}: {why}");
                         if (!bound && a!.Value.Source != address) continue;
                         FlowBehaviour? b = null;
                         if (input.Late)
                         {
-                            var (bb, whyBefore) = Behaviour(before.Final, probe, draws);
+                            var (bb, whyBefore) = Behaviour(before.Final, probe, pins);
                             if (whyBefore is not null) return (null, $"{netns ?? "init"} {address} -> {target} before the setup's rules: {whyBefore}");
                             if (bb!.Value.Draws > 0) return (null, $"{netns ?? "init"} {address} -> {target}: a statistic draw before the setup's rules (a rule that stays at boot); the kinds of connect are the ones after them");
                             b = bb!.Value.Behaviour;
@@ -178,16 +177,16 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
         return (sim.Final, sim.Rejected);
     }
 
-    /// <summary>The probe's constants: a bound port no setup names, and the port range the NAT pins refer to.</summary>
-    private static class Probe
-    {
-        public const int BoundPort = 40999;
-    }
+    /// <summary>The port a bound probe binds: any will do, no rule the fragment admits looks at a client's port.</summary>
+    private const int ProbePort = 40999;
 
-    /// <summary>Every answer to the statistic draws one connect of the kind meets, as the sequence of answers in order.</summary>
-    private static (List<ImmutableArray<int>> Found, bool Complete) Draws(World world, Command.Connect probe)
+    /// <summary>
+    /// Every answer to the statistic draws one connect of the kind meets: the sequence of answers in order, and the pins
+    /// (draw keys and answers) that make a run take it; false when there are more than <see cref="MaxDrawSequences"/>.
+    /// </summary>
+    private static (List<(ImmutableArray<int> Answers, ImmutableDictionary<string, int> Pins)> Found, bool Complete) Draws(World world, Command.Connect probe)
     {
-        var found = new List<ImmutableArray<int>>();
+        var found = new List<(ImmutableArray<int> Answers, ImmutableDictionary<string, int> Pins)>();
         var todo = new Stack<ImmutableDictionary<string, int>>();
         todo.Push(ImmutableDictionary<string, int>.Empty);
         while (todo.Count > 0)
@@ -203,27 +202,23 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
                 todo.Push(fixedSoFar.SetItem(c.Made.Point.Key, 1));
                 fixedSoFar = fixedSoFar.SetItem(c.Made.Point.Key, c.Made.Value);
             }
-            // This run answered every draw it made: its answers are one sequence (new keys were answered 0, "matches").
-            found.Add([.. made.Select(c => c.Made.Value)]);
+            // This run answered every draw it made (new keys 0, "matches"): one sequence, and the pins that give it.
+            ImmutableArray<int> answers = [.. made.Select(c => c.Made.Value)];
+            if (!found.Any(f => f.Answers.SequenceEqual(answers))) found.Add((answers, fixedSoFar));
         }
-        return ([.. found.Distinct(new SequenceComparer())], true);
+        return (found, true);
     }
 
     /// <summary>The most answer sequences to one connect's statistic draws the probes enumerate (a Service with 6 endpoints has 6).</summary>
     public const int MaxDrawSequences = 64;
 
-
-    private sealed class SequenceComparer : IEqualityComparer<ImmutableArray<int>>
+    /// <summary>
+    /// A probe's behaviour with its draws pinned (a draw no pin names answers "matches"), the address an automatic port
+    /// left from, and how many draws it made.
+    /// </summary>
+    private static ((FlowBehaviour Behaviour, IPv4Address Source, int Draws)?, string?) Behaviour(World world, Command.Connect probe, ImmutableDictionary<string, int> pins)
     {
-        public bool Equals(ImmutableArray<int> x, ImmutableArray<int> y) => x.SequenceEqual(y);
-
-        public int GetHashCode(ImmutableArray<int> obj) => obj.Aggregate(17, (h, v) => (h * 31) + v);
-    }
-
-    /// <summary>A probe's behaviour with its draws answered in order, and the address an automatic port left from.</summary>
-    private static ((FlowBehaviour Behaviour, IPv4Address Source, int Draws)?, string?) Behaviour(World world, Command.Connect probe, ImmutableArray<int> draws)
-    {
-        var sim = Simulation.Run(Scenario.Of("probe", [probe]), new DrawsInOrder(draws), world);
+        var sim = Simulation.Run(Scenario.Of("probe", [probe]), new ScriptedChoices(pins, ChoiceSource.First), world);
         if (sim.Rejected is { } rejected) return (null, "the model rejects the connect: " + rejected);
         var final = sim.Final;
         var drawn = sim.Events.OfType<KernelEvent.Choice>().Count(c => c.Made.Point.Kind == ChoiceKind.Statistic);
@@ -260,19 +255,4 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
 
     private static (int, int, bool, bool) Ports(NatRange r) =>
         r.ProtoSpecified ? (r.MinPort, r.MaxPort, r.RandomAll, r.MinPort == r.MaxPort) : (NullLow, 65535, r.RandomAll, false);
-
-    /// <summary>Answers the statistic draws of a run in the order they come, whatever their keys; the rest as <see cref="ChoiceSource.First"/>.</summary>
-    private sealed record DrawsInOrder(ImmutableArray<int> Answers) : ChoiceSource
-    {
-        private readonly Dictionary<string, int> _seen = new(StringComparer.Ordinal);
-
-        public override int Choose(ChoicePoint point)
-        {
-            ArgumentNullException.ThrowIfNull(point);
-            if (point.Kind != ChoiceKind.Statistic) return 0;
-            // Keyed, so a key asked twice gets the same answer (a source is a function of the point).
-            if (!_seen.TryGetValue(point.Key, out var i)) _seen[point.Key] = i = _seen.Count;
-            return i < Answers.Length ? Answers[i] : 0;
-        }
-    }
 }

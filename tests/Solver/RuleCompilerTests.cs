@@ -156,6 +156,46 @@ public class RuleCompilerTests(ITestOutputHelper output)
         Assert.True(rules >= 100, $"only {rules} rules");
     }
 
+    /// <summary>
+    /// MARK and CONNMARK as terms against the model's own functions (<see cref="IptTarget.Mark.Apply"/>,
+    /// <see cref="IptTarget.ConnMark.NewCtMark"/>, <see cref="IptTarget.ConnMark.NewMark"/>), every mode, on sampled marks,
+    /// with and without an entry: the NAT decisions above see them only where the nat table marks, the examples'
+    /// CONNMARK rules are in mangle.
+    /// </summary>
+    [Z3Theory]
+    [InlineData("-j MARK --set-xmark 0x4000/0x4000")]
+    [InlineData("-j MARK --set-mark 0x25")]
+    [InlineData("-j CONNMARK --set-mark 0x1")]
+    [InlineData("-j CONNMARK --set-xmark 0x30/0xf0")]
+    [InlineData("-j CONNMARK --save-mark --mask 0xf0")]
+    [InlineData("-j CONNMARK --restore-mark")]
+    [InlineData("-j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xf")]
+    public void MarkTargets_AsTerms_AreTheModelsFunctions(string target)
+    {
+        Z3Runtime.Ensure();
+        using var z = new Context();
+        var world = Simulation.Run(Run.Parse($"iptables -t mangle -A OUTPUT {target}\n"), ChoiceSource.First).Final;
+        var ns = world.Namespaces[0];
+        var rule = ns.Netfilter.Mangle.Chain(IptChain.Output).Single();
+        var compiler = new RuleCompiler(z, ns);
+        var rnd = new Random(20261130);
+        var tuple = new ConnTuple(new SockAddr(IPv4Address.Loopback, 40000), new SockAddr(IPv4Address.Loopback, 8080));
+        for (var k = 0; k < 200; k++)
+        {
+            var (mark, ctMark, hasCt) = ((uint)rnd.Next() ^ (uint)rnd.Next(2) << 31, (uint)rnd.Next(), rnd.Next(4) != 0);
+            var packet = SymbolicPacket.Of(z, tuple, mark, CtStates.New, hasCt, ctMark, CtStatus.None);
+            var outcome = compiler.Traverse(ns.Netfilter.Mangle, IptChain.Output, packet, null, "lo", $"m{k}");
+            var (expectMark, expectCt) = rule.Target switch
+            {
+                IptTarget.Mark m => (m.Apply(mark), ctMark),
+                IptTarget.ConnMark cm when hasCt => (cm.NewMark(ctMark, mark), cm.NewCtMark(ctMark, mark)),
+                _ => (mark, ctMark),
+            };
+            Assert.Equal(expectMark, ((BitVecNum)outcome.Mark.Simplify()).UInt);
+            Assert.Equal(expectCt, ((BitVecNum)outcome.CtMark.Simplify()).UInt);
+        }
+    }
+
     /// <summary>A packet whose fields are the rule's constants, one off them, or anything, so both outcomes of each match are met.</summary>
     private static ConnTuple Sample(Random rnd, RuleMatch m, List<uint> addresses)
     {

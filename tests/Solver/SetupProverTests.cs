@@ -19,9 +19,7 @@ public class SetupProverTests(ITestOutputHelper output)
 
     private static SetupFragment Fragment(string name, SetupEvents events)
     {
-        var (input, error) = Z3Commands.SetupInputOf(name, Run.Parse(File.ReadAllText(SetupPath(name))), events);
-        Assert.True(input is not null, error);
-        var (fragment, why) = SetupFragment.Build(input!);
+        var (fragment, why, _) = Z3Commands.FragmentOf(name, Run.Parse(File.ReadAllText(SetupPath(name))), events);
         Assert.True(fragment is not null, why);
         return fragment!;
     }
