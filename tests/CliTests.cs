@@ -118,6 +118,10 @@ public class CliTests
         var (code, stdout, _) = Ctmodel("bench", "--sizes", "20,40", "--repeat", "3", "--part", "loop");
         Assert.Equal(ExitCode.Ok, code);
         Assert.Contains("alloc B/cmd", stdout, StringComparison.Ordinal);
+        Assert.Contains("GC pause ms", stdout, StringComparison.Ordinal);
+        // Each size's row: connections, commands, the wall time's median [min-max], and five figures after it.
+        var row = stdout.Split('\n').Single(l => l.TrimStart().StartsWith("40 ", StringComparison.Ordinal));
+        Assert.Equal(5, row[(row.IndexOf(']', StringComparison.Ordinal) + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
         Assert.Contains("growth 20 -> 40 connections", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("simulate --json,", stdout, StringComparison.Ordinal);
     }

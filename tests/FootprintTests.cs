@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Collections;
 using ConntrackModel.Model.Conntrack;
 using ConntrackModel.Model.Kernel;
 using ConntrackModel.Model.Sockets;
@@ -34,6 +35,15 @@ public class FootprintTests
         var entry = new CtEntry(1, new ConnTuple(A, A), new ConnTuple(A, A), CtStatus.None, TcpCtState.None, 0, TcpCtInfo.Empty);
         Assert.Equal(128, Allocated(() => entry with { Id = 2 }));
         Assert.Equal(48, Allocated(() => new Connection("A", ConnectResult.Established, A, A)));
+    }
+
+    /// <summary>A trie node is a 32-byte value in its parent's array (two maps, two arrays, the owner form), not an object.</summary>
+    [Fact]
+    public void TrieNodes_AreThirtyTwoByteValues()
+    {
+        Assert.Equal(32, PersistentDictionary<string, TcpEnd>.NodeBytes);
+        Assert.Equal(32, PersistentDictionary<ConnTuple, CtRef>.NodeBytes);
+        Assert.True(typeof(PersistentDictionary<long, CtEntry>).GetNestedType("Node", System.Reflection.BindingFlags.NonPublic)!.IsValueType);
     }
 
     [Fact]

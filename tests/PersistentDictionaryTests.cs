@@ -106,6 +106,31 @@ public class PersistentDictionaryTests
         Assert.Equal(100_000, full.Select(kv => kv.Key).Distinct().Count());
     }
 
+    /// <summary>
+    /// A builder's sub-trie arrays grow with room to spare and it inserts into that room in place: a map frozen midway
+    /// shares those arrays, so every insertion after the freeze must copy them rather than write into them.
+    /// </summary>
+    [Fact]
+    public void FrozenMaps_KeepTheirContents_WhileTheBuilderGrowsIntoSpareRoom()
+    {
+        var b = PersistentDictionary<int, int>.Empty.ToBuilder();
+        var frozen = new List<PersistentDictionary<int, int>>();
+        for (var i = 0; i < 20_000; i++)
+        {
+            b.SetItem(i, -i);
+            if (i % 997 == 0) frozen.Add(b.ToImmutable());
+        }
+        for (var f = 0; f < frozen.Count; f++)
+        {
+            var size = f * 997 + 1;
+            Assert.Equal(size, frozen[f].Count);
+            Assert.Equal(size, frozen[f].Select(kv => kv.Key).Distinct().Count());
+            Assert.All(frozen[f], kv => Assert.True(kv.Key < size && kv.Value == -kv.Key));
+            Assert.False(frozen[f].ContainsKey(size));
+        }
+        Assert.Equal(Enumerable.Range(0, 20_000).Sum(i => (long)i), b.ToImmutable().Sum(kv => (long)kv.Key));
+    }
+
     [Fact]
     public void SettingAnEqualValue_ReturnsTheSameMap()
     {

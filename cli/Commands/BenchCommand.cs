@@ -128,8 +128,9 @@ public static class BenchCommand
     private static ExitCode Loop(List<int> sizes, int repeat, Func<int, string> text, TextWriter stdout, TextWriter stderr)
     {
         stdout.WriteLine();
-        stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Run and the invariants for every command; in process, after warm-up)");
-        stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"alloc B/cmd",12} {"retained B/conn",16}");
+        stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Run and the invariants for every command; in process, after warm-up;");
+        stdout.WriteLine("  GC pause: the collector's pauses within the timed run, GC.GetTotalPauseDuration, and how many collections)");
+        stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"alloc B/cmd",12} {"retained B/conn",16} {"GC pause ms",12} {"GCs",4}");
         // Warm up the JIT so the first size is not charged for it: tiered compilation recompiles hot methods in the
         // background only after calls pause for 100 ms and keeps doing so for a while, so run for a second and a half.
         var warmup = Parse(text(1000));
@@ -142,10 +143,12 @@ public static class BenchCommand
             var times = new List<double>();
             var allocs = new List<double>();
             var retained = new List<double>();
+            var pauses = new List<double>();
+            var collections = new List<double>();
             for (var r = 0; r < repeat; r++)
             {
                 var before = GC.GetTotalMemory(forceFullCollection: true);
-                var (ms, allocated, after, problem) = Once(scenario, n, (ulong)r + 1);
+                var (ms, allocated, after, pause, gcs, problem) = Once(scenario, n, (ulong)r + 1);
                 if (problem is not null)
                 {
                     stderr.WriteLine($"bench: generated scenario did not run: {problem}");
@@ -154,12 +157,14 @@ public static class BenchCommand
                 times.Add(ms);
                 allocs.Add(allocated / (double)scenario.Lines.Count);
                 retained.Add((after - before) / (double)n);
+                pauses.Add(pause);
+                collections.Add(gcs);
             }
             var median = Percentiles.Median(times);
             medians.Add((n, median));
             var commands = scenario.Lines.Count;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{n,12} {commands,10} {Spread(times),26} {commands / (median / 1000),11:0} {Percentiles.Median(allocs),12:0} {Percentiles.Median(retained),16:0}"));
+                $"{n,12} {commands,10} {Spread(times),26} {commands / (median / 1000),11:0} {Percentiles.Median(allocs),12:0} {Percentiles.Median(retained),16:0} {Percentiles.Median(pauses),12:0} {Percentiles.Median(collections),4:0}"));
             stdout.Flush();
         }
         Growth(medians, stdout);
@@ -171,17 +176,19 @@ public static class BenchCommand
     /// stays reachable from the caller's frame when it measures the heap before the next one.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static (double Ms, long Allocated, long HeapAfter, string? Problem) Once(Scenario scenario, int n, ulong seed)
+    private static (double Ms, long Allocated, long HeapAfter, double PauseMs, int Collections, string? Problem) Once(Scenario scenario, int n, ulong seed)
     {
         var a0 = GC.GetAllocatedBytesForCurrentThread();
+        var (p0, c0) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
         var sw = Stopwatch.StartNew();
         var run = RunSummary.Of(scenario, ChoiceSource.Seeded(seed));
         sw.Stop();
+        var (pause, collections) = ((GC.GetTotalPauseDuration() - p0).TotalMilliseconds, GC.CollectionCount(0) - c0);
         var allocated = GC.GetAllocatedBytesForCurrentThread() - a0;
         var after = GC.GetTotalMemory(forceFullCollection: true);
         var problem = run.Rejected ?? (run.Final.ConnectionCount != n ? $"{run.Final.ConnectionCount} connections instead of {n}" : null);
         GC.KeepAlive(run);
-        return (sw.Elapsed.TotalMilliseconds, allocated, after, problem);
+        return (sw.Elapsed.TotalMilliseconds, allocated, after, pause, collections, problem);
     }
 
     // ------------------------------------------------------------ the commands, as child processes

@@ -1025,10 +1025,9 @@ public static partial class LinuxKernel
         /// <summary>Stores an end, re-arming or cancelling its timers as they changed (a gone socket has none).</summary>
         private void Put(TcpEnd e)
         {
-            var old = _sockets.End(e.Name);
+            var old = _sockets.Put(e);
             Rearm(e.Name, TimerKind.Retransmit, old is { Gone: false } ? old.RetransmitAt : null, e.Gone ? null : e.RetransmitAt);
             Rearm(e.Name, TimerKind.TimeWait, old is { Gone: false } ? old.TimeWaitUntil : null, e.Gone ? null : e.TimeWaitUntil);
-            _sockets.Put(e);
         }
 
         private void Rearm(string end, TimerKind kind, long? was, long? now)
@@ -1407,6 +1406,8 @@ public static partial class LinuxKernel
             ref CtStates state, out bool decided)
         {
             decided = false;
+            // Most chains a packet meets are empty: no enumerator of the rules' tree for them.
+            if (chain.IsEmpty) return null;
             var isLocal = IsLocalIn(n);
             foreach (var rule in chain)
             {

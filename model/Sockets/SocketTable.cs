@@ -275,26 +275,29 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
 
         public void Listen(SockAddr addr, int netns = 0) => _listeners.SetItem(NetKey.Of(netns, addr), true);
 
-        /// <summary>Adds or replaces an end, keeping the hashes in step with its liveness.</summary>
-        public void Put(TcpEnd end)
+        /// <summary>
+        /// Adds or replaces an end, keeping the hashes in step with its liveness; gives the end it replaced (null: a new
+        /// one). One walk of the ends' trie finds the old end and stores the new one.
+        /// </summary>
+        public TcpEnd? Put(TcpEnd end)
         {
             ArgumentNullException.ThrowIfNull(end);
-            if (_ends.TryGetValue(end.Name, out var old))
+            if (!_ends.Exchange(end.Name, end, out var old))
             {
-                // Most updates change sequence state only: the hashes keep their keys, only the end itself is replaced.
-                if (old.Gone == end.Gone && old.Local == end.Local && old.Remote == end.Remote && old.Netns == end.Netns && old.ExplicitBind == end.ExplicitBind)
-                {
-                    _ends.SetItem(end.Name, end);
-                    return;
-                }
-                Unhash(old);
+                HashIndexes(end);
+                return null;
             }
-            Hash(end);
+            // Most updates change sequence state only: the hashes keep their keys, only the end itself is replaced.
+            if (old.Gone == end.Gone && old.Local == end.Local && old.Remote == end.Remote && old.Netns == end.Netns && old.ExplicitBind == end.ExplicitBind)
+                return old;
+            UnhashIndexes(old);
+            HashIndexes(end);
+            return old;
         }
 
-        private void Unhash(TcpEnd e)
+        /// <summary>Removes an end from the established and bind hashes (the ends' table is the caller's).</summary>
+        private void UnhashIndexes(TcpEnd e)
         {
-            _ends.Remove(e.Name);
             if (e.Gone) return;
             var incoming = NetKey.Of(e.Netns, e.IncomingTuple);
             var local = NetKey.Of(e.Netns, e.Local);
@@ -307,9 +310,9 @@ public sealed class SocketTable : SocketView, IEquatable<SocketTable>
             }
         }
 
-        private void Hash(TcpEnd e)
+        /// <summary>Adds a live end to the established and bind hashes (the ends' table is the caller's).</summary>
+        private void HashIndexes(TcpEnd e)
         {
-            _ends.SetItem(e.Name, e);
             if (e.Gone) return;
             _ehash.SetItem(NetKey.Of(e.Netns, e.IncomingTuple), e.Name);
             // Accepted ends share the listener's port (inherited bind bucket); the listener already holds it.

@@ -272,6 +272,7 @@ public static class Tcp
     /// <summary>The retransmit queue without the segments <paramref name="ack"/> covers (<c>tcp_clean_rtx_queue</c>).</summary>
     private static ImmutableList<Segment> Acked(ImmutableList<Segment> unacked, uint ack)
     {
+        if (unacked.IsEmpty) return unacked;
         var queue = unacked;
         foreach (var s in unacked)
         {
