@@ -126,6 +126,13 @@ public static class NatSelection
         return manip == Manip.Src ? t with { Src = t.Src with { Ip = ip } } : t with { Dst = t.Dst with { Ip = ip } };
     }
 
+    /// <summary>
+    /// The ports a source port may move to when the NAT range names none (<c>nf_nat_l4proto_unique_tuple</c> without
+    /// NF_NAT_RANGE_PROTO_SPECIFIED): it keeps its class, 1-511 below 512, 600-1023 below 1024, else 1024-65535.
+    /// </summary>
+    public static (int Min, int Size) PortClass(int port) =>
+        port < 512 ? (1, 511) : port < 1024 ? (600, 1023 - 600 + 1) : (1024, 65535 - 1024 + 1);
+
     /// <summary><c>nf_nat_l4proto_unique_tuple</c> for TCP.</summary>
     private static NatOutcome UniqueL4(ConnTuple t, NatRange range, Manip manip, CtEntry ct, CtView table, long now,
         ChoiceSource choices, ChoiceKey key, ImmutableList<ChoiceMade> made)
@@ -138,7 +145,7 @@ public static class NatSelection
             if (manip == Manip.Dst) return new NatOutcome(t, null, made);
             var port = t.Src.Port;
             // The kernel keeps the port's class (ip_local_port_range is not used here).
-            (min, size) = port < 512 ? (1, 511) : port < 1024 ? (600, 1023 - 600 + 1) : (1024, 65535 - 1024 + 1);
+            (min, size) = PortClass(port);
         }
         else
         {

@@ -82,8 +82,8 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
     /// <summary>The setup's TCP listeners (namespace, address or any, port): a client's bind() and port search avoid them.</summary>
     public ImmutableArray<(string? Netns, IPv4Address Address, bool Any, int Port)> Listeners { get; init; } = [];
 
-    /// <summary>Ports a bound connect may take: 1024 and up (below, the null binding's port classes differ).</summary>
-    public const int BoundLow = 1024;
+    /// <summary>Ports a bound connect may take: the null binding's upper port class, 1024 and up (below it the classes differ).</summary>
+    public static int BoundLow => NullLow;
 
     /// <summary>
     /// The classes of <paramref name="input"/>, by running one connect of each kind in the model (every statistic draw
@@ -250,8 +250,11 @@ public sealed record SetupFragment(SetupInput Input, ImmutableArray<FlowClass> C
         return ((new FlowBehaviour(established, serverName, seenFrom, true, entry.Netns, peer, natAddress, low, high, random, single), source, drawn), null);
     }
 
-    /// <summary>Ports 1024-65535 when the rule names none (a client port of 1024 or more is in the null binding's class).</summary>
-    public const int NullLow = 1024;
+    /// <summary>
+    /// The first port when the rule names none: a client port of 1024 or more stays in the class 1024-65535
+    /// (<see cref="NatSelection.PortClass"/>, the model's one definition of it).
+    /// </summary>
+    public static int NullLow => NatSelection.PortClass(ushort.MaxValue).Min;
 
     private static (int, int, bool, bool) Ports(NatRange r) =>
         r.ProtoSpecified ? (r.MinPort, r.MaxPort, r.RandomAll, r.MinPort == r.MaxPort) : (NullLow, 65535, r.RandomAll, false);
