@@ -23,7 +23,7 @@ public static class AdviseCommand
             new("--seeds", "N", $"seeds 1..N per cell, stopping at the first collision (default {Advisor.DefaultSeeds})"),
             new("--out", "DIR", "where advice.md, advice.json, setups/ and cells/ go (default ctmodel-advise/NAME for NAME.scenario)"),
             new("--depth", "K", $"the bound of each cell's Z3 proof (default {DefaultProofDepth}; 0: no proofs)"),
-            new("--kernel", null, "also run each collision's minimal scenario on this machine's kernel (conform; needs root) and say whether it collided there"),
+            new("--kernel", null, "also run each collision's minimal scenario, the search's and Z3's, on this machine's kernel (conform; needs root) and say whether it collided there"),
             new("--json", null, "print advice.json on stdout instead of the table"),
             new("--quiet", null, "no progress on stderr"),
         ],
@@ -102,13 +102,23 @@ public static class AdviseCommand
                 }
             }
         }
-        var json = AdviceReport.Json(table, kernel, proofs);
+        // Z3's collisions on the kernel too: each is the shortest there is, with the ports Z3 chose for it.
+        var z3Kernel = new Dictionary<(MitigationKind, SetupEvents), string>();
+        if (o.Has("--kernel"))
+        {
+            foreach (var ((kind, e), scenario) in z3Collisions)
+            {
+                var said = z3Kernel[(kind, e)] = OnTheKernel(scenario, AdviceReport.Z3CellFile(kind, e));
+                if (!quiet) stderr.WriteLine($"  kernel, z3: {Mitigations.Name(kind)}, {SetupSpaces.EventsText(e)}: {said}");
+            }
+        }
+        var json = AdviceReport.Json(table, kernel, proofs, z3Kernel);
         try
         {
             Directory.CreateDirectory(outDir);
             Directory.CreateDirectory(Path.Combine(outDir, "setups"));
             Directory.CreateDirectory(Path.Combine(outDir, "cells"));
-            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel, proofs, proofDepth, z3Collisions.Keys.ToHashSet()));
+            File.WriteAllText(Path.Combine(outDir, "advice.md"), AdviceReport.Markdown(table, links: true, kernel, proofs, proofDepth, z3Collisions.Keys.ToHashSet(), z3Kernel));
             File.WriteAllText(Path.Combine(outDir, "advice.json"), json);
             foreach (var row in table.Rows.Where(r => r.Setup.NotApplicable is null))
                 File.WriteAllText(Path.Combine(outDir, AdviceReport.SetupFile(row)), $"# {file} with {Mitigations.Name(row.Mitigation)} (ctmodel advise)" +
@@ -126,25 +136,30 @@ public static class AdviseCommand
             stderr.WriteLine($"ctmodel: advise: cannot write to '{outDir}': {FileErrors.Reason(e)}");
             return ExitCode.BadInput;
         }
-        stdout.Write(o.Has("--json") ? json : AdviceReport.Markdown(table, links: false, kernel, proofs, proofDepth));
+        stdout.Write(o.Has("--json") ? json : AdviceReport.Markdown(table, links: false, kernel, proofs, proofDepth, z3Kernel: z3Kernel));
         if (!o.Has("--json")) stdout.WriteLine($"\nreport: {Path.Combine(outDir, "advice.md")}, advice.json, setups/, cells/");
         return ExitCode.Ok;
     }
 
-    /// <summary>
-    /// A collision cell's minimal scenario on the kernel (<see cref="ConformCommand.Compare"/>: the kernel run, then the
-    /// model guided by the kernel's own choices): whether the kernel collided too, agreed without colliding (its random
-    /// draw was another), or disagreed.
-    /// </summary>
+    /// <summary>A collision cell's minimal scenario on the kernel: see <see cref="OnTheKernel(Model.Scenarios.Scenario, string)"/>.</summary>
     internal static string OnTheKernel(Properties.Advice.AdviceTable table, AdviceCell cell)
     {
         var text = AdviceReport.CellScenario(table, cell);
         var parsed = Model.Scenarios.ScenarioParser.Parse(AdviceReport.CellFile(cell), text);
-        if (!parsed.Ok) return "not run: " + parsed.Errors[0];
+        return parsed.Ok ? OnTheKernel(parsed.Scenario!, AdviceReport.CellFile(cell)) : "not run: " + parsed.Errors[0];
+    }
+
+    /// <summary>
+    /// A collision's scenario on the kernel (<see cref="ConformCommand.Compare"/>: the kernel run, then the model guided
+    /// by the kernel's own choices): whether the kernel collided too, agreed without colliding (its random draw was
+    /// another), or disagreed.
+    /// </summary>
+    internal static string OnTheKernel(Model.Scenarios.Scenario scenario, string file)
+    {
         try
         {
-            var r = ConformCommand.Compare(parsed.Scenario!, AdviceReport.CellFile(cell));
-            if (!r.Agree) return string.Create(CultureInfo.InvariantCulture, $"disagrees ({r.Differences.Length} differences: run conform on {AdviceReport.CellFile(cell)})");
+            var r = ConformCommand.Compare(scenario, file);
+            if (!r.Agree) return string.Create(CultureInfo.InvariantCulture, $"disagrees ({r.Differences.Length} differences: run conform on {file})");
             return r.Model.Violations.IsEmpty
                 ? "agrees, no collision there: its random draw was another"
                 : "collided too";

@@ -44,7 +44,8 @@ public static class AdviceReport
 
     /// <summary>The table, with what each cell means and what it cost.</summary>
     public static string Markdown(AdviceTable t, bool links, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null,
-        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, int proofDepth = 0, IReadOnlySet<(MitigationKind, SetupEvents)>? z3Linked = null)
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, int proofDepth = 0, IReadOnlySet<(MitigationKind, SetupEvents)>? z3Linked = null,
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? z3Kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         var sb = new StringBuilder();
@@ -76,7 +77,8 @@ public static class AdviceReport
             sb.AppendLine("|---|" + string.Concat(t.Events.Select(_ => "---|")));
             foreach (var row in t.Rows)
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {Mitigations.Name(row.Mitigation)} | {string.Join(" | ", row.Cells.Select(c =>
-                    proofs.GetValueOrDefault((c.Mitigation, c.Event)) is { } p ? (z3Linked?.Contains((c.Mitigation, c.Event)) == true ? $"[{p}]({Z3CellFile(c.Mitigation, c.Event)})" : p) : c.Text))} |");
+                    (proofs.GetValueOrDefault((c.Mitigation, c.Event)) is { } p ? (z3Linked?.Contains((c.Mitigation, c.Event)) == true ? $"[{p}]({Z3CellFile(c.Mitigation, c.Event)})" : p) : c.Text) +
+                    (z3Kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } k ? "; kernel: " + k : "")))} |");
             sb.AppendLine();
         }
         sb.AppendLine("Time per cell (ms):");
@@ -89,7 +91,7 @@ public static class AdviceReport
     }
 
     public static string Json(AdviceTable t, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? kernel = null,
-        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null)
+        IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? proofs = null, IReadOnlyDictionary<(MitigationKind, SetupEvents), string>? z3Kernel = null)
     {
         ArgumentNullException.ThrowIfNull(t);
         using var stream = new MemoryStream();
@@ -134,6 +136,7 @@ public static class AdviceReport
                     }
                     if (kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } k) w.WriteString("kernel", k);
                     if (proofs?.GetValueOrDefault((c.Mitigation, c.Event)) is { } proof) w.WriteString("z3", proof);
+                    if (z3Kernel?.GetValueOrDefault((c.Mitigation, c.Event)) is { } zk) w.WriteString("z3Kernel", zk);
                     if (c.Odds is { } odds)
                     {
                         w.WriteStartObject("odds");
