@@ -26,7 +26,9 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
     public static WireExploration Explore(Scenario scenario, ChoiceSource baseChoices, int budget = DefaultBudget, RunSummary? first = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        var wire = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        // What each connection's server saw: nothing yet (an empty array), one address (a string), or, once a second
+        // address shows, a set; so a scenario of 100,000 connections explored once does not keep 100,000 sets.
+        var wire = new Dictionary<string, object>(StringComparer.Ordinal);
         var stack = new Stack<(ImmutableDictionary<string, int> Overrides, int After)>();
         stack.Push((ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal), -1));
         var runs = 0;
@@ -39,26 +41,26 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
             var spans = run.OpenChoices.Where(x => x.Made.Span is not null).ToLookup(x => x.Owner, StringComparer.Ordinal);
             foreach (var c in run.Final.Connections)
             {
-                if (!wire.TryGetValue(c.Name, out var set)) wire[c.Name] = set = new HashSet<string>(StringComparer.Ordinal);
+                wire.TryAdd(c.Name, Array.Empty<string>());
                 if (c.Proto == Addressing.L4Proto.Udp)
                 {
                     // Every source address the server saw one of the flow's datagrams come from.
                     if (run.Final.Sockets.Peer(c.Name) is { } udpPeer)
                     {
-                        foreach (var a in udpPeer.Seen) set.Add(a.ToString());
+                        foreach (var a in udpPeer.Seen) Add(wire, c.Name, a.ToString());
                         foreach (var ch in spans[c.Name])
                         {
-                            if (udpPeer.Seen.Any(a => a.ToString() == ch.Made.Outcome)) set.Add(ch.Made.Span!);
+                            if (udpPeer.Seen.Any(a => a.ToString() == ch.Made.Outcome)) Add(wire, c.Name, ch.Made.Span!);
                         }
                     }
                     continue;
                 }
                 if (run.Final.Sockets.End(c.Name + ".server") is not { Accepted: true } server) continue;
                 var peer = server.Remote.ToString();
-                set.Add(peer);
+                Add(wire, c.Name, peer);
                 foreach (var ch in spans[c.Name])
                 {
-                    if (ch.Made.Outcome == peer) set.Add(ch.Made.Span!);
+                    if (ch.Made.Outcome == peer) Add(wire, c.Name, ch.Made.Span!);
                 }
             }
             var choicesMade = run.OpenChoices.Select(c => c.Made).ToList();
@@ -73,9 +75,25 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
             }
         }
         return new WireExploration(
-            wire.ToImmutableDictionary(kv => kv.Key, kv => Observation.Compress(kv.Value), StringComparer.Ordinal),
+            wire.ToImmutableDictionary(kv => kv.Key, kv => kv.Value switch
+            {
+                string one => Observation.Compress([one]),
+                HashSet<string> set => Observation.Compress(set),
+                _ => [],
+            }, StringComparer.Ordinal),
             runs,
             stack.Count == 0);
+    }
+
+    /// <summary>Adds <paramref name="address"/> to what <paramref name="connection"/>'s server saw.</summary>
+    private static void Add(Dictionary<string, object> wire, string connection, string address)
+    {
+        if (!wire.TryGetValue(connection, out var seen) || seen is string[])
+            wire[connection] = address;
+        else if (seen is string one && !string.Equals(one, address, StringComparison.Ordinal))
+            wire[connection] = new HashSet<string>(StringComparer.Ordinal) { one, address };
+        else if (seen is HashSet<string> set)
+            set.Add(address);
     }
 
     public bool Equals(WireExploration? other) =>
