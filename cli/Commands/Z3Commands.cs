@@ -257,7 +257,7 @@ public static class Z3Commands
             return ExitCode.Violation;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps: connects of {fragment.Classes.Length} kinds (from bound ports 1024-65535 or automatic ones, NAT ports over their full ranges) and the events; no sends or closes ({r.Elapsed.TotalMilliseconds:0} ms)"));
+            $"prove --setup {file} ({words}): no collision in any run of up to {depth} steps: connects of {fragment.Classes.Length} kinds (from bound ports {SetupFragment.BoundLow}-65535 or automatic ones, NAT ports over their full ranges) and the events; no sends or closes ({r.Elapsed.TotalMilliseconds:0} ms)"));
         if (!induction) return ExitCode.Ok;
         SetupInduction k;
         try

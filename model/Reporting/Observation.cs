@@ -127,10 +127,6 @@ public sealed record Observation(
     public static ImmutableArray<string> Compress(IEnumerable<string> addresses)
     {
         ArgumentNullException.ThrowIfNull(addresses);
-        // The common case, one address: nothing to sort or merge.
-        if (addresses is IReadOnlyCollection<string> { Count: 1 } only && only.First() is var a1 && a1.IndexOf('-', Math.Max(0, a1.LastIndexOf(':'))) < 0
-            && Addressing.SockAddr.TryParse(a1, out var one))
-            return [string.Create(CultureInfo.InvariantCulture, $"{new Addressing.IPv4Address(one.Ip.Value)}:{one.Port}")];
         var singles = new SortedSet<(uint Ip, int Port)>();
         var spans = new List<string>();
         foreach (var a in addresses)

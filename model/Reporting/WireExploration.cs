@@ -26,9 +26,9 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
     public static WireExploration Explore(Scenario scenario, ChoiceSource baseChoices, int budget = DefaultBudget, RunSummary? first = null)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        // What each connection's server saw: nothing yet (an empty array), one address (a string), or, once a second
-        // address shows, a set; so a scenario of 100,000 connections explored once does not keep 100,000 sets.
-        var wire = new Dictionary<string, object>(StringComparer.Ordinal);
+        // What each connection's server saw: nothing yet (null), one address (a string), or, once a second address
+        // shows, a set; so a scenario of 100,000 connections explored once does not keep 100,000 sets.
+        var wire = new Dictionary<string, object?>(StringComparer.Ordinal);
         var stack = new Stack<(ImmutableDictionary<string, int> Overrides, int After)>();
         stack.Push((ImmutableDictionary<string, int>.Empty.WithComparers(StringComparer.Ordinal), -1));
         var runs = 0;
@@ -41,7 +41,7 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
             var spans = run.OpenChoices.Where(x => x.Made.Span is not null).ToLookup(x => x.Owner, StringComparer.Ordinal);
             foreach (var c in run.Final.Connections)
             {
-                wire.TryAdd(c.Name, Array.Empty<string>());
+                wire.TryAdd(c.Name, null);
                 if (c.Proto == Addressing.L4Proto.Udp)
                 {
                     // Every source address the server saw one of the flow's datagrams come from.
@@ -79,16 +79,16 @@ public sealed record WireExploration(ImmutableDictionary<string, ImmutableArray<
             {
                 string one => Observation.Compress([one]),
                 HashSet<string> set => Observation.Compress(set),
-                _ => [],
+                _ => ImmutableArray<string>.Empty,
             }, StringComparer.Ordinal),
             runs,
             stack.Count == 0);
     }
 
     /// <summary>Adds <paramref name="address"/> to what <paramref name="connection"/>'s server saw.</summary>
-    private static void Add(Dictionary<string, object> wire, string connection, string address)
+    private static void Add(Dictionary<string, object?> wire, string connection, string address)
     {
-        if (!wire.TryGetValue(connection, out var seen) || seen is string[])
+        if (!wire.TryGetValue(connection, out var seen) || seen is null)
             wire[connection] = address;
         else if (seen is string one && !string.Equals(one, address, StringComparison.Ordinal))
             wire[connection] = new HashSet<string>(StringComparer.Ordinal) { one, address };
