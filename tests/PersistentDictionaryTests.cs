@@ -9,7 +9,8 @@ namespace ConntrackModel.Tests;
 /// <summary>
 /// The persistent map against <see cref="Dictionary{TKey,TValue}"/> as the reference: random sequences of sets and
 /// removes, applied persistently and through builders, must give the same contents, and no map once returned may
-/// change afterwards (the builder's in-place updates must not leak into maps it handed out).
+/// change afterwards (the builder's in-place updates must not leak into maps it handed out), and reads through a
+/// builder must see its every change.
 /// </summary>
 public class PersistentDictionaryTests
 {
@@ -66,6 +67,13 @@ public class PersistentDictionaryTests
                 builder.SetItem(k, op.Value);
             }
             Assert.Equal(reference.Count, builder.Count);
+            // Reads through the builder (its recent-key memory among them): the key just changed, and a few hot keys.
+            foreach (var probe in new[] { k, key(op.Value), k })
+            {
+                var expected = reference.TryGetValue(probe, out var ev);
+                Assert.Equal(expected, builder.TryGetValue(probe, out var av));
+                if (expected) Assert.Equal(ev, av);
+            }
             if (op.Freeze) snapshots.Add((builder.ToImmutable(), new Dictionary<TK, int>(reference)));
             snapshots.Add((persistent, new Dictionary<TK, int>(reference)));
         }

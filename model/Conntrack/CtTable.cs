@@ -197,14 +197,21 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
         {
             ArgumentNullException.ThrowIfNull(e);
             ConnTuple orig = NetKey.Of(e.Netns, e.Orig), reply = NetKey.Of(e.Netns, e.Reply);
-            if (_index.TryGetValue(orig, out var r) && Get(r.Id) is { } o && o.IsExpired(now)) Remove(r.Id);
-            if (_index.TryGetValue(reply, out r) && Get(r.Id) is { } p && p.IsExpired(now)) Remove(r.Id);
-            _index.SetItem(orig, new CtRef(e.Id, CtDirection.Original));
-            _index.SetItem(reply, new CtRef(e.Id, CtDirection.Reply));
+            // One walk per tuple: bind it, then reap the expired entry it was bound to. Remove leaves the new bindings
+            // alone (they name another id), so this is the same as reaping first.
+            var hadOrig = _index.Exchange(orig, new CtRef(e.Id, CtDirection.Original), out var oldOrig);
+            var hadReply = _index.Exchange(reply, new CtRef(e.Id, CtDirection.Reply), out var oldReply);
+            if (hadOrig) ReapExpired(oldOrig.Id, e.Id, now);
+            if (hadReply) ReapExpired(oldReply.Id, e.Id, now);
             // Ids only grow, so appending keeps each source's list in insertion order.
             var src = NetKey.Of(e.Netns, e.Orig.Src, e.Orig.Proto);
             if (e.Has(CtStatus.SrcNatDone)) _bySource.SetItem(src, SourcesOf(src).Add(e.Id));
             _entries.SetItem(e.Id, e);
+        }
+
+        private void ReapExpired(long id, long inserted, long now)
+        {
+            if (id != inserted && Get(id) is { } old && old.IsExpired(now)) Remove(id);
         }
 
         /// <summary>Replaces an entry in place; its tuples never change once confirmed (<c>nf_nat_setup_info</c> returns early).</summary>

@@ -1343,7 +1343,7 @@ public static partial class LinuxKernel
                 var outDev = route?.Device;
                 var netfilter = _namespaces[n].Netfilter;
                 // A statistic draw is named after the NAT decision it leads to (the one SetupInfo makes next).
-                _draw = (ChoiceKey.Nat(manip == Manip.Src, skb.Seg.Origin, _decisions.GetValueOrDefault(skb.Seg.Origin)), 0);
+                _draw = (manip == Manip.Src, skb.Seg.Origin, 0);
                 var state = StateOf(skb);
                 // What the traversal saw, for the NAT note (an encoding of the rules is checked against it).
                 var (tupleIn, markIn, stateIn, ctMarkIn, ctStatusIn) = (skb.Seg.Tuple, skb.Mark, state, ct.Mark, ct.Status);
@@ -1591,8 +1591,11 @@ public static partial class LinuxKernel
             }, seg, from);
         }
 
-        /// <summary>The NAT decision the traversal under way leads to, and how many statistic draws it made.</summary>
-        private (ChoiceKey Decision, int Draws) _draw;
+        /// <summary>
+        /// The NAT decision the traversal under way leads to (its manip and packet origin: the count is read when a draw
+        /// needs the name, as nothing changes it before <see cref="SetupInfo"/>), and how many statistic draws it made.
+        /// </summary>
+        private (bool Src, string Origin, int Draws) _draw;
 
         /// <summary>
         /// <c>statistic_mt</c> in random mode, <c>(get_random_u32() &amp; 0x7FFFFFFF) &lt; probability</c> with
@@ -1605,7 +1608,8 @@ public static partial class LinuxKernel
             string key;
             if (table == IptTable.Nat)
             {
-                key = string.Create(CultureInfo.InvariantCulture, $"{_draw.Decision}:stat{_draw.Draws}");
+                var decision = ChoiceKey.Nat(_draw.Src, _draw.Origin, _decisions.GetValueOrDefault(_draw.Origin));
+                key = string.Create(CultureInfo.InvariantCulture, $"{decision}:stat{_draw.Draws}");
                 _draw.Draws++;
             }
             else

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using ConntrackModel.Model.Choices;
 using ConntrackModel.Model.Diagnostics;
@@ -33,16 +34,27 @@ public sealed record Simulation(Scenario Scenario, ImmutableList<StepRecord> Ste
         ArgumentNullException.ThrowIfNull(start);
         ArgumentNullException.ThrowIfNull(onStep);
         var run = new LinuxKernel.Run(start, Pinned(scenario, choices));
-        var n = 0;
-        foreach (var line in scenario.Lines)
+        // The lines copied out of their tree once: an enumerator of the list walks a stack of its nodes per line.
+        var count = scenario.Lines.Count;
+        var lines = ArrayPool<ScenarioLine>.Shared.Rent(count);
+        try
         {
-            n++;
-            var startTime = run.Now;
-            var (events, rejected) = run.Step(line.Command);
-            if (rejected is not null) return (run.Freeze(), line, rejected);
-            onStep(new StepRecord(n, line, startTime, events, Invariants.Check(n, run.Sockets, run.Conntrack, events, scenario.Invariants)));
+            scenario.Lines.CopyTo(lines);
+            for (var i = 0; i < count; i++)
+            {
+                var n = i + 1;
+                var line = lines[i];
+                var startTime = run.Now;
+                var (events, rejected) = run.Step(line.Command);
+                if (rejected is not null) return (run.Freeze(), line, rejected);
+                onStep(new StepRecord(n, line, startTime, events, Invariants.Check(n, run.Sockets, run.Conntrack, events, scenario.Invariants)));
+            }
+            return (run.Freeze(), null, null);
         }
-        return (run.Freeze(), null, null);
+        finally
+        {
+            ArrayPool<ScenarioLine>.Shared.Return(lines, clearArray: true);
+        }
     }
 
     /// <summary>Choices the scenario pins win over the caller's source (see Scenario.Choices).</summary>

@@ -83,8 +83,8 @@ public sealed record World(
     {
         ArgumentNullException.ThrowIfNull(connections);
         ArgumentNullException.ThrowIfNull(c);
-        var ordinal = connections.TryGetValue(c.Name, out var old) ? old.Ordinal : connections.Count;
-        connections.SetItem(c.Name, c with { Ordinal = ordinal });
+        // One walk for a new name (the usual case); a name opened again keeps its place.
+        if (connections.Exchange(c.Name, c with { Ordinal = connections.Count }, out var old)) connections.SetItem(c.Name, c with { Ordinal = old.Ordinal });
     }
 
     public bool Equals(World? other) =>
