@@ -147,7 +147,26 @@ public class CliTests
     {
         var (code, _, stderr) = Ctmodel("bench", "--part", "everything");
         Assert.Equal(ExitCode.BadInput, code);
-        Assert.Contains("--part expects loop, commands or all", stderr, StringComparison.Ordinal);
+        Assert.Contains("--part expects loop, commands, kernel or all", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bench_KernelPart_RunsTheSnatWorkloadOnly()
+    {
+        var (code, _, stderr) = Ctmodel("bench", "--part", "kernel", "--workload", "node");
+        Assert.Equal(ExitCode.BadInput, code);
+        Assert.Contains("--part kernel runs the snat workload only", stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The kernel part prints a row per size with the kernel's rate, and the step loop's ratio when the loop ran too.</summary>
+    [Replay.KernelFact]
+    public void Bench_KernelPart_TimesTheScenarioOnTheKernel()
+    {
+        var (code, stdout, stderr) = Ctmodel("bench", "--part", "kernel", "--sizes", "200", "--repeat", "2");
+        Assert.True(code == ExitCode.Ok, stderr);
+        var row = Assert.Single(stdout.Split('\n'), r => r.TrimStart().StartsWith("200 ", StringComparison.Ordinal));
+        // connections, commands (a connect and a send each), the wall time's median [min-max], commands/s, and no ratio.
+        Assert.Matches(@"^\s+200\s+400\s+\d+\.\d \[\d+\.\d-\d+\.\d\]\s+[1-9]\d*\s+-$", row);
     }
 
     private static void InTempDir(Action<string> test)

@@ -8,7 +8,7 @@ using ConntrackModel.Model.Scenarios;
 namespace ConntrackModel.Cli.Commands;
 
 /// <summary>
-/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|all] [--workload snat|node|udp|kube [--services S,...]]</c>: times what
+/// <c>ctmodel bench [--sizes N,N,...] [--repeat N] [--part loop|commands|kernel|all] [--workload snat|node|udp|kube [--services S,...]]</c>: times what
 /// users run and the loop inside it, on generated scenarios of N connections behind a SNAT rule on loopback
 /// (<see cref="SnatWorkload"/>) or from two pods through a MASQUERADEing node (<see cref="NodeWorkload"/>).
 /// <list type="bullet">
@@ -18,6 +18,10 @@ namespace ConntrackModel.Cli.Commands;
 /// <item><b>commands</b>: <c>ctmodel simulate FILE --json</c> at each size, <c>check</c> for <c>late-start</c> and
 /// <c>boot</c>, and <c>prove --config boot --depth 16</c>, each as a child process timed from its start to the
 /// last byte of its output, with the child's peak resident memory (its own VmHWM, see <see cref="PeakRss"/>).</item>
+/// <item><b>kernel</b>: the same snat scenario on this machine's kernel (<see cref="Replay.Kernel.KernelWorkload"/>), in a
+/// network namespace of its own, timed from the first connect to the last send, beside the step loop's rate: what
+/// "as fast as the kernel pushes the same packets" means on this machine. Needs root; <b>all</b> skips it, saying
+/// why, where it cannot run.</item>
 /// </list>
 /// Every figure is a median with min and max over the repeats; growth is the ratio of medians between sizes.
 /// </summary>
@@ -34,7 +38,7 @@ public static class BenchCommand
         [
             new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
             new("--repeat", "N", "runs per figure (default 5)"),
-            new("--part", "loop|commands|all", "what to time (default all)"),
+            new("--part", "loop|commands|kernel|all", "what to time (default all; kernel: the snat scenario on this machine's kernel, as root)"),
             new("--workload", "snat|node|udp|kube", "the generated scenarios: N connections behind a SNAT rule on loopback, from two pods through a MASQUERADEing node, N UDP flows (datagram and answer) through that node, or N connections from the pods to ClusterIP Services through kube-proxy's nat table (default snat)"),
             new("--services", "S,S,...", "--workload kube: how many Services the nat table has, 4 rules each (default 500: about 2,000 rules)"),
             new("--check", null, "measure check over many seeds instead"),
@@ -79,8 +83,8 @@ public static class BenchCommand
             sizes.Add(n);
         }
         var which = o.Value("--part") ?? "all";
-        if (which is not ("loop" or "commands" or "all"))
-            return Program.UsageError(stderr, $"bench: --part expects loop, commands or all, got '{which}'");
+        if (which is not ("loop" or "commands" or "kernel" or "all"))
+            return Program.UsageError(stderr, $"bench: --part expects loop, commands, kernel or all, got '{which}'");
         var workload = o.Value("--workload") ?? "snat";
         if (workload is not ("snat" or "node" or "udp" or "kube"))
             return Program.UsageError(stderr, $"bench: --workload expects snat, node, udp or kube, got '{workload}'");
@@ -93,6 +97,13 @@ public static class BenchCommand
             services.Add(sv);
         }
         if (o.Error is not null) return Program.UsageError(stderr, "bench: " + o.Error);
+        if (which == "kernel" && workload != "snat")
+            return Program.UsageError(stderr, "bench: --part kernel runs the snat workload only (the others need several namespaces)");
+        if (which == "kernel" && Replay.Host.Requirements.Missing(pcap: false) is { Count: > 0 } lacking)
+        {
+            ReplayCommand.ReportMissing(stderr, "bench --part kernel", lacking);
+            return ExitCode.BadInput;
+        }
         if (workload == "kube")
         {
             // One table size after another: the growth with the rule count is the question (the kernel walks rules linearly).
@@ -115,8 +126,10 @@ public static class BenchCommand
             "udp" => string.Create(CultureInfo.InvariantCulture, $"scenario: a node with two pods and a UDP server namespace, the pods' MASQUERADE rule, N x (connect -u from an ephemeral port of pod 1 or 2 in turn, send, the server's answer, close); {SnatWorkload.ConnectionsPerListener} flows per server port; {repeat} runs each; median [min-max]"),
             _ => string.Create(CultureInfo.InvariantCulture, $"scenario: listen, a SNAT rule, N x (connect from an ephemeral port, send); {SnatWorkload.ConnectionsPerListener} connections per listener port; {repeat} runs each; median [min-max]"),
         });
-        if (which is "loop" or "all" && Loop(sizes, repeat, text, stdout, stderr) is var loop && loop != ExitCode.Ok) return loop;
-        if (which is "commands" or "all") return Commands(sizes, repeat, text, workload, stdout, stderr);
+        var rates = new List<(int N, double PerSecond)>();
+        if (which is "loop" or "all" && Loop(sizes, repeat, text, stdout, stderr, rates) is var loop && loop != ExitCode.Ok) return loop;
+        if (which is "commands" or "all" && Commands(sizes, repeat, text, workload, stdout, stderr) is var commands && commands != ExitCode.Ok) return commands;
+        if (which is "kernel" or "all") return Kernel(sizes, repeat, workload, rates, stdout, stderr);
         return ExitCode.Ok;
     }
 
@@ -125,7 +138,7 @@ public static class BenchCommand
     private static Scenario Parse(string text) =>
         ScenarioParser.Parse("bench", text).Scenario ?? throw new InvalidOperationException("the generated benchmark scenario does not parse");
 
-    private static ExitCode Loop(List<int> sizes, int repeat, Func<int, string> text, TextWriter stdout, TextWriter stderr)
+    private static ExitCode Loop(List<int> sizes, int repeat, Func<int, string> text, TextWriter stdout, TextWriter stderr, List<(int N, double PerSecond)>? rates = null)
     {
         stdout.WriteLine();
         stdout.WriteLine("step loop (RunSummary.Of: LinuxKernel.Run and the invariants for every command; in process, after warm-up;");
@@ -163,6 +176,7 @@ public static class BenchCommand
             var median = Percentiles.Median(times);
             medians.Add((n, median));
             var commands = scenario.Lines.Count;
+            rates?.Add((n, commands / (median / 1000)));
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{n,12} {commands,10} {Spread(times),26} {commands / (median / 1000),11:0} {Percentiles.Median(allocs),12:0} {Percentiles.Median(retained),16:0} {Percentiles.Median(pauses),12:0} {Percentiles.Median(collections),4:0}"));
             stdout.Flush();
@@ -189,6 +203,67 @@ public static class BenchCommand
         var problem = run.Rejected ?? (run.Final.ConnectionCount != n ? $"{run.Final.ConnectionCount} connections instead of {n}" : null);
         GC.KeepAlive(run);
         return (sw.Elapsed.TotalMilliseconds, allocated, after, pause, collections, problem);
+    }
+
+    // ------------------------------------------------------------ the kernel, for comparison
+
+    /// <summary>
+    /// The snat scenario on this machine's kernel at each size, a fresh namespace per run; with the step loop's rate
+    /// (when it ran) as a ratio. <c>--part all</c> prints why it skips where the kernel part cannot run.
+    /// </summary>
+    private static ExitCode Kernel(List<int> sizes, int repeat, string workload, List<(int N, double PerSecond)> rates, TextWriter stdout, TextWriter stderr)
+    {
+        stdout.WriteLine();
+        const string Title = "kernel (the same scenario on this machine's kernel, in a network namespace of its own: socket, connect and send";
+        if (workload != "snat")
+        {
+            stdout.WriteLine($"{Title}): skipped, it runs the snat workload only");
+            return ExitCode.Ok;
+        }
+        if (Replay.Host.Requirements.Missing(pcap: false) is { Count: > 0 } lacking)
+        {
+            stdout.WriteLine($"{Title}): skipped, this machine lacks {string.Join("; ", lacking)}");
+            return ExitCode.Ok;
+        }
+        stdout.WriteLine(Title);
+        stdout.WriteLine("  as libc calls from one thread, the server's connections left in its accept queue; wall time from the first connect");
+        stdout.WriteLine("  to the last send; a command is a connect or a send)");
+        stdout.WriteLine($"{"connections",12} {"commands",10} {"wall ms",26} {"commands/s",11} {"step loop / kernel",19}");
+        foreach (var n in sizes)
+        {
+            var scenario = Parse(SnatWorkload.Text(n));
+            var needed = Replay.Kernel.KernelWorkload.Descriptors(scenario);
+            if (Replay.Kernel.KernelWorkload.FileLimit() is var limit && limit < (ulong)needed)
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{n,12} skipped: needs {needed} open files, this process may open {limit} (ulimit -Hn; raising it needs CAP_SYS_RESOURCE)"));
+                continue;
+            }
+            var times = new List<double>();
+            var commands = 0;
+            for (var r = 0; r < repeat; r++)
+            {
+                try
+                {
+                    var t = Replay.Kernel.KernelWorkload.Run(scenario);
+                    times.Add(t.Elapsed.TotalMilliseconds);
+                    commands = t.Commands;
+                }
+                catch (Replay.Host.ReplayException e)
+                {
+                    stderr.WriteLine($"bench: the kernel run of {n} connections failed: {e.Message}");
+                    return ExitCode.Internal;
+                }
+            }
+            var median = Percentiles.Median(times);
+            var perSecond = commands / (median / 1000);
+            var model = rates.FirstOrDefault(x => x.N == n).PerSecond;
+            var ratio = model > 0 ? string.Create(CultureInfo.InvariantCulture, $"x{model / perSecond:0.00}") : "-";
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{n,12} {commands,10} {Spread(times),26} {perSecond,11:0} {ratio,19}"));
+            stdout.Flush();
+        }
+        return ExitCode.Ok;
     }
 
     // ------------------------------------------------------------ the commands, as child processes

@@ -2,7 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace ConntrackModel.Replay.Host;
 
-/// <summary>The libc calls .NET does not wrap: moving a thread into a network namespace, sending a signal, getsockname.</summary>
+/// <summary>
+/// The libc calls .NET does not wrap: moving a thread into a network namespace, sending a signal, getsockname; and the
+/// plain socket calls and file limit the kernel benchmark makes without .NET's socket layer in between.
+/// </summary>
 internal static partial class Native
 {
     /// <summary>CLONE_NEWNET (include/uapi/linux/sched.h).</summary>
@@ -18,6 +21,49 @@ internal static partial class Native
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int sig);
+
+    public const int AfInet = 2;
+
+    public const int SockStream = 1;
+
+    /// <summary>SOCK_CLOEXEC (include/linux/net.h, as O_CLOEXEC on x86 and arm64).</summary>
+    public const int SockCloexec = 0x80000;
+
+    /// <summary>RLIMIT_NOFILE (include/uapi/asm-generic/resource.h).</summary>
+    public const int RlimitNofile = 7;
+
+    /// <summary>struct rlimit on 64-bit Linux: soft and hard limit.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Rlimit
+    {
+        public ulong Cur;
+        public ulong Max;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getrlimit(int resource, out Rlimit rlim);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int setrlimit(int resource, in Rlimit rlim);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    /// <summary>bind(2), connect(2): <paramref name="addr"/> is a 16-byte struct sockaddr_in.</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int bind(int fd, byte* addr, int len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int connect(int fd, byte* addr, int len);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int listen(int fd, int backlog);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial nint send(int fd, byte* buf, nuint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int close(int fd);
 
     /// <summary>getsockname(2) into a struct sockaddr_in buffer (port at bytes 2-3, address at 4-7, network order).</summary>
     [LibraryImport("libc", SetLastError = true)]

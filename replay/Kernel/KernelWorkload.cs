@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Globalization;
+using ConntrackModel.Model.Addressing;
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Replay.Host;
+
+namespace ConntrackModel.Replay.Kernel;
+
+/// <summary>
+/// A benchmark scenario (listen, iptables, then connect and send) run on this machine's kernel as fast as one thread
+/// can make the calls, to set the model's step loop beside the kernel that pushes the same packets. Unlike
+/// <see cref="KernelReplay"/> it records nothing and waits for nothing: a namespace of its own (removed afterwards,
+/// also on failure), the iptables lines as typed, then per <c>connect</c> socket(2) and connect(2), and per
+/// <c>send</c> send(2): plain libc calls, without .NET's socket layer. Loopback delivers in the sender's context, so
+/// when connect returns the handshake is done and when send returns the data and its ACK have crossed. The server
+/// never calls accept: its connections wait in the accept queue (backlog as long as the scenario needs, with
+/// <c>net.core.somaxconn</c> raised in the namespace), which changes no packet and keeps one descriptor per
+/// connection: a process may hold only <c>ulimit -n</c> of them.
+/// </summary>
+public static class KernelWorkload
+{
+    /// <summary>How long the timed part took: from the first connect to the last send; and the namespace it ran in (gone by now).</summary>
+    public sealed record Timing(int Connections, int Commands, TimeSpan Elapsed, string Namespace)
+    {
+        public double CommandsPerSecond => Commands / Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="scenario"/> on the kernel; throws <see cref="ReplayException"/> when a call fails or the
+    /// scenario has a command other than listen, iptables, connect (from an ephemeral port) and send (by the client).
+    /// </summary>
+    public static Timing Run(Scenario scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        foreach (var line in scenario.Lines)
+        {
+            var ok = line.Command switch
+            {
+                Command.Listen or Command.IptablesCommand => line.Command.Netns is null,
+                Command.Connect c => c.Local is null && c.Netns is null,
+                Command.Send s => s.End == Segment(s.End),
+                _ => false,
+            };
+            if (!ok) throw new ReplayException($"line {line.Line}: the kernel benchmark drives listen, iptables, connect from an ephemeral port and send by the client only, in one namespace; got '{line.Command.ToScript()}'");
+        }
+        var needed = Descriptors(scenario);
+        if (FileLimit() is var limit && limit < (ulong)needed)
+            throw new ReplayException(string.Create(CultureInfo.InvariantCulture,
+                $"{scenario.Lines.Count(l => l.Command is Command.Connect)} connections need {needed} open files and this process may open {limit} (ulimit -n; raising the hard limit needs CAP_SYS_RESOURCE)"));
+        NetworkNamespace.RemoveStale();
+        using var ns = NetworkNamespace.Create();
+        var somaxconn = ns.Exec(["sysctl", "-q", "-w", string.Create(CultureInfo.InvariantCulture, $"net.core.somaxconn={Backlogs(scenario).Values.DefaultIfEmpty(0).Max() + 1}")]);
+        if (!somaxconn.Ok) throw new ReplayException($"sysctl net.core.somaxconn in {ns.Name} failed: {somaxconn.Output}");
+        Timing? timing = null;
+        Exception? failure = null;
+        // setns(2) moves only the calling thread: a thread of its own, so the caller's stays in its namespace.
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                timing = Drive(ns, scenario);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failure = e;
+            }
+        })
+        { Name = "bench " + ns.Name, IsBackground = true };
+        thread.Start();
+        thread.Join();
+        if (failure is ReplayException) throw failure;
+        if (failure is not null) throw new ReplayException($"the kernel benchmark failed: {failure.Message}", failure);
+        return timing!;
+    }
+
+    private static string Segment(string end) => ConntrackModel.Model.Packets.Segment.ConnectionOf(end);
+
+    /// <summary>How many connections wait in each listener's accept queue by the end.</summary>
+    private static Dictionary<SockAddr, int> Backlogs(Scenario scenario) =>
+        scenario.Lines.Select(l => l.Command).OfType<Command.Connect>().GroupBy(c => c.Remote).ToDictionary(g => g.Key, g => g.Count());
+
+    /// <summary>One descriptor per listener and per connection, and some for the runtime's own files.</summary>
+    public static int Descriptors(Scenario scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        return scenario.Lines.Count(l => l.Command is Command.Listen or Command.Connect) + 256;
+    }
+
+    /// <summary>How many files this process may open once it raises its soft limit to the hard one.</summary>
+    public static ulong FileLimit() => Native.getrlimit(Native.RlimitNofile, out var lim) == 0 ? lim.Max : 0;
+
+    private static unsafe Timing Drive(NetworkNamespace ns, Scenario scenario)
+    {
+        using (var handle = File.OpenHandle(ns.Path))
+        {
+            if (Native.setns((int)handle.DangerousGetHandle(), Native.CloneNewNet) != 0)
+                throw new ReplayException($"setns({ns.Path}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+        var connections = scenario.Lines.Count(l => l.Command is Command.Connect);
+        RaiseFileLimit(Descriptors(scenario));
+        var backlog = Backlogs(scenario);
+        var listeners = new Dictionary<SockAddr, int>();
+        var clients = new Dictionary<string, int>(StringComparer.Ordinal);
+        var commands = 0;
+        var clock = new Stopwatch();
+        var buffer = stackalloc byte[256];
+        try
+        {
+            foreach (var line in scenario.Lines)
+            {
+                switch (line.Command)
+                {
+                    case Command.Listen l:
+                        var lfd = Socket();
+                        listeners[l.Address] = lfd;
+                        Check(Bind(lfd, l.Address), "bind", l.Address);
+                        Check(Native.listen(lfd, backlog.GetValueOrDefault(l.Address) + 1), "listen", l.Address);
+                        break;
+                    case Command.IptablesCommand:
+                        var words = ScenarioParser.Words(line.Command.ToScript());
+                        var r = ns.Exec(words);
+                        if (!r.Ok) throw new ReplayException($"line {line.Line}: {string.Join(' ', words)} failed: {r.Output}");
+                        break;
+                    case Command.Connect c:
+                        clock.Start();
+                        if (!listeners.ContainsKey(c.Remote))
+                            throw new ReplayException($"line {line.Line}: connect {c.Name}: nothing of the scenario listens on {c.Remote}");
+                        var fd = Socket();
+                        clients[c.Name] = fd;
+                        Check(Connect(fd, c.Remote), "connect", c.Remote);
+                        commands++;
+                        break;
+                    case Command.Send s:
+                        if (!clients.TryGetValue(s.End, out var client)) throw new ReplayException($"line {line.Line}: send {s.End}: no such connection");
+                        var n = System.Text.Encoding.ASCII.GetBytes(s.Label, new Span<byte>(buffer, 256));
+                        if (Native.send(client, buffer, (nuint)n, 0) != n) Check(-1, "send", null);
+                        commands++;
+                        break;
+                }
+            }
+            clock.Stop();
+            return new Timing(connections, commands, clock.Elapsed, ns.Name);
+        }
+        finally
+        {
+            foreach (var fd in clients.Values) Native.close(fd);
+            foreach (var fd in listeners.Values) Native.close(fd);
+        }
+    }
+
+    private static int Socket()
+    {
+        var fd = Native.socket(Native.AfInet, Native.SockStream | Native.SockCloexec, 0);
+        Check(fd, "socket", null);
+        return fd;
+    }
+
+    private static void Check(int rc, string call, SockAddr? at)
+    {
+        if (rc >= 0) return;
+        var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"{call}({at}) failed: errno {errno}"));
+    }
+
+    /// <summary>struct sockaddr_in: family in host order, port and address in network order.</summary>
+    private static unsafe void Fill(byte* sa, SockAddr a)
+    {
+        new Span<byte>(sa, 16).Clear();
+        *(ushort*)sa = Native.AfInet;
+        sa[2] = (byte)(a.Port >> 8);
+        sa[3] = (byte)a.Port;
+        sa[4] = (byte)(a.Ip.Value >> 24);
+        sa[5] = (byte)(a.Ip.Value >> 16);
+        sa[6] = (byte)(a.Ip.Value >> 8);
+        sa[7] = (byte)a.Ip.Value;
+    }
+
+    private static unsafe int Bind(int fd, SockAddr a)
+    {
+        var sa = stackalloc byte[16];
+        Fill(sa, a);
+        return Native.bind(fd, sa, 16);
+    }
+
+    private static unsafe int Connect(int fd, SockAddr a)
+    {
+        var sa = stackalloc byte[16];
+        Fill(sa, a);
+        return Native.connect(fd, sa, 16);
+    }
+
+    /// <summary>Raises this process's soft open-file limit to what the run needs (<see cref="Run"/> checked the hard one).</summary>
+    private static void RaiseFileLimit(int needed)
+    {
+        if (Native.getrlimit(Native.RlimitNofile, out var lim) != 0 || lim.Cur >= (ulong)needed) return;
+        var raised = new Native.Rlimit { Cur = (ulong)needed, Max = lim.Max };
+        if (Native.setrlimit(Native.RlimitNofile, raised) != 0)
+            throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"{needed} open files are needed and the limit is {lim.Cur} (setrlimit failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})"));
+    }
+}

@@ -1,0 +1,53 @@
+using ConntrackModel.Model.Scenarios;
+using ConntrackModel.Replay.Host;
+using ConntrackModel.Replay.Kernel;
+
+namespace ConntrackModel.Tests.Replay;
+
+/// <summary>
+/// The benchmark scenario on the real kernel (<c>bench --part kernel</c>): every connect and send is made and counted,
+/// in a namespace the run creates and removes, and a scenario it cannot drive is refused before any namespace exists.
+/// </summary>
+[Collection(KernelCollection.Name)]
+public class KernelWorkloadTests
+{
+    [KernelFact]
+    public void SnatScenario_RunsEveryCommand_InANamespaceItRemoves()
+    {
+        var scenario = SnatWorkload.Scenario(300);
+        var timing = KernelWorkload.Run(scenario);
+        Assert.Equal(300, timing.Connections);
+        Assert.Equal(600, timing.Commands);
+        Assert.True(timing.Elapsed > TimeSpan.Zero);
+        Assert.StartsWith(NetworkNamespace.Prefix, timing.Namespace, StringComparison.Ordinal);
+        Assert.DoesNotContain(timing.Namespace, NetworkNamespace.List());
+    }
+
+    /// <summary>A connect to a port nothing listens on fails on the kernel as it would in a shell: the run says which line.</summary>
+    [KernelFact]
+    public void ConnectToNoListener_FailsWithTheLine()
+    {
+        var scenario = ScenarioParser.Parse("t", "listen 127.0.0.1:8080\nconnect A 127.0.0.1:8081\n").Scenario!;
+        var e = Assert.Throws<ReplayException>(() => KernelWorkload.Run(scenario));
+        Assert.Contains("line 2: connect A: nothing of the scenario listens on 127.0.0.1:8081", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nclose A\n", "line 3:")]
+    [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nsend A.server x\n", "line 3:")]
+    [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\n", "line 2:")]
+    public void CommandsItCannotDrive_AreRefusedBeforeAnyNamespace(string text, string where)
+    {
+        var parsed = ScenarioParser.Parse("t", text);
+        Assert.True(parsed.Scenario is not null, string.Join("; ", parsed.Errors));
+        var e = Assert.Throws<ReplayException>(() => KernelWorkload.Run(parsed.Scenario));
+        Assert.StartsWith(where + " the kernel benchmark drives listen, iptables", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Descriptors_OnePerListenerAndConnection_AndSomeForTheRuntime()
+    {
+        // 12,000 connections: two listeners.
+        Assert.Equal(2 + 12_000 + 256, KernelWorkload.Descriptors(SnatWorkload.Scenario(12_000)));
+    }
+}
