@@ -32,8 +32,13 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
     /// <summary>Below this shift every 5-bit slice of the 32-bit hash is used: nodes deeper hold full collisions.</summary>
     private const int MaxShift = 30;
 
+    /// <summary>
+    /// Key equality; for a reference type the same object first, without the call through the shared comparer: names
+    /// are mostly looked up with the very string that was stored (the scenario's, or the end's own).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool KeyEquals(TKey a, TKey b) => EqualityComparer<TKey>.Default.Equals(a, b);
+    private static bool KeyEquals(TKey a, TKey b) =>
+        (!typeof(TKey).IsValueType && ReferenceEquals(a, b)) || EqualityComparer<TKey>.Default.Equals(a, b);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool ValueEquals(TValue a, TValue b) => EqualityComparer<TValue>.Default.Equals(a, b);
