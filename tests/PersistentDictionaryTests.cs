@@ -67,7 +67,7 @@ public class PersistentDictionaryTests
                 builder.SetItem(k, op.Value);
             }
             Assert.Equal(reference.Count, builder.Count);
-            // Reads through the builder (its recent-key memory among them): the key just changed, and a few hot keys.
+            // Reads through the builder see its changes: the key just changed, and a few hot keys.
             foreach (var probe in new[] { k, key(op.Value), k })
             {
                 var expected = reference.TryGetValue(probe, out var ev);

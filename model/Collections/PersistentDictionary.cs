@@ -43,15 +43,6 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool ValueEquals(TValue a, TValue b) => EqualityComparer<TValue>.Default.Equals(a, b);
 
-    /// <summary>
-    /// Does binding <paramref name="b"/> where <paramref name="a"/> is change nothing? The same object for a reference
-    /// type (a record's member-wise Equals is dozens of comparisons, and a step almost always stores a new version);
-    /// equality for a value type. Storing an equal copy is correct either way: maps compare by contents.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Unchanged(TValue a, TValue b) =>
-        typeof(TValue).IsValueType ? EqualityComparer<TValue>.Default.Equals(a, b) : ReferenceEquals(a, b);
-
     private readonly Node _root;
 
 #pragma warning disable CA1000 // The empty map is a member of its own type, as ImmutableDictionary<TKey, TValue>.Empty is.
@@ -79,7 +70,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
 
     public TValue GetValueOrDefault(TKey key, TValue fallback) => TryGetValue(key, out var v) ? v : fallback;
 
-    /// <summary>The map with <paramref name="key"/> bound to <paramref name="value"/>; this map if it already was (to that object, for a reference type; to an equal value, for a value type).</summary>
+    /// <summary>The map with <paramref name="key"/> bound to <paramref name="value"/>; this map if it already was.</summary>
     public PersistentDictionary<TKey, TValue> SetItem(TKey key, TValue value)
     {
         var added = false;
@@ -198,48 +189,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
 
         public int Count { get; private set; }
 
-        /// <summary>
-        /// The two keys last read or written through this builder, most recent first, with what they are bound to now
-        /// (or that they are not bound). A step asks about the same few keys again and again (the end a segment is for,
-        /// the entry it belongs to, both directions' tuples): on the benchmark workload about three lookups in four hit
-        /// here instead of walking the trie. Every change through the builder updates them, so they are never stale.
-        /// </summary>
-        private (TKey Key, bool Found, TValue Value) _recent0, _recent1;
-
-        /// <summary>How many of <see cref="_recent0"/> and <see cref="_recent1"/> hold a key (0 to 2).</summary>
-        private int _recentCount;
-
-        public bool TryGetValue(TKey key, out TValue value)
-        {
-            if (_recentCount > 0 && KeyEquals(_recent0.Key, key))
-            {
-                value = _recent0.Value;
-                return _recent0.Found;
-            }
-            if (_recentCount > 1 && KeyEquals(_recent1.Key, key))
-            {
-                (_recent0, _recent1) = (_recent1, _recent0);
-                value = _recent0.Value;
-                return _recent0.Found;
-            }
-            var found = Node.TryGet(in _root, key, Hash(key), out value);
-            Push((key, found, value));
-            return found;
-        }
-
-        /// <summary>Makes <paramref name="binding"/> the most recent, dropping an older record of the same key.</summary>
-        private void Push((TKey Key, bool Found, TValue Value) binding)
-        {
-            if (_recentCount > 0 && KeyEquals(_recent0.Key, binding.Key))
-            {
-                _recent0 = binding;
-                return;
-            }
-            if (_recentCount < 2) _recentCount++;
-            // An older record of this key in the second place is overwritten by the first: either way it goes.
-            _recent1 = _recent0;
-            _recent0 = binding;
-        }
+        public bool TryGetValue(TKey key, out TValue value) => Node.TryGet(in _root, key, Hash(key), out value);
 
         public bool ContainsKey(TKey key) => TryGetValue(key, out _);
 
@@ -258,7 +208,6 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
             var added = false;
             previous = default!;
             if (Node.Set(in _root, key, value, Hash(key), 0, _owner ??= Owner.New(), ref added, ref previous, out var root)) _root = root;
-            Push((key, true, value));
             if (!added) return true;
             Count++;
             return false;
@@ -268,7 +217,6 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
         {
             var removed = false;
             if (Node.Remove(in _root, key, Hash(key), 0, _owner ??= Owner.New(), ref removed, out var root)) _root = root;
-            Push((key, false, default!));
             if (removed) Count--;
         }
 
@@ -399,7 +347,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
                 {
                     result = default;
                     previous = here.Value;
-                    if (Unchanged(here.Value, value)) return false;
+                    if (ValueEquals(here.Value, value)) return false;
                     var entry = new KeyValuePair<TKey, TValue>(key, value);
                     if (node.EditableBy(owner))
                     {
@@ -441,7 +389,7 @@ public sealed class PersistentDictionary<TKey, TValue> : IEquatable<PersistentDi
                 if (!KeyEquals(node.Data[i].Key, key)) continue;
                 result = default;
                 previous = node.Data[i].Value;
-                if (Unchanged(node.Data[i].Value, value)) return false;
+                if (ValueEquals(node.Data[i].Value, value)) return false;
                 if (node.EditableBy(owner))
                 {
                     result = node;
