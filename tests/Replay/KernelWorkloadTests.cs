@@ -6,7 +6,7 @@ namespace ConntrackModel.Tests.Replay;
 
 /// <summary>
 /// The benchmark scenario on the real kernel (<c>bench --part kernel</c>): every connect and send is made and counted,
-/// in a namespace the run creates and removes, and a scenario it cannot drive is refused before any namespace exists.
+/// in a namespace the run creates and removes, and a scenario it cannot drive is refused with the line it cannot.
 /// </summary>
 [Collection(KernelCollection.Name)]
 public class KernelWorkloadTests
@@ -36,7 +36,7 @@ public class KernelWorkloadTests
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nclose A\n", "line 3:")]
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nsend A.server x\n", "line 3:")]
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\n", "line 2:")]
-    public void CommandsItCannotDrive_AreRefusedBeforeAnyNamespace(string text, string where)
+    public void CommandsItCannotDrive_AreRefusedWithTheirLine(string text, string where)
     {
         var parsed = ScenarioParser.Parse("t", text);
         Assert.True(parsed.Scenario is not null, string.Join("; ", parsed.Errors));
