@@ -116,7 +116,7 @@ public static class BenchCommand
                 if (which is "commands" or "all" && Commands(sizes, repeat, kube, workload, stdout, stderr) is var kc && kc != ExitCode.Ok) return kc;
                 stdout.WriteLine();
             }
-            return ExitCode.Ok;
+            return which == "all" ? Kernel(sizes, repeat, workload, [], stdout, stderr) : ExitCode.Ok;
         }
 
         Func<int, string> text = workload switch { "node" => NodeWorkload.Text, "udp" => NodeWorkload.UdpText, _ => SnatWorkload.Text };
@@ -251,8 +251,9 @@ public static class BenchCommand
                 }
                 catch (Replay.Host.ReplayException e)
                 {
-                    stderr.WriteLine($"bench: the kernel run of {n} connections failed: {e.Message}");
-                    return ExitCode.Internal;
+                    // What the machine refused (a limit, a tool), as replay reports it: not a bug in ctmodel.
+                    stderr.WriteLine($"ctmodel: bench: the kernel run of {n} connections failed: {e.Message}");
+                    return ExitCode.BadInput;
                 }
             }
             var median = Percentiles.Median(times);

@@ -198,7 +198,8 @@ public sealed class CtTable : CtView, IEquatable<CtTable>
             ArgumentNullException.ThrowIfNull(e);
             ConnTuple orig = NetKey.Of(e.Netns, e.Orig), reply = NetKey.Of(e.Netns, e.Reply);
             // One walk per tuple: bind it, then reap the expired entry it was bound to. Remove leaves the new bindings
-            // alone (they name another id), so this is the same as reaping first.
+            // alone (they name another id), so this is the same as reaping first. An id is inserted once (confirm takes
+            // a fresh one), so a binding to the new id itself is only the other tuple of a self-connect, never reaped.
             var hadOrig = _index.Exchange(orig, new CtRef(e.Id, CtDirection.Original), out var oldOrig);
             var hadReply = _index.Exchange(reply, new CtRef(e.Id, CtDirection.Reply), out var oldReply);
             if (hadOrig) ReapExpired(oldOrig.Id, e.Id, now);

@@ -59,6 +59,14 @@ internal static partial class Native
     [LibraryImport("libc", SetLastError = true)]
     public static partial int listen(int fd, int backlog);
 
+    /// <summary>SOL_SOCKET and SO_SNDTIMEO (include/uapi/asm-generic/socket.h: SO_SNDTIMEO_OLD, a struct timeval of two longs).</summary>
+    public const int SolSocket = 1;
+
+    public const int SoSndtimeo = 21;
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static unsafe partial int setsockopt(int fd, int level, int name, void* value, int len);
+
     [LibraryImport("libc", SetLastError = true)]
     public static unsafe partial nint send(int fd, byte* buf, nuint len, int flags);
 

@@ -10,8 +10,10 @@ namespace ConntrackModel.Replay.Kernel;
 /// A benchmark scenario (listen, iptables, then connect and send) run on this machine's kernel as fast as one thread
 /// can make the calls, to set the model's step loop beside the kernel that pushes the same packets. Unlike
 /// <see cref="KernelReplay"/> it records nothing and waits for nothing: a namespace of its own (removed afterwards,
-/// also on failure), the iptables lines as typed, then per <c>connect</c> socket(2) and connect(2), and per
-/// <c>send</c> send(2): plain libc calls, without .NET's socket layer. Loopback delivers in the sender's context, so
+/// also on failure), the iptables lines as typed (all before the first connect, from the caller's thread), then, on a
+/// thread moved into the namespace, per <c>listen</c> socket(2), bind(2) and listen(2), per <c>connect</c> socket(2)
+/// and connect(2), and per <c>send</c> send(2): plain libc calls, without .NET's socket layer. That thread starts no
+/// process and no other thread (a thread created from it would inherit the namespace and keep it alive). Loopback delivers in the sender's context, so
 /// when connect returns the handshake is done and when send returns the data and its ACK have crossed. The server
 /// never calls accept: its connections wait in the accept queue (backlog as long as the scenario needs, with
 /// <c>net.core.somaxconn</c> raised in the namespace), which changes no packet and keeps one descriptor per
@@ -25,23 +27,30 @@ public static class KernelWorkload
         public double CommandsPerSecond => Commands / Elapsed.TotalSeconds;
     }
 
+    /// <summary>How long a connect may wait for its handshake (SO_SNDTIMEO): on loopback it never waits unless a rule drops the SYN.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Runs <paramref name="scenario"/> on the kernel; throws <see cref="ReplayException"/> when a call fails or the
-    /// scenario has a command other than listen, iptables, connect (from an ephemeral port) and send (by the client).
+    /// scenario is not one it drives: TCP listen, iptables before the first connect, TCP connect from an ephemeral port
+    /// and send by the client, in one namespace, each listen address and connection name once.
     /// </summary>
     public static Timing Run(Scenario scenario)
     {
         ArgumentNullException.ThrowIfNull(scenario);
+        var listens = new HashSet<SockAddr>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var line in scenario.Lines)
         {
             var ok = line.Command switch
             {
-                Command.Listen or Command.IptablesCommand => line.Command.Netns is null,
-                Command.Connect c => c.Local is null && c.Netns is null,
+                Command.Listen l => l.Netns is null && l.Proto == L4Proto.Tcp && listens.Add(l.Address),
+                Command.IptablesCommand => line.Command.Netns is null && names.Count == 0,
+                Command.Connect c => c.Local is null && c.Netns is null && c.Proto == L4Proto.Tcp && names.Add(c.Name),
                 Command.Send s => s.End == Segment(s.End),
                 _ => false,
             };
-            if (!ok) throw new ReplayException($"line {line.Line}: the kernel benchmark drives listen, iptables, connect from an ephemeral port and send by the client only, in one namespace; got '{line.Command.ToScript()}'");
+            if (!ok) throw new ReplayException($"line {line.Line}: the kernel benchmark drives listen, iptables before the first connect, connect from an ephemeral port and send by the client only, over TCP in one namespace, each address and name once; got '{line.Command.ToScript()}'");
         }
         var needed = Descriptors(scenario);
         if (FileLimit() is var limit && limit < (ulong)needed)
@@ -51,6 +60,12 @@ public static class KernelWorkload
         using var ns = NetworkNamespace.Create();
         var somaxconn = ns.Exec(["sysctl", "-q", "-w", string.Create(CultureInfo.InvariantCulture, $"net.core.somaxconn={Backlogs(scenario).Values.DefaultIfEmpty(0).Max() + 1}")]);
         if (!somaxconn.Ok) throw new ReplayException($"sysctl net.core.somaxconn in {ns.Name} failed: {somaxconn.Output}");
+        foreach (var line in scenario.Lines.Where(l => l.Command is Command.IptablesCommand))
+        {
+            var words = ScenarioParser.Words(line.Command.ToScript());
+            var r = ns.Exec(words);
+            if (!r.Ok) throw new ReplayException($"line {line.Line}: {string.Join(' ', words)} failed: {r.Output}");
+        }
         Timing? timing = null;
         Exception? failure = null;
         // setns(2) moves only the calling thread: a thread of its own, so the caller's stays in its namespace.
@@ -113,13 +128,8 @@ public static class KernelWorkload
                     case Command.Listen l:
                         var lfd = Socket();
                         listeners[l.Address] = lfd;
-                        Check(Bind(lfd, l.Address), "bind", l.Address);
-                        Check(Native.listen(lfd, backlog.GetValueOrDefault(l.Address) + 1), "listen", l.Address);
-                        break;
-                    case Command.IptablesCommand:
-                        var words = ScenarioParser.Words(line.Command.ToScript());
-                        var r = ns.Exec(words);
-                        if (!r.Ok) throw new ReplayException($"line {line.Line}: {string.Join(' ', words)} failed: {r.Output}");
+                        Check(Bind(lfd, l.Address), line, "bind");
+                        Check(Native.listen(lfd, backlog.GetValueOrDefault(l.Address) + 1), line, "listen");
                         break;
                     case Command.Connect c:
                         clock.Start();
@@ -127,13 +137,16 @@ public static class KernelWorkload
                             throw new ReplayException($"line {line.Line}: connect {c.Name}: nothing of the scenario listens on {c.Remote}");
                         var fd = Socket();
                         clients[c.Name] = fd;
-                        Check(Connect(fd, c.Remote), "connect", c.Remote);
+                        Check(SendTimeout(fd, ConnectTimeout), line, "setsockopt(SO_SNDTIMEO)");
+                        Check(Connect(fd, c.Remote), line, "connect");
                         commands++;
                         break;
                     case Command.Send s:
                         if (!clients.TryGetValue(s.End, out var client)) throw new ReplayException($"line {line.Line}: send {s.End}: no such connection");
                         var n = System.Text.Encoding.ASCII.GetBytes(s.Label, new Span<byte>(buffer, 256));
-                        if (Native.send(client, buffer, (nuint)n, 0) != n) Check(-1, "send", null);
+                        var sent = Native.send(client, buffer, (nuint)n, 0);
+                        if (sent < 0) Check(-1, line, "send");
+                        if (sent != n) throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"line {line.Line}: send {s.End}: {sent} of {n} bytes sent"));
                         commands++;
                         break;
                 }
@@ -151,15 +164,26 @@ public static class KernelWorkload
     private static int Socket()
     {
         var fd = Native.socket(Native.AfInet, Native.SockStream | Native.SockCloexec, 0);
-        Check(fd, "socket", null);
+        Check(fd, null, "socket");
         return fd;
     }
 
-    private static void Check(int rc, string call, SockAddr? at)
+    /// <summary>A failed call, with the scenario line it made and the errno's name where the benchmark expects one.</summary>
+    private static void Check(int rc, ScenarioLine? line, string call)
     {
         if (rc >= 0) return;
         var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"{call}({at}) failed: errno {errno}"));
+        var where = line is null ? "" : string.Create(CultureInfo.InvariantCulture, $"line {line.Line}: {line.Command.ToScript()}: ");
+        var why = errno switch
+        {
+            // inet_stream_connect: the wait (SO_SNDTIMEO) ended before the handshake did.
+            115 when call == "connect" => string.Create(CultureInfo.InvariantCulture, $" (EINPROGRESS: no handshake within {ConnectTimeout.TotalSeconds:0} s)"),
+            111 => " (ECONNREFUSED)",
+            98 => " (EADDRINUSE)",
+            99 => " (EADDRNOTAVAIL)",
+            _ => "",
+        };
+        throw new ReplayException(string.Create(CultureInfo.InvariantCulture, $"{where}{call} failed: errno {errno}{why}"));
     }
 
     /// <summary>struct sockaddr_in: family in host order, port and address in network order.</summary>
@@ -173,6 +197,18 @@ public static class KernelWorkload
         sa[5] = (byte)(a.Ip.Value >> 16);
         sa[6] = (byte)(a.Ip.Value >> 8);
         sa[7] = (byte)a.Ip.Value;
+    }
+
+    /// <summary>
+    /// SO_SNDTIMEO bounds a blocking connect too (<c>inet_stream_connect</c> waits <c>sock_sndtimeo</c>), so a scenario
+    /// whose rule drops the SYN fails after <paramref name="timeout"/> instead of after the SYN retries' two minutes.
+    /// </summary>
+    private static unsafe int SendTimeout(int fd, TimeSpan timeout)
+    {
+        var tv = stackalloc long[2];
+        tv[0] = (long)timeout.TotalSeconds;
+        tv[1] = timeout.Microseconds;
+        return Native.setsockopt(fd, Native.SolSocket, Native.SoSndtimeo, tv, 16);
     }
 
     private static unsafe int Bind(int fd, SockAddr a)

@@ -32,7 +32,22 @@ public class KernelWorkloadTests
         Assert.Contains("line 2: connect A: nothing of the scenario listens on 127.0.0.1:8081", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A rule that drops the SYN: connect gives up after <see cref="KernelWorkload.ConnectTimeout"/>, not after two minutes of retries.</summary>
+    [KernelFact]
+    public void DroppedHandshake_FailsAfterTheConnectTimeout()
+    {
+        var scenario = ScenarioParser.Parse("t", "listen 127.0.0.1:8080\niptables -A INPUT -p tcp --dport 8080 -j DROP\nconnect A 127.0.0.1:8080\n").Scenario!;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<ReplayException>(() => KernelWorkload.Run(scenario));
+        Assert.Contains("line 3: connect A 127.0.0.1:8080: connect failed: errno 115 (EINPROGRESS: no handshake within 5 s)", e.Message, StringComparison.Ordinal);
+        Assert.InRange(clock.Elapsed, KernelWorkload.ConnectTimeout, KernelWorkload.ConnectTimeout * 4);
+    }
+
     [Theory]
+    [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nconnect A 127.0.0.1:8080\n", "line 3:")]
+    [InlineData("listen 127.0.0.1:8080\nlisten 127.0.0.1:8080\n", "line 2:")]
+    [InlineData("listen -u 127.0.0.1:8080\n", "line 1:")]
+    [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\niptables -t nat -A POSTROUTING -j MASQUERADE\n", "line 3:")]
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nclose A\n", "line 3:")]
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:8080\nsend A.server x\n", "line 3:")]
     [InlineData("listen 127.0.0.1:8080\nconnect A 127.0.0.1:40000 127.0.0.1:8080\n", "line 2:")]
