@@ -33,7 +33,8 @@ public static class BenchCommand
 
     public static CommandSpec Spec { get; } = new("bench", "time the step loop and the commands", null,
         "Times what users run (simulate, check and prove as child processes, to the last byte of output, with peak " +
-        "RSS) and the step loop inside them (commands/s, bytes allocated per command, bytes retained per connection); " +
+        "RSS) and the step loop inside them (commands/s, bytes allocated per command, bytes retained per connection), " +
+        "and, as root, the same scenario on this machine's kernel beside the loop; " +
         "--check measures check over many seeds, --z3 the Z3 search and proofs.",
         [
             new("--sizes", "N,N,...", "connection counts of the generated scenarios (default 1000,10000,100000)"),
